@@ -1,0 +1,18 @@
+//! Devices for fetchscope's userspace stack.
+//!
+//! The client stack never talks to the outside world directly: it talks to a [`Link`]
+//! (the built-in lab's in-memory wire, or a TUN device) through a [`TapDevice`], which is
+//! the smoltcp [`Device`](smoltcp::phy::Device) that records every packet with its own
+//! timestamp. Servers inside the built-in lab use the plain [`QueueDevice`].
+
+mod link;
+mod queue;
+mod sim;
+mod tap;
+
+pub use link::{Link, LinkError, WaitOutcome};
+pub use queue::QueueDevice;
+pub use sim::{SimWire, WireConfig};
+pub use tap::{Frame, TapDevice};
+
+pub use fetchscope_wire::Direction;

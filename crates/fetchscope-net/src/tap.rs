@@ -1,0 +1,149 @@
+//! [`TapDevice`]: the smoltcp device over a [`Link`] that records every packet.
+
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+
+use crate::{Direction, Link, LinkError};
+
+/// One packet as the stack sent or received it, with the link's time at that moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// When the packet was read from or written to the link.
+    pub t: Instant,
+    /// Sent by the stack (`Tx`) or received by it (`Rx`).
+    pub dir: Direction,
+    /// The IP packet, byte for byte.
+    pub data: Vec<u8>,
+}
+
+/// A smoltcp [`Device`] over a [`Link`], recording each packet exactly once.
+///
+/// The owner drains the record with [`TapDevice::take_frames`] after each poll step and
+/// checks [`TapDevice::take_error`], since smoltcp's device API has no error channel.
+#[derive(Debug)]
+pub struct TapDevice<L> {
+    link: L,
+    frames: Vec<Frame>,
+    error: Option<LinkError>,
+}
+
+impl<L: Link> TapDevice<L> {
+    /// Wraps `link`.
+    pub fn new(link: L) -> Self {
+        TapDevice {
+            link,
+            frames: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// The link underneath.
+    pub fn link(&self) -> &L {
+        &self.link
+    }
+
+    /// The link underneath, for waiting on it.
+    pub fn link_mut(&mut self) -> &mut L {
+        &mut self.link
+    }
+
+    /// Takes the packets recorded since the last call, in the order they crossed the device.
+    pub fn take_frames(&mut self) -> Vec<Frame> {
+        std::mem::take(&mut self.frames)
+    }
+
+    /// True when packets were recorded since the last [`TapDevice::take_frames`].
+    pub fn has_frames(&self) -> bool {
+        !self.frames.is_empty()
+    }
+
+    /// Takes the first link error seen since the last call.
+    pub fn take_error(&mut self) -> Option<LinkError> {
+        self.error.take()
+    }
+}
+
+impl<L: Link> Device for TapDevice<L> {
+    type RxToken<'a>
+        = TapRxToken
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = TapTxToken<'a, L>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, _timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        if self.error.is_some() {
+            return None;
+        }
+        match self.link.recv() {
+            Ok(Some(data)) => {
+                self.frames.push(Frame {
+                    t: self.link.now(),
+                    dir: Direction::Rx,
+                    data: data.clone(),
+                });
+                Some((TapRxToken { data }, TapTxToken { dev: self }))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    fn transmit(&mut self, _timestamp: Instant) -> Option<Self::TxToken<'_>> {
+        if self.error.is_some() {
+            return None;
+        }
+        Some(TapTxToken { dev: self })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ip;
+        caps.max_transmission_unit = self.link.mtu();
+        caps
+    }
+}
+
+/// Receive token of a [`TapDevice`].
+#[doc(hidden)]
+pub struct TapRxToken {
+    data: Vec<u8>,
+}
+
+impl phy::RxToken for TapRxToken {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.data)
+    }
+}
+
+/// Transmit token of a [`TapDevice`].
+#[doc(hidden)]
+pub struct TapTxToken<'a, L> {
+    dev: &'a mut TapDevice<L>,
+}
+
+impl<L: Link> phy::TxToken for TapTxToken<'_, L> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut data = vec![0u8; len];
+        let r = f(&mut data);
+        let t = self.dev.link.now();
+        match self.dev.link.send(&data) {
+            Ok(()) => self.dev.frames.push(Frame {
+                t,
+                dir: Direction::Tx,
+                data,
+            }),
+            Err(e) => {
+                if self.dev.error.is_none() {
+                    self.dev.error = Some(e);
+                }
+            }
+        }
+        r
+    }
+}

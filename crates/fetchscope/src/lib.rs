@@ -1,0 +1,1 @@
+//! fetchscope: the command-line tool and its renderers.

@@ -1,0 +1,3 @@
+//! The fetchscope command.
+
+fn main() {}
