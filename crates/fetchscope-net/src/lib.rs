@@ -7,11 +7,13 @@
 
 mod link;
 mod queue;
+mod random;
 mod sim;
 mod tap;
 
 pub use link::{Link, LinkError, WaitOutcome};
 pub use queue::QueueDevice;
+pub use random::Randomness;
 pub use sim::{SimWire, WireConfig};
 pub use tap::{Frame, TapDevice};
 
