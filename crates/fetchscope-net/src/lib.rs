@@ -10,11 +10,13 @@ mod queue;
 mod random;
 mod sim;
 mod tap;
+mod tun;
 
 pub use link::{Link, LinkError, WaitOutcome};
 pub use queue::QueueDevice;
 pub use random::Randomness;
 pub use sim::{SimWire, WireConfig};
 pub use tap::{Frame, TapDevice};
+pub use tun::{TunError, TunLink, TunOptions};
 
 pub use fetchscope_wire::Direction;

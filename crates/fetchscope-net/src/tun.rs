@@ -1,0 +1,735 @@
+//! [`TunLink`]: a [`Link`] over a real Linux TUN device.
+//!
+//! The kernel sees a point-to-point IP interface (for example `fsc0` with the address
+//! 10.88.1.1/24); everything the kernel routes to that interface is read by us and handed
+//! to fetchscope's userspace stack, and every packet the stack sends is written into the
+//! kernel as if it had arrived on the interface.
+//!
+//! Two ways to get a device:
+//!
+//! - **Attach** to a device that already exists (made with
+//!   `ip tuntap add dev NAME mode tun user $USER`, addressed and brought up by an
+//!   administrator or by `scripts/netns-lab.sh`). The owner of such a device needs no
+//!   privileges to attach; the device must be up.
+//! - **Create** it ([`TunOptions::create`]), which needs `CAP_NET_ADMIN`. The kernel side is
+//!   then configured here with ioctls (address, netmask, link up). A device we create is
+//!   *not persistent*: the kernel removes it, with its address and routes, as soon as our
+//!   file descriptor is closed — when the [`TunLink`] is dropped, and equally on Ctrl-C,
+//!   `kill` or a crash. Nothing is left behind to clean up.
+
+use std::ffi::CString;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::Ipv4Cidr;
+use tun_tap::{Iface, Mode};
+
+use crate::{Link, LinkError, WaitOutcome};
+
+/// Where the kernel's TUN driver is opened.
+const TUN_DEVICE_PATH: &str = "/dev/net/tun";
+/// The longest interface name Linux accepts (IFNAMSIZ - 1).
+const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
+/// The smallest MTU IPv4 allows; a smaller reported MTU is treated as this.
+const MIN_MTU: usize = 68;
+/// The largest IP packet there is; a larger reported MTU is treated as this.
+const MAX_MTU: usize = 65_535;
+
+/// How to get hold of a TUN device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunOptions {
+    /// The interface name, e.g. `fsc0` (at most 15 bytes).
+    pub name: String,
+    /// The kernel side's address and prefix, configured only when we create the device
+    /// (e.g. 10.88.1.1/24). The userspace stack takes another address in this prefix.
+    pub gateway: Option<Ipv4Cidr>,
+    /// Create the device if it does not exist (needs `CAP_NET_ADMIN`). When false, a
+    /// missing device is an error.
+    pub create: bool,
+}
+
+impl TunOptions {
+    /// Options to attach to an existing, up device called `name`.
+    pub fn attach(name: impl Into<String>) -> Self {
+        TunOptions {
+            name: name.into(),
+            gateway: None,
+            create: false,
+        }
+    }
+
+    /// Options to attach to `name`, or create it with the kernel side at `gateway`.
+    pub fn create(name: impl Into<String>, gateway: Option<Ipv4Cidr>) -> Self {
+        TunOptions {
+            name: name.into(),
+            gateway,
+            create: true,
+        }
+    }
+}
+
+/// Why a TUN device could not be opened. Each message says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum TunError {
+    /// The name cannot be an interface name.
+    #[error("`{name}` is not a usable interface name: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The kernel's TUN driver is not available.
+    #[error(
+        "the kernel's TUN driver is not available ({TUN_DEVICE_PATH}: {detail}); load it with \
+         `sudo modprobe tun` (in a container, pass the device in, e.g. `--device /dev/net/tun`)"
+    )]
+    DriverMissing {
+        /// What the system said.
+        detail: String,
+    },
+    /// This process may not create or attach to the device.
+    #[error(
+        "no permission to {action} TUN device {name} ({source}). Either let this program manage \
+         TUN devices: `sudo setcap cap_net_admin+ep {exe}`; or create the device once for your \
+         user: `sudo ip tuntap add dev {name} mode tun user $USER && sudo ip addr add \
+         10.88.1.1/24 dev {name} && sudo ip link set {name} up`; or use the namespace lab: \
+         `sudo scripts/netns-lab.sh up`"
+    )]
+    Permission {
+        /// The device name.
+        name: String,
+        /// "create" or "attach to".
+        action: &'static str,
+        /// The path of the running program, for the `setcap` command.
+        exe: String,
+        /// What the system said.
+        #[source]
+        source: io::Error,
+    },
+    /// No device of that name exists and we were not asked to create one.
+    #[error(
+        "TUN device {name} does not exist; create it with `sudo ip tuntap add dev {name} mode \
+         tun user $USER && sudo ip addr add 10.88.1.1/24 dev {name} && sudo ip link set {name} \
+         up`, or let fetchscope create it (needs CAP_NET_ADMIN)"
+    )]
+    NotFound {
+        /// The device name.
+        name: String,
+    },
+    /// Another process is attached to the device.
+    #[error(
+        "TUN device {name} is busy: another process is attached to it (find it with `sudo \
+         fuser -v /dev/net/tun`); stop that process or use another device name"
+    )]
+    Busy {
+        /// The device name.
+        name: String,
+    },
+    /// An interface of that name exists but is not a single-queue TUN device.
+    #[error(
+        "interface {name} exists but is not a single-queue TUN device (it may be a TAP, a \
+         multi-queue TUN or another kind of interface); use another name, or remove it with \
+         `sudo ip link del {name}`"
+    )]
+    NotTun {
+        /// The device name.
+        name: String,
+    },
+    /// The device exists but is administratively down.
+    #[error("TUN device {name} is down; bring it up with `sudo ip link set {name} up`")]
+    Down {
+        /// The device name.
+        name: String,
+    },
+    /// The gateway address is already assigned to an interface.
+    #[error(
+        "cannot give TUN device {name} the address {addr}: {holder} already has it; choose \
+         another gateway/prefix, or remove it with `sudo ip addr del {addr} dev {holder}`"
+    )]
+    AddressInUse {
+        /// The device name.
+        name: String,
+        /// The gateway address.
+        addr: Ipv4Addr,
+        /// The interface that already holds it.
+        holder: String,
+    },
+    /// Some other system call failed.
+    #[error("{action} for TUN device {name} failed: {source}")]
+    Io {
+        /// The device name.
+        name: String,
+        /// What was being done.
+        action: &'static str,
+        /// What the system said.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl TunError {
+    /// True when the failure is a missing privilege (the CLI exits with status 3 and
+    /// prints the fix).
+    pub fn is_permission(&self) -> bool {
+        matches!(self, TunError::Permission { .. })
+    }
+}
+
+/// A [`Link`] over a Linux TUN device in IP mode, without packet information headers.
+///
+/// The file descriptor is non-blocking: [`Link::recv`] never blocks, and [`Link::wait`]
+/// sleeps in `ppoll(2)` until a packet arrives or the deadline passes.
+#[derive(Debug)]
+pub struct TunLink {
+    iface: Iface,
+    name: String,
+    created: bool,
+    mtu: usize,
+    epoch: std::time::Instant,
+    buffer: Vec<u8>,
+    dropped_sends: u64,
+}
+
+impl TunLink {
+    /// Attaches to (or, with [`TunOptions::create`], creates) the TUN device.
+    ///
+    /// A device we create gets the gateway address and is brought up; it disappears when
+    /// the returned link is dropped or the process ends. An existing device must already be
+    /// up; its addresses are left as they are.
+    pub fn open(options: TunOptions) -> Result<TunLink, TunError> {
+        let name = options.name;
+        check_name(&name)?;
+        let c_name = CString::new(name.as_str()).map_err(|_| TunError::InvalidName {
+            name: name.clone(),
+            reason: "it contains a NUL byte",
+        })?;
+        if !Path::new(TUN_DEVICE_PATH).exists() {
+            return Err(TunError::DriverMissing {
+                detail: "no such file".into(),
+            });
+        }
+        let control = ControlSocket::open().map_err(|source| TunError::Io {
+            name: name.clone(),
+            action: "opening a control socket",
+            source,
+        })?;
+
+        let exists = interface_exists(&c_name);
+        if !exists && !options.create {
+            return Err(TunError::NotFound { name });
+        }
+        if exists {
+            let flags = control.flags(&name).map_err(|source| TunError::Io {
+                name: name.clone(),
+                action: "reading the interface flags",
+                source,
+            })?;
+            if flags & libc::IFF_UP == 0 {
+                return Err(TunError::Down { name });
+            }
+        }
+
+        let iface = Iface::without_packet_info(&name, Mode::Tun)
+            .map_err(|e| attach_error(&name, exists, e))?;
+        let created = !exists;
+        if created {
+            configure(&control, &name, options.gateway)?;
+        }
+        iface.set_non_blocking().map_err(|source| TunError::Io {
+            name: name.clone(),
+            action: "making the device non-blocking",
+            source,
+        })?;
+        let mtu = control.mtu(&name).map_err(|source| TunError::Io {
+            name: name.clone(),
+            action: "reading the MTU",
+            source,
+        })?;
+        log::debug!("TUN device {name}: attached (created: {created}, MTU {mtu})");
+        Ok(TunLink {
+            iface,
+            name,
+            created,
+            mtu,
+            epoch: std::time::Instant::now(),
+            buffer: vec![0; mtu],
+            dropped_sends: 0,
+        })
+    }
+
+    /// The device's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// True when this link created the device (it vanishes when the link is dropped).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Packets dropped by [`Link::send`] because the device's queue was full.
+    pub fn dropped_sends(&self) -> u64 {
+        self.dropped_sends
+    }
+
+    fn context(&self, doing: &str) -> String {
+        format!("{doing} TUN device {}", self.name)
+    }
+
+    fn removed(&self) -> LinkError {
+        LinkError::Broken(format!(
+            "TUN device {} was removed while in use (someone ran `ip link del {}`?)",
+            self.name, self.name
+        ))
+    }
+}
+
+impl AsRawFd for TunLink {
+    fn as_raw_fd(&self) -> RawFd {
+        self.iface.as_raw_fd()
+    }
+}
+
+impl Link for TunLink {
+    fn now(&self) -> Instant {
+        let micros = self.epoch.elapsed().as_micros();
+        Instant::from_micros(i64::try_from(micros).unwrap_or(i64::MAX))
+    }
+
+    fn send(&mut self, packet: &[u8]) -> Result<(), LinkError> {
+        match self.iface.send(packet) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // A full queue drops the packet, as a NIC would; TCP retransmits.
+                self.dropped_sends = self.dropped_sends.saturating_add(1);
+                log::debug!("TUN device {}: queue full, packet dropped", self.name);
+                Ok(())
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EBADFD) => Err(self.removed()),
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => Err(LinkError::Io {
+                context: format!(
+                    "writing to TUN device {} (is it down? `sudo ip link set {} up`)",
+                    self.name, self.name
+                ),
+                source: e,
+            }),
+            Err(source) => Err(LinkError::Io {
+                context: self.context("writing to"),
+                source,
+            }),
+        }
+    }
+
+    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
+        match self.iface.recv(&mut self.buffer) {
+            Ok(0) => Ok(None),
+            Ok(len) => Ok(self.buffer.get(..len).map(<[u8]>::to_vec)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EBADFD) => Err(self.removed()),
+            Err(source) => Err(LinkError::Io {
+                context: self.context("reading from"),
+                source,
+            }),
+        }
+    }
+
+    fn wait(&mut self, deadline: Option<Instant>) -> Result<WaitOutcome, LinkError> {
+        loop {
+            let timeout = match deadline {
+                None => None,
+                Some(deadline) => {
+                    let now = self.now();
+                    Some(if deadline > now {
+                        deadline - now
+                    } else {
+                        Duration::ZERO
+                    })
+                }
+            };
+            match poll_readable(self.iface.as_raw_fd(), timeout) {
+                Ok(Readiness::Readable) => return Ok(WaitOutcome::Ready),
+                Ok(Readiness::Interrupted) => return Ok(WaitOutcome::Ready),
+                Ok(Readiness::Invalid) => return Err(self.removed()),
+                Ok(Readiness::TimedOut) => {
+                    // The kernel's timer and our clock agree to the microsecond; should the
+                    // clock still be short of the deadline, sleep the rest rather than spin.
+                    if deadline.is_none_or(|deadline| self.now() >= deadline) {
+                        return Ok(WaitOutcome::Deadline);
+                    }
+                }
+                Err(source) => {
+                    return Err(LinkError::Io {
+                        context: self.context("waiting for"),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    fn describe(&self) -> String {
+        format!("TUN device {}", self.name)
+    }
+}
+
+/// Rejects names the kernel would refuse, truncate or treat as a template.
+fn check_name(name: &str) -> Result<(), TunError> {
+    let reason = if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > MAX_NAME_LEN {
+        Some("it is longer than 15 bytes")
+    } else if name == "." || name == ".." {
+        Some("`.` and `..` are reserved")
+    } else if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c == '%' || c.is_whitespace() || c.is_control())
+    {
+        Some("it contains `/`, `:`, `%`, white space or a control character")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(TunError::InvalidName {
+            name: name.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Turns the error of opening `/dev/net/tun` plus `TUNSETIFF` into advice.
+fn attach_error(name: &str, existed: bool, e: io::Error) -> TunError {
+    let name = name.to_owned();
+    match e.raw_os_error() {
+        Some(libc::EPERM | libc::EACCES) => TunError::Permission {
+            name,
+            action: if existed { "attach to" } else { "create" },
+            exe: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "/path/to/fetchscope".into()),
+            source: e,
+        },
+        Some(libc::ENOENT | libc::ENODEV | libc::ENXIO) => TunError::DriverMissing {
+            detail: e.to_string(),
+        },
+        Some(libc::EBUSY) => TunError::Busy { name },
+        Some(libc::EINVAL) if existed => TunError::NotTun { name },
+        _ => TunError::Io {
+            name,
+            action: "opening /dev/net/tun and attaching (TUNSETIFF)",
+            source: e,
+        },
+    }
+}
+
+/// Gives a freshly created device its gateway address and brings it up.
+fn configure(
+    control: &ControlSocket,
+    name: &str,
+    gateway: Option<Ipv4Cidr>,
+) -> Result<(), TunError> {
+    let io_error = |action: &'static str| {
+        move |source: io::Error| TunError::Io {
+            name: name.to_owned(),
+            action,
+            source,
+        }
+    };
+    if let Some(gateway) = gateway {
+        let addr = gateway.address();
+        if let Some(holder) = address_holder(addr).map_err(io_error("listing addresses"))? {
+            return Err(TunError::AddressInUse {
+                name: name.to_owned(),
+                addr,
+                holder,
+            });
+        }
+        control
+            .set_address(name, addr)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::EEXIST | libc::EADDRINUSE) => TunError::AddressInUse {
+                    name: name.to_owned(),
+                    addr,
+                    holder: name.to_owned(),
+                },
+                _ => io_error("setting the address (SIOCSIFADDR)")(e),
+            })?;
+        control
+            .set_netmask(name, gateway.netmask())
+            .map_err(io_error("setting the netmask (SIOCSIFNETMASK)"))?;
+    }
+    let flags = control
+        .flags(name)
+        .map_err(io_error("reading the interface flags (SIOCGIFFLAGS)"))?;
+    control
+        .set_flags(name, flags | libc::IFF_UP)
+        .map_err(io_error("bringing the link up (SIOCSIFFLAGS)"))?;
+    Ok(())
+}
+
+/// True when an interface called `name` exists in this thread's network namespace.
+fn interface_exists(name: &CString) -> bool {
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::if_nametoindex(name.as_ptr()) != 0 }
+}
+
+/// The interface that holds the IPv4 address `addr`, if any.
+fn address_holder(addr: Ipv4Addr) -> io::Result<Option<String>> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: `list` is a valid out-pointer; on success it is freed below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut holder = None;
+    let mut cursor = list;
+    while !cursor.is_null() {
+        // SAFETY: `cursor` is a node of the list getifaddrs returned, not yet freed.
+        let entry = unsafe { &*cursor };
+        cursor = entry.ifa_next;
+        if entry.ifa_addr.is_null() {
+            continue;
+        }
+        // SAFETY: `ifa_addr` is non-null and points at a sockaddr of at least its family's size.
+        let family = unsafe { (*entry.ifa_addr).sa_family };
+        if i32::from(family) != libc::AF_INET {
+            continue;
+        }
+        // SAFETY: an AF_INET address is a sockaddr_in; read it without assuming alignment.
+        let sin = unsafe { std::ptr::read_unaligned(entry.ifa_addr.cast::<libc::sockaddr_in>()) };
+        if Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)) == addr {
+            // SAFETY: `ifa_name` is a NUL-terminated string owned by the list.
+            let name = unsafe { std::ffi::CStr::from_ptr(entry.ifa_name) };
+            holder = Some(name.to_string_lossy().into_owned());
+            break;
+        }
+    }
+    // SAFETY: `list` came from getifaddrs and is freed exactly once.
+    unsafe { libc::freeifaddrs(list) };
+    Ok(holder)
+}
+
+/// An `AF_INET` datagram socket used only for interface ioctls.
+struct ControlSocket(OwnedFd);
+
+impl ControlSocket {
+    fn open() -> io::Result<Self> {
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        Ok(ControlSocket(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// An `ifreq` naming `name` (checked by `check_name` to fit) with a zeroed payload.
+    fn request(name: &str) -> libc::ifreq {
+        // SAFETY: `ifreq` is plain old data; all-zero is a valid value.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (slot, byte) in req.ifr_name.iter_mut().zip(name.bytes().take(MAX_NAME_LEN)) {
+            *slot = byte as libc::c_char;
+        }
+        req
+    }
+
+    fn ioctl(&self, request: libc::Ioctl, req: &mut libc::ifreq) -> io::Result<()> {
+        // SAFETY: every request used here reads or writes one `ifreq`, which `req` is.
+        let rc = unsafe { libc::ioctl(self.0.as_raw_fd(), request, req as *mut libc::ifreq) };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn flags(&self, name: &str) -> io::Result<libc::c_int> {
+        let mut req = Self::request(name);
+        self.ioctl(libc::SIOCGIFFLAGS, &mut req)?;
+        // SAFETY: SIOCGIFFLAGS filled in the flags member.
+        let flags = unsafe { req.ifr_ifru.ifru_flags };
+        // The kernel's flags are an unsigned short; keep the bit pattern.
+        Ok(libc::c_int::from(flags as u16))
+    }
+
+    fn set_flags(&self, name: &str, flags: libc::c_int) -> io::Result<()> {
+        let mut req = Self::request(name);
+        // Only the low 16 bits exist in this ioctl; truncation is the ABI.
+        req.ifr_ifru.ifru_flags = flags as u16 as libc::c_short;
+        self.ioctl(libc::SIOCSIFFLAGS, &mut req)
+    }
+
+    fn set_address(&self, name: &str, addr: Ipv4Addr) -> io::Result<()> {
+        let mut req = Self::request(name);
+        req.ifr_ifru.ifru_addr = sockaddr_of(addr);
+        self.ioctl(libc::SIOCSIFADDR, &mut req)
+    }
+
+    fn set_netmask(&self, name: &str, mask: Ipv4Addr) -> io::Result<()> {
+        let mut req = Self::request(name);
+        req.ifr_ifru.ifru_netmask = sockaddr_of(mask);
+        self.ioctl(libc::SIOCSIFNETMASK, &mut req)
+    }
+
+    fn mtu(&self, name: &str) -> io::Result<usize> {
+        let mut req = Self::request(name);
+        self.ioctl(libc::SIOCGIFMTU, &mut req)?;
+        // SAFETY: SIOCGIFMTU filled in the mtu member.
+        let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+        Ok(usize::try_from(mtu).unwrap_or(0).clamp(MIN_MTU, MAX_MTU))
+    }
+}
+
+/// `addr` as the `sockaddr` the interface ioctls take (a `sockaddr_in` in disguise).
+fn sockaddr_of(addr: Ipv4Addr) -> libc::sockaddr {
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(addr).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: both are 16-byte plain old data structs; every bit pattern is valid.
+    unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
+}
+
+/// What `ppoll` saw.
+enum Readiness {
+    /// Readable, or an error condition the next read reports.
+    Readable,
+    /// The timeout passed.
+    TimedOut,
+    /// A signal arrived.
+    Interrupted,
+    /// The descriptor is no longer valid.
+    Invalid,
+}
+
+/// Sleeps in `ppoll(2)` until `fd` is readable or `timeout` passes (`None`: forever).
+fn poll_readable(fd: RawFd, timeout: Option<Duration>) -> io::Result<Readiness> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let spec = timeout.map(|t| {
+        let micros = t.total_micros();
+        libc::timespec {
+            tv_sec: libc::time_t::try_from(micros / 1_000_000).unwrap_or(libc::time_t::MAX),
+            // Below 10^9, so it fits every c_long.
+            tv_nsec: ((micros % 1_000_000) * 1_000) as libc::c_long,
+        }
+    });
+    let spec_ptr = spec
+        .as_ref()
+        .map_or(std::ptr::null(), |s| s as *const libc::timespec);
+    // SAFETY: one valid pollfd; `spec_ptr` is null or points at `spec`, alive for the call;
+    // a null signal mask keeps the current one.
+    let rc = unsafe { libc::ppoll(&mut pfd, 1, spec_ptr, std::ptr::null()) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(Readiness::Interrupted)
+        } else {
+            Err(e)
+        };
+    }
+    if rc == 0 {
+        return Ok(Readiness::TimedOut);
+    }
+    if pfd.revents & libc::POLLNVAL != 0 {
+        return Ok(Readiness::Invalid);
+    }
+    Ok(Readiness::Readable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_kernel_would_mangle_are_rejected() {
+        for bad in [
+            "",
+            "a-very-long-name0",
+            "..",
+            "fsc/0",
+            "fsc 0",
+            "fsc%d",
+            "fsc:1",
+        ] {
+            assert!(
+                matches!(check_name(bad), Err(TunError::InvalidName { .. })),
+                "{bad:?} accepted"
+            );
+        }
+        for good in ["fsc0", "tun0", "a", "fifteen-bytes-x"] {
+            assert!(check_name(good).is_ok(), "{good:?} rejected");
+        }
+    }
+
+    #[test]
+    fn errors_map_to_advice() {
+        let e = attach_error("fsc0", false, io::Error::from_raw_os_error(libc::EPERM));
+        assert!(e.is_permission());
+        let text = e.to_string();
+        assert!(text.contains("setcap cap_net_admin+ep"), "{text}");
+        assert!(
+            text.contains("ip tuntap add dev fsc0 mode tun user $USER"),
+            "{text}"
+        );
+        assert!(text.contains("to create TUN device fsc0"), "{text}");
+        let e = attach_error("fsc0", true, io::Error::from_raw_os_error(libc::EACCES));
+        assert!(e.to_string().contains("attach to TUN device fsc0"));
+        assert!(matches!(
+            attach_error("fsc0", true, io::Error::from_raw_os_error(libc::EBUSY)),
+            TunError::Busy { .. }
+        ));
+        assert!(matches!(
+            attach_error("fsc0", true, io::Error::from_raw_os_error(libc::EINVAL)),
+            TunError::NotTun { .. }
+        ));
+        assert!(matches!(
+            attach_error("fsc0", false, io::Error::from_raw_os_error(libc::ENODEV)),
+            TunError::DriverMissing { .. }
+        ));
+        let down = TunError::Down {
+            name: "fsc0".into(),
+        };
+        assert!(!down.is_permission());
+        assert!(down.to_string().contains("ip link set fsc0 up"));
+    }
+
+    #[test]
+    fn sockaddr_carries_the_address_in_network_order() {
+        let sa = sockaddr_of(Ipv4Addr::new(10, 88, 1, 1));
+        assert_eq!(i32::from(sa.sa_family), libc::AF_INET);
+        // sa_data: 2 bytes of port, then the address.
+        let bytes: Vec<u8> = sa.sa_data.iter().map(|&b| b as u8).collect();
+        assert_eq!(&bytes[..6], &[0, 0, 10, 88, 1, 1]);
+    }
+
+    #[test]
+    fn loopback_address_holder_is_found() {
+        // Every namespace with a configured loopback has 127.0.0.1 on `lo`; a namespace
+        // without it (fresh unshare) simply has no holder.
+        let holder = address_holder(Ipv4Addr::LOCALHOST).unwrap();
+        assert!(holder.is_none() || holder.as_deref() == Some("lo"));
+        assert_eq!(address_holder(Ipv4Addr::new(192, 0, 2, 254)).unwrap(), None);
+    }
+}

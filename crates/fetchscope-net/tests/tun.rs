@@ -1,0 +1,442 @@
+//! [`TunLink`] against the real kernel, each test in a private network namespace.
+//!
+//! Network namespaces belong to threads: every test spawns a thread that calls
+//! `unshare(CLONE_NEWNET)`, so its TUN devices, addresses and ioctls live in a fresh
+//! namespace that disappears with the thread. Nothing is left to clean up.
+//!
+//! These tests need root (CAP_SYS_ADMIN for `unshare`, CAP_NET_ADMIN for TUN) and
+//! `/dev/net/tun`. Without them they print why and pass, unless `CI=true`, where a missing
+//! prerequisite fails the test.
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::time::Duration as StdDuration;
+
+use fetchscope_net::{Link, LinkError, TunError, TunLink, TunOptions, WaitOutcome};
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Cidr, Ipv4Packet, Ipv4Repr};
+
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+const STACK: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+const DEVICE: &str = "fsct0";
+
+fn gateway_cidr() -> Ipv4Cidr {
+    Ipv4Cidr::new(GATEWAY, 24)
+}
+
+/// Runs `body` on a thread of its own inside a fresh network namespace. Returns false
+/// (after printing why, or panicking under `CI=true`) when that is impossible here.
+fn in_private_netns(test: &str, body: impl FnOnce() + Send + 'static) -> bool {
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        prerequisite_missing(test, "/dev/net/tun does not exist (modprobe tun)");
+        return false;
+    }
+    let outcome = std::thread::spawn(move || {
+        // SAFETY: unshare only changes this thread's namespaces.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        quiet_ipv6();
+        body();
+        Ok(())
+    })
+    .join();
+    match outcome {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            prerequisite_missing(
+                test,
+                &format!("cannot make a network namespace ({e}); run as root"),
+            );
+            false
+        }
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+fn prerequisite_missing(test: &str, reason: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: prerequisite missing under CI=true: {reason}");
+    }
+    eprintln!("skipping {test}: {reason}");
+}
+
+/// Keeps the kernel from sending IPv6 router solicitations and MLD reports on new
+/// devices, so "no traffic" really means none. `/proc/sys/net` shows the calling
+/// thread's namespace. Best effort: the tests cope with stray packets anyway.
+fn quiet_ipv6() {
+    for knob in ["all", "default"] {
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{knob}/disable_ipv6"), "1");
+    }
+}
+
+fn echo_request(ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
+    let icmp = Icmpv4Repr::EchoRequest {
+        ident,
+        seq_no,
+        data,
+    };
+    let ip = Ipv4Repr {
+        src_addr: STACK,
+        dst_addr: GATEWAY,
+        next_header: IpProtocol::Icmp,
+        payload_len: icmp.buffer_len(),
+        hop_limit: 64,
+    };
+    let caps = ChecksumCapabilities::default();
+    let mut buffer = vec![0u8; ip.buffer_len() + icmp.buffer_len()];
+    let mut packet = Ipv4Packet::new_unchecked(&mut buffer[..]);
+    ip.emit(&mut packet, &caps);
+    icmp.emit(
+        &mut Icmpv4Packet::new_unchecked(packet.payload_mut()),
+        &caps,
+    );
+    buffer
+}
+
+/// The (ident, seq, data) of an ICMP echo reply from the gateway to the stack, if `packet`
+/// is one.
+fn echo_reply(packet: &[u8]) -> Option<(u16, u16, Vec<u8>)> {
+    let caps = ChecksumCapabilities::default();
+    let ip_packet = Ipv4Packet::new_checked(packet).ok()?;
+    let ip = Ipv4Repr::parse(&ip_packet, &caps).ok()?;
+    if ip.next_header != IpProtocol::Icmp || ip.src_addr != GATEWAY || ip.dst_addr != STACK {
+        return None;
+    }
+    let icmp_packet = Icmpv4Packet::new_checked(ip_packet.payload()).ok()?;
+    match Icmpv4Repr::parse(&icmp_packet, &caps).ok()? {
+        Icmpv4Repr::EchoReply {
+            ident,
+            seq_no,
+            data,
+        } => Some((ident, seq_no, data.to_vec())),
+        _ => None,
+    }
+}
+
+/// User plus system CPU time of the calling thread.
+fn thread_cpu_time() -> StdDuration {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    assert_eq!(rc, 0, "getrusage: {}", io::Error::last_os_error());
+    let tv = |t: libc::timeval| {
+        StdDuration::from_secs(t.tv_sec as u64) + StdDuration::from_micros(t.tv_usec as u64)
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Creates a persistent TUN device (no process attached), owned by `owner` if given.
+fn make_persistent_tun(name: &str, owner: Option<libc::uid_t>) {
+    make_persistent(name, owner, tun_tap::Mode::Tun);
+}
+
+/// Creates a persistent TUN or TAP device, owned by `owner` if given.
+fn make_persistent(name: &str, owner: Option<libc::uid_t>, mode: tun_tap::Mode) {
+    let iface = tun_tap::Iface::without_packet_info(name, mode)
+        .expect("creating a TUN/TAP device for the test");
+    let fd = iface.as_raw_fd();
+    // SAFETY: TUNSETPERSIST and TUNSETOWNER take their argument by value.
+    unsafe {
+        assert_eq!(libc::ioctl(fd, libc::TUNSETPERSIST, 1 as libc::c_ulong), 0);
+        if let Some(uid) = owner {
+            assert_eq!(libc::ioctl(fd, libc::TUNSETOWNER, uid as libc::c_ulong), 0);
+        }
+    }
+}
+
+/// Sets or clears IFF_UP on `name`.
+fn set_link_up(name: &str, up: bool) {
+    // SAFETY: an AF_INET datagram socket and two ioctls on a zero-initialised ifreq.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        assert!(sock >= 0);
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (slot, byte) in req.ifr_name.iter_mut().zip(name.bytes()) {
+            *slot = byte as libc::c_char;
+        }
+        assert_eq!(libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req), 0);
+        let flags = req.ifr_ifru.ifru_flags;
+        let up_bit = libc::IFF_UP as libc::c_short;
+        req.ifr_ifru.ifru_flags = if up { flags | up_bit } else { flags & !up_bit };
+        assert_eq!(libc::ioctl(sock, libc::SIOCSIFFLAGS, &mut req), 0);
+        libc::close(sock);
+    }
+}
+
+/// Removes CAP_NET_ADMIN from the calling thread's effective capabilities.
+fn drop_cap_net_admin() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_NET_ADMIN: u32 = 12;
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget/capset with a version-3 header and two data words, for this thread.
+    unsafe {
+        assert_eq!(
+            libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()),
+            0
+        );
+        data[0].effective &= !(1 << CAP_NET_ADMIN);
+        assert_eq!(libc::syscall(libc::SYS_capset, &header, data.as_ptr()), 0);
+    }
+}
+
+#[test]
+fn echo_request_gets_the_kernels_reply() {
+    in_private_netns("echo_request_gets_the_kernels_reply", || {
+        let mut link = TunLink::open(TunOptions::create(DEVICE, Some(gateway_cidr()))).unwrap();
+        assert!(link.created());
+        assert_eq!(link.name(), DEVICE);
+        assert_eq!(link.describe(), "TUN device fsct0");
+        assert_eq!(link.mtu(), 1500, "the kernel's default TUN MTU");
+
+        let payload = b"fetchscope says hello through TUN";
+        link.send(&echo_request(0x4711, 7, payload)).unwrap();
+        assert_eq!(link.dropped_sends(), 0);
+
+        let deadline = link.now() + Duration::from_secs(2);
+        let reply = loop {
+            match link.wait(Some(deadline)).unwrap() {
+                WaitOutcome::Ready => {
+                    while let Some(packet) = link.recv().unwrap() {
+                        assert!(packet.len() <= link.mtu());
+                        if let Some(reply) = echo_reply(&packet) {
+                            return check_reply(reply, payload);
+                        }
+                    }
+                }
+                outcome => break outcome,
+            }
+        };
+        panic!("no echo reply within 2 s (wait ended with {reply:?})");
+    });
+}
+
+fn check_reply((ident, seq_no, data): (u16, u16, Vec<u8>), payload: &[u8]) {
+    assert_eq!(ident, 0x4711);
+    assert_eq!(seq_no, 7);
+    assert_eq!(data, payload);
+}
+
+#[test]
+fn wait_sleeps_until_the_deadline_without_spinning() {
+    in_private_netns("wait_sleeps_until_the_deadline_without_spinning", || {
+        let mut link = TunLink::open(TunOptions::create(DEVICE, Some(gateway_cidr()))).unwrap();
+        // Nothing readable and a deadline in the past: an immediate Deadline.
+        while link.recv().unwrap().is_some() {}
+        assert_eq!(
+            link.wait(Some(Instant::ZERO)).unwrap(),
+            WaitOutcome::Deadline
+        );
+
+        let cpu_before = thread_cpu_time();
+        let wall_before = std::time::Instant::now();
+        let deadline = link.now() + Duration::from_millis(200);
+        let mut stray = 0;
+        loop {
+            match link.wait(Some(deadline)).unwrap() {
+                WaitOutcome::Deadline => break,
+                // Stray kernel packets are real traffic: drain them and wait on.
+                _ => {
+                    while link.recv().unwrap().is_some() {
+                        stray += 1;
+                    }
+                }
+            }
+        }
+        let wall = wall_before.elapsed();
+        let cpu = thread_cpu_time() - cpu_before;
+        assert!(link.now() >= deadline);
+        assert!(wall >= StdDuration::from_millis(200), "woke after {wall:?}");
+        assert!(wall < StdDuration::from_secs(2), "slept {wall:?}");
+        assert!(cpu < StdDuration::from_millis(20), "used {cpu:?} of CPU");
+        eprintln!("waited {wall:?} using {cpu:?} of CPU ({stray} stray packets)");
+    });
+}
+
+#[test]
+fn wait_without_deadline_returns_when_a_packet_arrives() {
+    in_private_netns(
+        "wait_without_deadline_returns_when_a_packet_arrives",
+        || {
+            let mut link = TunLink::open(TunOptions::create(DEVICE, Some(gateway_cidr()))).unwrap();
+            link.send(&echo_request(1, 1, b"x")).unwrap();
+            // The kernel's reply makes the fd readable; an indefinite wait must end.
+            assert_eq!(link.wait(None).unwrap(), WaitOutcome::Ready);
+            let mut got = Vec::new();
+            let deadline = link.now() + Duration::from_secs(2);
+            while got.is_empty() && link.now() < deadline {
+                while let Some(packet) = link.recv().unwrap() {
+                    got.extend(echo_reply(&packet));
+                }
+                if got.is_empty() {
+                    link.wait(Some(deadline)).unwrap();
+                }
+            }
+            assert_eq!(got, vec![(1, 1, b"x".to_vec())]);
+        },
+    );
+}
+
+#[test]
+fn missing_device_is_not_found() {
+    in_private_netns("missing_device_is_not_found", || {
+        let err = TunLink::open(TunOptions::attach("fscnothere")).unwrap_err();
+        assert!(matches!(err, TunError::NotFound { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("ip tuntap add dev fscnothere mode tun"),
+            "{text}"
+        );
+        assert!(!err.is_permission());
+    });
+}
+
+#[test]
+fn down_device_says_how_to_bring_it_up() {
+    in_private_netns("down_device_says_how_to_bring_it_up", || {
+        make_persistent_tun(DEVICE, None);
+        for options in [
+            TunOptions::attach(DEVICE),
+            TunOptions::create(DEVICE, Some(gateway_cidr())),
+        ] {
+            let err = TunLink::open(options).unwrap_err();
+            assert!(matches!(err, TunError::Down { .. }), "{err:?}");
+            assert!(err.to_string().contains("ip link set fsct0 up"), "{err}");
+        }
+        // Once up, attaching works and leaves the device as it was (not "created").
+        set_link_up(DEVICE, true);
+        let link = TunLink::open(TunOptions::attach(DEVICE)).unwrap();
+        assert!(!link.created());
+    });
+}
+
+#[test]
+fn tap_device_is_not_a_tun() {
+    in_private_netns("tap_device_is_not_a_tun", || {
+        make_persistent("fsctap0", None, tun_tap::Mode::Tap);
+        set_link_up("fsctap0", true);
+        for options in [
+            TunOptions::attach("fsctap0"),
+            TunOptions::create("fsctap0", None),
+        ] {
+            let err = TunLink::open(options).unwrap_err();
+            assert!(matches!(err, TunError::NotTun { .. }), "{err:?}");
+        }
+    });
+}
+
+#[test]
+fn second_process_on_a_device_is_busy() {
+    in_private_netns("second_process_on_a_device_is_busy", || {
+        let _first = TunLink::open(TunOptions::create(DEVICE, Some(gateway_cidr()))).unwrap();
+        let err = TunLink::open(TunOptions::attach(DEVICE)).unwrap_err();
+        assert!(matches!(err, TunError::Busy { .. }), "{err:?}");
+    });
+}
+
+#[test]
+fn gateway_address_already_held_is_reported() {
+    in_private_netns("gateway_address_already_held_is_reported", || {
+        let _first = TunLink::open(TunOptions::create(DEVICE, Some(gateway_cidr()))).unwrap();
+        let err = TunLink::open(TunOptions::create("fsct1", Some(gateway_cidr()))).unwrap_err();
+        match &err {
+            TunError::AddressInUse { addr, holder, .. } => {
+                assert_eq!(*addr, GATEWAY);
+                assert_eq!(holder, DEVICE);
+            }
+            other => panic!("expected AddressInUse, got {other:?}"),
+        }
+        // The failed attempt's device was ours and non-persistent: it is gone again.
+        let again = TunLink::open(TunOptions::attach("fsct1")).unwrap_err();
+        assert!(matches!(again, TunError::NotFound { .. }), "{again:?}");
+    });
+}
+
+#[test]
+fn created_device_vanishes_when_the_link_is_dropped() {
+    in_private_netns("created_device_vanishes_when_the_link_is_dropped", || {
+        let link = TunLink::open(TunOptions::create(DEVICE, None)).unwrap();
+        drop(link);
+        let err = TunLink::open(TunOptions::attach(DEVICE)).unwrap_err();
+        assert!(matches!(err, TunError::NotFound { .. }), "{err:?}");
+    });
+}
+
+#[test]
+fn without_cap_net_admin_only_the_owner_attaches() {
+    in_private_netns("without_cap_net_admin_only_the_owner_attaches", || {
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        make_persistent_tun("fscmine", Some(me));
+        make_persistent_tun("fscnobody", Some(65_534));
+        set_link_up("fscmine", true);
+        set_link_up("fscnobody", true);
+        drop_cap_net_admin();
+
+        let err = TunLink::open(TunOptions::attach("fscnobody")).unwrap_err();
+        assert!(err.is_permission(), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("attach to TUN device fscnobody"), "{text}");
+        assert!(text.contains("sudo setcap cap_net_admin+ep "), "{text}");
+        assert!(text.contains("mode tun user $USER"), "{text}");
+
+        let err = TunLink::open(TunOptions::create("fscnew", Some(gateway_cidr()))).unwrap_err();
+        assert!(err.is_permission(), "{err:?}");
+        assert!(
+            err.to_string().contains("create TUN device fscnew"),
+            "{err}"
+        );
+
+        let link = TunLink::open(TunOptions::attach("fscmine")).unwrap();
+        assert!(!link.created());
+    });
+}
+
+#[test]
+fn removed_device_breaks_the_link_without_panicking() {
+    in_private_netns("removed_device_breaks_the_link_without_panicking", || {
+        let mut link = TunLink::open(TunOptions::create(DEVICE, Some(gateway_cidr()))).unwrap();
+        // `ip` runs in this thread's namespace: a child inherits the spawning thread's.
+        let status = match std::process::Command::new("ip")
+            .args(["link", "del", DEVICE])
+            .status()
+        {
+            Ok(status) => status,
+            Err(e) => {
+                return prerequisite_missing(
+                    "removed_device_breaks_the_link",
+                    &format!("`ip`: {e}"),
+                );
+            }
+        };
+        assert!(status.success());
+        assert!(matches!(link.recv(), Err(LinkError::Broken(_))));
+        assert!(matches!(
+            link.send(&echo_request(2, 2, b"y")),
+            Err(LinkError::Broken(_))
+        ));
+        let waited = link.wait(Some(link.now() + Duration::from_millis(50)));
+        assert!(
+            matches!(waited, Ok(WaitOutcome::Ready) | Err(LinkError::Broken(_))),
+            "{waited:?}"
+        );
+    });
+}
