@@ -16,7 +16,10 @@ use std::time::Duration as StdDuration;
 use fetchscope_net::{Link, LinkError, TunError, TunLink, TunOptions, WaitOutcome};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Cidr, Ipv4Packet, Ipv4Repr};
+use smoltcp::wire::{
+    Icmpv4Packet, Icmpv4Repr, IpAddress, IpProtocol, Ipv4Cidr, Ipv4Packet, Ipv4Repr, UdpPacket,
+    UdpRepr,
+};
 
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const STACK: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
@@ -73,14 +76,24 @@ fn quiet_ipv6() {
 }
 
 fn echo_request(ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
+    echo_request_between(STACK, GATEWAY, ident, seq_no, data)
+}
+
+fn echo_request_between(
+    src_addr: Ipv4Addr,
+    dst_addr: Ipv4Addr,
+    ident: u16,
+    seq_no: u16,
+    data: &[u8],
+) -> Vec<u8> {
     let icmp = Icmpv4Repr::EchoRequest {
         ident,
         seq_no,
         data,
     };
     let ip = Ipv4Repr {
-        src_addr: STACK,
-        dst_addr: GATEWAY,
+        src_addr,
+        dst_addr,
         next_header: IpProtocol::Icmp,
         payload_len: icmp.buffer_len(),
         hop_limit: 64,
@@ -99,10 +112,15 @@ fn echo_request(ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
 /// The (ident, seq, data) of an ICMP echo reply from the gateway to the stack, if `packet`
 /// is one.
 fn echo_reply(packet: &[u8]) -> Option<(u16, u16, Vec<u8>)> {
+    echo_reply_between(packet, GATEWAY, STACK)
+}
+
+/// The (ident, seq, data) of an ICMP echo reply from `from` to `to`, if `packet` is one.
+fn echo_reply_between(packet: &[u8], from: Ipv4Addr, to: Ipv4Addr) -> Option<(u16, u16, Vec<u8>)> {
     let caps = ChecksumCapabilities::default();
     let ip_packet = Ipv4Packet::new_checked(packet).ok()?;
     let ip = Ipv4Repr::parse(&ip_packet, &caps).ok()?;
-    if ip.next_header != IpProtocol::Icmp || ip.src_addr != GATEWAY || ip.dst_addr != STACK {
+    if ip.next_header != IpProtocol::Icmp || ip.src_addr != from || ip.dst_addr != to {
         return None;
     }
     let icmp_packet = Icmpv4Packet::new_checked(ip_packet.payload()).ok()?;
@@ -439,4 +457,139 @@ fn removed_device_breaks_the_link_without_panicking() {
             "{waited:?}"
         );
     });
+}
+
+/// The namespace lab (`scripts/netns-lab.sh up`), when it is up: attach to its TUN device
+/// `fsc0` inside `fsc-cli` as the stack at 10.88.1.2, ping nginx's host 10.88.0.1 through
+/// the forwarding namespace, and ask its dnsmasq for www.example.test.
+#[test]
+fn namespace_lab_answers_through_fsc0() {
+    const LAB_STACK: Ipv4Addr = Ipv4Addr::new(10, 88, 1, 2);
+    const LAB_SERVER: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
+    let netns = std::path::Path::new("/run/netns/fsc-cli");
+    if !netns.exists() {
+        eprintln!(
+            "skipping namespace_lab_answers_through_fsc0: the lab is not up (scripts/netns-lab.sh up)"
+        );
+        return;
+    }
+    let netns = std::fs::File::open(netns).unwrap();
+    std::thread::spawn(move || {
+        // SAFETY: setns only changes this thread's network namespace.
+        assert_eq!(
+            unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) },
+            0,
+            "setns: {}",
+            io::Error::last_os_error()
+        );
+        let mut link = match TunLink::open(TunOptions::attach("fsc0")) {
+            Ok(link) => link,
+            Err(TunError::Busy { .. }) => {
+                eprintln!("skipping namespace_lab_answers_through_fsc0: fsc0 is in use");
+                return;
+            }
+            Err(e) => panic!("attaching to the lab's fsc0: {e}"),
+        };
+        assert!(!link.created(), "the lab's device is persistent, not ours");
+
+        link.send(&echo_request_between(LAB_STACK, LAB_SERVER, 9, 1, b"lab"))
+            .unwrap();
+        link.send(&dns_query(
+            LAB_STACK,
+            LAB_SERVER,
+            0x5eed,
+            "www.example.test",
+        ))
+        .unwrap();
+        let (mut pinged, mut resolved) = (false, None);
+        let deadline = link.now() + Duration::from_secs(3);
+        while !(pinged && resolved.is_some())
+            && link.wait(Some(deadline)).unwrap() == WaitOutcome::Ready
+        {
+            while let Some(packet) = link.recv().unwrap() {
+                if echo_reply_between(&packet, LAB_SERVER, LAB_STACK)
+                    == Some((9, 1, b"lab".to_vec()))
+                {
+                    pinged = true;
+                }
+                if let Some(answer) = dns_answer(&packet, LAB_SERVER, LAB_STACK, 0x5eed) {
+                    resolved = Some(answer);
+                }
+            }
+        }
+        assert!(pinged, "no echo reply from 10.88.0.1");
+        assert_eq!(
+            resolved,
+            Some(LAB_SERVER),
+            "dnsmasq's answer for www.example.test"
+        );
+    })
+    .join()
+    .unwrap();
+}
+
+/// A UDP/IPv4 packet carrying a DNS query for the A record of `name`.
+fn dns_query(src: Ipv4Addr, dst: Ipv4Addr, id: u16, name: &str) -> Vec<u8> {
+    let mut dns = Vec::new();
+    dns.extend_from_slice(&id.to_be_bytes());
+    dns.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]); // RD, one question
+    for label in name.split('.') {
+        dns.push(label.len() as u8);
+        dns.extend_from_slice(label.as_bytes());
+    }
+    dns.extend_from_slice(&[0, 0, 1, 0, 1]); // root, type A, class IN
+    let udp = UdpRepr {
+        src_port: 40053,
+        dst_port: 53,
+    };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Udp,
+        payload_len: udp.header_len() + dns.len(),
+        hop_limit: 64,
+    };
+    let caps = ChecksumCapabilities::default();
+    let mut buffer = vec![0u8; ip.buffer_len() + ip.payload_len];
+    let mut packet = Ipv4Packet::new_unchecked(&mut buffer[..]);
+    ip.emit(&mut packet, &caps);
+    udp.emit(
+        &mut UdpPacket::new_unchecked(packet.payload_mut()),
+        &IpAddress::Ipv4(src),
+        &IpAddress::Ipv4(dst),
+        dns.len(),
+        |payload| payload.copy_from_slice(&dns),
+        &caps,
+    );
+    buffer
+}
+
+/// The address in a one-answer DNS reply with `id` from `from` to `to`, if `packet` is one.
+fn dns_answer(packet: &[u8], from: Ipv4Addr, to: Ipv4Addr, id: u16) -> Option<Ipv4Addr> {
+    let caps = ChecksumCapabilities::default();
+    let ip_packet = Ipv4Packet::new_checked(packet).ok()?;
+    let ip = Ipv4Repr::parse(&ip_packet, &caps).ok()?;
+    if ip.next_header != IpProtocol::Udp || ip.src_addr != from || ip.dst_addr != to {
+        return None;
+    }
+    let udp_packet = UdpPacket::new_checked(ip_packet.payload()).ok()?;
+    let udp = UdpRepr::parse(
+        &udp_packet,
+        &IpAddress::Ipv4(from),
+        &IpAddress::Ipv4(to),
+        &caps,
+    )
+    .ok()?;
+    let dns = udp_packet.payload();
+    if udp.src_port != 53 || dns.get(..2)? != id.to_be_bytes() {
+        return None;
+    }
+    let rcode = dns.get(3)? & 0x0f;
+    let answers = u16::from_be_bytes([*dns.get(6)?, *dns.get(7)?]);
+    if rcode != 0 || answers != 1 {
+        return None;
+    }
+    // The only answer is an A record, so the reply ends with its four address bytes.
+    let tail: [u8; 4] = dns.get(dns.len().checked_sub(4)?..)?.try_into().ok()?;
+    Some(Ipv4Addr::from(tail))
 }
