@@ -1,1 +1,47 @@
 //! The HTTP/1.1 client: request bytes out, response head and decoded body in (sans-IO).
+//!
+//! It knows nothing about sockets, TLS or time: the fetch machine (and the OS-stack twin)
+//! writes [`RequestHead::to_bytes`] to its stream and feeds every received byte to a
+//! [`ResponseReader`], which reports [`HttpProgress`] and hands the decoded body to a
+//! [`BodySink`]. Behaviour follows Python requests / urllib3 / `http.client`:
+//!
+//! - the request is byte-for-byte what `requests.get()` sends ([`build_request`]);
+//! - 1xx responses are skipped (reported as [`HttpProgress::Interim`]), 101 is an error;
+//! - framing per RFC 9112 §6.3 ([`Framing`]), chunked bodies with bounded lines and trailers;
+//! - `Content-Encoding: gzip`/`x-gzip`/`deflate` (zlib or raw) and stacks of them are
+//!   decoded while streaming, never holding the whole body;
+//! - everything the server controls is bounded by [`Limits`], and bad input is an
+//!   [`HttpError`], never a panic.
+//!
+//! ```
+//! use fetchscope_flow::http::{build_request, default_user_agent, HttpProgress, Limits, ResponseReader};
+//!
+//! let url = url::Url::parse("https://www.example.test/").unwrap();
+//! let request = build_request("GET", &url, &default_user_agent());
+//! assert_eq!(request.start_line(), "GET / HTTP/1.1");
+//!
+//! let mut reader = ResponseReader::new("GET", Limits::default());
+//! let mut body = Vec::new();
+//! let feed = reader
+//!     .feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", &mut body)
+//!     .unwrap();
+//! assert_eq!(feed.progress.last(), Some(&HttpProgress::Complete));
+//! assert_eq!(body, b"hello");
+//! assert!(reader.keep_alive());
+//! ```
+
+mod body;
+mod chunked;
+mod content;
+mod error;
+mod head;
+mod head_parser;
+mod request;
+mod response;
+mod sink;
+
+pub use error::HttpError;
+pub use head::{Framing, ResponseHead};
+pub use request::{ACCEPT_ENCODING, RequestHead, build_request, default_user_agent};
+pub use response::{Feed, HttpProgress, Limits, ResponseReader};
+pub use sink::{BodySink, Discard, WriteSink};
