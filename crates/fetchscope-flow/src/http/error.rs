@@ -80,6 +80,9 @@ pub enum HttpError {
         /// The configured limit.
         limit: usize,
     },
+    /// A redirect's `Location` cannot be followed.
+    #[error("the server redirected to {0}")]
+    BadRedirect(String),
     /// The body sink refused the decoded bytes.
     #[error("could not store the response body: {0}")]
     Sink(#[source] std::io::Error),
@@ -108,6 +111,7 @@ impl HttpError {
             Self::CorruptEncoding { .. } => "corrupt-encoding",
             Self::UnsupportedEncoding(_) => "unsupported-encoding",
             Self::TooManyEncodings { .. } => "too-many-encodings",
+            Self::BadRedirect(_) => "bad-redirect",
             Self::Sink(_) => "sink",
             Self::AlreadyFailed => "already-failed",
         }

@@ -10,6 +10,7 @@
 //! - framing per RFC 9112 §6.3 ([`Framing`]), chunked bodies with bounded lines and trailers;
 //! - `Content-Encoding: gzip`/`x-gzip`/`deflate` (zlib or raw) and stacks of them are
 //!   decoded while streaming, never holding the whole body;
+//! - redirects resolve and change method as in requests ([`redirect`]);
 //! - everything the server controls is bounded by [`Limits`], and bad input is an
 //!   [`HttpError`], never a panic.
 //!
@@ -36,12 +37,14 @@ mod content;
 mod error;
 mod head;
 mod head_parser;
+mod redirect;
 mod request;
 mod response;
 mod sink;
 
 pub use error::HttpError;
 pub use head::{Framing, ResponseHead};
+pub use redirect::{MAX_REDIRECTS, Redirect, redirect};
 pub use request::{ACCEPT_ENCODING, RequestHead, build_request, default_user_agent};
 pub use response::{Feed, HttpProgress, Limits, ResponseReader};
 pub use sink::{BodySink, Discard, WriteSink};

@@ -101,7 +101,9 @@ enum Phase {
 /// Feed it everything received with [`feed`](Self::feed) until [`is_complete`](Self::is_complete);
 /// bytes past the end of the response are not consumed (`Feed::used`). Call
 /// [`finish`](Self::finish) when the peer closes the stream. After an error the reader
-/// stays failed; [`head`](Self::head) still returns the head if one was read.
+/// stays failed and the progress of the failing call is not returned, but
+/// [`head`](Self::head) still gives the head if one was read. An unsupported content
+/// coding is an error only once body bytes arrive (a HEAD or 204 answer is fine).
 #[derive(Debug)]
 pub struct ResponseReader {
     method: String,
