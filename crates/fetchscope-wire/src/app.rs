@@ -1,0 +1,116 @@
+//! The application protocol carried by a TCP connection (TLS, DNS, HTTP/1.x), chosen from
+//! the ports and the first bytes, and fed with the reassembled streams.
+
+use crate::dns::{DnsLayer, DnsTcpHalf};
+use crate::error::malformed;
+use crate::http::{self, HttpConn, HttpLine};
+use crate::tls::conn::TlsConn;
+use crate::tls::keylog::SecretStore;
+use crate::tls::record::TlsRecord;
+
+/// Ports whose traffic is TLS unless the bytes say otherwise.
+const TLS_PORTS: [u16; 8] = [443, 465, 636, 853, 993, 995, 5223, 8443];
+/// Ports whose traffic is cleartext HTTP unless the bytes say otherwise.
+const HTTP_PORTS: [u16; 3] = [80, 8000, 8080];
+/// DNS.
+const DNS_PORT: u16 = 53;
+
+/// Everything the application decoder found in one segment.
+#[derive(Debug, Default)]
+pub(crate) struct AppOutput {
+    /// TLS records completed.
+    pub tls: Vec<TlsRecord>,
+    /// The first DNS message completed.
+    pub dns: Option<DnsLayer>,
+    /// The first HTTP start line completed.
+    pub http: Option<HttpLine>,
+    /// Problems, as notes.
+    pub problems: Vec<String>,
+}
+
+/// The decoder of one connection.
+#[derive(Debug, Default)]
+pub(crate) enum App {
+    /// No payload seen yet.
+    #[default]
+    Undecided,
+    /// TLS.
+    Tls(Box<TlsConn>),
+    /// DNS over TCP, one framer per direction.
+    Dns(Box<[DnsTcpHalf; 2]>),
+    /// Cleartext HTTP/1.x.
+    Http(Box<HttpConn>),
+    /// Something this crate does not decode.
+    Opaque,
+}
+
+impl App {
+    /// Chooses the decoder from the ports and the first payload bytes. `from_start` says
+    /// whether the stream is known from its first byte (the SYN was seen).
+    pub fn choose(ports: (u16, u16), first: &[u8], from_start: bool, client: Option<usize>) -> App {
+        let has = |list: &[u16]| list.contains(&ports.0) || list.contains(&ports.1);
+        let tls_like = matches!(first, [20..=24, 3, ..] | [20..=24]);
+        if ports.0 == DNS_PORT || ports.1 == DNS_PORT {
+            App::Dns(Box::default())
+        } else if tls_like || (from_start && has(&TLS_PORTS) && !http::looks_like_start(first)) {
+            App::Tls(Box::new(TlsConn::new(client)))
+        } else if http::looks_like_start(first) || (from_start && has(&HTTP_PORTS)) {
+            App::Http(Box::default())
+        } else {
+            App::Opaque
+        }
+    }
+
+    /// Feeds in-order bytes sent by `side`.
+    pub fn data(&mut self, side: usize, bytes: &[u8], secrets: &SecretStore, out: &mut AppOutput) {
+        match self {
+            App::Tls(tls) => tls.feed(side, bytes, secrets, &mut out.tls, &mut out.problems),
+            App::Dns(halves) => {
+                let Some(half) = halves.get_mut(side) else {
+                    return;
+                };
+                for msg in half.feed(bytes) {
+                    match msg {
+                        Ok(dns) => {
+                            out.dns.get_or_insert(dns);
+                        }
+                        Err(e) => out.problems.push(malformed("DNS", &e)),
+                    }
+                }
+            }
+            App::Http(conn) => {
+                let (lines, problems) = conn.feed(side, bytes);
+                if let Some(first) = lines.into_iter().next() {
+                    out.http.get_or_insert(first);
+                }
+                out.problems
+                    .extend(problems.iter().map(|e| malformed("HTTP", e)));
+            }
+            App::Undecided | App::Opaque => {}
+        }
+    }
+
+    /// Bytes sent by `side` will never be seen: its framing is lost.
+    pub fn gap(&mut self, side: usize, missing: u64, out: &mut AppOutput) {
+        let what = match self {
+            App::Tls(tls) => {
+                tls.lose(side);
+                "TLS"
+            }
+            App::Dns(halves) => {
+                if let Some(half) = halves.get_mut(side) {
+                    half.lose_sync();
+                }
+                "DNS"
+            }
+            App::Http(conn) => {
+                conn.lose(side);
+                "HTTP"
+            }
+            App::Undecided | App::Opaque => return,
+        };
+        out.problems.push(format!(
+            "gap: {missing} stream bytes never arrived while the reassembly buffer was full; {what} decoding of this direction stops"
+        ));
+    }
+}

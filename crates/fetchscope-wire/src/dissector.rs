@@ -1,0 +1,284 @@
+//! The per-run decoder: packets in, [`Dissection`]s out, with connection state in between.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use smoltcp::wire::IpAddress;
+
+use crate::Direction;
+use crate::app::{App, AppOutput};
+use crate::dissection::Dissection;
+use crate::dns::DnsLayer;
+use crate::error::malformed;
+use crate::icmp;
+use crate::ip::{self, IpPacket};
+use crate::stream::{Chunk, Reassembly};
+use crate::tcp::{self, TcpHeader, TcpLayer, TcpOptions, TcpTrack};
+use crate::tls::keylog::SecretStore;
+use crate::udp;
+
+/// At most this many TCP connections are tracked; the least recently used is forgotten.
+const MAX_CONNECTIONS: usize = 64;
+/// UDP ports carrying DNS-format messages (DNS, mDNS).
+const DNS_PORTS: [u16; 2] = [53, 5353];
+/// IP protocol numbers.
+const PROTO_ICMP: u8 = 1;
+const PROTO_TCP: u8 = 6;
+const PROTO_UDP: u8 = 17;
+const PROTO_ICMPV6: u8 = 58;
+
+/// One end of a TCP connection.
+type Endpoint = (IpAddr, u16);
+
+/// A connection's two endpoints in a fixed order; a packet's side is 0 when it was sent
+/// from the first endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ConnKey(Endpoint, Endpoint);
+
+impl ConnKey {
+    /// The key of a packet from `src` to `dst`, and the packet's side.
+    fn of(src: Endpoint, dst: Endpoint) -> (Self, usize) {
+        if src <= dst {
+            (ConnKey(src, dst), 0)
+        } else {
+            (ConnKey(dst, src), 1)
+        }
+    }
+}
+
+/// Everything remembered about one TCP connection.
+#[derive(Debug, Default)]
+struct Conn {
+    track: TcpTrack,
+    streams: [Reassembly; 2],
+    app: App,
+    /// The side that opened the connection (the TCP client), once known.
+    client: Option<usize>,
+    last_used: u64,
+}
+
+/// Decodes the packets of one run, keeping the state a dissector needs between them:
+/// relative sequence numbers, stream reassembly, TLS state and secrets.
+#[derive(Debug, Default)]
+pub struct Dissector {
+    conns: HashMap<ConnKey, Conn>,
+    tick: u64,
+    secrets: SecretStore,
+}
+
+impl Dissector {
+    /// A dissector that has seen nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Learns one TLS secret, as rustls's `KeyLog::log` hands it over: a label such as
+    /// "CLIENT_HANDSHAKE_TRAFFIC_SECRET", the 32-byte client random and the secret.
+    /// TLS 1.3 records of the connection with that client random are decrypted from then on.
+    pub fn add_tls_secret(&mut self, label: &str, client_random: &[u8], secret: &[u8]) {
+        self.secrets.add(label, client_random, secret);
+    }
+
+    /// Every secret learned so far, as NSS key log text (for `--keylog` and the pcapng
+    /// Decryption Secrets Block).
+    pub fn key_log(&self) -> String {
+        self.secrets.key_log()
+    }
+
+    /// Decodes one IP packet (IPv4 or IPv6, no link header) that crossed the client's
+    /// device in direction `dir`.
+    pub fn dissect(&mut self, dir: Direction, packet: &[u8]) -> Dissection {
+        let mut d = Dissection::default();
+        let ip = match ip::parse(packet) {
+            Ok(ip) => ip,
+            Err((layer, e)) => {
+                d.problems.push(malformed(layer, &e));
+                return d;
+            }
+        };
+        let ip_name = if ip.layer.version == 4 {
+            "IPv4"
+        } else {
+            "IPv6"
+        };
+        d.problems
+            .extend(ip.problems.iter().map(|e| malformed(ip_name, e)));
+        let intact = ip.problems.is_empty();
+        d.ip = Some(ip.layer.clone());
+        if !ip.is_whole() {
+            return d;
+        }
+        match (ip.protocol, ip.layer.version) {
+            (PROTO_ICMP, 4) | (PROTO_ICMPV6, 6) => icmp_layer(&ip, &mut d),
+            (PROTO_UDP, _) => udp_layer(&ip, &mut d),
+            (PROTO_TCP, _) => self.tcp_layer(dir, &ip, intact, &mut d),
+            _ => {}
+        }
+        d
+    }
+
+    fn tcp_layer(
+        &mut self,
+        dir: Direction,
+        ip: &IpPacket<'_>,
+        ip_intact: bool,
+        d: &mut Dissection,
+    ) {
+        let mut problems = Vec::new();
+        let h = match tcp::parse(ip.payload, &ip.src, &ip.dst, &mut problems) {
+            Ok(h) => h,
+            Err(e) => {
+                d.problems.push(malformed("TCP", &e));
+                return;
+            }
+        };
+        d.problems
+            .extend(problems.iter().map(|e| malformed("TCP", e)));
+        // A segment the receiving stack would drop teaches nothing about the connection.
+        let intact = ip_intact && problems.is_empty();
+        let (key, side) = ConnKey::of((ip.layer.src, h.src_port), (ip.layer.dst, h.dst_port));
+        self.tick += 1;
+        let tick = self.tick;
+        let secrets = &self.secrets;
+        let conn = conn_entry(&mut self.conns, key, tick);
+        if intact && conn.track.is_new_connection(side, &h) {
+            *conn = Conn {
+                last_used: tick,
+                ..Conn::default()
+            };
+        }
+        let tracked = if intact {
+            conn.track.track(side, &h)
+        } else {
+            conn.track.peek(side, &h)
+        };
+        d.tcp = Some(TcpLayer {
+            src_port: h.src_port,
+            dst_port: h.dst_port,
+            flags: h.flag_names(),
+            seq: tracked.seq,
+            ack: tracked.ack,
+            seq_raw: h.seq,
+            ack_raw: h.ack,
+            win: h.win,
+            win_scaled: tracked.win_scaled,
+            payload_len: h.payload.len(),
+            options: Some(TcpOptions {
+                sack: tracked.sack,
+                ..h.options.clone()
+            })
+            .filter(|o| !o.is_empty()),
+            analysis: tracked.analysis,
+        });
+        if !intact {
+            return;
+        }
+        learn_roles(conn, side, dir, &h);
+        let out = feed_stream(conn, side, &h, secrets);
+        d.tls = out.tls;
+        d.dns = out.dns;
+        d.http = out.http;
+        d.problems.extend(out.problems);
+    }
+}
+
+/// The connection for `key`, created if new; the least recently used one is forgotten
+/// when the table is full.
+fn conn_entry(conns: &mut HashMap<ConnKey, Conn>, key: ConnKey, tick: u64) -> &mut Conn {
+    if !conns.contains_key(&key) && conns.len() >= MAX_CONNECTIONS {
+        let oldest = conns
+            .iter()
+            .min_by_key(|(_, c)| c.last_used)
+            .map(|(k, _)| *k);
+        if let Some(oldest) = oldest {
+            conns.remove(&oldest);
+        }
+    }
+    let conn = conns.entry(key).or_default();
+    conn.last_used = tick;
+    conn
+}
+
+/// Learns which side is the TCP client: the SYN sender, else the device's own side.
+fn learn_roles(conn: &mut Conn, side: usize, dir: Direction, h: &TcpHeader<'_>) {
+    use tcp::flag;
+    let other = 1 - side.min(1);
+    if h.has(flag::SYN) {
+        conn.client = Some(if h.has(flag::ACK) { other } else { side });
+        if let Some(stream) = conn.streams.get_mut(side) {
+            stream.start_at(h.seq.wrapping_add(1));
+        }
+    } else if conn.client.is_none() {
+        conn.client = Some(if dir == Direction::Tx { side } else { other });
+    }
+}
+
+/// Reassembles the segment's payload and feeds the in-order bytes to the connection's
+/// application decoder.
+fn feed_stream(
+    conn: &mut Conn,
+    side: usize,
+    h: &TcpHeader<'_>,
+    secrets: &SecretStore,
+) -> AppOutput {
+    let mut out = AppOutput::default();
+    if h.payload.is_empty() || h.has(tcp::flag::RST) {
+        return out;
+    }
+    let seq = h.seq.wrapping_add(u32::from(h.has(tcp::flag::SYN)));
+    let ports = (h.src_port, h.dst_port);
+    let from_start = conn.track.syn_seen(side);
+    let client = conn.client;
+    let Conn { streams, app, .. } = conn;
+    let Some(stream) = streams.get_mut(side) else {
+        return out;
+    };
+    stream.push(seq, h.payload, &mut |chunk| match chunk {
+        Chunk::Data(bytes) => {
+            if matches!(app, App::Undecided) {
+                *app = App::choose(ports, bytes, from_start, client);
+            }
+            app.data(side, bytes, secrets, &mut out);
+        }
+        Chunk::Gap(missing) => app.gap(side, missing, &mut out),
+    });
+    out
+}
+
+fn icmp_layer(ip: &IpPacket<'_>, d: &mut Dissection) {
+    let mut problems = Vec::new();
+    let (name, layer) = match (ip.src, ip.dst) {
+        (IpAddress::Ipv6(src), IpAddress::Ipv6(dst)) => (
+            "ICMPv6",
+            icmp::parse_v6(ip.payload, &src, &dst, &mut problems),
+        ),
+        _ => ("ICMP", icmp::parse_v4(ip.payload, &mut problems)),
+    };
+    d.problems
+        .extend(problems.iter().map(|e| malformed(name, e)));
+    match layer {
+        Ok(l) => d.icmp = Some(l),
+        Err(e) => d.problems.push(malformed(name, &e)),
+    }
+}
+
+fn udp_layer(ip: &IpPacket<'_>, d: &mut Dissection) {
+    let mut problems = Vec::new();
+    let parsed = udp::parse(ip.payload, &ip.src, &ip.dst, &mut problems);
+    d.problems
+        .extend(problems.iter().map(|e| malformed("UDP", e)));
+    let (layer, payload) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            d.problems.push(malformed("UDP", &e));
+            return;
+        }
+    };
+    d.udp = Some(layer);
+    if DNS_PORTS.contains(&layer.src_port) || DNS_PORTS.contains(&layer.dst_port) {
+        match DnsLayer::decode(payload) {
+            Ok(dns) => d.dns = Some(dns),
+            Err(e) => d.problems.push(malformed("DNS", &e)),
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The IP layer: IPv4 and IPv6 headers (with IPv6 extension headers skipped).
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use smoltcp::wire::{IpAddress, Ipv4Packet, Ipv6Packet};
+
+use crate::error::DecodeError;
+
+/// IPv4 header length without options.
+const IPV4_MIN_HEADER: usize = 20;
+/// IPv6 fixed header length.
+const IPV6_HEADER: usize = 40;
+/// At most this many IPv6 extension headers are walked before giving up.
+const MAX_IPV6_EXT_HEADERS: usize = 8;
+
+/// The IP header of a packet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IpLayer {
+    /// 4 or 6.
+    pub version: u8,
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// IPv4 time to live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u8>,
+    /// IPv4 identification.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u16>,
+    /// IPv6 hop limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hop_limit: Option<u8>,
+    /// Length of the whole IP packet (IPv4 total length; IPv6 40 + payload length).
+    pub len: usize,
+    /// The upper-layer protocol: "tcp", "udp", "icmp", "icmpv6" or another name or number.
+    pub protocol: String,
+    /// IPv4 don't-fragment flag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub df: Option<bool>,
+    /// Set when this packet is a fragment of a larger one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fragment: Option<IpFragment>,
+}
+
+/// Where a fragment sits in the original packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IpFragment {
+    /// Offset of this fragment's data in bytes.
+    pub offset: u32,
+    /// More fragments follow.
+    pub more: bool,
+}
+
+/// An IP packet cut into its header view and its upper-layer payload.
+#[derive(Debug)]
+pub(crate) struct IpPacket<'a> {
+    /// The serialisable header view.
+    pub layer: IpLayer,
+    /// The upper-layer protocol number (after IPv6 extension headers).
+    pub protocol: u8,
+    /// The upper-layer bytes (bounded by the IP length fields).
+    pub payload: &'a [u8],
+    /// Source address, for upper-layer checksums.
+    pub src: IpAddress,
+    /// Destination address, for upper-layer checksums.
+    pub dst: IpAddress,
+    /// Problems that did not stop decoding (e.g. a bad IPv4 header checksum).
+    pub problems: Vec<DecodeError>,
+}
+
+impl IpPacket<'_> {
+    /// True when the payload is a whole upper-layer message (not a fragment).
+    pub fn is_whole(&self) -> bool {
+        self.layer.fragment.is_none()
+    }
+}
+
+/// Decodes an IP packet; the error names the layer ("IPv4", "IPv6" or "IP").
+pub(crate) fn parse(packet: &[u8]) -> Result<IpPacket<'_>, (&'static str, DecodeError)> {
+    let first = packet.first().ok_or((
+        "IP",
+        DecodeError::Truncated {
+            what: "packet",
+            have: 0,
+            need: 1,
+        },
+    ))?;
+    match first >> 4 {
+        4 => parse_v4(packet).map_err(|e| ("IPv4", e)),
+        6 => parse_v6(packet).map_err(|e| ("IPv6", e)),
+        v => Err(("IP", DecodeError::field("version", v))),
+    }
+}
+
+fn parse_v4(packet: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
+    DecodeError::need("IPv4 header", packet.len(), IPV4_MIN_HEADER)?;
+    let view = Ipv4Packet::new_unchecked(packet);
+    let ihl = view.header_len() / 4;
+    let header_len = usize::from(view.header_len());
+    if header_len < IPV4_MIN_HEADER {
+        return Err(DecodeError::field("header length", ihl));
+    }
+    let total = usize::from(view.total_len());
+    if total < header_len {
+        return Err(DecodeError::field("total length", total));
+    }
+    DecodeError::need("IPv4 packet", packet.len(), total)?;
+    let bytes = packet.get(..total).unwrap_or(packet);
+    let view = Ipv4Packet::new_checked(bytes).map_err(|e| DecodeError::Rejected(e.to_string()))?;
+    let mut problems = Vec::new();
+    if !view.verify_checksum() {
+        problems.push(DecodeError::BadChecksum(view.checksum()));
+    }
+    let protocol = u8::from(view.next_header());
+    let offset = u32::from(view.frag_offset());
+    let fragment = (view.more_frags() || offset != 0).then_some(IpFragment {
+        offset,
+        more: view.more_frags(),
+    });
+    let src = view.src_addr();
+    let dst = view.dst_addr();
+    Ok(IpPacket {
+        layer: IpLayer {
+            version: 4,
+            src: IpAddr::V4(src),
+            dst: IpAddr::V4(dst),
+            ttl: Some(view.hop_limit()),
+            id: Some(view.ident()),
+            hop_limit: None,
+            len: total,
+            protocol: protocol_name(protocol),
+            df: Some(view.dont_frag()),
+            fragment,
+        },
+        protocol,
+        payload: bytes.get(header_len..).unwrap_or_default(),
+        src: IpAddress::Ipv4(src),
+        dst: IpAddress::Ipv4(dst),
+        problems,
+    })
+}
+
+fn parse_v6(packet: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
+    DecodeError::need("IPv6 header", packet.len(), IPV6_HEADER)?;
+    let view = Ipv6Packet::new_unchecked(packet);
+    let total = IPV6_HEADER + usize::from(view.payload_len());
+    DecodeError::need("IPv6 packet", packet.len(), total)?;
+    let bytes = packet.get(..total).unwrap_or(packet);
+    let view = Ipv6Packet::new_checked(bytes).map_err(|e| DecodeError::Rejected(e.to_string()))?;
+    let mut next = u8::from(view.next_header());
+    let mut rest = bytes.get(IPV6_HEADER..).unwrap_or_default();
+    let mut fragment = None;
+    for _ in 0..MAX_IPV6_EXT_HEADERS {
+        match next {
+            // Hop-by-hop, routing, destination options: next header, length in 8-byte units.
+            0 | 43 | 60 => {
+                DecodeError::need("IPv6 extension header", rest.len(), 8)?;
+                let len = (usize::from(rest[1]) + 1) * 8;
+                DecodeError::need("IPv6 extension header", rest.len(), len)?;
+                next = rest[0];
+                rest = &rest[len..];
+            }
+            // Fragment header: fixed 8 bytes.
+            44 => {
+                DecodeError::need("IPv6 fragment header", rest.len(), 8)?;
+                let field = u16::from_be_bytes([rest[2], rest[3]]);
+                let offset = u32::from(field >> 3) * 8;
+                let more = field & 1 == 1;
+                if offset != 0 || more {
+                    fragment = Some(IpFragment { offset, more });
+                }
+                next = rest[0];
+                rest = &rest[8..];
+            }
+            _ => break,
+        }
+    }
+    let src = view.src_addr();
+    let dst = view.dst_addr();
+    Ok(IpPacket {
+        layer: IpLayer {
+            version: 6,
+            src: IpAddr::V6(src),
+            dst: IpAddr::V6(dst),
+            ttl: None,
+            id: None,
+            hop_limit: Some(view.hop_limit()),
+            len: total,
+            protocol: protocol_name(next),
+            df: None,
+            fragment,
+        },
+        protocol: next,
+        payload: rest,
+        src: IpAddress::Ipv6(src),
+        dst: IpAddress::Ipv6(dst),
+        problems: Vec::new(),
+    })
+}
+
+/// A readable name for an IP protocol number, as used in the JSON `protocol` field.
+pub(crate) fn protocol_name(protocol: u8) -> String {
+    match protocol {
+        1 => "icmp".into(),
+        2 => "igmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        41 => "ipv6".into(),
+        47 => "gre".into(),
+        50 => "esp".into(),
+        51 => "ah".into(),
+        58 => "icmpv6".into(),
+        59 => "none".into(),
+        132 => "sctp".into(),
+        n => n.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::wire::{IpProtocol, Ipv4Address, Ipv4Repr, Ipv6Address, Ipv6Repr};
+
+    fn v4_packet(payload: &[u8]) -> Vec<u8> {
+        let repr = Ipv4Repr {
+            src_addr: Ipv4Address::new(10, 88, 1, 2),
+            dst_addr: Ipv4Address::new(10, 88, 0, 1),
+            next_header: IpProtocol::Udp,
+            payload_len: payload.len(),
+            hop_limit: 64,
+        };
+        let mut buf = vec![0u8; repr.buffer_len() + payload.len()];
+        let mut packet = Ipv4Packet::new_unchecked(&mut buf);
+        repr.emit(&mut packet, &ChecksumCapabilities::default());
+        packet.payload_mut().copy_from_slice(payload);
+        buf
+    }
+
+    #[test]
+    fn ipv4_header_fields() {
+        let buf = v4_packet(&[1, 2, 3, 4]);
+        let p = parse(&buf).expect("valid IPv4");
+        assert_eq!(p.layer.version, 4);
+        assert_eq!(p.layer.src.to_string(), "10.88.1.2");
+        assert_eq!(p.layer.dst.to_string(), "10.88.0.1");
+        assert_eq!(p.layer.ttl, Some(64));
+        assert_eq!(p.layer.len, 24);
+        assert_eq!(p.layer.protocol, "udp");
+        assert_eq!(p.payload, &[1, 2, 3, 4]);
+        assert!(p.problems.is_empty());
+        assert!(p.is_whole());
+        let json = serde_json::to_value(&p.layer).expect("serialises");
+        assert_eq!(json["src"], "10.88.1.2");
+        assert_eq!(json["ttl"], 64);
+        assert!(json.get("hop_limit").is_none());
+    }
+
+    #[test]
+    fn ipv4_bad_header_length_and_checksum() {
+        let mut buf = v4_packet(&[0; 8]);
+        buf[0] = 0x43;
+        let (layer, err) = parse(&buf).expect_err("IHL 3 is invalid");
+        assert_eq!(layer, "IPv4");
+        assert_eq!(err.to_string(), "header length 3");
+
+        let mut buf = v4_packet(&[0; 8]);
+        buf[8] ^= 0x01; // TTL changed, checksum now wrong
+        let p = parse(&buf).expect("still decodable");
+        assert!(matches!(p.problems[..], [DecodeError::BadChecksum(_)]));
+    }
+
+    #[test]
+    fn ipv4_truncated_and_trailing_padding() {
+        let buf = v4_packet(&[9; 10]);
+        let (_, err) = parse(&buf[..25]).expect_err("truncated");
+        assert!(err.to_string().contains("truncated"));
+        let mut padded = buf.clone();
+        padded.extend_from_slice(&[0; 6]);
+        assert_eq!(parse(&padded).expect("padded").payload, &[9; 10]);
+    }
+
+    #[test]
+    fn ipv6_with_extension_header() {
+        // A destination-options header (8 bytes) in front of 4 bytes of UDP-ish payload.
+        let ext = [17u8, 0, 1, 4, 0, 0, 0, 0];
+        let payload = [0xaa, 0xbb, 0xcc, 0xdd];
+        let repr = Ipv6Repr {
+            src_addr: Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, 2),
+            dst_addr: Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, 1),
+            next_header: IpProtocol::Ipv6Opts,
+            payload_len: ext.len() + payload.len(),
+            hop_limit: 63,
+        };
+        let mut buf = vec![0u8; repr.buffer_len() + ext.len() + payload.len()];
+        let mut packet = Ipv6Packet::new_unchecked(&mut buf);
+        repr.emit(&mut packet);
+        buf[40..48].copy_from_slice(&ext);
+        buf[48..].copy_from_slice(&payload);
+        let p = parse(&buf).expect("valid IPv6");
+        assert_eq!(p.layer.version, 6);
+        assert_eq!(p.layer.hop_limit, Some(63));
+        assert_eq!(p.layer.src.to_string(), "fd00::2");
+        assert_eq!(p.protocol, 17);
+        assert_eq!(p.layer.protocol, "udp");
+        assert_eq!(p.payload, &payload);
+        assert_eq!(p.layer.len, 52);
+    }
+
+    #[test]
+    fn garbage_versions() {
+        assert_eq!(parse(&[]).expect_err("empty").0, "IP");
+        assert_eq!(
+            parse(&[0x20, 0, 0]).expect_err("v2").1.to_string(),
+            "version 2"
+        );
+        assert!(parse(&[0x60; 39]).is_err());
+    }
+}

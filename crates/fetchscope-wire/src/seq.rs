@@ -1,0 +1,25 @@
+//! TCP sequence-number arithmetic modulo 2^32 (RFC 9293 §3.4).
+
+/// `a - b` as a signed distance, correct while the two are less than 2^31 apart.
+pub(crate) fn diff(a: u32, b: u32) -> i64 {
+    i64::from(a.wrapping_sub(b).cast_signed())
+}
+
+/// True when `a` comes after `b`.
+pub(crate) fn after(a: u32, b: u32) -> bool {
+    diff(a, b) > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_order() {
+        assert_eq!(diff(5, 3), 2);
+        assert_eq!(diff(3, 5), -2);
+        assert_eq!(diff(2, u32::MAX - 1), 4);
+        assert!(after(1, u32::MAX));
+        assert!(!after(7, 7));
+    }
+}

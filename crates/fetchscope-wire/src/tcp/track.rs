@@ -1,0 +1,327 @@
+//! Per-connection TCP bookkeeping: relative sequence numbers, window scaling and a small,
+//! Wireshark-like analysis (retransmission, out-of-order, duplicate ACK, zero window,
+//! window update).
+
+use crate::seq::{after, diff};
+use crate::tcp::header::{TcpHeader, flag};
+
+/// At most this many holes (ranges not yet seen) are remembered per direction.
+const MAX_HOLES: usize = 32;
+/// Shift counts above this are treated as 14 (RFC 7323 §2.3).
+const MAX_WINDOW_SHIFT: u8 = 14;
+
+/// What tracking says about one segment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Tracked {
+    /// Relative sequence number.
+    pub seq: u32,
+    /// Relative acknowledgment number (0 without ACK).
+    pub ack: u32,
+    /// Window in bytes, when the scale is known.
+    pub win_scaled: Option<u32>,
+    /// SACK blocks made relative to the other direction's base.
+    pub sack: Vec<[u32; 2]>,
+    /// Analysis labels.
+    pub analysis: Vec<&'static str>,
+}
+
+/// One direction (one sender) of a connection.
+#[derive(Debug, Default, Clone)]
+struct Half {
+    /// Initial sequence number (SYN) or the first sequence number seen.
+    base: Option<u32>,
+    /// This side's SYN was seen.
+    syn_seen: bool,
+    /// The window scale this side's SYN announced (`None`: no option).
+    syn_ws: Option<u8>,
+    /// One past the highest sequence number this side has sent.
+    next_seq: Option<u32>,
+    /// Ranges below `next_seq` not seen yet, as [start, end).
+    holes: Vec<(u32, u32)>,
+    /// Last acknowledgment number and window this side sent.
+    last_ack: Option<u32>,
+    last_win: Option<u16>,
+}
+
+impl Half {
+    /// Marks [start, end) as seen; true when it filled (part of) a hole.
+    fn fill(&mut self, start: u32, end: u32) -> bool {
+        let mut filled = false;
+        let mut kept = Vec::with_capacity(self.holes.len());
+        for &(hs, he) in &self.holes {
+            if after(end, hs) && after(he, start) {
+                filled = true;
+                if after(start, hs) {
+                    kept.push((hs, start));
+                }
+                if after(he, end) {
+                    kept.push((end, he));
+                }
+            } else {
+                kept.push((hs, he));
+            }
+        }
+        kept.truncate(MAX_HOLES);
+        self.holes = kept;
+        filled
+    }
+}
+
+/// The sequence-space view of one TCP connection; sides are 0 and 1 (sender index).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TcpTrack {
+    halves: [Half; 2],
+}
+
+impl TcpTrack {
+    /// True when `side`'s SYN was seen (the stream starts at a known point).
+    pub fn syn_seen(&self, side: usize) -> bool {
+        self.halves.get(side).is_some_and(|h| h.syn_seen)
+    }
+
+    /// True when this SYN starts a new connection on the same ports (new ISN).
+    pub fn is_new_connection(&self, side: usize, h: &TcpHeader<'_>) -> bool {
+        h.has(flag::SYN)
+            && !h.has(flag::ACK)
+            && self
+                .halves
+                .get(side)
+                .is_some_and(|half| half.syn_seen && half.base != Some(h.seq))
+    }
+
+    /// Relative numbers only, without learning anything (for packets the stack drops).
+    pub fn peek(&self, side: usize, h: &TcpHeader<'_>) -> Tracked {
+        let base = self.halves.get(side).and_then(|s| s.base);
+        let other = self.halves.get(1 - side.min(1)).and_then(|s| s.base);
+        Tracked {
+            seq: base.map_or(h.seq, |b| h.seq.wrapping_sub(b)),
+            ack: if h.has(flag::ACK) {
+                other.map_or(h.ack, |b| h.ack.wrapping_sub(b))
+            } else {
+                0
+            },
+            win_scaled: None,
+            sack: relative_sack(h, other),
+            analysis: Vec::new(),
+        }
+    }
+
+    /// Learns from one segment sent by `side` and describes it.
+    pub fn track(&mut self, side: usize, h: &TcpHeader<'_>) -> Tracked {
+        let side = side.min(1);
+        let other = 1 - side;
+        let syn = h.has(flag::SYN);
+        let fin = h.has(flag::FIN);
+        let rst = h.has(flag::RST);
+        let ackf = h.has(flag::ACK);
+
+        if syn && let Some(me) = self.halves.get_mut(side) {
+            if !me.syn_seen {
+                *me = Half {
+                    base: Some(h.seq),
+                    syn_seen: true,
+                    syn_ws: h.options.ws,
+                    ..Half::default()
+                };
+            }
+        }
+        let base = *self.halves[side].base.get_or_insert(h.seq);
+        let other_base = if ackf {
+            Some(*self.halves[other].base.get_or_insert(h.ack))
+        } else {
+            self.halves[other].base
+        };
+
+        let mut analysis = Vec::new();
+        let seg_len = h.seg_len();
+        let end = h.seq.wrapping_add(seg_len);
+        let me = &mut self.halves[side];
+        let expected = me.next_seq;
+        if seg_len > 0 {
+            match expected {
+                None => me.next_seq = Some(end),
+                Some(next) => {
+                    let d = diff(h.seq, next);
+                    if d > 0 {
+                        analysis.push("previous-segment-not-captured");
+                        if me.holes.len() < MAX_HOLES {
+                            me.holes.push((next, h.seq));
+                        }
+                        me.next_seq = Some(end);
+                    } else if d == 0 {
+                        me.next_seq = Some(end);
+                    } else {
+                        let filled = me.fill(h.seq, end);
+                        analysis.push(if filled {
+                            "out-of-order"
+                        } else {
+                            "retransmission"
+                        });
+                        if after(end, next) {
+                            me.next_seq = Some(end);
+                        }
+                    }
+                }
+            }
+        }
+
+        let control = syn || fin || rst;
+        if h.win == 0 && !control {
+            analysis.push("zero-window");
+        }
+        if seg_len == 0 && ackf && !control && h.win != 0 {
+            if let (Some(last_ack), Some(last_win)) = (me.last_ack, me.last_win) {
+                let same_ack = h.ack == last_ack;
+                let at_next = expected.is_none_or(|n| n == h.seq);
+                if same_ack && h.win != last_win && at_next {
+                    analysis.push("window-update");
+                } else if same_ack && h.win == last_win {
+                    let outstanding = self.halves[other].next_seq.is_some_and(|n| after(n, h.ack));
+                    if outstanding {
+                        analysis.push("duplicate-ack");
+                    }
+                }
+            }
+        }
+        let me = &mut self.halves[side];
+        if !syn {
+            me.last_win = Some(h.win);
+            if ackf {
+                me.last_ack = Some(h.ack);
+            }
+        }
+
+        let win_scaled =
+            if syn { None } else { self.window_scale(side) }.map(|shift| u32::from(h.win) << shift);
+        Tracked {
+            seq: h.seq.wrapping_sub(base),
+            ack: match (ackf, other_base) {
+                (true, Some(b)) => h.ack.wrapping_sub(b),
+                _ => 0,
+            },
+            win_scaled,
+            sack: relative_sack(h, other_base),
+            analysis,
+        }
+    }
+
+    /// The shift applying to windows sent by `side`: known once both SYNs were seen
+    /// (scaling is on only when both sent the option).
+    fn window_scale(&self, side: usize) -> Option<u8> {
+        let [a, b] = &self.halves;
+        if !(a.syn_seen && b.syn_seen) {
+            return None;
+        }
+        match (a.syn_ws, b.syn_ws) {
+            (Some(_), Some(_)) => self
+                .halves
+                .get(side)
+                .and_then(|h| h.syn_ws)
+                .map(|s| s.min(MAX_WINDOW_SHIFT)),
+            _ => Some(0),
+        }
+    }
+}
+
+fn relative_sack(h: &TcpHeader<'_>, base: Option<u32>) -> Vec<[u32; 2]> {
+    h.options
+        .sack
+        .iter()
+        .map(|&[l, r]| match base {
+            Some(b) => [l.wrapping_sub(b), r.wrapping_sub(b)],
+            None => [l, r],
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::TcpOptions;
+
+    fn seg(seq: u32, ack: u32, flags: u8, win: u16, payload: &'static [u8]) -> TcpHeader<'static> {
+        TcpHeader {
+            src_port: 1,
+            dst_port: 2,
+            seq,
+            ack,
+            flags,
+            win,
+            options: TcpOptions::default(),
+            payload,
+        }
+    }
+
+    fn handshake(t: &mut TcpTrack) {
+        let mut syn = seg(1000, 0, flag::SYN, 65535, b"");
+        syn.options.ws = Some(0);
+        assert_eq!(t.track(0, &syn).seq, 0);
+        let mut synack = seg(5000, 1001, flag::SYN | flag::ACK, 64240, b"");
+        synack.options.ws = Some(7);
+        let tr = t.track(1, &synack);
+        assert_eq!((tr.seq, tr.ack, tr.win_scaled), (0, 1, None));
+        let tr = t.track(0, &seg(1001, 5001, flag::ACK, 65535, b""));
+        assert_eq!((tr.seq, tr.ack, tr.win_scaled), (1, 1, Some(65535)));
+    }
+
+    #[test]
+    fn relative_numbers_and_scaling() {
+        let mut t = TcpTrack::default();
+        handshake(&mut t);
+        let tr = t.track(1, &seg(5001, 1001, flag::ACK, 500, b"abc"));
+        assert_eq!((tr.seq, tr.win_scaled), (1, Some(500 << 7)));
+        assert!(tr.analysis.is_empty());
+    }
+
+    #[test]
+    fn retransmission_out_of_order_and_gaps() {
+        let mut t = TcpTrack::default();
+        handshake(&mut t);
+        let a = t.track(1, &seg(5001, 1001, flag::ACK, 500, b"aaaa"));
+        assert!(a.analysis.is_empty());
+        let c = t.track(1, &seg(5009, 1001, flag::ACK, 500, b"cccc"));
+        assert_eq!(c.analysis, vec!["previous-segment-not-captured"]);
+        let b = t.track(1, &seg(5005, 1001, flag::ACK, 500, b"bbbb"));
+        assert_eq!(b.analysis, vec!["out-of-order"]);
+        let again = t.track(1, &seg(5005, 1001, flag::ACK, 500, b"bbbb"));
+        assert_eq!(again.analysis, vec!["retransmission"]);
+        let syn_again = t.track(0, &seg(1000, 0, flag::SYN, 65535, b""));
+        assert_eq!(syn_again.analysis, vec!["retransmission"]);
+    }
+
+    #[test]
+    fn acks_windows() {
+        let mut t = TcpTrack::default();
+        handshake(&mut t);
+        t.track(1, &seg(5001, 1001, flag::ACK, 500, b"aaaa"));
+        t.track(1, &seg(5005, 1001, flag::ACK, 500, b"bbbb"));
+        let first = t.track(0, &seg(1001, 5005, flag::ACK, 1000, b""));
+        assert!(first.analysis.is_empty());
+        let dup = t.track(0, &seg(1001, 5005, flag::ACK, 1000, b""));
+        assert_eq!(dup.analysis, vec!["duplicate-ack"]);
+        let upd = t.track(0, &seg(1001, 5005, flag::ACK, 2000, b""));
+        assert_eq!(upd.analysis, vec!["window-update"]);
+        let zero = t.track(0, &seg(1001, 5009, flag::ACK, 0, b""));
+        assert_eq!(zero.analysis, vec!["zero-window"]);
+        // Everything acknowledged: a repeated ACK is not a duplicate ACK.
+        t.track(0, &seg(1001, 5009, flag::ACK, 1000, b""));
+        let same = t.track(0, &seg(1001, 5009, flag::ACK, 1000, b""));
+        assert!(same.analysis.is_empty());
+    }
+
+    #[test]
+    fn without_syn_numbers_start_at_zero() {
+        let mut t = TcpTrack::default();
+        let tr = t.track(1, &seg(777, 333, flag::ACK, 10, b"x"));
+        assert_eq!((tr.seq, tr.ack, tr.win_scaled), (0, 0, None));
+        let tr = t.track(0, &seg(333, 778, flag::ACK, 10, b""));
+        assert_eq!((tr.seq, tr.ack), (0, 1));
+        assert!(!t.syn_seen(0));
+        let mut other = seg(9, 0, flag::SYN, 10, b"");
+        assert!(!t.is_new_connection(0, &other));
+        t.track(0, &other);
+        other.seq = 10;
+        assert!(t.is_new_connection(0, &other));
+        assert_eq!(t.peek(0, &other).seq, 1);
+    }
+}

@@ -1,0 +1,129 @@
+//! TLS secrets learned from an NSS key log, matched to connections by client random.
+
+use std::collections::HashMap;
+
+/// A client random is 32 bytes.
+pub(crate) type ClientRandom = [u8; 32];
+
+/// At most this many key log entries are kept; later ones are ignored.
+const MAX_ENTRIES: usize = 4096;
+/// Secrets longer than this are ignored (TLS 1.3 secrets are 32 or 48 bytes).
+const MAX_SECRET: usize = 64;
+/// Labels longer than this are ignored.
+const MAX_LABEL: usize = 64;
+
+/// One NSS key log line: `"{label} {hex(client_random)} {hex(secret)}\n"`, as rustls's
+/// `KeyLogFile` writes it and as SSLKEYLOGFILE readers (Wireshark, tshark) expect.
+pub fn key_log_line(label: &str, client_random: &[u8], secret: &[u8]) -> String {
+    format!(
+        "{label} {} {}\n",
+        hex::encode(client_random),
+        hex::encode(secret)
+    )
+}
+
+/// The TLS 1.3 traffic secrets of one connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ConnSecrets {
+    /// CLIENT_HANDSHAKE_TRAFFIC_SECRET.
+    pub client_handshake: Option<Vec<u8>>,
+    /// SERVER_HANDSHAKE_TRAFFIC_SECRET.
+    pub server_handshake: Option<Vec<u8>>,
+    /// CLIENT_TRAFFIC_SECRET_0.
+    pub client_traffic: Option<Vec<u8>>,
+    /// SERVER_TRAFFIC_SECRET_0.
+    pub server_traffic: Option<Vec<u8>>,
+}
+
+impl ConnSecrets {
+    /// The secret of `epoch` (1 handshake, 2 first application traffic secret) for the
+    /// client's or the server's records.
+    pub fn base(&self, client: bool, epoch: u8) -> Option<&[u8]> {
+        let s = match (client, epoch) {
+            (true, 1) => &self.client_handshake,
+            (false, 1) => &self.server_handshake,
+            (true, 2) => &self.client_traffic,
+            (false, 2) => &self.server_traffic,
+            _ => return None,
+        };
+        s.as_deref()
+    }
+}
+
+/// Every secret learned so far, by client random, plus the key log text.
+#[derive(Debug, Default)]
+pub(crate) struct SecretStore {
+    by_random: HashMap<ClientRandom, ConnSecrets>,
+    entries: Vec<(String, Vec<u8>, Vec<u8>)>,
+}
+
+impl SecretStore {
+    /// Learns one key log entry; ignores malformed or excess ones.
+    pub fn add(&mut self, label: &str, client_random: &[u8], secret: &[u8]) {
+        let Ok(random) = ClientRandom::try_from(client_random) else {
+            return;
+        };
+        if self.entries.len() >= MAX_ENTRIES
+            || secret.len() > MAX_SECRET
+            || label.len() > MAX_LABEL
+            || !label
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return;
+        }
+        let known = self.by_random.entry(random).or_default();
+        let slot = match label {
+            "CLIENT_HANDSHAKE_TRAFFIC_SECRET" => Some(&mut known.client_handshake),
+            "SERVER_HANDSHAKE_TRAFFIC_SECRET" => Some(&mut known.server_handshake),
+            "CLIENT_TRAFFIC_SECRET_0" => Some(&mut known.client_traffic),
+            "SERVER_TRAFFIC_SECRET_0" => Some(&mut known.server_traffic),
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            *slot = Some(secret.to_vec());
+        }
+        self.entries
+            .push((label.to_string(), client_random.to_vec(), secret.to_vec()));
+    }
+
+    /// The secrets known for a client random.
+    pub fn get(&self, random: &ClientRandom) -> Option<&ConnSecrets> {
+        self.by_random.get(random)
+    }
+
+    /// Every entry as NSS key log text, in the order learned.
+    pub fn key_log(&self) -> String {
+        self.entries
+            .iter()
+            .map(|(l, r, s)| key_log_line(l, r, s))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_and_render() {
+        let mut store = SecretStore::default();
+        let random = [7u8; 32];
+        store.add("CLIENT_HANDSHAKE_TRAFFIC_SECRET", &random, &[1; 32]);
+        store.add("SERVER_TRAFFIC_SECRET_0", &random, &[2; 48]);
+        store.add("EXPORTER_SECRET", &random, &[3; 32]);
+        store.add("CLIENT_TRAFFIC_SECRET_0", &[1, 2, 3], &[4; 32]); // bad random
+        store.add("bad label", &random, &[4; 32]);
+        let known = store.get(&random).expect("known");
+        assert_eq!(known.base(true, 1), Some(&[1u8; 32][..]));
+        assert_eq!(known.base(false, 2), Some(&[2u8; 48][..]));
+        assert_eq!(known.base(true, 2), None);
+        let text = store.key_log();
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.starts_with(&format!(
+            "CLIENT_HANDSHAKE_TRAFFIC_SECRET {} {}\n",
+            "07".repeat(32),
+            "01".repeat(32)
+        )));
+    }
+}
