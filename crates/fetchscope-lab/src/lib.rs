@@ -1,1 +1,41 @@
-//! fetchscope-lab.
+//! fetchscope's built-in lab: a DNS server and an HTTPS server on their own smoltcp
+//! interface, reached over an in-memory wire on a virtual clock.
+//!
+//! Without `--tun`, every fetch runs here. It needs no root and no network, and it never
+//! sleeps: time jumps to the next thing that happens, so a run is fast and, with a fixed
+//! seed, repeats exactly.
+//!
+//! ```text
+//!  client stack 10.88.1.2/24 ──wire──► router (TTL − 1) ──► server 10.88.0.1/24
+//!        (the caller's)     ◄──wire──                   ◄──   DNS :53, HTTPS :443
+//! ```
+//!
+//! - [`Lab`] is a [`fetchscope_net::Link`]: put a `TapDevice<Lab>` under the client's
+//!   smoltcp interface (address [`Lab::client_cidr`], gateway [`Lab::client_gateway`]) and
+//!   drive it with `poll` → `link.wait(iface.poll_at(..))`.
+//! - DNS (hickory-proto messages) knows [`LAB_NAMES`]; any other name gets NXDOMAIN.
+//! - HTTPS (rustls, TLS 1.3/1.2, ALPN `http/1.1`) with a certificate from a CA made at start
+//!   ([`Lab::ca_certificate`]); HTTP/1.1 keep-alive with `GET /` (a page about the lab),
+//!   `GET /bytes/N` (N bytes of [`fill_generated`]'s pattern, streamed, N ≤ 1 GiB) and 404
+//!   for anything else.
+
+mod config;
+mod dns;
+mod error;
+mod host;
+mod http;
+mod https;
+mod lab;
+mod pki;
+mod router;
+mod stats;
+
+pub use config::{
+    CLIENT_ADDR, CLIENT_GATEWAY, CLIENT_PREFIX, CertValidity, LabConfig, SERVER_ADDR,
+    SERVER_GATEWAY, SERVER_PREFIX,
+};
+pub use dns::{DNS_TTL, Zone};
+pub use error::LabError;
+pub use http::{MAX_GENERATED_BYTES, SERVER_HEADER, fill_generated, generated_byte};
+pub use lab::{LAB_NAMES, Lab};
+pub use stats::ServerStats;

@@ -1,0 +1,192 @@
+//! Parsing one HTTP/1.1 request head, bounded in size.
+
+/// The largest request head the server reads (64 KiB); longer heads get 431.
+pub(crate) const MAX_HEAD_LEN: usize = 64 * 1024;
+
+/// The most header fields a request head may have; more get 431.
+const MAX_HEADERS: usize = 100;
+
+/// One parsed request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Request {
+    /// The method, e.g. `GET`.
+    pub method: String,
+    /// The request target as sent, e.g. `/bytes/10?x=1`.
+    pub target: String,
+    /// The target's path, without the query.
+    pub path: String,
+    /// The minor version: 1 for HTTP/1.1, 0 for HTTP/1.0.
+    pub minor_version: u8,
+    /// Header fields in order, names in lower case.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// True when the connection should close after this request's response.
+    pub wants_close: bool,
+    /// True when the request announces a body (`Content-Length` > 0 or
+    /// `Transfer-Encoding`); the server does not read bodies and closes after answering.
+    pub has_body: bool,
+}
+
+impl Request {
+    /// True for `HEAD` requests (no body in the response).
+    pub fn is_head(&self) -> bool {
+        self.method == "HEAD"
+    }
+}
+
+/// What parsing the bytes received so far gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ParseOutcome {
+    /// A whole head, `head_len` bytes long.
+    Complete {
+        /// The request.
+        request: Request,
+        /// Bytes of the buffer the head used.
+        head_len: usize,
+    },
+    /// The head is not complete yet; read more.
+    Partial,
+    /// The head is longer than [`MAX_HEAD_LEN`] or has too many fields (answer 431).
+    TooLarge,
+    /// Not a valid HTTP/1.x request head (answer 400).
+    Invalid(String),
+}
+
+/// Parses the request head at the start of `buf`.
+pub(crate) fn parse_request(buf: &[u8]) -> ParseOutcome {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut fields);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_LEN => {
+            return ParseOutcome::TooLarge;
+        }
+        Ok(httparse::Status::Partial) => return ParseOutcome::Partial,
+        Err(httparse::Error::TooManyHeaders) => return ParseOutcome::TooLarge,
+        Err(e) => return ParseOutcome::Invalid(e.to_string()),
+    };
+    if head_len > MAX_HEAD_LEN {
+        return ParseOutcome::TooLarge;
+    }
+    let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version)
+    else {
+        return ParseOutcome::Invalid("incomplete request line".to_owned());
+    };
+    let headers: Vec<(String, Vec<u8>)> = req
+        .headers
+        .iter()
+        .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
+        .collect();
+
+    let mut close_token = false;
+    let mut keep_alive_token = false;
+    let mut has_body = false;
+    for (name, value) in &headers {
+        match name.as_str() {
+            "connection" => {
+                for token in value.split(|b| *b == b',') {
+                    let token = token.trim_ascii();
+                    close_token |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            "content-length" => {
+                let Some(len) = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                else {
+                    return ParseOutcome::Invalid("bad Content-Length".to_owned());
+                };
+                has_body |= len > 0;
+            }
+            "transfer-encoding" => has_body = true,
+            _ => {}
+        }
+    }
+    let wants_close = if minor_version >= 1 {
+        close_token
+    } else {
+        !keep_alive_token || close_token
+    };
+    let path = target
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    ParseOutcome::Complete {
+        request: Request {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            path,
+            minor_version,
+            headers,
+            wants_close,
+            has_body,
+        },
+        head_len,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(buf: &[u8]) -> (Request, usize) {
+        match parse_request(buf) {
+            ParseOutcome::Complete { request, head_len } => (request, head_len),
+            other => panic!("not complete: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn requests_style_get() {
+        let head = b"GET /bytes/10?x=1 HTTP/1.1\r\nHost: www.example.test\r\nUser-Agent: python-requests/2.34.2\r\nAccept-Encoding: gzip, deflate\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.1\r\n";
+        let (r, n) = complete(head);
+        assert_eq!(r.method, "GET");
+        assert_eq!(r.path, "/bytes/10");
+        assert_eq!(r.target, "/bytes/10?x=1");
+        assert_eq!(r.minor_version, 1);
+        assert!(!r.wants_close && !r.has_body && !r.is_head());
+        assert_eq!(
+            r.headers[0],
+            ("host".to_owned(), b"www.example.test".to_vec())
+        );
+        assert_eq!(&head[n..], b"GET / HTTP/1.1\r\n");
+    }
+
+    #[test]
+    fn connection_semantics() {
+        let (r, _) = complete(b"GET / HTTP/1.1\r\nConnection: foo, Close\r\n\r\n");
+        assert!(r.wants_close);
+        let (r, _) = complete(b"GET / HTTP/1.0\r\n\r\n");
+        assert!(r.wants_close);
+        let (r, _) = complete(b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        assert!(!r.wants_close && r.is_head());
+    }
+
+    #[test]
+    fn bodies_partial_invalid_and_too_large() {
+        let (r, _) = complete(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+        assert!(r.has_body);
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\nHost: x"),
+            ParseOutcome::Partial
+        );
+        assert!(matches!(
+            parse_request(b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
+            ParseOutcome::Invalid(_)
+        ));
+        assert!(matches!(
+            parse_request(b"\x16\x03\x01\x00\xff garbage\r\n\r\n"),
+            ParseOutcome::Invalid(_)
+        ));
+        let mut long = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+        long.resize(MAX_HEAD_LEN, b'a');
+        assert_eq!(parse_request(&long), ParseOutcome::TooLarge);
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(parse_request(&many), ParseOutcome::TooLarge);
+    }
+}

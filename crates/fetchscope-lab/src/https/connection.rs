@@ -1,0 +1,379 @@
+//! [`Connection`]: one HTTPS connection — TCP bytes in, rustls, HTTP/1.1 requests and
+//! streamed responses, rustls, TCP bytes out — and its orderly close.
+//!
+//! Every buffer is bounded: the request bytes by [`MAX_HEAD_LEN`], rustls's own buffers by
+//! its limits (plaintext is only drained when there is room, TCP is only read while rustls
+//! wants to read), and outgoing TLS bytes by producing a new response chunk only once the
+//! previous one has been handed to TCP.
+
+use std::io::{ErrorKind, Read, Write};
+use std::sync::Arc;
+
+use rustls::{ServerConfig, ServerConnection};
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp;
+use smoltcp::time::{Duration, Instant};
+
+use crate::http::{
+    MAX_HEAD_LEN, ParseOutcome, ResponseStream, parse_request, respond, respond_error,
+};
+use crate::stats::ServerStats;
+
+/// Largest slice of TCP bytes handed to rustls at once (rustls reads ≤ 4 KiB per call).
+const READ_CHUNK: usize = 4096;
+/// Plaintext bytes handed to rustls per step (one full TLS record).
+const WRITE_CHUNK: usize = 16 * 1024;
+/// Receive/respond/transmit rounds per [`Connection::serve`] call.
+const MAX_ROUNDS: usize = 16;
+/// How long a connection may stay half-closed after the server's FIN before it is
+/// dropped silently (Linux's `tcp_fin_timeout`).
+pub(crate) const FIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the server needs while serving connections.
+#[derive(Debug)]
+pub(crate) struct ServeContext<'a> {
+    /// The virtual time now.
+    pub now: Instant,
+    /// The `Date` header value for responses started now.
+    pub date: &'a str,
+    /// Counters to update.
+    pub stats: &'a mut ServerStats,
+}
+
+/// What one [`Connection::serve`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Activity {
+    /// The socket was read, written or closed.
+    pub progressed: bool,
+    /// The socket is closed: forget the connection and remove the socket.
+    pub finished: bool,
+}
+
+/// Why the server is closing a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CloseReason {
+    /// The last response said `Connection: close`.
+    AfterResponse,
+    /// The client sent close_notify.
+    PeerCloseNotify,
+    /// The client sent FIN.
+    PeerFin,
+    /// The client broke the TLS protocol (rustls queued an alert).
+    TlsError,
+}
+
+/// One HTTPS connection on one TCP socket.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    handle: SocketHandle,
+    tls: ServerConnection,
+    /// Decrypted bytes not yet parsed as requests (at most [`MAX_HEAD_LEN`]).
+    requests: Vec<u8>,
+    /// TLS bytes waiting for room in the TCP send buffer.
+    outgoing: Vec<u8>,
+    response: Option<ResponseStream>,
+    established: bool,
+    handshake_done: bool,
+    closing: Option<CloseReason>,
+    close_notify_queued: bool,
+    /// When the server sent its FIN.
+    fin_sent_at: Option<Instant>,
+}
+
+impl Connection {
+    /// A connection on the socket `handle`, which has just left LISTEN.
+    pub fn new(handle: SocketHandle, config: Arc<ServerConfig>) -> Result<Self, rustls::Error> {
+        Ok(Connection {
+            handle,
+            tls: ServerConnection::new(config)?,
+            requests: Vec::new(),
+            outgoing: Vec::new(),
+            response: None,
+            established: false,
+            handshake_done: false,
+            closing: None,
+            close_notify_queued: false,
+            fin_sent_at: None,
+        })
+    }
+
+    /// The connection's socket.
+    pub fn handle(&self) -> SocketHandle {
+        self.handle
+    }
+
+    /// When the connection must be looked at even without traffic: the end of its
+    /// FIN timeout.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.fin_sent_at.map(|t| t + FIN_TIMEOUT)
+    }
+
+    /// Moves the connection forward as far as its socket allows.
+    pub fn serve(&mut self, socket: &mut tcp::Socket, cx: &mut ServeContext<'_>) -> Activity {
+        match socket.state() {
+            // Back in LISTEN means an RST in SYN-RECEIVED: the service has another listener.
+            tcp::State::Closed | tcp::State::Listen => {
+                return Activity {
+                    progressed: false,
+                    finished: true,
+                };
+            }
+            tcp::State::SynReceived | tcp::State::TimeWait => return Activity::default(),
+            _ => {}
+        }
+        if self.deadline().is_some_and(|d| cx.now >= d) {
+            // The client never finished closing: forget the socket without an RST, like
+            // an orphaned socket after tcp_fin_timeout.
+            log::debug!("lab HTTPS: FIN timeout in {}", socket.state());
+            return Activity {
+                progressed: false,
+                finished: true,
+            };
+        }
+        if !self.established {
+            self.established = true;
+            cx.stats.connections_accepted += 1;
+            if let Some(peer) = socket.remote_endpoint() {
+                log::debug!("lab HTTPS: connection from {peer}");
+            }
+        }
+        let mut progressed = false;
+        for _ in 0..MAX_ROUNDS {
+            let mut did = self.receive(socket, cx);
+            did |= self.respond(cx);
+            did |= self.transmit(socket);
+            did |= self.close_if_done(socket, cx.now);
+            if !did {
+                break;
+            }
+            progressed = true;
+        }
+        Activity {
+            progressed,
+            finished: false,
+        }
+    }
+
+    /// TCP → rustls → request bytes. True when the socket was read.
+    fn receive(&mut self, socket: &mut tcp::Socket, cx: &mut ServeContext<'_>) -> bool {
+        let mut did = false;
+        while socket.can_recv() {
+            if self.closing.is_some() {
+                // Nothing more will be answered: keep the window open, drop the bytes.
+                let dropped = socket.recv(|buf| (buf.len(), buf.len())).unwrap_or(0);
+                did |= dropped > 0;
+                continue;
+            }
+            if !self.tls.wants_read() {
+                break;
+            }
+            let tls = &mut self.tls;
+            let read = socket.recv(|buf| {
+                let chunk = buf.get(..buf.len().min(READ_CHUNK)).unwrap_or_default();
+                if chunk.is_empty() {
+                    // An empty read would tell rustls the peer closed TCP.
+                    return (0, Ok(0));
+                }
+                match tls.read_tls(&mut &*chunk) {
+                    Ok(n) => (n, Ok(n)),
+                    Err(e) => (0, Err(e)),
+                }
+            });
+            match read {
+                Ok(Ok(0)) => break,
+                Ok(Ok(_)) => did = true,
+                Ok(Err(e)) => {
+                    log::debug!("lab HTTPS: rustls refused input: {e}");
+                    self.fail(cx);
+                    break;
+                }
+                Err(_) => break,
+            }
+            match self.tls.process_new_packets() {
+                Ok(state) => {
+                    if state.peer_has_closed() {
+                        self.start_close(CloseReason::PeerCloseNotify);
+                    }
+                }
+                Err(e) => {
+                    log::debug!("lab HTTPS: TLS error from client: {e}");
+                    self.fail(cx);
+                }
+            }
+            if !self.handshake_done && !self.tls.is_handshaking() {
+                self.handshake_done = true;
+                cx.stats.tls_handshakes += 1;
+            }
+            self.drain_plaintext();
+        }
+        if !socket.may_recv() && self.closing.is_none() {
+            // FIN received and every byte before it read.
+            self.start_close(CloseReason::PeerFin);
+        }
+        did
+    }
+
+    /// Moves decrypted bytes into `requests` while there is room.
+    fn drain_plaintext(&mut self) {
+        let mut buf = [0u8; READ_CHUNK];
+        loop {
+            let room = MAX_HEAD_LEN.saturating_sub(self.requests.len());
+            let Some(dst) = buf
+                .get_mut(..room.min(READ_CHUNK))
+                .filter(|d| !d.is_empty())
+            else {
+                return;
+            };
+            match self.tls.reader().read(dst) {
+                Ok(0) => {
+                    self.start_close(CloseReason::PeerCloseNotify);
+                    return;
+                }
+                Ok(n) => self
+                    .requests
+                    .extend_from_slice(dst.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::debug!("lab HTTPS: reading plaintext: {e}");
+                    self.start_close(CloseReason::PeerFin);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Requests → responses → plaintext into rustls. True when rustls got bytes.
+    fn respond(&mut self, cx: &mut ServeContext<'_>) -> bool {
+        if self.closing.is_some() {
+            return false;
+        }
+        if self.response.is_none() {
+            self.response = self.next_response(cx);
+        }
+        let Some(response) = self.response.as_mut() else {
+            return false;
+        };
+        if !self.outgoing.is_empty() || self.tls.wants_write() {
+            return false;
+        }
+        let mut chunk = [0u8; WRITE_CHUNK];
+        let n = response.peek(&mut chunk);
+        let written = match self.tls.writer().write(chunk.get(..n).unwrap_or_default()) {
+            Ok(w) => w,
+            Err(e) => {
+                log::debug!("lab HTTPS: rustls refused response bytes: {e}");
+                self.fail(cx);
+                return false;
+            }
+        };
+        response.consume(written);
+        cx.stats.bytes_sent += written as u64;
+        if response.is_done() {
+            cx.stats.requests_served += 1;
+            if response.close() {
+                self.start_close(CloseReason::AfterResponse);
+            }
+            self.response = None;
+        }
+        written > 0
+    }
+
+    /// Parses the next request, if a whole head is there, and starts its response.
+    fn next_response(&mut self, cx: &mut ServeContext<'_>) -> Option<ResponseStream> {
+        let (response, head_only, close) = match parse_request(&self.requests) {
+            ParseOutcome::Partial => return None,
+            ParseOutcome::Complete { request, head_len } => {
+                self.requests.drain(..head_len.min(self.requests.len()));
+                let response = respond(&request);
+                log::debug!(
+                    "lab HTTPS: {} {} -> {}",
+                    request.method,
+                    request.target,
+                    response.status
+                );
+                let close = request.wants_close || request.has_body || response.close;
+                (response, request.is_head(), close)
+            }
+            ParseOutcome::TooLarge => {
+                log::debug!("lab HTTPS: request head over {MAX_HEAD_LEN} bytes");
+                self.requests.clear();
+                cx.stats.connection_errors += 1;
+                (respond_error(431), false, true)
+            }
+            ParseOutcome::Invalid(why) => {
+                log::debug!("lab HTTPS: invalid request: {why}");
+                self.requests.clear();
+                cx.stats.connection_errors += 1;
+                (respond_error(400), false, true)
+            }
+        };
+        Some(ResponseStream::new(response, head_only, close, cx.date))
+    }
+
+    /// rustls → `outgoing` → TCP. True when the socket took bytes.
+    fn transmit(&mut self, socket: &mut tcp::Socket) -> bool {
+        let mut did = false;
+        loop {
+            if !self.outgoing.is_empty() {
+                match socket.send_slice(&self.outgoing) {
+                    Ok(n) => {
+                        self.outgoing.drain(..n.min(self.outgoing.len()));
+                        did |= n > 0;
+                    }
+                    Err(e) => {
+                        log::debug!("lab HTTPS: socket no longer sends: {e}");
+                        self.outgoing.clear();
+                        return did;
+                    }
+                }
+                if !self.outgoing.is_empty() {
+                    return did;
+                }
+            }
+            if !self.tls.wants_write() {
+                return did;
+            }
+            if let Err(e) = self.tls.write_tls(&mut self.outgoing) {
+                log::debug!("lab HTTPS: rustls output: {e}");
+                return did;
+            }
+        }
+    }
+
+    /// Queues close_notify and then closes TCP (FIN) once everything is sent.
+    fn close_if_done(&mut self, socket: &mut tcp::Socket, now: Instant) -> bool {
+        let Some(reason) = self.closing else {
+            return false;
+        };
+        if self.fin_sent_at.is_some() {
+            return false;
+        }
+        if !self.close_notify_queued && self.handshake_done && reason != CloseReason::TlsError {
+            self.tls.send_close_notify();
+            self.close_notify_queued = true;
+            return true;
+        }
+        if self.outgoing.is_empty() && !self.tls.wants_write() {
+            log::debug!("lab HTTPS: closing connection ({reason:?})");
+            socket.close();
+            self.fin_sent_at = Some(now);
+            return true;
+        }
+        false
+    }
+
+    fn start_close(&mut self, reason: CloseReason) {
+        if self.closing.is_none() {
+            self.closing = Some(reason);
+            self.response = None;
+        }
+    }
+
+    fn fail(&mut self, cx: &mut ServeContext<'_>) {
+        if self.closing != Some(CloseReason::TlsError) {
+            cx.stats.connection_errors += 1;
+        }
+        self.closing = Some(CloseReason::TlsError);
+        self.response = None;
+    }
+}

@@ -1,0 +1,399 @@
+//! [`Lab`]: the built-in lab as a [`Link`] — the client's end of a simulated wire, a
+//! router, and the server machine, all on one virtual clock.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use fetchscope_net::{Link, LinkError, SimWire, WaitOutcome};
+use rustls::pki_types::CertificateDer;
+use smoltcp::time::Instant;
+use smoltcp::wire::{IpAddress, IpCidr};
+
+use crate::config::{CLIENT_ADDR, CLIENT_GATEWAY, CLIENT_PREFIX, LabConfig, SERVER_ADDR};
+use crate::dns::Zone;
+use crate::error::LabError;
+use crate::host::ServerHost;
+use crate::pki::LabPki;
+use crate::router;
+use crate::stats::ServerStats;
+
+/// The names the lab's DNS server knows; all point at the server.
+pub const LAB_NAMES: [&str; 2] = ["www.example.test", "example.test"];
+
+/// Smallest and largest MTU the lab accepts.
+const MTU_RANGE: std::ops::RangeInclusive<usize> = 576..=65535;
+
+/// Server events processed per [`Link::wait`] or [`Link::send`] call at most; past it,
+/// `wait` returns [`WaitOutcome::Ready`] early so the caller gets control back.
+const MAX_EVENTS_PER_CALL: usize = 100_000;
+
+/// The built-in lab: a DNS and an HTTPS server on their own smoltcp interface behind an
+/// in-memory wire, on a virtual clock that never sleeps.
+///
+/// As a [`Link`] it is the client's end of the wire: [`Link::send`] puts a packet on the
+/// client→server wire (the clock advances while it is clocked out), [`Link::wait`] runs the
+/// world event by event — packet arrivals, server timers — until a packet reaches the
+/// client or the deadline passes, and [`Link::recv`] hands over packets that have arrived.
+pub struct Lab {
+    clock: Instant,
+    to_server: SimWire,
+    to_client: SimWire,
+    server: ServerHost,
+    ca_cert: CertificateDer<'static>,
+    ca_pem: String,
+    mtu: usize,
+    epoch: SystemTime,
+}
+
+impl Lab {
+    /// Builds the lab: makes the CA and server certificate, starts the servers.
+    pub fn new(config: LabConfig) -> Result<Lab, LabError> {
+        if !MTU_RANGE.contains(&config.mtu) {
+            return Err(LabError::Config(format!(
+                "MTU {} is outside {}..={}",
+                config.mtu,
+                MTU_RANGE.start(),
+                MTU_RANGE.end()
+            )));
+        }
+        let pki = LabPki::generate(
+            &LAB_NAMES,
+            config.validity(),
+            &mut config.randomness.rng("lab-pki"),
+        )?;
+        let zone = Zone::new(LAB_NAMES.iter().map(|n| ((*n).to_owned(), SERVER_ADDR)));
+        let server = ServerHost::new(&config, zone, &pki)?;
+        Ok(Lab {
+            clock: Instant::ZERO,
+            to_server: SimWire::new(config.wire),
+            to_client: SimWire::new(config.wire),
+            server,
+            ca_cert: pki.ca_cert,
+            ca_pem: pki.ca_pem,
+            mtu: config.mtu,
+            epoch: config.epoch,
+        })
+    }
+
+    /// The lab CA's certificate: in lab mode the client trusts only this.
+    pub fn ca_certificate(&self) -> CertificateDer<'static> {
+        self.ca_cert.clone()
+    }
+
+    /// The lab CA's certificate in PEM (e.g. for `--cacert` of another client).
+    pub fn ca_pem(&self) -> String {
+        self.ca_pem.clone()
+    }
+
+    /// The DNS server's address, 10.88.0.1 (the HTTPS server shares it).
+    pub fn dns_server(&self) -> IpAddr {
+        IpAddr::V4(SERVER_ADDR)
+    }
+
+    /// The client stack's address and prefix, 10.88.1.2/24.
+    pub fn client_cidr(&self) -> IpCidr {
+        IpCidr::new(IpAddress::Ipv4(CLIENT_ADDR), CLIENT_PREFIX)
+    }
+
+    /// The client's default gateway, 10.88.1.1.
+    pub fn client_gateway(&self) -> IpAddr {
+        IpAddr::V4(CLIENT_GATEWAY)
+    }
+
+    /// The lab's DNS names and their addresses.
+    pub fn names(&self) -> Vec<(String, IpAddr)> {
+        self.server
+            .zone()
+            .records()
+            .iter()
+            .map(|(name, addr)| (name.clone(), IpAddr::V4(*addr)))
+            .collect()
+    }
+
+    /// The wall-clock time of virtual time zero.
+    pub fn epoch(&self) -> SystemTime {
+        self.epoch
+    }
+
+    /// The lab's wall-clock time now: the epoch plus the virtual time (what the server
+    /// puts in `Date` headers; what a client should check certificates against).
+    pub fn wall_time(&self) -> SystemTime {
+        let elapsed = virtual_elapsed(self.clock);
+        self.epoch.checked_add(elapsed).unwrap_or(self.epoch)
+    }
+
+    /// What the servers have done so far.
+    pub fn server_stats(&self) -> ServerStats {
+        self.server.stats()
+    }
+
+    /// HTTPS connections the server holds open (TIME-WAIT included).
+    pub fn server_connections(&self) -> usize {
+        self.server.connections()
+    }
+
+    /// The earliest thing that happens next on the server side or the client-bound wire.
+    fn next_event(&mut self) -> Option<Instant> {
+        [
+            self.to_server.next_arrival(),
+            self.server.next_step(self.clock),
+            self.to_client.next_arrival(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Runs the server at the current clock: packets that arrived pass the router and go
+    /// in, the server steps, its packets pass the router onto the client-bound wire.
+    fn run_server(&mut self) {
+        while let Some(packet) = self.to_server.pop_arrived(self.clock) {
+            match router::forward(packet) {
+                Some(packet) => self.server.deliver(packet),
+                None => log::debug!("lab: the router dropped a packet from the client"),
+            }
+        }
+        self.server.step(self.clock);
+        while let Some(packet) = self.server.take_outgoing() {
+            if let Some(packet) = router::forward(packet) {
+                self.to_client.send(self.clock, packet);
+            }
+        }
+    }
+
+    /// Runs every server-side event up to `until` in order, then sets the clock to
+    /// `until` (if later).
+    fn advance_to(&mut self, until: Instant) {
+        for _ in 0..MAX_EVENTS_PER_CALL {
+            let server_event = [
+                self.to_server.next_arrival(),
+                self.server.next_step(self.clock),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            match server_event {
+                Some(t) if t <= until => {
+                    self.clock = self.clock.max(t);
+                    self.run_server();
+                }
+                _ => break,
+            }
+        }
+        self.clock = self.clock.max(until);
+    }
+}
+
+/// The time since virtual zero as a std duration (zero for negative instants).
+pub(crate) fn virtual_elapsed(t: Instant) -> std::time::Duration {
+    std::time::Duration::from_micros(t.total_micros().max(0).unsigned_abs())
+}
+
+impl Link for Lab {
+    fn now(&self) -> Instant {
+        self.clock
+    }
+
+    fn send(&mut self, packet: &[u8]) -> Result<(), LinkError> {
+        if packet.len() > self.mtu {
+            log::debug!("lab: dropped a {}-byte packet over the MTU", packet.len());
+            return Ok(());
+        }
+        // Like a NIC that blocks while it transmits: time passes until the last bit left.
+        let done = self.to_server.send(self.clock, packet.to_vec());
+        self.advance_to(done);
+        Ok(())
+    }
+
+    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
+        Ok(self.to_client.pop_arrived(self.clock))
+    }
+
+    fn wait(&mut self, deadline: Option<Instant>) -> Result<WaitOutcome, LinkError> {
+        for _ in 0..MAX_EVENTS_PER_CALL {
+            if self
+                .to_client
+                .next_arrival()
+                .is_some_and(|t| t <= self.clock)
+            {
+                return Ok(WaitOutcome::Ready);
+            }
+            let next = self.next_event();
+            match (next, deadline) {
+                (None, None) => return Ok(WaitOutcome::Idle),
+                (Some(t), Some(d)) if t > d.max(self.clock) => {
+                    self.clock = self.clock.max(d);
+                    return Ok(WaitOutcome::Deadline);
+                }
+                (None, Some(d)) => {
+                    self.clock = self.clock.max(d);
+                    return Ok(WaitOutcome::Deadline);
+                }
+                (Some(t), _) => {
+                    self.clock = self.clock.max(t);
+                    self.run_server();
+                }
+            }
+        }
+        // Work bound reached: let the caller poll (a spurious `Ready` is allowed).
+        Ok(WaitOutcome::Ready)
+    }
+
+    fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    fn describe(&self) -> String {
+        "built-in lab (virtual clock)".to_owned()
+    }
+}
+
+impl fmt::Debug for Lab {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lab")
+            .field("clock", &self.clock)
+            .field("to_server_in_flight", &self.to_server.in_flight())
+            .field("to_client_in_flight", &self.to_client.in_flight())
+            .field("server_stats", &self.server.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fetchscope_net::Randomness;
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::time::Duration;
+    use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr};
+
+    fn lab() -> Lab {
+        Lab::new(LabConfig {
+            randomness: Randomness::new(Some(1)),
+            ..LabConfig::default()
+        })
+        .expect("lab")
+    }
+
+    /// An IPv4/UDP packet from the client to the server's port 53.
+    fn udp_to_dns(payload: &[u8], ttl: u8) -> Vec<u8> {
+        let src = CLIENT_ADDR;
+        let dst = SERVER_ADDR;
+        let udp = UdpRepr {
+            src_port: 40000,
+            dst_port: 53,
+        };
+        let ip = Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: IpProtocol::Udp,
+            payload_len: udp.header_len() + payload.len(),
+            hop_limit: ttl,
+        };
+        let mut buf = vec![0u8; ip.buffer_len() + ip.payload_len];
+        let caps = ChecksumCapabilities::default();
+        let mut packet = Ipv4Packet::new_unchecked(&mut buf[..]);
+        ip.emit(&mut packet, &caps);
+        let mut datagram = UdpPacket::new_unchecked(packet.payload_mut());
+        udp.emit(
+            &mut datagram,
+            &src.into(),
+            &dst.into(),
+            payload.len(),
+            |b| b.copy_from_slice(payload),
+            &caps,
+        );
+        buf
+    }
+
+    /// `www.example.test A?`, id 0x1234, RD.
+    const QUERY: [u8; 34] = [
+        0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'w', b'w', b'w', 7, b'e', b'x', b'a',
+        b'm', b'p', b'l', b'e', 4, b't', b'e', b's', b't', 0, 0, 1, 0, 1,
+    ];
+
+    #[test]
+    fn an_idle_lab_says_so_and_deadlines_move_the_clock() {
+        let mut lab = lab();
+        assert_eq!(lab.now(), Instant::ZERO);
+        assert_eq!(lab.wait(None).unwrap(), WaitOutcome::Idle);
+        let d = Instant::from_millis(5);
+        assert_eq!(lab.wait(Some(d)).unwrap(), WaitOutcome::Deadline);
+        assert_eq!(lab.now(), d);
+        // a deadline in the past does not turn the clock back
+        assert_eq!(
+            lab.wait(Some(Instant::ZERO)).unwrap(),
+            WaitOutcome::Deadline
+        );
+        assert_eq!(lab.now(), d);
+        assert_eq!(lab.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn a_dns_query_is_answered_one_round_trip_later_through_the_router() {
+        let mut lab = lab();
+        let query = udp_to_dns(&QUERY, 64);
+        lab.send(&query).unwrap();
+        // 62 bytes at 100 Mbit/s: 4.96 µs, rounded up to 5 µs
+        assert_eq!(lab.now(), Instant::from_micros(5));
+        assert_eq!(lab.wait(None).unwrap(), WaitOutcome::Ready);
+        // out 5 µs + 5 ms, back 78 bytes in 7 µs (6.24 rounded up) + 5 ms
+        assert_eq!(lab.now(), Instant::from_micros(10_012));
+        let answer = lab.recv().unwrap().expect("an answer");
+        assert_eq!(lab.recv().unwrap(), None);
+        let ip = Ipv4Packet::new_checked(&answer[..]).unwrap();
+        assert_eq!(ip.hop_limit(), 63);
+        assert!(ip.verify_checksum());
+        assert_eq!(ip.src_addr(), SERVER_ADDR);
+        assert_eq!(ip.dst_addr(), CLIENT_ADDR);
+        let udp = UdpPacket::new_checked(ip.payload()).unwrap();
+        assert_eq!((udp.src_port(), udp.dst_port()), (53, 40000));
+        assert_eq!(&udp.payload()[..2], &[0x12, 0x34]);
+        assert_eq!(lab.server_stats().dns_responses, 1);
+        assert_eq!(lab.wait(None).unwrap(), WaitOutcome::Idle);
+    }
+
+    #[test]
+    fn back_to_back_sends_get_increasing_times_and_ttl_1_is_dropped() {
+        let mut lab = lab();
+        lab.send(&udp_to_dns(&QUERY, 1)).unwrap();
+        let t1 = lab.now();
+        lab.send(&udp_to_dns(&QUERY, 64)).unwrap();
+        let t2 = lab.now();
+        assert!(Instant::ZERO < t1 && t1 < t2);
+        assert_eq!(
+            lab.wait(Some(t2 + Duration::from_millis(50))).unwrap(),
+            WaitOutcome::Ready
+        );
+        assert!(lab.recv().unwrap().is_some());
+        assert_eq!(
+            lab.wait(Some(t2 + Duration::from_millis(50))).unwrap(),
+            WaitOutcome::Deadline
+        );
+        // only the packet with TTL 64 reached the server
+        assert_eq!(lab.server_stats().dns_queries, 1);
+    }
+
+    #[test]
+    fn bad_configurations_are_errors() {
+        let err = Lab::new(LabConfig {
+            mtu: 100,
+            ..LabConfig::default()
+        })
+        .unwrap_err();
+        assert!(matches!(err, LabError::Config(_)), "{err}");
+    }
+
+    #[test]
+    fn addresses_and_names() {
+        let lab = lab();
+        assert_eq!(lab.dns_server().to_string(), "10.88.0.1");
+        assert_eq!(lab.client_cidr().to_string(), "10.88.1.2/24");
+        assert_eq!(lab.client_gateway().to_string(), "10.88.1.1");
+        let names: Vec<String> = lab.names().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["www.example.test", "example.test"]);
+        assert!(lab.ca_pem().contains("BEGIN CERTIFICATE"));
+        assert_eq!(lab.mtu(), 1500);
+    }
+}
