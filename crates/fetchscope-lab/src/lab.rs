@@ -133,12 +133,12 @@ impl Lab {
         self.server.connections()
     }
 
-    /// The earliest thing that happens next on the server side or the client-bound wire.
-    fn next_event(&mut self) -> Option<Instant> {
+    /// When the server side next has something to do: a packet arriving for it, or a
+    /// timer of its interface or connections.
+    fn next_server_event(&mut self) -> Option<Instant> {
         [
             self.to_server.next_arrival(),
             self.server.next_step(self.clock),
-            self.to_client.next_arrival(),
         ]
         .into_iter()
         .flatten()
@@ -212,28 +212,29 @@ impl Link for Lab {
 
     fn wait(&mut self, deadline: Option<Instant>) -> Result<WaitOutcome, LinkError> {
         for _ in 0..MAX_EVENTS_PER_CALL {
-            if self
-                .to_client
-                .next_arrival()
-                .is_some_and(|t| t <= self.clock)
-            {
+            let for_client = self.to_client.next_arrival();
+            if for_client.is_some_and(|t| t <= self.clock) {
                 return Ok(WaitOutcome::Ready);
             }
-            let next = self.next_event();
-            match (next, deadline) {
-                (None, None) => return Ok(WaitOutcome::Idle),
-                (Some(t), Some(d)) if t > d.max(self.clock) => {
-                    self.clock = self.clock.max(d);
-                    return Ok(WaitOutcome::Deadline);
-                }
-                (None, Some(d)) => {
-                    self.clock = self.clock.max(d);
-                    return Ok(WaitOutcome::Deadline);
-                }
-                (Some(t), _) => {
-                    self.clock = self.clock.max(t);
-                    self.run_server();
-                }
+            let for_server = self.next_server_event();
+            let Some(next) = [for_client, for_server].into_iter().flatten().min() else {
+                return Ok(match deadline {
+                    None => WaitOutcome::Idle,
+                    Some(d) => {
+                        self.clock = self.clock.max(d);
+                        WaitOutcome::Deadline
+                    }
+                });
+            };
+            if let Some(d) = deadline
+                && next > d.max(self.clock)
+            {
+                self.clock = self.clock.max(d);
+                return Ok(WaitOutcome::Deadline);
+            }
+            self.clock = self.clock.max(next);
+            if for_server.is_some_and(|t| t <= self.clock) {
+                self.run_server();
             }
         }
         // Work bound reached: let the caller poll (a spurious `Ready` is allowed).
@@ -373,6 +374,12 @@ mod tests {
         );
         // only the packet with TTL 64 reached the server
         assert_eq!(lab.server_stats().dns_queries, 1);
+    }
+
+    #[test]
+    fn the_lab_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Lab>();
     }
 
     #[test]

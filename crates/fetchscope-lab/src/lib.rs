@@ -18,6 +18,31 @@
 //!   ([`Lab::ca_certificate`]); HTTP/1.1 keep-alive with `GET /` (a page about the lab),
 //!   `GET /bytes/N` (N bytes of [`fill_generated`]'s pattern, streamed, N ≤ 1 GiB) and 404
 //!   for anything else.
+//!
+//! # Time
+//!
+//! The clock starts at zero and moves only inside [`fetchscope_net::Link::send`] (to the
+//! moment the packet's last bit has left, at the wire's rate) and
+//! [`fetchscope_net::Link::wait`] (event by event: packet arrivals, server timers). The wire
+//! adds [`LabConfig::wire`]'s latency each way, so a DNS answer comes one round trip
+//! (10 ms by default, plus serialization) after its query. [`Lab::wall_time`] maps the
+//! virtual clock to wall-clock time (`Date` headers; what a client should check the lab's
+//! certificates against).
+//!
+//! # Repeatable runs
+//!
+//! With a seeded [`fetchscope_net::Randomness`] and a fixed [`LabConfig::epoch`], the
+//! server's TCP sequence numbers, certificates (Ed25519 keys from the seed, fixed-length
+//! serials), TLS randoms and session tickets repeat, and so do every packet's time and
+//! length. TLS key shares still come from ring's own generator: those bytes (and so the
+//! ciphertext) differ from run to run, their lengths don't.
+//!
+//! # Limits
+//!
+//! At most 32 TCP sockets on port 443 (further SYNs get RST); a connection the client never
+//! finishes closing is dropped 60 s after the server's FIN; idle keep-alive connections are
+//! kept open (no idle timeout); request bodies are not read (a request announcing one is
+//! answered, then the connection closes).
 
 mod config;
 mod dns;
