@@ -232,3 +232,54 @@ fn more_connections_than_sockets_are_refused_not_a_crash() {
     let mut conn = c.https_connect();
     assert_eq!(c.get(&mut conn, "/").status, 200);
 }
+
+#[test]
+fn many_pipelined_requests_are_all_answered_in_order() {
+    let mut c = client(18);
+    let mut conn = c.https_connect();
+    // 300 requests of ~420 bytes, ~125 KB in all: more than the server's 64 KiB request
+    // buffer plus rustls's 16 KiB, sent while the server is still busy with 20 KB answers,
+    // so it has to hold the rest back and come back for it.
+    let mut requests = Vec::new();
+    for i in 0..300 {
+        requests.extend_from_slice(
+            format!(
+                "GET /bytes/{} HTTP/1.1\r\nHost: www.example.test\r\nX-Pad: {}\r\n\r\n",
+                20_000 + i,
+                "p".repeat(360)
+            )
+            .as_bytes(),
+        );
+    }
+    let mut written = 0;
+    let mut lengths = Vec::new();
+    c.run_until(Duration::from_secs(60), |c| {
+        written += conn.tls.writer().write(&requests[written..]).unwrap_or(0);
+        c.pump(&mut conn);
+        // Cut whole responses off the front of the plaintext.
+        loop {
+            let mut fields = [httparse::EMPTY_HEADER; 16];
+            let mut r = httparse::Response::new(&mut fields);
+            let Ok(httparse::Status::Complete(head)) = r.parse(&conn.plain) else {
+                break;
+            };
+            let len: usize = r
+                .headers
+                .iter()
+                .find(|h| h.name == "Content-Length")
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.parse().ok())
+                .expect("Content-Length");
+            if conn.plain.len() < head + len {
+                break;
+            }
+            assert_eq!(r.code, Some(200));
+            conn.plain.drain(..head + len);
+            lengths.push(len);
+        }
+        (lengths.len() == 300).then_some(())
+    });
+    let expected: Vec<usize> = (0..300).map(|i| 20_000 + i).collect();
+    assert_eq!(lengths, expected);
+    assert_eq!(written, requests.len());
+    assert_eq!(c.lab().server_stats().requests_served, 300);
+}

@@ -157,11 +157,16 @@ impl Connection {
     /// TCP → rustls → request bytes. True when the socket was read.
     fn receive(&mut self, socket: &mut tcp::Socket, cx: &mut ServeContext<'_>) -> bool {
         let mut did = false;
+        // Plaintext left in rustls when `requests` was full last time.
+        self.drain_plaintext();
         while socket.can_recv() {
             if self.closing.is_some() {
                 // Nothing more will be answered: keep the window open, drop the bytes.
                 let dropped = socket.recv(|buf| (buf.len(), buf.len())).unwrap_or(0);
-                did |= dropped > 0;
+                if dropped == 0 {
+                    break;
+                }
+                did = true;
                 continue;
             }
             if !self.tls.wants_read() {
