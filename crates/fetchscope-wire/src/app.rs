@@ -90,27 +90,29 @@ impl App {
         }
     }
 
-    /// Bytes sent by `side` will never be seen: its framing is lost.
-    pub fn gap(&mut self, side: usize, missing: u64, out: &mut AppOutput) {
-        let what = match self {
-            App::Tls(tls) => {
-                tls.lose(side);
-                "TLS"
-            }
+    /// Bytes held in the decoder's buffers.
+    pub fn buffered(&self) -> usize {
+        match self {
+            App::Tls(tls) => tls.buffered(),
+            App::Dns(halves) => halves.iter().map(DnsTcpHalf::buffered).sum(),
+            App::Http(conn) => conn.buffered(),
+            App::Undecided | App::Opaque => 0,
+        }
+    }
+
+    /// Bytes sent by `side` will never be seen: its framing is lost, and so is the start
+    /// of a stream not yet recognised.
+    pub fn gap(&mut self, side: usize) {
+        match self {
+            App::Tls(tls) => tls.lose(side),
             App::Dns(halves) => {
                 if let Some(half) = halves.get_mut(side) {
                     half.lose_sync();
                 }
-                "DNS"
             }
-            App::Http(conn) => {
-                conn.lose(side);
-                "HTTP"
-            }
-            App::Undecided | App::Opaque => return,
-        };
-        out.problems.push(format!(
-            "gap: {missing} stream bytes never arrived while the reassembly buffer was full; {what} decoding of this direction stops"
-        ));
+            App::Http(conn) => conn.lose(side),
+            App::Undecided => *self = App::Opaque,
+            App::Opaque => {}
+        }
     }
 }

@@ -85,6 +85,22 @@ impl Dissector {
         self.secrets.key_log()
     }
 
+    /// Bytes currently held for reassembly over all tracked connections (segments
+    /// ahead of a hole, incomplete records, messages and heads). Bounded: at most 64
+    /// connections, each direction at most 256 KiB ahead of a hole plus one record and one
+    /// handshake message (128 KiB).
+    pub fn buffered_bytes(&self) -> usize {
+        self.conns
+            .values()
+            .map(|c| c.streams.iter().map(Reassembly::held_bytes).sum::<usize>() + c.app.buffered())
+            .sum()
+    }
+
+    /// Number of TCP connections currently tracked (at most 64).
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
     /// Decodes one IP packet (IPv4 or IPv6, no link header) that crossed the client's
     /// device in direction `dir`.
     pub fn dissect(&mut self, dir: Direction, packet: &[u8]) -> Dissection {
@@ -240,7 +256,12 @@ fn feed_stream(
             }
             app.data(side, bytes, secrets, &mut out);
         }
-        Chunk::Gap(missing) => app.gap(side, missing, &mut out),
+        Chunk::Gap(missing) => {
+            out.problems.push(format!(
+                "gap: {missing} stream bytes never arrived and the reassembly buffer is full; decoding of this direction stops"
+            ));
+            app.gap(side);
+        }
     });
     out
 }

@@ -185,6 +185,11 @@ impl DnsTcpHalf {
         out
     }
 
+    /// Bytes held of an incomplete message.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Stops decoding after bytes went missing: the framing is lost.
     pub fn lose_sync(&mut self) {
         self.lost = true;

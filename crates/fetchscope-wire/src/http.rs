@@ -138,10 +138,7 @@ impl HttpConn {
         let mut lines = Vec::new();
         let mut problems = Vec::new();
         let mut rest: &[u8] = bytes;
-        loop {
-            let Some(half) = self.halves.get_mut(side) else {
-                break;
-            };
+        while let Some(half) = self.halves.get_mut(side) {
             if rest.is_empty() || half.phase == Phase::Lost {
                 break;
             }
@@ -244,6 +241,11 @@ impl HttpConn {
             }
         }
         (lines, problems)
+    }
+
+    /// Bytes held in head and chunk-line buffers.
+    pub fn buffered(&self) -> usize {
+        self.halves.iter().map(|h| h.buf.len()).sum()
     }
 
     /// Stops decoding `side` after bytes went missing.

@@ -36,7 +36,6 @@ impl Reassembly {
     }
 
     /// Bytes currently held ahead of a hole.
-    #[cfg(test)]
     pub fn held_bytes(&self) -> usize {
         self.held_bytes
     }

@@ -21,7 +21,10 @@ impl Dissection {
         };
         let mut line = if let Some(tcp) = &self.tcp {
             let mut parts = vec![tcp_part(tcp)];
-            parts.extend(tls_parts(&self.tls));
+            let tls = tls_parts(&self.tls);
+            if !tls.is_empty() {
+                parts.push(tls.join(", "));
+            }
             parts.extend(self.dns.as_ref().map(dns_part));
             parts.extend(self.http.as_ref().map(|h| h.line.clone()));
             parts.join(" · ")
@@ -69,11 +72,18 @@ fn malformed_lead(problem: &str) -> String {
         .unwrap_or_else(|| format!("({problem})"))
 }
 
+/// Flag names in Wireshark's display order (low bit first: "[SYN, ACK]", "[FIN, PSH, ACK]").
+const DISPLAY_ORDER: [&str; 8] = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
+
 fn tcp_part(tcp: &TcpLayer) -> String {
-    let flags = if tcp.flags.is_empty() {
+    let shown: Vec<&str> = DISPLAY_ORDER
+        .into_iter()
+        .filter(|f| tcp.flags.contains(f))
+        .collect();
+    let flags = if shown.is_empty() {
         "none".to_string()
     } else {
-        tcp.flags.join(", ")
+        shown.join(", ")
     };
     let mut s = format!("[{flags}] seq={}", tcp.seq);
     if tcp.flags.contains(&"ACK") {

@@ -115,15 +115,16 @@ impl TcpTrack {
         let rst = h.has(flag::RST);
         let ackf = h.has(flag::ACK);
 
-        if syn && let Some(me) = self.halves.get_mut(side) {
-            if !me.syn_seen {
-                *me = Half {
-                    base: Some(h.seq),
-                    syn_seen: true,
-                    syn_ws: h.options.ws,
-                    ..Half::default()
-                };
-            }
+        if syn
+            && let Some(me) = self.halves.get_mut(side)
+            && !me.syn_seen
+        {
+            *me = Half {
+                base: Some(h.seq),
+                syn_seen: true,
+                syn_ws: h.options.ws,
+                ..Half::default()
+            };
         }
         let base = *self.halves[side].base.get_or_insert(h.seq);
         let other_base = if ackf {
@@ -169,17 +170,20 @@ impl TcpTrack {
         if h.win == 0 && !control {
             analysis.push("zero-window");
         }
-        if seg_len == 0 && ackf && !control && h.win != 0 {
-            if let (Some(last_ack), Some(last_win)) = (me.last_ack, me.last_win) {
-                let same_ack = h.ack == last_ack;
-                let at_next = expected.is_none_or(|n| n == h.seq);
-                if same_ack && h.win != last_win && at_next {
-                    analysis.push("window-update");
-                } else if same_ack && h.win == last_win {
-                    let outstanding = self.halves[other].next_seq.is_some_and(|n| after(n, h.ack));
-                    if outstanding {
-                        analysis.push("duplicate-ack");
-                    }
+        if seg_len == 0
+            && ackf
+            && !control
+            && h.win != 0
+            && let (Some(last_ack), Some(last_win)) = (me.last_ack, me.last_win)
+        {
+            let same_ack = h.ack == last_ack;
+            let at_next = expected.is_none_or(|n| n == h.seq);
+            if same_ack && h.win != last_win && at_next {
+                analysis.push("window-update");
+            } else if same_ack && h.win == last_win {
+                let outstanding = self.halves[other].next_seq.is_some_and(|n| after(n, h.ack));
+                if outstanding {
+                    analysis.push("duplicate-ack");
                 }
             }
         }

@@ -175,6 +175,14 @@ impl TlsConn {
         }
     }
 
+    /// Bytes held in record and handshake buffers.
+    pub fn buffered(&self) -> usize {
+        self.halves
+            .iter()
+            .map(|h| h.buf.len() + h.hs.buffered())
+            .sum()
+    }
+
     /// Stops decoding `side` after stream bytes went missing.
     pub fn lose(&mut self, side: usize) {
         if let Some(half) = self.halves.get_mut(side) {

@@ -58,6 +58,11 @@ impl HandshakeBuffer {
         !self.buf.is_empty()
     }
 
+    /// Bytes held.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Forgets a partial message (at a key change, where messages may not straddle).
     pub fn clear(&mut self) {
         self.buf.clear();
