@@ -12,7 +12,8 @@
 //!   administrator or by `scripts/netns-lab.sh`). The owner of such a device needs no
 //!   privileges to attach; the device must be up.
 //! - **Create** it ([`TunOptions::create`]), which needs `CAP_NET_ADMIN`. The kernel side is
-//!   then configured here with ioctls (address, netmask, link up). A device we create is
+//!   then configured here with ioctls (address, netmask, link up; IPv6 off, so the kernel
+//!   sends no router solicitations into the trace). A device we create is
 //!   *not persistent*: the kernel removes it, with its address and routes, as soon as our
 //!   file descriptor is closed — when the [`TunLink`] is dropped, and equally on Ctrl-C,
 //!   `kill` or a crash. Nothing is left behind to clean up.
@@ -37,6 +38,8 @@ const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
 const MIN_MTU: usize = 68;
 /// The largest IP packet there is; a larger reported MTU is treated as this.
 const MAX_MTU: usize = 65_535;
+/// How long [`TunLink::open`] waits for the kernel to start the device's queue.
+const RUNNING_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How to get hold of a TUN device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,7 +185,12 @@ impl TunError {
 /// A [`Link`] over a Linux TUN device in IP mode, without packet information headers.
 ///
 /// The file descriptor is non-blocking: [`Link::recv`] never blocks, and [`Link::wait`]
-/// sleeps in `ppoll(2)` until a packet arrives or the deadline passes.
+/// sleeps in `ppoll(2)` until a packet arrives or the deadline passes. `ppoll` takes its
+/// timeout in nanoseconds, so a sub-millisecond delay from smoltcp is slept as such rather
+/// than truncated to zero (which would spin) or rounded to a whole millisecond.
+///
+/// A full device queue drops the packet in [`Link::send`], as a NIC would (TCP
+/// retransmits); [`TunLink::dropped_sends`] counts those drops.
 #[derive(Debug)]
 pub struct TunLink {
     iface: Iface,
@@ -239,6 +247,11 @@ impl TunLink {
         if created {
             configure(&control, &name, options.gateway)?;
         }
+        sync_link_state(&control, &name).map_err(|source| TunError::Io {
+            name: name.clone(),
+            action: "reading the interface flags",
+            source,
+        })?;
         iface.set_non_blocking().map_err(|source| TunError::Io {
             name: name.clone(),
             action: "making the device non-blocking",
@@ -473,12 +486,51 @@ fn configure(
             .set_netmask(name, gateway.netmask())
             .map_err(io_error("setting the netmask (SIOCSIFNETMASK)"))?;
     }
+    quiet_ipv6(name);
     let flags = control
         .flags(name)
         .map_err(io_error("reading the interface flags (SIOCGIFFLAGS)"))?;
     control
         .set_flags(name, flags | libc::IFF_UP)
         .map_err(io_error("bringing the link up (SIOCSIFFLAGS)"))?;
+    Ok(())
+}
+
+/// Turns IPv6 off on a device we created, before it goes up: the lab is IPv4, and the
+/// kernel would otherwise send router solicitations and MLD reports into every trace.
+/// `/proc/sys/net` shows the calling thread's network namespace, the one the device is
+/// in. Best effort: without IPv6 support, or with a read-only /proc, there is no noise
+/// to prevent or nothing to be done.
+fn quiet_ipv6(name: &str) {
+    let knob = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+    if let Err(e) = std::fs::write(&knob, "1") {
+        log::debug!("TUN device {name}: could not write {knob}: {e}");
+    }
+}
+
+/// Makes sure the kernel has started the device's transmit queue.
+///
+/// Attaching turns the device's carrier on, but the kernel applies that change (marks the
+/// device running and starts its queue) a moment later, in its link-watch work; a packet
+/// routed to the device before then is dropped (say, the first DNS answer of a fetch,
+/// costing a retry). Asking for the link state with ethtool (ETHTOOL_GLINK, allowed to
+/// anyone) makes the kernel apply a pending change for the device first, synchronously.
+/// Should that request fail, poll for IFF_RUNNING every millisecond instead, for at most
+/// [`RUNNING_WAIT_LIMIT`].
+fn sync_link_state(control: &ControlSocket, name: &str) -> io::Result<()> {
+    match control.link_detected(name) {
+        Ok(true) => return Ok(()),
+        Ok(false) => log::debug!("TUN device {name}: no carrier right after attaching"),
+        Err(e) => log::debug!("TUN device {name}: ethtool GLINK failed ({e}); polling"),
+    }
+    let start = std::time::Instant::now();
+    while control.flags(name)? & libc::IFF_RUNNING == 0 {
+        if start.elapsed() >= RUNNING_WAIT_LIMIT {
+            log::warn!("TUN device {name}: still not running after {RUNNING_WAIT_LIMIT:?}");
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     Ok(())
 }
 
@@ -583,6 +635,18 @@ impl ControlSocket {
         let mut req = Self::request(name);
         req.ifr_ifru.ifru_netmask = sockaddr_of(mask);
         self.ioctl(libc::SIOCSIFNETMASK, &mut req)
+    }
+
+    /// Whether the device has a carrier, by ethtool's ETHTOOL_GLINK. The kernel applies
+    /// any pending link change of the device before it answers.
+    fn link_detected(&self, name: &str) -> io::Result<bool> {
+        const ETHTOOL_GLINK: u32 = 0x0a;
+        // struct ethtool_value { u32 cmd; u32 data; }
+        let mut value = [ETHTOOL_GLINK, 0u32];
+        let mut req = Self::request(name);
+        req.ifr_ifru.ifru_data = value.as_mut_ptr().cast::<libc::c_char>();
+        self.ioctl(libc::SIOCETHTOOL, &mut req)?;
+        Ok(value[1] != 0)
     }
 
     fn mtu(&self, name: &str) -> io::Result<usize> {

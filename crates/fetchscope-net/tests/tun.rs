@@ -32,6 +32,11 @@ fn gateway_cidr() -> Ipv4Cidr {
 /// Runs `body` on a thread of its own inside a fresh network namespace. Returns false
 /// (after printing why, or panicking under `CI=true`) when that is impossible here.
 fn in_private_netns(test: &str, body: impl FnOnce() + Send + 'static) -> bool {
+    in_fresh_netns(test, true, body)
+}
+
+/// [`in_private_netns`], optionally leaving the namespace's IPv6 defaults alone.
+fn in_fresh_netns(test: &str, quiet: bool, body: impl FnOnce() + Send + 'static) -> bool {
     if !std::path::Path::new("/dev/net/tun").exists() {
         prerequisite_missing(test, "/dev/net/tun does not exist (modprobe tun)");
         return false;
@@ -41,7 +46,9 @@ fn in_private_netns(test: &str, body: impl FnOnce() + Send + 'static) -> bool {
         if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        quiet_ipv6();
+        if quiet {
+            quiet_ipv6();
+        }
         body();
         Ok(())
     })
@@ -162,6 +169,51 @@ fn make_persistent(name: &str, owner: Option<libc::uid_t>, mode: tun_tap::Mode) 
         if let Some(uid) = owner {
             assert_eq!(libc::ioctl(fd, libc::TUNSETOWNER, uid as libc::c_ulong), 0);
         }
+    }
+}
+
+/// Sets IPv4 addresses with ioctls, for devices the tests make by hand.
+struct ControlAddr(libc::c_int);
+
+impl ControlAddr {
+    fn new() -> Self {
+        // SAFETY: plain socket(2).
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
+        assert!(fd >= 0);
+        ControlAddr(fd)
+    }
+
+    fn set(&self, name: &str, addr: Ipv4Addr, prefix: u8) {
+        let mask = Ipv4Addr::from(u32::MAX << (32 - u32::from(prefix)));
+        for (request, value) in [(libc::SIOCSIFADDR, addr), (libc::SIOCSIFNETMASK, mask)] {
+            // SAFETY: a zeroed ifreq with a sockaddr_in written into its address member.
+            unsafe {
+                let mut req: libc::ifreq = std::mem::zeroed();
+                for (slot, byte) in req.ifr_name.iter_mut().zip(name.bytes()) {
+                    *slot = byte as libc::c_char;
+                }
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: 0,
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from(value).to_be(),
+                    },
+                    sin_zero: [0; 8],
+                };
+                std::ptr::write_unaligned(
+                    std::ptr::addr_of_mut!(req.ifr_ifru).cast::<libc::sockaddr_in>(),
+                    sin,
+                );
+                assert_eq!(libc::ioctl(self.0, request, &mut req), 0);
+            }
+        }
+    }
+}
+
+impl Drop for ControlAddr {
+    fn drop(&mut self) {
+        // SAFETY: closing the descriptor this value owns.
+        unsafe { libc::close(self.0) };
     }
 }
 
@@ -286,6 +338,61 @@ fn wait_sleeps_until_the_deadline_without_spinning() {
         assert!(wall < StdDuration::from_secs(2), "slept {wall:?}");
         assert!(cpu < StdDuration::from_millis(20), "used {cpu:?} of CPU");
         eprintln!("waited {wall:?} using {cpu:?} of CPU ({stray} stray packets)");
+    });
+}
+
+#[test]
+fn first_packets_after_attaching_are_answered() {
+    // Attaching turns a device's carrier on; the kernel starts its queue a moment later.
+    // `open` must not return before that, or the first replies are dropped. Each round
+    // uses a fresh device that has never had a carrier, to meet that moment every time.
+    in_private_netns("first_packets_after_attaching_are_answered", || {
+        let control = ControlAddr::new();
+        for round in 0..20u16 {
+            let name = format!("fsca{round}");
+            let gateway = Ipv4Addr::new(10, 99, round as u8, 1);
+            let stack = Ipv4Addr::new(10, 99, round as u8, 2);
+            make_persistent_tun(&name, None);
+            set_link_up(&name, true);
+            control.set(&name, gateway, 24);
+
+            let mut link = TunLink::open(TunOptions::attach(name.as_str())).unwrap();
+            link.send(&echo_request_between(stack, gateway, 0x77, round, b"first"))
+                .unwrap();
+            let deadline = link.now() + Duration::from_secs(1);
+            let mut answered = false;
+            while !answered && link.wait(Some(deadline)).unwrap() == WaitOutcome::Ready {
+                while let Some(packet) = link.recv().unwrap() {
+                    answered |= echo_reply_between(&packet, gateway, stack)
+                        == Some((0x77, round, b"first".to_vec()));
+                }
+            }
+            assert!(answered, "{name}: the first echo request got no reply");
+        }
+    });
+}
+
+#[test]
+fn created_device_sends_no_ipv6_chatter() {
+    // IPv6 left on in the namespace: the link itself must keep the kernel quiet.
+    in_fresh_netns("created_device_sends_no_ipv6_chatter", false, || {
+        let mut link = TunLink::open(TunOptions::create(DEVICE, Some(gateway_cidr()))).unwrap();
+        let disabled =
+            std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{DEVICE}/disable_ipv6"));
+        if disabled.is_err() {
+            eprintln!("skipping created_device_sends_no_ipv6_chatter: no IPv6 in this kernel");
+            return;
+        }
+        assert_eq!(disabled.unwrap().trim(), "1");
+        // The kernel sends MLD reports at once and a router solicitation within ~1 s.
+        let deadline = link.now() + Duration::from_millis(1500);
+        let mut seen = Vec::new();
+        while link.wait(Some(deadline)).unwrap() == WaitOutcome::Ready {
+            while let Some(packet) = link.recv().unwrap() {
+                seen.push(packet);
+            }
+        }
+        assert!(seen.is_empty(), "unexpected packets: {seen:02x?}");
     });
 }
 
