@@ -220,22 +220,16 @@ impl TunLink {
                 detail: "no such file".into(),
             });
         }
-        let control = ControlSocket::open().map_err(|source| TunError::Io {
-            name: name.clone(),
-            action: "opening a control socket",
-            source,
-        })?;
+        let control = ControlSocket::open().map_err(io_error(&name, "opening a control socket"))?;
 
         let exists = interface_exists(&c_name);
         if !exists && !options.create {
             return Err(TunError::NotFound { name });
         }
         if exists {
-            let flags = control.flags(&name).map_err(|source| TunError::Io {
-                name: name.clone(),
-                action: "reading the interface flags",
-                source,
-            })?;
+            let flags = control
+                .flags(&name)
+                .map_err(io_error(&name, "reading the interface flags"))?;
             if flags & libc::IFF_UP == 0 {
                 return Err(TunError::Down { name });
             }
@@ -247,21 +241,14 @@ impl TunLink {
         if created {
             configure(&control, &name, options.gateway)?;
         }
-        sync_link_state(&control, &name).map_err(|source| TunError::Io {
-            name: name.clone(),
-            action: "reading the interface flags",
-            source,
-        })?;
-        iface.set_non_blocking().map_err(|source| TunError::Io {
-            name: name.clone(),
-            action: "making the device non-blocking",
-            source,
-        })?;
-        let mtu = control.mtu(&name).map_err(|source| TunError::Io {
-            name: name.clone(),
-            action: "reading the MTU",
-            source,
-        })?;
+        sync_link_state(&control, &name)
+            .map_err(io_error(&name, "waiting for the device to run"))?;
+        iface
+            .set_non_blocking()
+            .map_err(io_error(&name, "making the device non-blocking"))?;
+        let mtu = control
+            .mtu(&name)
+            .map_err(io_error(&name, "reading the MTU"))?;
         log::debug!("TUN device {name}: attached (created: {created}, MTU {mtu})");
         Ok(TunLink {
             iface,
@@ -425,6 +412,16 @@ fn check_name(name: &str) -> Result<(), TunError> {
     }
 }
 
+/// A `map_err` adapter: a failed system call while `action` was being done to `name`.
+fn io_error(name: &str, action: &'static str) -> impl FnOnce(io::Error) -> TunError {
+    let name = name.to_owned();
+    move |source| TunError::Io {
+        name,
+        action,
+        source,
+    }
+}
+
 /// Turns the error of opening `/dev/net/tun` plus `TUNSETIFF` into advice.
 fn attach_error(name: &str, existed: bool, e: io::Error) -> TunError {
     let name = name.to_owned();
@@ -456,16 +453,9 @@ fn configure(
     name: &str,
     gateway: Option<Ipv4Cidr>,
 ) -> Result<(), TunError> {
-    let io_error = |action: &'static str| {
-        move |source: io::Error| TunError::Io {
-            name: name.to_owned(),
-            action,
-            source,
-        }
-    };
     if let Some(gateway) = gateway {
         let addr = gateway.address();
-        if let Some(holder) = address_holder(addr).map_err(io_error("listing addresses"))? {
+        if let Some(holder) = address_holder(addr).map_err(io_error(name, "listing addresses"))? {
             return Err(TunError::AddressInUse {
                 name: name.to_owned(),
                 addr,
@@ -480,19 +470,19 @@ fn configure(
                     addr,
                     holder: name.to_owned(),
                 },
-                _ => io_error("setting the address (SIOCSIFADDR)")(e),
+                _ => io_error(name, "setting the address (SIOCSIFADDR)")(e),
             })?;
         control
             .set_netmask(name, gateway.netmask())
-            .map_err(io_error("setting the netmask (SIOCSIFNETMASK)"))?;
+            .map_err(io_error(name, "setting the netmask (SIOCSIFNETMASK)"))?;
     }
     quiet_ipv6(name);
     let flags = control
         .flags(name)
-        .map_err(io_error("reading the interface flags (SIOCGIFFLAGS)"))?;
+        .map_err(io_error(name, "reading the interface flags (SIOCGIFFLAGS)"))?;
     control
         .set_flags(name, flags | libc::IFF_UP)
-        .map_err(io_error("bringing the link up (SIOCSIFFLAGS)"))?;
+        .map_err(io_error(name, "bringing the link up (SIOCSIFFLAGS)"))?;
     Ok(())
 }
 
