@@ -39,3 +39,53 @@ pub struct Dissection {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Direction, Dissector};
+
+    /// The flow crate's packet event: its own fields, then the dissection flattened.
+    #[derive(Serialize)]
+    struct PacketEvent<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        t_us: u64,
+        dir: Direction,
+        len: usize,
+        summary: String,
+        #[serde(flatten)]
+        dissection: &'a Dissection,
+    }
+
+    #[test]
+    fn flattens_into_a_packet_event() {
+        let packet = [
+            0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 88, 1, 2, 10, 88, 0, 1, 0xcf, 0x84, 0,
+            9, 0, 8, 0, 0,
+        ];
+        let mut packet = packet.to_vec();
+        let sum = !smoltcp::wire::checksum::data(&packet[..20]);
+        packet[10..12].copy_from_slice(&sum.to_be_bytes());
+        let d = Dissector::new().dissect(Direction::Tx, &packet);
+        let event = PacketEvent {
+            kind: "packet",
+            t_us: 812,
+            dir: Direction::Tx,
+            len: packet.len(),
+            summary: d.summary(),
+            dissection: &d,
+        };
+        let json = serde_json::to_value(&event).expect("serialises");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "type": "packet", "t_us": 812, "dir": "tx", "len": 28,
+                "summary": "UDP 53124 → 9 len=8",
+                "ip": {"version": 4, "src": "10.88.1.2", "dst": "10.88.0.1", "ttl": 64,
+                       "id": 0, "len": 28, "protocol": "udp", "df": true},
+                "udp": {"src_port": 53124, "dst_port": 9, "len": 8}
+            })
+        );
+    }
+}

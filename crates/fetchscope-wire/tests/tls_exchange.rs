@@ -497,3 +497,37 @@ fn reordered_segments_are_reassembled() {
             .all(|r| r.decrypted == Some(true))
     );
 }
+
+#[test]
+fn handshake_message_fragmented_across_records() {
+    let ex = tls_exchange(Options::default());
+    // Re-frame the ClientHello message into three records of the same flight.
+    let (party, first) = &ex.flights[0];
+    assert_eq!(*party, Party::Client);
+    let len = u16::from_be_bytes([first[3], first[4]]) as usize;
+    let message = &first[5..5 + len];
+    let mut reframed = Vec::new();
+    for part in [&message[..3], &message[3..100], &message[100..]] {
+        reframed.extend_from_slice(&[22, 3, 1]);
+        reframed.extend_from_slice(&(part.len() as u16).to_be_bytes());
+        reframed.extend_from_slice(part);
+    }
+    let mut b = common::TcpBuilder::default();
+    let mut packets = b.handshake();
+    packets.extend(b.data(Party::Client, &reframed, &[1460]));
+    let mut d = Dissector::new();
+    let ds = dissect_all(&mut d, &packets);
+    assert_no_problems(&ds);
+    let recs = records(&ds);
+    assert_eq!(recs.len(), 3);
+    assert!(recs[0].messages.is_empty() && recs[1].messages.is_empty());
+    assert_eq!(recs[2].message.as_deref(), Some("ClientHello"));
+    assert_eq!(recs[2].sni.as_deref(), Some("www.example.test"));
+    let summary = ds.last().expect("packet").summary();
+    assert!(
+        summary.ends_with(
+            " · handshake fragment, handshake fragment, ClientHello sni=www.example.test alpn=http/1.1"
+        ),
+        "{summary}"
+    );
+}

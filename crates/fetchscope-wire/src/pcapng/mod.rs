@@ -188,7 +188,8 @@ impl PcapngSpool {
             input.read_exact(&mut data)?;
             let packet = EnhancedPacketBlock {
                 interface_id: 0,
-                timestamp: Duration::new(secs, nanos),
+                timestamp: Duration::from_secs(secs)
+                    .saturating_add(Duration::from_nanos(u64::from(nanos))),
                 original_len: original,
                 data: Cow::Borrowed(&data),
                 options: vec![EnhancedPacketOption::Flags(if outbound {

@@ -127,18 +127,20 @@ pub fn tls_exchange(opts: Options) -> Exchange {
     let request = b"GET / HTTP/1.1\r\nHost: www.example.test\r\nUser-Agent: fetchscope-test\r\nAccept: */*\r\nConnection: close\r\n\r\n";
     client.writer().write_all(request).expect("request queued");
     let body: Vec<u8> = (0..opts.body_len).map(|i| b'a' + (i % 26) as u8).collect();
-    let mut sent_response = false;
+    let mut sent_head = false;
+    let mut body_sent = 0;
+    let mut expected_len = usize::MAX;
     let mut got_request = Vec::new();
     let mut got_response = Vec::new();
 
-    for _ in 0..20 {
+    for _ in 0..(20 + opts.body_len / 1024) {
         let c = flight(&mut client);
         if !c.is_empty() {
-            feed(&mut server, &c);
+            feed(&mut server, &c, &mut got_request);
             ex.flights.push((Party::Client, c));
         }
         drain(&mut server.reader(), &mut got_request);
-        if !sent_response && got_request.windows(4).any(|w| w == b"\r\n\r\n") {
+        if !sent_head && got_request.windows(4).any(|w| w == b"\r\n\r\n") {
             if opts.key_update {
                 server.refresh_traffic_keys().expect("key update");
             }
@@ -147,16 +149,19 @@ pub fn tls_exchange(opts: Options) -> Exchange {
                 body.len()
             );
             server.writer().write_all(head.as_bytes()).expect("head");
-            server.writer().write_all(&body).expect("body");
-            sent_response = true;
+            expected_len = head.len() + body.len();
+            sent_head = true;
+        }
+        if sent_head && body_sent < body.len() {
+            body_sent += server.writer().write(&body[body_sent..]).expect("body");
         }
         let s = flight(&mut server);
         if !s.is_empty() {
-            feed(&mut client, &s);
+            feed(&mut client, &s, &mut got_response);
             ex.flights.push((Party::Server, s));
         }
         drain(&mut client.reader(), &mut got_response);
-        if sent_response && got_response.ends_with(&body) {
+        if got_response.len() >= expected_len {
             break;
         }
     }
@@ -168,11 +173,11 @@ pub fn tls_exchange(opts: Options) -> Exchange {
 
     client.send_close_notify();
     let c = flight(&mut client);
-    feed(&mut server, &c);
+    feed(&mut server, &c, &mut got_request);
     ex.flights.push((Party::Client, c));
     server.send_close_notify();
     let s = flight(&mut server);
-    feed(&mut client, &s);
+    feed(&mut client, &s, &mut got_response);
     ex.flights.push((Party::Server, s));
 
     ex.response_body = got_response;
@@ -191,10 +196,12 @@ fn flight<C: std::ops::DerefMut<Target = rustls::ConnectionCommon<D>>, D>(conn: 
 fn feed<C: std::ops::DerefMut<Target = rustls::ConnectionCommon<D>>, D>(
     conn: &mut C,
     mut bytes: &[u8],
+    plaintext: &mut Vec<u8>,
 ) {
     while !bytes.is_empty() {
         conn.read_tls(&mut bytes).expect("read_tls");
         conn.process_new_packets().expect("process");
+        drain(&mut conn.reader(), plaintext);
     }
 }
 
