@@ -303,3 +303,25 @@ fn udp_layer(ip: &IpPacket<'_>, d: &mut Dissection) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dissector_can_move_between_threads() {
+        fn is_send<T: Send + Sync>() {}
+        is_send::<Dissector>();
+        is_send::<Dissection>();
+    }
+
+    #[test]
+    fn connection_key_is_symmetric() {
+        let a = (IpAddr::from([10, 88, 1, 2]), 50123);
+        let b = (IpAddr::from([10, 88, 0, 1]), 443);
+        let (k1, s1) = ConnKey::of(a, b);
+        let (k2, s2) = ConnKey::of(b, a);
+        assert_eq!(k1, k2);
+        assert_ne!(s1, s2);
+    }
+}
