@@ -165,6 +165,15 @@ make_network() {
     done
     run ip -n "$CLI_NS" link set "$CLI_IF" up
     run ip -n "$SRV_NS" link set "$SRV_IF" up
+    # Segments as they would be on a wire: without offloads a capture on the veth shows
+    # each TCP segment of the kernel's own connections, not 64 KB GSO/GRO bundles.
+    if command -v ethtool >/dev/null 2>&1; then
+        run ip netns exec "$CLI_NS" ethtool -K "$CLI_IF" tso off gso off gro off
+        run ip netns exec "$SRV_NS" ethtool -K "$SRV_IF" tso off gso off gro off
+    else
+        echo "   (no ethtool: veth offloads stay on; captures of kernel connections on $CLI_IF"
+        echo "    may show segments larger than the MTU; package ethtool fixes that)"
+    fi
     run ip -n "$SRV_NS" route replace "$TUN_NET" via "$CLI_ADDR" dev "$SRV_IF"
 
     owner=${FSC_LAB_TUN_USER:-${SUDO_USER:-root}}
