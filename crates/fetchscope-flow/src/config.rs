@@ -1,0 +1,148 @@
+//! [`FetchConfig`]: what to fetch and how.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use fetchscope_net::Randomness;
+use rustls::{KeyLog, RootCertStore};
+use smoltcp::wire::IpCidr;
+use url::Url;
+
+use crate::http::default_user_agent;
+
+/// A `--resolve HOST:PORT:ADDR` entry: skip DNS for HOST on PORT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveOverride {
+    /// Host name as in the URL (compared case-insensitively).
+    pub host: String,
+    /// Port it applies to.
+    pub port: u16,
+    /// Address to use.
+    pub addr: IpAddr,
+}
+
+impl std::str::FromStr for ResolveOverride {
+    type Err = String;
+
+    /// Parses `HOST:PORT:ADDR` (ADDR may be an IPv6 address, with or without brackets).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut parts = s.splitn(3, ':');
+        let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(format!(
+                "'{s}' is not HOST:PORT:ADDR (e.g. www.example.test:443:10.88.0.1)"
+            ));
+        };
+        if host.is_empty() {
+            return Err(format!("'{s}' has an empty host"));
+        }
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("'{port}' in '{s}' is not a port number"))?;
+        let addr: IpAddr = addr
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| format!("'{addr}' in '{s}' is not an IP address"))?;
+        Ok(ResolveOverride {
+            host: host.to_ascii_lowercase(),
+            port,
+            addr,
+        })
+    }
+}
+
+/// Everything a fetch needs to know.
+pub struct FetchConfig {
+    /// The URL (`https://` or `http://`).
+    pub url: Url,
+    /// `--resolve` entries.
+    pub resolve: Vec<ResolveOverride>,
+    /// DNS servers, tried in order.
+    pub dns_servers: Vec<IpAddr>,
+    /// The stack's own address and prefix.
+    pub local: IpCidr,
+    /// Next hop for everything off-link.
+    pub gateway: Option<IpAddr>,
+    /// Every random choice.
+    pub randomness: Randomness,
+    /// Give up after this long in total.
+    pub timeout: Duration,
+    /// Trust anchors for the server's certificate.
+    pub roots: Arc<RootCertStore>,
+    /// Where else to write TLS secrets (`--keylog`, `SSLKEYLOGFILE`).
+    pub key_log: Option<Arc<dyn KeyLog>>,
+    /// Where to write the decoded body (`-o`); the body is hashed either way.
+    pub body_out: Option<Box<dyn Write>>,
+    /// `User-Agent` header value.
+    pub user_agent: String,
+    /// Wall-clock time at the link's time zero (certificate validity is checked at
+    /// `epoch + link time`).
+    pub epoch: SystemTime,
+    /// A sentence added to DNS "no such name" errors (e.g. the built-in lab's hint).
+    pub nxdomain_hint: Option<String>,
+    /// TCP receive buffer size (sets the window scale).
+    pub tcp_rx_buffer: usize,
+    /// TCP send buffer size.
+    pub tcp_tx_buffer: usize,
+}
+
+impl std::fmt::Debug for FetchConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchConfig")
+            .field("url", &self.url.as_str())
+            .field("resolve", &self.resolve)
+            .field("dns_servers", &self.dns_servers)
+            .field("local", &self.local)
+            .field("gateway", &self.gateway)
+            .field("randomness", &self.randomness)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FetchConfig {
+    /// A configuration with fetchscope's defaults for `url` from address `local`.
+    pub fn new(url: Url, local: IpCidr, roots: Arc<RootCertStore>) -> Self {
+        FetchConfig {
+            url,
+            resolve: Vec::new(),
+            dns_servers: Vec::new(),
+            local,
+            gateway: None,
+            randomness: Randomness::new(None),
+            timeout: Duration::from_secs(30),
+            roots,
+            key_log: None,
+            body_out: None,
+            user_agent: default_user_agent(),
+            epoch: SystemTime::now(),
+            nxdomain_hint: None,
+            tcp_rx_buffer: 256 * 1024,
+            tcp_tx_buffer: 64 * 1024,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_resolve_entries() {
+        let r: ResolveOverride = "WWW.example.test:443:10.88.0.1".parse().unwrap();
+        assert_eq!(r.host, "www.example.test");
+        assert_eq!(r.port, 443);
+        assert_eq!(r.addr, "10.88.0.1".parse::<IpAddr>().unwrap());
+        let v6: ResolveOverride = "h:80:[fd00::1]".parse().unwrap();
+        assert_eq!(v6.addr, "fd00::1".parse::<IpAddr>().unwrap());
+        let v6bare: ResolveOverride = "h:80:fd00::1".parse().unwrap();
+        assert_eq!(v6bare.addr, v6.addr);
+        assert!("h:443".parse::<ResolveOverride>().is_err());
+        assert!("h:x:1.2.3.4".parse::<ResolveOverride>().is_err());
+        assert!(":1:1.2.3.4".parse::<ResolveOverride>().is_err());
+        assert!("h:1:nope".parse::<ResolveOverride>().is_err());
+    }
+}

@@ -1,0 +1,297 @@
+//! The [`Event`] stream: everything a fetch does, in order, each with its own time.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use fetchscope_wire::{Direction, Dissection};
+use serde::Serialize;
+
+use crate::timing::{CurlTimings, HarTimings};
+
+/// One thing that happened during a fetch, with the time it happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Microseconds since the fetch started, on the link's clock.
+    pub t_us: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The phases of a fetch, in the order they happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Finding the server's address (DNS).
+    Resolve,
+    /// The TCP three-way handshake.
+    Connect,
+    /// The TLS handshake.
+    Tls,
+    /// Sending the HTTP request.
+    Request,
+    /// Receiving the HTTP response.
+    Response,
+    /// Closing TLS and TCP.
+    Teardown,
+    /// Finished.
+    Done,
+}
+
+impl Phase {
+    /// The phase's contract name (`resolve`, `connect`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Resolve => "resolve",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Request => "request",
+            Phase::Response => "response",
+            Phase::Teardown => "teardown",
+            Phase::Done => "done",
+        }
+    }
+
+    /// A heading for people ("DNS lookup", "TCP handshake", ...).
+    pub fn title(self) -> &'static str {
+        match self {
+            Phase::Resolve => "DNS lookup",
+            Phase::Connect => "TCP handshake",
+            Phase::Tls => "TLS handshake",
+            Phase::Request => "HTTP request",
+            Phase::Response => "HTTP response",
+            Phase::Teardown => "Connection teardown",
+            Phase::Done => "Done",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What an [`Event`] reports. Serialised with a `type` field as in the `--json` contract.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A new phase began.
+    Phase {
+        /// The phase.
+        phase: Phase,
+    },
+    /// A packet crossed the stack's device.
+    Packet(Box<PacketEvent>),
+    /// The TCP socket changed state.
+    TcpState(TcpStateChange),
+    /// A DNS query was sent, answered, retried or an answer ignored.
+    Dns(DnsEvent),
+    /// A TLS handshake stage was reached.
+    Tls(TlsEvent),
+    /// The HTTP request was sent.
+    HttpRequest(HttpRequestEvent),
+    /// The HTTP response head arrived.
+    Http(HttpResponseEvent),
+    /// An explanation for people: what the machine decided and why.
+    Note {
+        /// The sentence.
+        text: String,
+    },
+    /// The fetch finished.
+    Done(Box<Summary>),
+    /// The fetch failed.
+    Error(ErrorEvent),
+}
+
+/// A packet event: direction, size, phase, decoded layers.
+#[derive(Debug, Clone, Serialize)]
+pub struct PacketEvent {
+    /// Sent (`tx`) or received (`rx`) by the stack.
+    pub dir: Direction,
+    /// IP packet length in bytes.
+    pub len: usize,
+    /// The phase the fetch was in when the packet crossed the device.
+    pub phase: Phase,
+    /// One line for people.
+    pub summary: String,
+    /// Sequence number of the packet in this fetch, from 1.
+    pub number: u64,
+    /// The decoded layers.
+    #[serde(flatten)]
+    pub layers: Dissection,
+    /// The packet's bytes, for pcap output.
+    #[serde(skip)]
+    pub raw: Arc<[u8]>,
+}
+
+/// A TCP state change of the fetch's socket.
+#[derive(Debug, Clone, Serialize)]
+pub struct TcpStateChange {
+    /// The old state (RFC 793 name, e.g. `SYN-SENT`).
+    pub from: String,
+    /// The new state.
+    pub to: String,
+    /// Why, in a few words (e.g. "connect() called", "SYN-ACK received").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// A DNS step.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsEvent {
+    /// `query`, `answer`, `retry`, `ignored` or `skipped`.
+    pub event: String,
+    /// The name asked for.
+    pub name: String,
+    /// Record type asked for (`A`, `AAAA`).
+    pub qtype: String,
+    /// The server asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<IpAddr>,
+    /// The DNS message id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u16>,
+    /// The response code of an answer (`NOERROR`, `NXDOMAIN`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rcode: Option<String>,
+    /// Addresses in an accepted answer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<IpAddr>,
+    /// Aliases followed (CNAME chain).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cnames: Vec<String>,
+    /// Why (for `retry` and `ignored`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A TLS handshake stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsEvent {
+    /// The stage, e.g. `client_hello_sent`, `server_hello`, `certificate_verified`.
+    pub stage: String,
+    /// Negotiated protocol version, once known (`TLSv1.3`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Negotiated cipher suite, once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    /// Negotiated key exchange group, once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Negotiated ALPN protocol, once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
+    /// A sentence for people.
+    pub detail: String,
+    /// Certificate chain, for `certificate_verified`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateInfo>,
+}
+
+/// What a person wants to know about one certificate of the server's chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateInfo {
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// Start of validity (RFC 3339).
+    pub not_before: String,
+    /// End of validity (RFC 3339).
+    pub not_after: String,
+    /// DNS names and IP addresses in the subject alternative name extension.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+}
+
+/// The HTTP request as sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpRequestEvent {
+    /// Method, e.g. `GET`.
+    pub method: String,
+    /// Request target, e.g. `/index.html?x=1`.
+    pub target: String,
+    /// The full URL.
+    pub url: String,
+    /// Header fields in the order sent.
+    pub headers: Vec<(String, String)>,
+}
+
+/// The HTTP response head as received.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpResponseEvent {
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase.
+    pub reason: String,
+    /// Protocol version, e.g. `HTTP/1.1`.
+    pub version: String,
+    /// Header fields in the order received, names lower-cased.
+    pub headers: Vec<(String, String)>,
+}
+
+/// What the fetch achieved and how long each part took.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The URL fetched.
+    pub url: String,
+    /// Final HTTP status.
+    pub status: u16,
+    /// Decoded body length (after chunked and Content-Encoding decoding).
+    pub body_bytes: u64,
+    /// Body length as framed on the wire (after removing chunked framing, before decoding).
+    pub wire_body_bytes: u64,
+    /// SHA-256 of the decoded body, lower-case hex.
+    pub body_sha256: String,
+    /// Cumulative times like curl's `-w` variables.
+    pub timings: CurlTimings,
+    /// Per-phase durations like HAR's `timings`.
+    pub har: HarTimings,
+    /// The server address connected to.
+    pub remote: String,
+    /// The stack's own endpoint.
+    pub local: String,
+    /// The TCP state the socket ended in.
+    pub final_tcp_state: String,
+    /// Packets sent by the stack.
+    pub packets_tx: u64,
+    /// Packets received by the stack.
+    pub packets_rx: u64,
+    /// Negotiated TLS version, if TLS was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    /// Negotiated TLS cipher suite.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_suite: Option<String>,
+}
+
+/// A failed fetch: which phase, what kind of failure, in one sentence.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorEvent {
+    /// The phase that failed.
+    pub phase: Phase,
+    /// A short machine name, e.g. `nxdomain`, `refused`, `certificate`, `timeout`.
+    pub kind: String,
+    /// One sentence for people: what happened and what to do next.
+    pub message: String,
+}
+
+impl Event {
+    /// The phase this event belongs to, for events that carry one.
+    pub fn phase(&self) -> Option<Phase> {
+        match &self.kind {
+            EventKind::Phase { phase } => Some(*phase),
+            EventKind::Packet(p) => Some(p.phase),
+            EventKind::Error(e) => Some(e.phase),
+            _ => None,
+        }
+    }
+
+    /// The time as milliseconds, for display.
+    pub fn t_ms(&self) -> f64 {
+        self.t_us as f64 / 1000.0
+    }
+}

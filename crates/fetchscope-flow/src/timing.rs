@@ -1,0 +1,186 @@
+//! Phase timings, defined like curl's `-w` variables (cumulative) and HAR (per phase).
+//!
+//! Marks are taken on the link's clock at these moments:
+//!
+//! | mark | moment | curl | HAR |
+//! |---|---|---|---|
+//! | `namelookup` | DNS answer accepted (0 when DNS was skipped) | `time_namelookup` | `dns` ends |
+//! | `connect` | TCP socket reached ESTABLISHED | `time_connect` | `connect` ends |
+//! | `appconnect` | TLS handshake complete (client Finished queued) | `time_appconnect` | `ssl` ends |
+//! | `pretransfer` | the request is about to be written | `time_pretransfer` | `send` starts |
+//! | `request_sent` | the packet carrying the request's last byte left | — | `send` ends |
+//! | `starttransfer` | first byte of the response arrived (decrypted) | `time_starttransfer` | `wait` ends |
+//! | `body_done` | last byte of the body arrived | — | `receive` ends |
+//! | `total` | the fetch finished (after teardown) | `time_total` | — |
+
+use serde::Serialize;
+use smoltcp::time::Instant;
+
+/// Moments of a fetch on the link's clock; `None` until reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimingMarks {
+    /// DNS answer accepted.
+    pub namelookup: Option<Instant>,
+    /// TCP connection established.
+    pub connect: Option<Instant>,
+    /// TLS handshake complete.
+    pub appconnect: Option<Instant>,
+    /// Request about to be sent.
+    pub pretransfer: Option<Instant>,
+    /// Last byte of the request sent.
+    pub request_sent: Option<Instant>,
+    /// First response byte received.
+    pub starttransfer: Option<Instant>,
+    /// Last body byte received.
+    pub body_done: Option<Instant>,
+    /// Fetch finished.
+    pub total: Option<Instant>,
+}
+
+/// Cumulative milliseconds since the start, like curl's `-w` variables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct CurlTimings {
+    /// `time_namelookup`.
+    pub dns_ms: f64,
+    /// `time_connect`.
+    pub connect_ms: f64,
+    /// `time_appconnect` (0 for plain HTTP, as curl).
+    pub tls_ms: f64,
+    /// `time_pretransfer`.
+    pub pretransfer_ms: f64,
+    /// `time_starttransfer` (time to first byte).
+    pub ttfb_ms: f64,
+    /// `time_total`.
+    pub total_ms: f64,
+}
+
+/// Per-phase milliseconds like HAR 1.2 `timings` (`-1` when a phase does not apply).
+/// As in HAR, `connect` includes `ssl`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct HarTimings {
+    /// Time before DNS started (always 0 here).
+    pub blocked: f64,
+    /// DNS resolution.
+    pub dns: f64,
+    /// TCP connect, including TLS.
+    pub connect: f64,
+    /// TLS handshake.
+    pub ssl: f64,
+    /// Sending the request.
+    pub send: f64,
+    /// Waiting for the first byte of the response.
+    pub wait: f64,
+    /// Receiving the rest of the response.
+    pub receive: f64,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.total_micros() as f64 / 1000.0
+}
+
+fn since(later: Option<Instant>, earlier: Option<Instant>) -> f64 {
+    match (later, earlier) {
+        (Some(l), Some(e)) if l >= e => (l - e).total_micros() as f64 / 1000.0,
+        _ => -1.0,
+    }
+}
+
+impl TimingMarks {
+    /// curl-style cumulative times. Marks not reached take the value of the previous one,
+    /// as curl reports them (e.g. `time_appconnect` is 0 for plain HTTP).
+    pub fn curl(&self, tls_used: bool) -> CurlTimings {
+        let dns = self.namelookup.map(ms).unwrap_or(0.0);
+        let connect = self.connect.map(ms).unwrap_or(dns);
+        let tls = if tls_used {
+            self.appconnect.map(ms).unwrap_or(connect)
+        } else {
+            0.0
+        };
+        let pre = self
+            .pretransfer
+            .map(ms)
+            .unwrap_or(if tls_used { tls } else { connect });
+        let ttfb = self.starttransfer.map(ms).unwrap_or(pre);
+        let total = self.total.map(ms).unwrap_or(ttfb);
+        CurlTimings {
+            dns_ms: dns,
+            connect_ms: connect,
+            tls_ms: tls,
+            pretransfer_ms: pre,
+            ttfb_ms: ttfb,
+            total_ms: total,
+        }
+    }
+
+    /// HAR-style per-phase durations.
+    pub fn har(&self, start: Instant, tls_used: bool) -> HarTimings {
+        let dns = since(self.namelookup, Some(start)).max(0.0);
+        let dns_end = self.namelookup.or(Some(start));
+        let ssl = if tls_used {
+            since(self.appconnect, self.connect)
+        } else {
+            -1.0
+        };
+        let connect_end = if tls_used {
+            self.appconnect
+        } else {
+            self.connect
+        };
+        HarTimings {
+            blocked: 0.0,
+            dns,
+            connect: since(connect_end, dns_end),
+            ssl,
+            send: since(self.request_sent, self.pretransfer),
+            wait: since(self.starttransfer, self.request_sent.or(self.pretransfer)),
+            receive: since(self.body_done, self.starttransfer),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marks() -> TimingMarks {
+        TimingMarks {
+            namelookup: Some(Instant::from_millis(10)),
+            connect: Some(Instant::from_millis(20)),
+            appconnect: Some(Instant::from_millis(40)),
+            pretransfer: Some(Instant::from_millis(40)),
+            request_sent: Some(Instant::from_millis(41)),
+            starttransfer: Some(Instant::from_millis(51)),
+            body_done: Some(Instant::from_millis(60)),
+            total: Some(Instant::from_millis(75)),
+        }
+    }
+
+    #[test]
+    fn curl_times_are_cumulative() {
+        let c = marks().curl(true);
+        assert_eq!(
+            (c.dns_ms, c.connect_ms, c.tls_ms, c.ttfb_ms, c.total_ms),
+            (10.0, 20.0, 40.0, 51.0, 75.0)
+        );
+    }
+
+    #[test]
+    fn har_times_are_per_phase_and_connect_includes_ssl() {
+        let h = marks().har(Instant::ZERO, true);
+        assert_eq!(h.dns, 10.0);
+        assert_eq!(h.connect, 30.0);
+        assert_eq!(h.ssl, 20.0);
+        assert_eq!(h.send, 1.0);
+        assert_eq!(h.wait, 10.0);
+        assert_eq!(h.receive, 9.0);
+    }
+
+    #[test]
+    fn plain_http_has_no_tls_time() {
+        let mut m = marks();
+        m.appconnect = None;
+        assert_eq!(m.curl(false).tls_ms, 0.0);
+        assert_eq!(m.har(Instant::ZERO, false).ssl, -1.0);
+        assert_eq!(m.har(Instant::ZERO, false).connect, 10.0);
+    }
+}
