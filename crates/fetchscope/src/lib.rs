@@ -1,1 +1,9 @@
-//! fetchscope: the command-line tool and its renderers.
+//! fetchscope: the command-line tool and its renderers, a thin layer over the
+//! `fetchscope-flow`, `fetchscope-lab`, `fetchscope-net` and `fetchscope-wire` crates.
+
+pub mod cli;
+pub mod keylog;
+pub mod pcap;
+pub mod render;
+pub mod resolvconf;
+pub mod run;

@@ -1,3 +1,19 @@
 //! The fetchscope command.
 
-fn main() {}
+use clap::Parser;
+use fetchscope::cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Fetch(args) => fetchscope::run::fetch(&args.url, &args.common),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fetchscope: {:#}", e.error);
+            e.code
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,29 @@
+//! The NDJSON renderer: one event per line, nothing else (the `--json` contract).
+
+use std::io::{self, Write};
+
+use fetchscope_flow::Event;
+
+/// Writes each event as one JSON object per line.
+pub struct JsonRenderer<W: Write> {
+    out: W,
+}
+
+impl<W: Write> JsonRenderer<W> {
+    /// A renderer writing to `out`.
+    pub fn new(out: W) -> Self {
+        JsonRenderer { out }
+    }
+
+    /// Writes one event and flushes, so a reader sees each event as it happens.
+    pub fn event(&mut self, e: &Event) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, e).map_err(io::Error::other)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+
+    /// Flushes the output.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

@@ -1,0 +1,45 @@
+//! Renderers: the same event stream as text for people or NDJSON for programs.
+
+mod json;
+mod text;
+
+pub use json::JsonRenderer;
+pub use text::TextRenderer;
+
+use std::io::{self, Write};
+
+use fetchscope_flow::{Event, FetchError};
+
+/// The renderer chosen on the command line.
+pub enum Renderer<W: Write> {
+    /// Text for people.
+    Text(TextRenderer<W>),
+    /// NDJSON, one event per line.
+    Json(JsonRenderer<W>),
+}
+
+impl<W: Write> Renderer<W> {
+    /// Renders one event.
+    pub fn event(&mut self, e: &Event) -> io::Result<()> {
+        match self {
+            Renderer::Text(t) => t.event(e),
+            Renderer::Json(j) => j.event(e),
+        }
+    }
+
+    /// Ends the output after a failure.
+    pub fn failed(&mut self, e: &FetchError) -> io::Result<()> {
+        match self {
+            Renderer::Text(t) => t.failed(e),
+            Renderer::Json(_) => Ok(()),
+        }
+    }
+
+    /// Flushes the output.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Renderer::Text(t) => t.flush(),
+            Renderer::Json(j) => j.flush(),
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The text renderer: numbered phase headings, one line per packet and state change, then
+//! the timing table, the response head and the body's digest.
+
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+use fetchscope_flow::event::{DnsEvent, PacketEvent, TlsEvent};
+use fetchscope_flow::{Event, EventKind, FetchError, Phase, Summary};
+use fetchscope_wire::Direction;
+
+/// Styles for the parts of a line; all plain when colour is off.
+#[derive(Debug, Clone, Copy)]
+struct Palette {
+    heading: Style,
+    tx: Style,
+    rx: Style,
+    state: Style,
+    tls: Style,
+    dns: Style,
+    http: Style,
+    dim: Style,
+    error: Style,
+}
+
+impl Palette {
+    fn new(color: bool) -> Self {
+        if !color {
+            let p = Style::new();
+            return Palette {
+                heading: p,
+                tx: p,
+                rx: p,
+                state: p,
+                tls: p,
+                dns: p,
+                http: p,
+                dim: p,
+                error: p,
+            };
+        }
+        let fg = |c: AnsiColor| Style::new().fg_color(Some(c.into()));
+        Palette {
+            heading: Style::new().bold(),
+            tx: fg(AnsiColor::Cyan),
+            rx: fg(AnsiColor::Green),
+            state: fg(AnsiColor::Yellow),
+            tls: fg(AnsiColor::Magenta),
+            dns: fg(AnsiColor::Blue),
+            http: fg(AnsiColor::BrightWhite).bold(),
+            dim: Style::new().dimmed(),
+            error: fg(AnsiColor::Red).bold(),
+        }
+    }
+}
+
+/// Writes a fetch as text for people.
+pub struct TextRenderer<W: Write> {
+    out: W,
+    palette: Palette,
+    phase_no: usize,
+    response_head: Option<(String, Vec<(String, String)>)>,
+}
+
+fn paint(style: Style, text: &str) -> String {
+    if style == Style::new() {
+        text.to_string()
+    } else {
+        format!("{style}{text}{style:#}")
+    }
+}
+
+impl<W: Write> TextRenderer<W> {
+    /// A renderer writing to `out`, coloured if `color`.
+    pub fn new(out: W, color: bool) -> Self {
+        TextRenderer {
+            out,
+            palette: Palette::new(color),
+            phase_no: 0,
+            response_head: None,
+        }
+    }
+
+    /// The opening line: what is fetched, where.
+    pub fn header(&mut self, url: &str, environment: &str) -> io::Result<()> {
+        let p = self.palette;
+        writeln!(
+            self.out,
+            "{} GET {url}  ({environment})",
+            paint(
+                p.heading,
+                &format!("fetchscope {}", env!("CARGO_PKG_VERSION"))
+            )
+        )
+    }
+
+    fn line(&mut self, t_us: u64, tag: &str, style: Style, text: &str) -> io::Result<()> {
+        let t = format!("{:>10.3} ms", t_us as f64 / 1000.0);
+        writeln!(
+            self.out,
+            "  {}  {}  {}",
+            paint(self.palette.dim, &t),
+            paint(style, &format!("{tag:<5}")),
+            paint(style, text)
+        )
+    }
+
+    /// Renders one event.
+    pub fn event(&mut self, e: &Event) -> io::Result<()> {
+        let p = self.palette;
+        match &e.kind {
+            EventKind::Phase { phase } => {
+                if *phase == Phase::Done {
+                    return Ok(());
+                }
+                self.phase_no += 1;
+                writeln!(self.out)?;
+                writeln!(
+                    self.out,
+                    "{}",
+                    paint(p.heading, &format!("{}. {}", self.phase_no, phase.title()))
+                )
+            }
+            EventKind::Packet(pk) => self.packet(e.t_us, pk),
+            EventKind::TcpState(s) => {
+                let cause = s
+                    .cause
+                    .as_ref()
+                    .map(|c| format!("  ({c})"))
+                    .unwrap_or_default();
+                self.line(
+                    e.t_us,
+                    "tcp",
+                    p.state,
+                    &format!("{} → {}{cause}", s.from, s.to),
+                )
+            }
+            EventKind::Dns(d) => self.dns(e.t_us, d),
+            EventKind::Tls(t) => self.tls(e.t_us, t),
+            EventKind::HttpRequest(r) => {
+                self.line(
+                    e.t_us,
+                    "http",
+                    p.http,
+                    &format!("{} {} HTTP/1.1", r.method, r.target),
+                )?;
+                for (k, v) in &r.headers {
+                    writeln!(self.out, "{:>24}{}", "", paint(p.dim, &format!("{k}: {v}")))?;
+                }
+                Ok(())
+            }
+            EventKind::Http(h) => {
+                self.response_head = Some((
+                    format!("{} {} {}", h.version, h.status, h.reason),
+                    h.headers.clone(),
+                ));
+                self.line(
+                    e.t_us,
+                    "http",
+                    p.http,
+                    &format!(
+                        "{} {} {} ({} header fields)",
+                        h.version,
+                        h.status,
+                        h.reason,
+                        h.headers.len()
+                    ),
+                )
+            }
+            EventKind::Note { text } => self.line(e.t_us, "note", p.dim, text),
+            EventKind::Done(s) => self.summary(s),
+            EventKind::Error(err) => self.line(
+                e.t_us,
+                "error",
+                p.error,
+                &format!("{} phase: {}", err.phase, err.message),
+            ),
+        }
+    }
+
+    fn packet(&mut self, t_us: u64, pk: &PacketEvent) -> io::Result<()> {
+        let (arrow, style) = match pk.dir {
+            Direction::Tx => ("→", self.palette.tx),
+            Direction::Rx => ("←", self.palette.rx),
+        };
+        let proto = if pk.layers.tcp.is_some() {
+            "TCP"
+        } else if pk.layers.udp.is_some() {
+            "UDP"
+        } else if pk.layers.icmp.is_some() {
+            "ICMP"
+        } else {
+            "IP"
+        };
+        self.line(
+            t_us,
+            &format!("{arrow} #{}", pk.number),
+            style,
+            &format!("{proto} {} B  {}", pk.len, pk.summary),
+        )
+    }
+
+    fn dns(&mut self, t_us: u64, d: &DnsEvent) -> io::Result<()> {
+        let server = d.server.map(|s| format!(" @{s}")).unwrap_or_default();
+        let id = d.id.map(|i| format!(" id 0x{i:04x}")).unwrap_or_default();
+        let text = match d.event.as_str() {
+            "answer" => {
+                let addrs: Vec<String> = d.addresses.iter().map(|a| a.to_string()).collect();
+                let chain = if d.cnames.is_empty() {
+                    String::new()
+                } else {
+                    format!(" via {}", d.cnames.join(" → "))
+                };
+                format!(
+                    "answer{id}: {} {} → {}{chain} ({}{})",
+                    d.name,
+                    d.qtype,
+                    if addrs.is_empty() {
+                        "no address".to_string()
+                    } else {
+                        addrs.join(", ")
+                    },
+                    d.rcode.clone().unwrap_or_default(),
+                    d.reason
+                        .as_ref()
+                        .map(|r| format!(", {r}"))
+                        .unwrap_or_default()
+                )
+            }
+            other => format!(
+                "{other}{id}: {} {}{server}{}",
+                d.qtype,
+                d.name,
+                d.reason
+                    .as_ref()
+                    .map(|r| format!(" — {r}"))
+                    .unwrap_or_default()
+            ),
+        };
+        self.line(t_us, "dns", self.palette.dns, &text)
+    }
+
+    fn tls(&mut self, t_us: u64, t: &TlsEvent) -> io::Result<()> {
+        self.line(t_us, "tls", self.palette.tls, &t.detail)?;
+        for c in &t.certificates {
+            let names = if c.names.is_empty() {
+                String::new()
+            } else {
+                format!("; names {}", c.names.join(", "))
+            };
+            writeln!(
+                self.out,
+                "{:>24}{}",
+                "",
+                paint(
+                    self.palette.dim,
+                    &format!(
+                        "{} (issuer {}; valid {} … {}{names})",
+                        c.subject, c.issuer, c.not_before, c.not_after
+                    )
+                )
+            )?;
+        }
+        Ok(())
+    }
+
+    fn summary(&mut self, s: &Summary) -> io::Result<()> {
+        let p = self.palette;
+        let c = &s.timings;
+        let h = &s.har;
+        writeln!(self.out)?;
+        writeln!(self.out, "{}", paint(p.heading, "Timings (ms)"))?;
+        writeln!(
+            self.out,
+            "  cumulative, like curl -w:  dns {:.3}  connect {:.3}  tls {:.3}  first byte {:.3}  total {:.3}",
+            c.dns_ms, c.connect_ms, c.tls_ms, c.ttfb_ms, c.total_ms
+        )?;
+        let opt = |v: f64| {
+            if v < 0.0 {
+                "-".to_string()
+            } else {
+                format!("{v:.3}")
+            }
+        };
+        writeln!(
+            self.out,
+            "  per phase, like HAR:       dns {}  connect {} (ssl {})  send {}  wait {}  receive {}",
+            opt(h.dns),
+            opt(h.connect),
+            opt(h.ssl),
+            opt(h.send),
+            opt(h.wait),
+            opt(h.receive)
+        )?;
+        writeln!(self.out)?;
+        if let Some((line, headers)) = self.response_head.take() {
+            writeln!(self.out, "{}", paint(p.http, &line))?;
+            for (k, v) in headers {
+                writeln!(self.out, "  {k}: {v}")?;
+            }
+        }
+        writeln!(
+            self.out,
+            "\nBody: {} bytes (decoded; {} on the wire), sha256 {}",
+            s.body_bytes, s.wire_body_bytes, s.body_sha256
+        )?;
+        writeln!(
+            self.out,
+            "Connection: {} → {}, {} packets sent, {} received, TCP ended in {}{}",
+            s.local,
+            s.remote,
+            s.packets_tx,
+            s.packets_rx,
+            s.final_tcp_state,
+            match (&s.tls_version, &s.tls_suite) {
+                (Some(v), Some(suite)) => format!(", {v} {suite}"),
+                _ => String::new(),
+            }
+        )
+    }
+
+    /// Ends the output after a failure (the error itself was an event).
+    pub fn failed(&mut self, e: &FetchError) -> io::Result<()> {
+        writeln!(self.out)?;
+        writeln!(
+            self.out,
+            "{}",
+            paint(
+                self.palette.error,
+                &format!("Failed in the {} phase ({}).", e.phase, e.kind)
+            )
+        )
+    }
+
+    /// Flushes the output.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
