@@ -35,7 +35,7 @@ use crate::event::{
 };
 use crate::http::{self, BodySink, HttpProgress, Limits, RequestHead, ResponseReader};
 use crate::timing::TimingMarks;
-use crate::tls::{LinkTime, TlsClient, TlsProgress, TlsSetup};
+use crate::tls::{LinkTime, TlsClient, TlsConfig, TlsProgress, TlsSetup};
 
 /// How long teardown may wait for the server to close its side.
 const TEARDOWN_LIMIT: Duration = Duration::from_secs(5);
@@ -137,6 +137,7 @@ pub struct Fetch<L: Link> {
     tcp_state: tcp::State,
     local_port: u16,
 
+    tls_config: TlsConfig,
     tls: Option<TlsClient>,
     session_due: bool,
     request_due: bool,
@@ -211,6 +212,14 @@ impl<L: Link> Fetch<L> {
         }
         let timeout = Duration::from_micros(cfg.timeout.as_micros().min(u64::MAX as u128) as u64);
         let link_time = Arc::new(LinkTime::new(cfg.epoch));
+        let tls_config = TlsConfig::new(TlsSetup {
+            provider: cfg.randomness.crypto_provider("client-tls"),
+            roots: cfg.roots.clone(),
+            alpn: vec![b"http/1.1".to_vec()],
+            key_log: cfg.key_log.clone(),
+            time: link_time.clone(),
+        })
+        .map_err(|e| setup(e.to_string()))?;
         let body = BodyOutput {
             hasher: Sha256::new(),
             bytes: 0,
@@ -239,6 +248,7 @@ impl<L: Link> Fetch<L> {
             tcp: None,
             tcp_state: tcp::State::Closed,
             local_port: 0,
+            tls_config,
             tls: None,
             session_due: false,
             request_due: false,
@@ -830,15 +840,7 @@ impl<L: Link> Fetch<L> {
                 format!("'{}' cannot be used as a TLS server name: {e}", self.host),
             )
         })?;
-        let setup = TlsSetup {
-            provider: self.cfg.randomness.crypto_provider("client-tls"),
-            roots: self.cfg.roots.clone(),
-            server_name,
-            alpn: vec![b"http/1.1".to_vec()],
-            key_log: self.cfg.key_log.clone(),
-            time: self.link_time.clone(),
-        };
-        let tls = TlsClient::new(setup)
+        let tls = TlsClient::new(&self.tls_config, server_name)
             .map_err(|e| FetchError::new(FailureClass::Tls, Phase::Tls, e.kind(), e.to_string()))?;
         self.tls = Some(tls);
         self.drive_transport()
@@ -1264,7 +1266,7 @@ impl<L: Link> Fetch<L> {
                 .map(|r| r.wire_body_bytes())
                 .unwrap_or(0),
             body_sha256: hex::encode(self.body.hasher.clone().finalize()),
-            timings: self.marks.curl(self.tls_used),
+            timings: self.marks.curl(self.start, self.tls_used),
             har: self.marks.har(self.start, self.tls_used),
             remote: self.remote.map(|r| r.to_string()).unwrap_or_default(),
             local: format!("{}:{}", self.cfg.local.address(), self.local_port),

@@ -74,8 +74,9 @@ pub struct HarTimings {
     pub receive: f64,
 }
 
-fn ms(t: Instant) -> f64 {
-    t.total_micros() as f64 / 1000.0
+/// Milliseconds from `start` to `t`.
+fn ms(t: Instant, start: Instant) -> f64 {
+    (t - start).total_micros() as f64 / 1000.0
 }
 
 fn since(later: Option<Instant>, earlier: Option<Instant>) -> f64 {
@@ -88,7 +89,8 @@ fn since(later: Option<Instant>, earlier: Option<Instant>) -> f64 {
 impl TimingMarks {
     /// curl-style cumulative times. Marks not reached take the value of the previous one,
     /// as curl reports them (e.g. `time_appconnect` is 0 for plain HTTP).
-    pub fn curl(&self, tls_used: bool) -> CurlTimings {
+    pub fn curl(&self, start: Instant, tls_used: bool) -> CurlTimings {
+        let ms = |t: Instant| ms(t, start);
         let dns = self.namelookup.map(ms).unwrap_or(0.0);
         let connect = self.connect.map(ms).unwrap_or(dns);
         let tls = if tls_used {
@@ -157,7 +159,7 @@ mod tests {
 
     #[test]
     fn curl_times_are_cumulative() {
-        let c = marks().curl(true);
+        let c = marks().curl(Instant::ZERO, true);
         assert_eq!(
             (c.dns_ms, c.connect_ms, c.tls_ms, c.ttfb_ms, c.total_ms),
             (10.0, 20.0, 40.0, 51.0, 75.0)
@@ -179,7 +181,7 @@ mod tests {
     fn plain_http_has_no_tls_time() {
         let mut m = marks();
         m.appconnect = None;
-        assert_eq!(m.curl(false).tls_ms, 0.0);
+        assert_eq!(m.curl(Instant::ZERO, false).tls_ms, 0.0);
         assert_eq!(m.har(Instant::ZERO, false).ssl, -1.0);
         assert_eq!(m.har(Instant::ZERO, false).connect, 10.0);
     }

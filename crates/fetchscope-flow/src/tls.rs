@@ -254,14 +254,52 @@ pub struct TlsSetup {
     pub provider: Arc<CryptoProvider>,
     /// Trust anchors.
     pub roots: Arc<RootCertStore>,
-    /// The name to send as SNI and to check the certificate against.
-    pub server_name: ServerName<'static>,
     /// ALPN protocols offered.
     pub alpn: Vec<Vec<u8>>,
     /// Where else to write the secrets (user key log file), if anywhere.
     pub key_log: Option<Arc<dyn KeyLog>>,
     /// The clock certificates are checked against.
     pub time: Arc<LinkTime>,
+}
+
+/// A client configuration, built once per fetch (before the connection, as requests
+/// builds its SSL context): roots, verifier, ALPN, key log.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    config: Arc<ClientConfig>,
+    observer: Arc<Observer>,
+}
+
+impl TlsConfig {
+    /// Builds the configuration.
+    pub fn new(setup: TlsSetup) -> Result<TlsConfig, TlsError> {
+        let observer = Arc::new(Observer::default());
+        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            setup.roots.clone(),
+            setup.provider.clone(),
+        )
+        .build()
+        .map_err(|e| TlsError::Setup(format!("no usable trust anchors: {e}")))?;
+        let verifier = Arc::new(RecordingVerifier {
+            inner: webpki,
+            observer: observer.clone(),
+        });
+        let mut config = ClientConfig::builder_with_details(setup.provider.clone(), setup.time)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Setup(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        config.alpn_protocols = setup.alpn;
+        config.key_log = Arc::new(RecordingKeyLog {
+            observer: observer.clone(),
+            forward: setup.key_log,
+        });
+        Ok(TlsConfig {
+            config: Arc::new(config),
+            observer,
+        })
+    }
 }
 
 /// Something the TLS client did or saw, for the fetch machine to report.
@@ -336,36 +374,25 @@ impl std::fmt::Debug for TlsClient {
 }
 
 impl TlsClient {
-    /// Starts a client; the ClientHello is produced by the first [`TlsClient::process`].
-    pub fn new(setup: TlsSetup) -> Result<TlsClient, TlsError> {
-        let observer = Arc::new(Observer::default());
-        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            setup.roots.clone(),
-            setup.provider.clone(),
-        )
-        .build()
-        .map_err(|e| TlsError::Setup(format!("no usable trust anchors: {e}")))?;
-        let verifier = Arc::new(RecordingVerifier {
-            inner: webpki,
-            observer: observer.clone(),
-        });
-        let mut config = ClientConfig::builder_with_details(setup.provider.clone(), setup.time)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Setup(e.to_string()))?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
-        config.alpn_protocols = setup.alpn;
-        config.key_log = Arc::new(RecordingKeyLog {
-            observer: observer.clone(),
-            forward: setup.key_log,
-        });
-        let host = match &setup.server_name {
+    /// Starts a client for `server_name`; the ClientHello is produced by the first
+    /// [`TlsClient::process`].
+    pub fn new(
+        config: &TlsConfig,
+        server_name: ServerName<'static>,
+    ) -> Result<TlsClient, TlsError> {
+        let host = match &server_name {
             ServerName::DnsName(d) => d.as_ref().to_string(),
             ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
             other => format!("{other:?}"),
         };
-        let conn = UnbufferedClientConnection::new(Arc::new(config), setup.server_name)
+        // One observer serves the configuration; each connection starts with a clean view.
+        let secrets_taken = config.observer.with(|o| {
+            o.chain = None;
+            o.chain_result = None;
+            o.signature_ok = None;
+            o.secrets.len()
+        });
+        let conn = UnbufferedClientConnection::new(config.config.clone(), server_name)
             .map_err(|e| TlsError::Setup(e.to_string()))?;
         Ok(TlsClient {
             conn,
@@ -376,8 +403,8 @@ impl TlsClient {
             pending_app: Vec::new(),
             close_requested: false,
             close_queued: false,
-            observer,
-            secrets_taken: 0,
+            observer: config.observer.clone(),
+            secrets_taken,
             hello_queued: false,
             server_hello_seen: false,
             chain_reported: false,
