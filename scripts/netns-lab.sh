@@ -36,13 +36,23 @@
 # and python3.
 set -euo pipefail
 
-readonly SRV_NS=fsc-srv CLI_NS=fsc-cli
-readonly SRV_IF=fsc-srv0 CLI_IF=fsc-cli0
-readonly TUN=fsc0
+# $FSC_LAB_PREFIX (default fsc) names everything, so labs with different prefixes can run
+# side by side (e.g. one per test binary): namespaces P-srv and P-cli, veths P-srv0 and
+# P-cli0, TUN P0, state directory /tmp/fetchscope-lab-P (/tmp/fetchscope-lab for fsc).
+readonly PFX=${FSC_LAB_PREFIX:-fsc}
+[[ $PFX =~ ^[a-z][a-z0-9]{0,7}$ ]] ||
+    { printf 'netns-lab.sh: FSC_LAB_PREFIX must be 1-8 lower-case letters or digits, starting with a letter (got %s)\n' "$PFX" >&2; exit 2; }
+readonly SRV_NS=$PFX-srv CLI_NS=$PFX-cli
+readonly SRV_IF=$PFX-srv0 CLI_IF=$PFX-cli0
+readonly TUN=${PFX}0
 readonly SRV_ADDR=10.88.0.1 CLI_ADDR=10.88.0.2 PREFIX=24
 readonly TUN_GATEWAY=10.88.1.1 STACK_ADDR=10.88.1.2 TUN_NET=10.88.1.0/24
 readonly -a EXTRA_ADDRS=(10.88.0.3 10.88.0.4 10.88.0.5 10.88.0.6)
-readonly LAB=${FSC_LAB_DIR:-/tmp/fetchscope-lab}
+if [[ $PFX == fsc ]]; then
+    readonly LAB=${FSC_LAB_DIR:-/tmp/fetchscope-lab}
+else
+    readonly LAB=${FSC_LAB_DIR:-/tmp/fetchscope-lab-$PFX}
+fi
 readonly MARKER=.fetchscope-lab
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly HERE
@@ -228,6 +238,7 @@ write_env() {
     cat > "$LAB/lab.env" <<EOF
 # The namespace lab's parameters (written by scripts/netns-lab.sh up).
 FSC_LAB_DIR=$LAB
+FSC_LAB_PREFIX=$PFX
 FSC_SRV_NS=$SRV_NS
 FSC_CLI_NS=$CLI_NS
 FSC_TUN=$TUN
@@ -244,6 +255,8 @@ EOF
 
 print_usage_hints() {
     local owner=${FSC_LAB_TUN_USER:-${SUDO_USER:-root}}
+    local ENVP=""
+    [[ $PFX == fsc ]] || ENVP="FSC_LAB_PREFIX=$PFX "
     cat <<EOF
 
 The lab is up. Fetch through fetchscope's own stack (TUN $TUN in $CLI_NS):
@@ -264,7 +277,7 @@ The same fetch through the kernel's stack:
   sudo ip netns exec $CLI_NS curl --cacert $LAB/ca.pem --resolve www.example.test:443:$SRV_ADDR https://www.example.test/
 
 Capture both on the veth: sudo ip netns exec $CLI_NS tcpdump -ni $CLI_IF
-Self-test: sudo $0 check    Tear down: sudo $0 down [--purge]
+Self-test: sudo ${ENVP}$0 check    Tear down: sudo ${ENVP}$0 down [--purge]
 EOF
 }
 
