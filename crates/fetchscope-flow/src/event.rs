@@ -94,6 +94,8 @@ pub enum EventKind {
     HttpRequest(HttpRequestEvent),
     /// The HTTP response head arrived.
     Http(HttpResponseEvent),
+    /// A redirect is followed: a new exchange begins.
+    Redirect(RedirectEvent),
     /// An explanation for people: what the machine decided and why.
     Note {
         /// The sentence.
@@ -233,6 +235,55 @@ pub struct HttpResponseEvent {
     pub headers: Vec<(String, String)>,
 }
 
+/// A redirect being followed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedirectEvent {
+    /// Which redirect this is (1 for the first).
+    pub hop: usize,
+    /// The redirect status (301, 302, 303, 307, 308).
+    pub status: u16,
+    /// The URL that answered with the redirect.
+    pub from: String,
+    /// The URL requested next.
+    pub to: String,
+    /// The method of the next request.
+    pub method: String,
+    /// Whether the open connection carries the next request (same host, kept alive).
+    pub reuse: bool,
+}
+
+/// One HTTP request/response exchange of the fetch (one per redirect hop).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExchangeRecord {
+    /// The URL requested.
+    pub url: String,
+    /// The method.
+    pub method: String,
+    /// Request header fields as sent.
+    pub request_headers: Vec<(String, String)>,
+    /// Response status (0 if no response head arrived).
+    pub status: u16,
+    /// Response reason phrase.
+    pub reason: String,
+    /// Response protocol version.
+    pub http_version: String,
+    /// Response header fields as received, names lower-cased.
+    pub response_headers: Vec<(String, String)>,
+    /// When the exchange started (µs since the fetch started): DNS for a new connection,
+    /// the request for a reused one.
+    pub started_us: u64,
+    /// Whether the exchange reused the previous exchange's connection.
+    pub reused_connection: bool,
+    /// The server address.
+    pub remote: String,
+    /// Body bytes after decoding.
+    pub body_bytes: u64,
+    /// Body bytes as framed on the wire.
+    pub wire_body_bytes: u64,
+    /// Per-phase durations of this exchange, like HAR (`-1` = not applicable).
+    pub har: HarTimings,
+}
+
 /// What the fetch achieved and how long each part took.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -246,9 +297,10 @@ pub struct Summary {
     pub wire_body_bytes: u64,
     /// SHA-256 of the decoded body, lower-case hex.
     pub body_sha256: String,
-    /// Cumulative times like curl's `-w` variables.
+    /// Cumulative times like curl's `-w` variables (the final exchange's, measured from
+    /// the start of the whole fetch, as curl adds redirect steps together).
     pub timings: CurlTimings,
-    /// Per-phase durations like HAR's `timings`.
+    /// Per-phase durations of the final exchange, like HAR's `timings`.
     pub har: HarTimings,
     /// The server address connected to.
     pub remote: String,
@@ -266,6 +318,10 @@ pub struct Summary {
     /// Negotiated TLS cipher suite.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_suite: Option<String>,
+    /// Redirects followed.
+    pub redirects: usize,
+    /// Every exchange, redirect hops first, the final one last.
+    pub exchanges: Vec<ExchangeRecord>,
 }
 
 /// A failed fetch: which phase, what kind of failure, in one sentence.

@@ -16,9 +16,15 @@
 use serde::Serialize;
 use smoltcp::time::Instant;
 
-/// Moments of a fetch on the link's clock; `None` until reached.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Moments of one exchange (one request and its response) on the link's clock; `None`
+/// until reached. With redirects there is one per hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimingMarks {
+    /// When the exchange started: the fetch's start for the first, the redirect for later
+    /// ones.
+    pub start: Instant,
+    /// The exchange reused the previous exchange's connection (no DNS, TCP or TLS).
+    pub reused: bool,
     /// DNS answer accepted.
     pub namelookup: Option<Instant>,
     /// TCP connection established.
@@ -37,6 +43,24 @@ pub struct TimingMarks {
     pub total: Option<Instant>,
 }
 
+impl Default for TimingMarks {
+    /// An exchange starting at time zero with nothing reached yet.
+    fn default() -> Self {
+        TimingMarks {
+            start: Instant::ZERO,
+            reused: false,
+            namelookup: None,
+            connect: None,
+            appconnect: None,
+            pretransfer: None,
+            request_sent: None,
+            starttransfer: None,
+            body_done: None,
+            total: None,
+        }
+    }
+}
+
 /// Cumulative milliseconds since the start, like curl's `-w` variables.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct CurlTimings {
@@ -52,6 +76,8 @@ pub struct CurlTimings {
     pub ttfb_ms: f64,
     /// `time_total`.
     pub total_ms: f64,
+    /// `time_redirect`: all redirect steps before the final exchange started.
+    pub redirect_ms: f64,
 }
 
 /// Per-phase milliseconds like HAR 1.2 `timings` (`-1` when a phase does not apply).
@@ -87,11 +113,13 @@ fn since(later: Option<Instant>, earlier: Option<Instant>) -> f64 {
 }
 
 impl TimingMarks {
-    /// curl-style cumulative times. Marks not reached take the value of the previous one,
-    /// as curl reports them (e.g. `time_appconnect` is 0 for plain HTTP).
-    pub fn curl(&self, start: Instant, tls_used: bool) -> CurlTimings {
-        let ms = |t: Instant| ms(t, start);
-        let dns = self.namelookup.map(ms).unwrap_or(0.0);
+    /// curl-style cumulative times from `fetch_start`. Marks not reached take the value
+    /// of the previous one, as curl reports them (e.g. `time_appconnect` is 0 for plain
+    /// HTTP; a reused connection has no DNS or connect step of its own).
+    pub fn curl(&self, fetch_start: Instant, tls_used: bool) -> CurlTimings {
+        let ms = |t: Instant| ms(t, fetch_start);
+        let redirect = ms(self.start);
+        let dns = self.namelookup.map(ms).unwrap_or(redirect);
         let connect = self.connect.map(ms).unwrap_or(dns);
         let tls = if tls_used {
             self.appconnect.map(ms).unwrap_or(connect)
@@ -111,27 +139,36 @@ impl TimingMarks {
             pretransfer_ms: pre,
             ttfb_ms: ttfb,
             total_ms: total,
+            redirect_ms: redirect,
         }
     }
 
-    /// HAR-style per-phase durations.
-    pub fn har(&self, start: Instant, tls_used: bool) -> HarTimings {
-        let dns = since(self.namelookup, Some(start)).max(0.0);
-        let dns_end = self.namelookup.or(Some(start));
-        let ssl = if tls_used {
-            since(self.appconnect, self.connect)
+    /// HAR-style per-phase durations of this exchange (`-1` where a phase does not
+    /// apply, e.g. DNS, connect and ssl on a reused connection).
+    pub fn har(&self, tls_used: bool) -> HarTimings {
+        let (dns, connect, ssl) = if self.reused {
+            (-1.0, -1.0, -1.0)
         } else {
-            -1.0
-        };
-        let connect_end = if tls_used {
-            self.appconnect
-        } else {
-            self.connect
+            let dns_end = self.namelookup.or(Some(self.start));
+            let connect_end = if tls_used {
+                self.appconnect
+            } else {
+                self.connect
+            };
+            (
+                since(self.namelookup, Some(self.start)).max(0.0),
+                since(connect_end, dns_end),
+                if tls_used {
+                    since(self.appconnect, self.connect)
+                } else {
+                    -1.0
+                },
+            )
         };
         HarTimings {
             blocked: 0.0,
             dns,
-            connect: since(connect_end, dns_end),
+            connect,
             ssl,
             send: since(self.request_sent, self.pretransfer),
             wait: since(self.starttransfer, self.request_sent.or(self.pretransfer)),
@@ -146,6 +183,8 @@ mod tests {
 
     fn marks() -> TimingMarks {
         TimingMarks {
+            start: Instant::ZERO,
+            reused: false,
             namelookup: Some(Instant::from_millis(10)),
             connect: Some(Instant::from_millis(20)),
             appconnect: Some(Instant::from_millis(40)),
@@ -168,7 +207,7 @@ mod tests {
 
     #[test]
     fn har_times_are_per_phase_and_connect_includes_ssl() {
-        let h = marks().har(Instant::ZERO, true);
+        let h = marks().har(true);
         assert_eq!(h.dns, 10.0);
         assert_eq!(h.connect, 30.0);
         assert_eq!(h.ssl, 20.0);
@@ -182,7 +221,28 @@ mod tests {
         let mut m = marks();
         m.appconnect = None;
         assert_eq!(m.curl(Instant::ZERO, false).tls_ms, 0.0);
-        assert_eq!(m.har(Instant::ZERO, false).ssl, -1.0);
-        assert_eq!(m.har(Instant::ZERO, false).connect, 10.0);
+        assert_eq!(m.har(false).ssl, -1.0);
+        assert_eq!(m.har(false).connect, 10.0);
+    }
+
+    #[test]
+    fn a_reused_connection_has_no_dns_connect_or_ssl() {
+        let m = TimingMarks {
+            start: Instant::from_millis(60),
+            reused: true,
+            pretransfer: Some(Instant::from_millis(60)),
+            request_sent: Some(Instant::from_millis(61)),
+            starttransfer: Some(Instant::from_millis(71)),
+            body_done: Some(Instant::from_millis(72)),
+            total: Some(Instant::from_millis(80)),
+            ..TimingMarks::default()
+        };
+        let h = m.har(true);
+        assert_eq!((h.dns, h.connect, h.ssl), (-1.0, -1.0, -1.0));
+        assert_eq!((h.send, h.wait, h.receive), (1.0, 10.0, 1.0));
+        let c = m.curl(Instant::ZERO, true);
+        assert_eq!(c.redirect_ms, 60.0);
+        assert_eq!(c.dns_ms, 60.0);
+        assert_eq!(c.total_ms, 80.0);
     }
 }

@@ -166,6 +166,28 @@ impl<W: Write> TextRenderer<W> {
                     ),
                 )
             }
+            EventKind::Redirect(r) => {
+                writeln!(self.out)?;
+                writeln!(
+                    self.out,
+                    "{}",
+                    paint(
+                        p.heading,
+                        &format!(
+                            "── redirect {} ({}): {} → {} {}",
+                            r.hop,
+                            r.status,
+                            r.from,
+                            r.to,
+                            if r.reuse {
+                                "on the same connection"
+                            } else {
+                                "on a new connection"
+                            }
+                        )
+                    )
+                )
+            }
             EventKind::Note { text } => self.line(e.t_us, "note", p.dim, text),
             EventKind::Done(s) => self.summary(s),
             EventKind::Error(err) => self.line(

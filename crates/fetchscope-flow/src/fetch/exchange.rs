@@ -1,0 +1,421 @@
+//! HTTP exchanges: the request, the response, and redirects followed as requests does —
+//! on the same connection when the server keeps it alive and the host is the same, on a
+//! new one (DNS, TCP, TLS anew) otherwise.
+
+use fetchscope_net::Link;
+use sha2::{Digest, Sha256};
+use smoltcp::time::Instant;
+use smoltcp::wire::IpEndpoint;
+use url::Url;
+
+use super::{Fetch, Target};
+use crate::error::{FailureClass, FetchError};
+use crate::event::{
+    EventKind, ExchangeRecord, HttpRequestEvent, HttpResponseEvent, Phase, RedirectEvent,
+};
+use crate::http::{
+    self, BodySink, Discard, HttpProgress, Limits, MAX_REDIRECTS, RequestHead, ResponseReader,
+};
+use crate::timing::TimingMarks;
+
+/// The decoded body's destination: a SHA-256, a byte count and maybe a file.
+pub(super) struct BodyOutput {
+    hasher: Sha256,
+    pub bytes: u64,
+    out: Option<Box<dyn std::io::Write>>,
+}
+
+impl BodyOutput {
+    pub(super) fn new(out: Option<Box<dyn std::io::Write>>) -> Self {
+        BodyOutput {
+            hasher: Sha256::new(),
+            bytes: 0,
+            out,
+        }
+    }
+
+    pub(super) fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.out {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn sha256_hex(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+}
+
+impl BodySink for BodyOutput {
+    fn body(&mut self, decoded: &[u8]) -> std::io::Result<()> {
+        self.hasher.update(decoded);
+        self.bytes += decoded.len() as u64;
+        if let Some(out) = &mut self.out {
+            out.write_all(decoded)?;
+        }
+        Ok(())
+    }
+}
+
+/// One request and its response.
+pub(super) struct Exchange {
+    pub url: Url,
+    pub marks: TimingMarks,
+    /// Send the request in the next step (the connection is ready for it).
+    pub request_due: bool,
+    pub request: Option<RequestHead>,
+    /// TCP stream offset just past the request's last byte.
+    pub request_end: Option<u64>,
+    pub reader: Option<ResponseReader>,
+    pub remote: Option<IpEndpoint>,
+    /// The response is a redirect: its body is read and dropped.
+    redirecting: bool,
+}
+
+impl Exchange {
+    pub(super) fn new(url: Url, start: Instant, reused: bool) -> Self {
+        Exchange {
+            url,
+            marks: TimingMarks {
+                start,
+                reused,
+                ..TimingMarks::default()
+            },
+            request_due: false,
+            request: None,
+            request_end: None,
+            reader: None,
+            remote: None,
+            redirecting: false,
+        }
+    }
+
+    pub(super) fn status(&self) -> u16 {
+        self.reader
+            .as_ref()
+            .and_then(ResponseReader::head)
+            .map(|h| h.status)
+            .unwrap_or(0)
+    }
+
+    pub(super) fn wire_body_bytes(&self) -> u64 {
+        self.reader
+            .as_ref()
+            .map(ResponseReader::wire_body_bytes)
+            .unwrap_or(0)
+    }
+
+    pub(super) fn reader_decoded_bytes(&self) -> u64 {
+        self.reader
+            .as_ref()
+            .map(ResponseReader::decoded_body_bytes)
+            .unwrap_or(0)
+    }
+}
+
+fn http_error(e: &http::HttpError) -> FetchError {
+    FetchError::new(FailureClass::Http, Phase::Response, e.kind(), e.to_string())
+}
+
+impl<L: Link> Fetch<L> {
+    /// Sends the exchange's request on the open connection.
+    pub(super) fn queue_request(&mut self) {
+        self.enter(Phase::Request);
+        let head = http::build_request("GET", &self.exchange.url, &self.cfg.user_agent);
+        let bytes = head.to_bytes();
+        self.exchange.marks.pretransfer = Some(self.now());
+        self.emit(EventKind::HttpRequest(HttpRequestEvent {
+            method: head.method.clone(),
+            target: head.target.clone(),
+            url: self.exchange.url.to_string(),
+            headers: head.headers.clone(),
+        }));
+        self.exchange.reader = Some(ResponseReader::new("GET", Limits::default()));
+        let tls = self.conn.as_mut().and_then(|c| c.tls.as_mut());
+        match tls {
+            Some(tls) => {
+                tls.send(&bytes);
+                self.process_tls();
+                let Some(conn) = self.conn.as_ref() else {
+                    return;
+                };
+                let encrypted = conn.tls.as_ref().map(|t| t.outgoing().len()).unwrap_or(0);
+                self.exchange.request_end = Some(conn.tx_written + encrypted as u64);
+            }
+            None => {
+                self.write_plain(&bytes);
+                self.exchange.request_end = self.conn.as_ref().map(|c| c.tx_written);
+            }
+        }
+        self.exchange.request = Some(head);
+    }
+
+    /// Gives received plaintext to the HTTP reader.
+    pub(super) fn receive_plaintext(&mut self) -> Result<(), FetchError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let data = std::mem::take(&mut conn.plain);
+        if self.exchange.marks.starttransfer.is_none() && self.exchange.reader.is_some() {
+            self.exchange.marks.starttransfer = Some(self.now());
+            self.enter(Phase::Response);
+        }
+        let Some(reader) = self.exchange.reader.as_mut() else {
+            self.note(format!(
+                "{} bytes arrived that no request asked for; ignored",
+                data.len()
+            ));
+            return Ok(());
+        };
+        let mut offset = 0;
+        let mut events = Vec::new();
+        while offset < data.len() && !reader.is_complete() {
+            // Until the final head is known, feed byte by byte: whether the body is kept
+            // (final response) or dropped (redirect) is decided by the head.
+            let rest = data.get(offset..).unwrap_or_default();
+            let input = if reader.head().is_none() {
+                rest.get(..1).unwrap_or_default()
+            } else {
+                rest
+            };
+            let feed = if self.exchange.redirecting {
+                reader.feed(input, &mut Discard)
+            } else {
+                reader.feed(input, &mut self.body)
+            }
+            .map_err(|e| http_error(&e))?;
+            offset += feed.used;
+            let head_now = feed.progress.iter().find_map(|p| match p {
+                HttpProgress::Head(h) => Some(h.clone()),
+                _ => None,
+            });
+            events.extend(feed.progress);
+            if let Some(h) = head_now {
+                self.exchange.redirecting =
+                    matches!(http::redirect(&h, &self.exchange.url, "GET"), Ok(Some(_)));
+            }
+            if feed.used == 0 {
+                break;
+            }
+        }
+        let complete = reader.is_complete();
+        let extra = data.len().saturating_sub(offset);
+        self.report_http(events);
+        if extra > 0 {
+            self.note(format!(
+                "{extra} bytes arrived after the end of the response; ignored"
+            ));
+        }
+        if complete {
+            self.response_done()?;
+        }
+        Ok(())
+    }
+
+    fn report_http(&mut self, progress: Vec<HttpProgress>) {
+        for p in progress {
+            match p {
+                HttpProgress::Interim(h) => {
+                    self.note(format!(
+                        "interim response {} {} skipped, as requests does",
+                        h.status, h.reason
+                    ));
+                }
+                HttpProgress::Head(h) => {
+                    self.emit(EventKind::Http(HttpResponseEvent {
+                        status: h.status,
+                        reason: h.reason.clone(),
+                        version: h.version.clone(),
+                        headers: h
+                            .headers
+                            .iter()
+                            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                            .collect(),
+                    }));
+                }
+                HttpProgress::Body { .. } | HttpProgress::Complete => {}
+            }
+        }
+    }
+
+    /// The response is complete: follow a redirect, or close the connection.
+    fn response_done(&mut self) -> Result<(), FetchError> {
+        if self.exchange.marks.body_done.is_some() {
+            return Ok(());
+        }
+        self.exchange.marks.body_done = Some(self.now());
+        let Some(reader) = self.exchange.reader.as_ref() else {
+            return Ok(());
+        };
+        let (bytes, wire) = (reader.decoded_body_bytes(), reader.wire_body_bytes());
+        let keep_alive = reader.keep_alive();
+        let next = match reader.head() {
+            Some(h) => http::redirect(h, &self.exchange.url, "GET").map_err(|e| http_error(&e))?,
+            None => None,
+        };
+        let Some(next) = next else {
+            self.note(format!(
+                "response complete: {bytes} body bytes ({wire} on the wire)"
+            ));
+            self.begin_teardown();
+            return Ok(());
+        };
+        self.redirects += 1;
+        if self.redirects > MAX_REDIRECTS {
+            let visited = self
+                .done_exchanges
+                .iter()
+                .any(|e| e.url == next.url.as_str())
+                || self.exchange.url == next.url;
+            let (kind, why) = if visited {
+                (
+                    "redirect-loop",
+                    format!("the server redirects in a loop (back to {})", next.url),
+                )
+            } else {
+                (
+                    "too-many-redirects",
+                    format!("the last one pointed to {}", next.url),
+                )
+            };
+            return Err(FetchError::new(
+                FailureClass::Http,
+                Phase::Response,
+                kind,
+                format!("more than {MAX_REDIRECTS} redirects, as requests allows: {why}"),
+            ));
+        }
+        let target = Target::new(next.url.clone()).map_err(|mut e| {
+            e.class = FailureClass::Http;
+            e.phase = Phase::Response;
+            e.kind = "bad-redirect".into();
+            e
+        })?;
+        let reuse = keep_alive
+            && self.target.same_origin(&target)
+            && self.conn.as_ref().is_some_and(|c| {
+                !c.peer_eof && c.state == smoltcp::socket::tcp::State::Established
+            });
+        self.emit(EventKind::Redirect(RedirectEvent {
+            hop: self.redirects,
+            status: next.status,
+            from: self.exchange.url.to_string(),
+            to: next.url.to_string(),
+            method: next.method.clone(),
+            reuse,
+        }));
+        let record = self.exchange_record();
+        self.done_exchanges.push(record);
+        let now = self.now();
+        if reuse {
+            self.note(format!(
+                "connection reused: {} kept it alive and {} is on the same host",
+                target.host, next.url
+            ));
+            self.target = target;
+            self.exchange = Exchange::new(next.url, now, true);
+            self.exchange.remote = self.conn.as_ref().map(|c| c.remote);
+            self.exchange.request_due = true;
+        } else {
+            self.note(if self.target.same_origin(&target) {
+                format!(
+                    "the server closes this connection; {} needs a new one",
+                    next.url
+                )
+            } else {
+                format!(
+                    "{} is on another host: close this connection, then DNS, TCP and TLS anew",
+                    next.url
+                )
+            });
+            self.next_hop = Some(target);
+            self.begin_teardown();
+        }
+        Ok(())
+    }
+
+    /// Starts the exchange the redirect asked for, once the old connection is closed.
+    pub(super) fn start_next_hop(&mut self, target: Target) -> Result<(), FetchError> {
+        let now = self.now();
+        self.exchange = Exchange::new(target.url.clone(), now, false);
+        self.target = target;
+        self.conn = None;
+        self.start_exchange()
+    }
+
+    /// The server closed its side (TCP FIN or TLS close_notify).
+    pub(super) fn peer_closed_stream(&mut self) -> Result<(), FetchError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        conn.peer_eof = true;
+        let remote = conn.remote;
+        match self.exchange.reader.as_mut() {
+            Some(reader) if !reader.is_complete() => {
+                let progress = if self.exchange.redirecting {
+                    reader.finish(&mut Discard)
+                } else {
+                    reader.finish(&mut self.body)
+                }
+                .map_err(|e| http_error(&e))?;
+                let complete = reader.is_complete();
+                self.report_http(progress);
+                if complete {
+                    self.response_done()?;
+                }
+                Ok(())
+            }
+            Some(_) => Ok(()),
+            None if self.phase < Phase::Request => Err(FetchError::new(
+                if self.phase == Phase::Tls {
+                    FailureClass::Tls
+                } else {
+                    FailureClass::Connect
+                },
+                self.phase,
+                "closed",
+                format!(
+                    "{remote} closed the connection during the {} phase",
+                    self.phase
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The record of the current exchange, for the summary and HAR.
+    pub(super) fn exchange_record(&self) -> ExchangeRecord {
+        let e = &self.exchange;
+        let head = e.reader.as_ref().and_then(ResponseReader::head);
+        ExchangeRecord {
+            url: e.url.to_string(),
+            method: e
+                .request
+                .as_ref()
+                .map(|r| r.method.clone())
+                .unwrap_or_else(|| "GET".into()),
+            request_headers: e
+                .request
+                .as_ref()
+                .map(|r| r.headers.clone())
+                .unwrap_or_default(),
+            status: head.map(|h| h.status).unwrap_or(0),
+            reason: head.map(|h| h.reason.clone()).unwrap_or_default(),
+            http_version: head.map(|h| h.version.clone()).unwrap_or_default(),
+            response_headers: head
+                .map(|h| {
+                    h.headers
+                        .iter()
+                        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            started_us: self.t_us(e.marks.start),
+            reused_connection: e.marks.reused,
+            remote: e.remote.map(|r| r.to_string()).unwrap_or_default(),
+            body_bytes: e.reader_decoded_bytes(),
+            wire_body_bytes: e.wire_body_bytes(),
+            har: e.marks.har(self.target.tls),
+        }
+    }
+}

@@ -1,0 +1,508 @@
+//! [`Fetch`]: the hand-driven machine. Resolve → Connect → TLS → Request → Response →
+//! Teardown → Done, one [`Event`] at a time (with redirects, Request → Response repeats
+//! on a reused connection, or the whole sequence repeats for another host).
+//!
+//! Each step handles at most one incoming packet, lets the protocol layers react, and
+//! sends what they produced, so every packet is followed by its consequences in the
+//! stream: a SYN-ACK, then the state change to ESTABLISHED, then the ACK and the
+//! ClientHello. When nothing can happen until a packet arrives or a timer fires, the
+//! machine waits on the link — blocking on the device's file descriptor, or moving the
+//! built-in lab's virtual clock — never spinning.
+//!
+//! The machine is split by concern: [`resolve`] (the DNS stub), [`connection`] (TCP and
+//! TLS), [`exchange`] (HTTP requests, responses and redirects) and [`teardown`].
+
+mod connection;
+mod exchange;
+mod resolve;
+mod teardown;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use fetchscope_net::{Direction, Frame, Link, TapDevice, WaitOutcome};
+use fetchscope_wire::Dissector;
+use rand::Rng;
+use rand::rngs::StdRng;
+use smoltcp::iface::{Config, Interface, PollIngressSingleResult, SocketSet};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::HardwareAddress;
+use url::Url;
+
+use crate::config::FetchConfig;
+use crate::error::{FailureClass, FetchError};
+use crate::event::{Event, EventKind, PacketEvent, Phase, Summary};
+use crate::tls::{LinkTime, TlsConfig, TlsSetup};
+
+use connection::Conn;
+use exchange::{BodyOutput, Exchange};
+use resolve::DnsLookup;
+
+/// Something that happened in this step, in order; packets are decoded at the end of
+/// the step, once the TLS secrets they need are known.
+enum Pending {
+    Frame(Frame, Phase),
+    Event(Instant, EventKind),
+}
+
+/// Where the fetch is going next: the URL of the current exchange and how to reach it.
+#[derive(Debug, Clone)]
+struct Target {
+    url: Url,
+    host: String,
+    port: u16,
+    tls: bool,
+}
+
+impl Target {
+    fn new(url: Url) -> Result<Target, FetchError> {
+        let setup =
+            |msg: String| FetchError::new(FailureClass::Setup, Phase::Resolve, "setup", msg);
+        let tls = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            other => {
+                return Err(setup(format!(
+                    "fetchscope fetches http:// and https:// URLs, not {other}://"
+                )));
+            }
+        };
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
+            Some(url::Host::Ipv4(a)) => a.to_string(),
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            None => return Err(setup(format!("the URL {url} has no host"))),
+        };
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if tls { 443 } else { 80 });
+        Ok(Target {
+            url,
+            host,
+            port,
+            tls,
+        })
+    }
+
+    /// Whether a connection made for `self` can carry a request for `other`.
+    fn same_origin(&self, other: &Target) -> bool {
+        self.host == other.host && self.port == other.port && self.tls == other.tls
+    }
+}
+
+/// The fetch machine. Create it with [`Fetch::new`], then pull [`Fetch::next_event`]
+/// until it returns `None`.
+pub struct Fetch<L: Link> {
+    cfg: FetchConfig,
+    dev: TapDevice<L>,
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    dissector: Dissector,
+    rng: StdRng,
+    start: Instant,
+    deadline: Instant,
+    link_time: Arc<LinkTime>,
+    tls_config: TlsConfig,
+
+    queue: VecDeque<Event>,
+    pending: Vec<Pending>,
+    phase: Phase,
+    started: bool,
+    finished: bool,
+    result: Option<Result<Summary, FetchError>>,
+
+    target: Target,
+    dns: Option<DnsLookup>,
+    conn: Option<Conn>,
+    exchange: Exchange,
+    body: BodyOutput,
+    /// The exchanges before the current one (redirect hops).
+    done_exchanges: Vec<crate::event::ExchangeRecord>,
+    redirects: usize,
+    /// The next exchange's target, once the current connection is closed.
+    next_hop: Option<Target>,
+    teardown_until: Option<Instant>,
+
+    packets: u64,
+    packets_tx: u64,
+    packets_rx: u64,
+    key_log: String,
+}
+
+impl<L: Link> Fetch<L> {
+    /// Prepares a fetch over `link`. Nothing is sent until the first
+    /// [`Fetch::next_event`].
+    pub fn new(mut cfg: FetchConfig, link: L) -> Result<Self, FetchError> {
+        let setup =
+            |msg: String| FetchError::new(FailureClass::Setup, Phase::Resolve, "setup", msg);
+        let target = Target::new(cfg.url.clone())?;
+        let mut rng = cfg.randomness.rng("client");
+        let mut dev = TapDevice::new(link);
+        let start = dev.link().now();
+        let mut iface_cfg = Config::new(HardwareAddress::Ip);
+        iface_cfg.random_seed = rng.random();
+        let mut iface = Interface::new(iface_cfg, &mut dev, start);
+        let local = cfg.local;
+        let mut pushed = Ok(());
+        iface.update_ip_addrs(|addrs| pushed = addrs.push(local).map_err(|_| ()));
+        if pushed.is_err() {
+            return Err(setup(format!(
+                "could not give the stack the address {local}"
+            )));
+        }
+        if let Some(gw) = cfg.gateway {
+            let r = match gw {
+                std::net::IpAddr::V4(a) => iface.routes_mut().add_default_ipv4_route(a).map(|_| ()),
+                std::net::IpAddr::V6(a) => iface.routes_mut().add_default_ipv6_route(a).map(|_| ()),
+            };
+            if r.is_err() {
+                return Err(setup(format!("could not add a default route via {gw}")));
+            }
+        }
+        let timeout = Duration::from_micros(cfg.timeout.as_micros().min(u64::MAX as u128) as u64);
+        let link_time = Arc::new(LinkTime::new(cfg.epoch));
+        let tls_config = TlsConfig::new(TlsSetup {
+            provider: cfg.randomness.crypto_provider("client-tls"),
+            roots: cfg.roots.clone(),
+            alpn: vec![b"http/1.1".to_vec()],
+            key_log: cfg.key_log.clone(),
+            time: link_time.clone(),
+        })
+        .map_err(|e| setup(e.to_string()))?;
+        let body = BodyOutput::new(cfg.body_out.take());
+        Ok(Fetch {
+            dev,
+            iface,
+            sockets: SocketSet::new(Vec::new()),
+            dissector: Dissector::new(),
+            rng,
+            start,
+            deadline: start + timeout,
+            link_time,
+            tls_config,
+            queue: VecDeque::new(),
+            pending: Vec::new(),
+            phase: Phase::Resolve,
+            started: false,
+            finished: false,
+            result: None,
+            exchange: Exchange::new(target.url.clone(), start, false),
+            target,
+            dns: None,
+            conn: None,
+            body,
+            done_exchanges: Vec::new(),
+            redirects: 0,
+            next_hop: None,
+            teardown_until: None,
+            packets: 0,
+            packets_tx: 0,
+            packets_rx: 0,
+            key_log: String::new(),
+            cfg,
+        })
+    }
+
+    /// The next thing that happened, or `None` once the fetch is over (after its `done`
+    /// or `error` event).
+    pub fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.queue.pop_front() {
+                return Some(e);
+            }
+            if self.finished {
+                return None;
+            }
+            let r = if self.started {
+                self.check_deadline()
+                    .and_then(|()| self.step())
+                    .and_then(|progressed| if progressed { Ok(()) } else { self.wait() })
+            } else {
+                self.started = true;
+                self.link_time.set(0);
+                self.start_exchange()
+            };
+            if let Err(e) = r {
+                self.fail(e);
+            }
+            self.flush();
+        }
+    }
+
+    /// The outcome, once [`Fetch::next_event`] has returned `None`.
+    pub fn result(&self) -> Option<&Result<Summary, FetchError>> {
+        self.result.as_ref()
+    }
+
+    /// The TLS secrets seen so far, as an NSS key log (for pcapng and `--keylog`).
+    pub fn key_log(&self) -> &str {
+        &self.key_log
+    }
+
+    /// The link the stack runs on.
+    pub fn link(&self) -> &L {
+        self.dev.link()
+    }
+
+    /// The phase the fetch is in.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    fn now(&self) -> Instant {
+        self.dev.link().now()
+    }
+
+    fn t_us(&self, t: Instant) -> u64 {
+        (t - self.start).total_micros()
+    }
+
+    fn emit(&mut self, kind: EventKind) {
+        let now = self.now();
+        self.pending.push(Pending::Event(now, kind));
+    }
+
+    fn note(&mut self, text: impl Into<String>) {
+        self.emit(EventKind::Note { text: text.into() });
+    }
+
+    /// Moves to `phase` and reports it (also when re-entering a phase for a new hop).
+    fn enter(&mut self, phase: Phase) {
+        self.phase = phase;
+        self.emit(EventKind::Phase { phase });
+    }
+
+    // ---------------------------------------------------------------- step
+
+    fn step(&mut self) -> Result<bool, FetchError> {
+        let now = self.now();
+        self.link_time.set(self.t_us(now));
+        let before = self.pending.len();
+        let ingress = self
+            .iface
+            .poll_ingress_single(now, &mut self.dev, &mut self.sockets);
+        self.collect_frames()?;
+        self.observe_tcp(None);
+        self.drive()?;
+        let now = self.now();
+        self.iface
+            .poll_egress(now, &mut self.dev, &mut self.sockets);
+        self.collect_frames()?;
+        self.observe_tcp(None);
+        Ok(ingress != PollIngressSingleResult::None || self.pending.len() > before)
+    }
+
+    fn drive(&mut self) -> Result<(), FetchError> {
+        match self.phase {
+            Phase::Resolve => self.drive_dns(),
+            Phase::Connect => self.drive_connect(),
+            Phase::Tls | Phase::Request | Phase::Response | Phase::Teardown => {
+                self.drive_transport()?;
+                self.drive_teardown()
+            }
+            Phase::Done => Ok(()),
+        }
+    }
+
+    fn wait(&mut self) -> Result<(), FetchError> {
+        let now = self.now();
+        let mut until = self.deadline;
+        if let Some(t) = self.iface.poll_at(now, &self.sockets) {
+            until = until.min(t);
+        }
+        if let Some(t) = self.dns.as_ref().and_then(DnsLookup::wake_at) {
+            until = until.min(t);
+        }
+        if let Some(t) = self.teardown_until {
+            until = until.min(t);
+        }
+        if until <= now {
+            // Something is due but the last step could not do it (e.g. a full device
+            // queue): give it a millisecond instead of spinning.
+            until = now + Duration::from_millis(1);
+        }
+        match self.dev.link_mut().wait(Some(until)) {
+            Ok(WaitOutcome::Ready | WaitOutcome::Deadline) => Ok(()),
+            Ok(WaitOutcome::Idle) => Err(self.timeout_error()),
+            Err(e) => Err(FetchError::new(
+                FailureClass::Setup,
+                self.phase,
+                "link",
+                e.to_string(),
+            )),
+        }
+    }
+
+    fn check_deadline(&mut self) -> Result<(), FetchError> {
+        if self.now() >= self.deadline {
+            Err(self.timeout_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn timeout_error(&self) -> FetchError {
+        let secs = (self.deadline - self.start).total_millis() as f64 / 1000.0;
+        let remote = self
+            .conn
+            .as_ref()
+            .map(|c| c.remote.to_string())
+            .unwrap_or_else(|| self.target.host.clone());
+        let what = match self.phase {
+            Phase::Resolve => match &self.dns {
+                Some(d) => d.stall_description(&self.target.host),
+                None => format!("no DNS answer for {}", self.target.host),
+            },
+            Phase::Connect => format!(
+                "no SYN-ACK from {remote}: the server or the path to it is not answering (is --gateway right? is the port open?)"
+            ),
+            Phase::Tls => format!("the TLS handshake with {remote} did not finish"),
+            Phase::Request => format!("the request to {remote} could not be delivered"),
+            Phase::Response => format!(
+                "the response from {remote} did not complete ({} body bytes received)",
+                self.exchange.reader_decoded_bytes()
+            ),
+            Phase::Teardown | Phase::Done => format!("closing the connection to {remote} stalled"),
+        };
+        FetchError::new(
+            FailureClass::Timeout,
+            self.phase,
+            "timeout",
+            format!(
+                "timed out after {secs} s in the {} phase: {what}",
+                self.phase
+            ),
+        )
+    }
+
+    fn collect_frames(&mut self) -> Result<(), FetchError> {
+        for f in self.dev.take_frames() {
+            match f.dir {
+                Direction::Tx => self.packets_tx += 1,
+                Direction::Rx => self.packets_rx += 1,
+            }
+            self.pending.push(Pending::Frame(f, self.phase));
+        }
+        if let Some(e) = self.dev.take_error() {
+            return Err(FetchError::new(
+                FailureClass::Setup,
+                self.phase,
+                "link",
+                e.to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- end
+
+    fn finish(&mut self) {
+        let now = self.now();
+        self.exchange.marks.total = Some(now);
+        self.teardown_until = None;
+        self.enter(Phase::Done);
+        if let Err(e) = self.body.flush() {
+            self.fail(FetchError::new(
+                FailureClass::Setup,
+                Phase::Done,
+                "output",
+                format!("could not write the body: {e}"),
+            ));
+            return;
+        }
+        let record = self.exchange_record();
+        let conn = self.conn.as_ref();
+        let tls = conn.and_then(|c| c.tls.as_ref());
+        let mut exchanges = std::mem::take(&mut self.done_exchanges);
+        exchanges.push(record);
+        let summary = Summary {
+            url: self.target.url.to_string(),
+            status: self.exchange.status(),
+            body_bytes: self.body.bytes,
+            wire_body_bytes: self.exchange.wire_body_bytes(),
+            body_sha256: self.body.sha256_hex(),
+            timings: self.exchange.marks.curl(self.start, self.target.tls),
+            har: self.exchange.marks.har(self.target.tls),
+            remote: conn.map(|c| c.remote.to_string()).unwrap_or_default(),
+            local: conn
+                .map(|c| format!("{}:{}", self.cfg.local.address(), c.local_port))
+                .unwrap_or_default(),
+            final_tcp_state: conn.map(|c| c.state.to_string()).unwrap_or_default(),
+            packets_tx: self.packets_tx,
+            packets_rx: self.packets_rx,
+            tls_version: tls.and_then(|t| t.version()),
+            tls_suite: tls.and_then(|t| t.suite()),
+            redirects: self.redirects,
+            exchanges,
+        };
+        self.emit(EventKind::Done(Box::new(summary.clone())));
+        self.result = Some(Ok(summary));
+        self.finished = true;
+    }
+
+    fn fail(&mut self, e: FetchError) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.dns = None;
+        self.teardown_until = None;
+        // Close politely so the trace shows how the connection ended, then stop.
+        if let Some(h) = self.conn.as_ref().map(|c| c.tcp) {
+            let sock = self.sockets.get_mut::<smoltcp::socket::tcp::Socket>(h);
+            if sock.is_open() {
+                sock.close();
+                self.observe_tcp(Some("close() called after the error"));
+                let now = self.now();
+                self.iface
+                    .poll_egress(now, &mut self.dev, &mut self.sockets);
+                let _ = self.collect_frames();
+                self.observe_tcp(None);
+            }
+        }
+        self.emit(EventKind::Error(e.to_event()));
+        self.result = Some(Err(e));
+    }
+
+    // ---------------------------------------------------------------- flush
+
+    /// Decodes this step's packets (now that the TLS secrets they need are known) and
+    /// moves everything into the event queue, in order.
+    fn flush(&mut self) {
+        if let Some(tls) = self.conn.as_mut().and_then(|c| c.tls.as_mut()) {
+            for s in tls.take_secrets() {
+                self.dissector
+                    .add_tls_secret(&s.label, &s.client_random, &s.secret);
+                self.key_log.push_str(&s.key_log_line());
+                self.key_log.push('\n');
+            }
+        }
+        for p in std::mem::take(&mut self.pending) {
+            match p {
+                Pending::Event(t, kind) => {
+                    let t_us = self.t_us(t);
+                    self.queue.push_back(Event { t_us, kind });
+                }
+                Pending::Frame(f, phase) => {
+                    let layers = self.dissector.dissect(f.dir, &f.data);
+                    self.account_tcp(&f, &layers);
+                    self.packets += 1;
+                    let ev = PacketEvent {
+                        dir: f.dir,
+                        len: f.data.len(),
+                        phase,
+                        summary: layers.summary(),
+                        number: self.packets,
+                        layers,
+                        raw: Arc::from(f.data.into_boxed_slice()),
+                    };
+                    let t_us = self.t_us(f.t);
+                    self.queue.push_back(Event {
+                        t_us,
+                        kind: EventKind::Packet(Box::new(ev)),
+                    });
+                }
+            }
+        }
+    }
+}
