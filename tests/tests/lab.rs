@@ -94,7 +94,7 @@ fn text_output_shows_all_six_phases_states_stages_and_timings() {
     assert!(packet_lines.clone().count() >= 12, "{text}");
     for l in packet_lines {
         assert!(
-            l.trim_start().split_whitespace().nth(1) == Some("ms"),
+            l.split_whitespace().nth(1) == Some("ms"),
             "{l}"
         );
     }
