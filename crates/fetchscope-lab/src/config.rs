@@ -1,9 +1,11 @@
 //! [`LabConfig`]: how the built-in lab is set up, and its fixed addresses.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, SystemTime};
 
 use fetchscope_net::{Randomness, WireConfig};
+
+use crate::fault::LabFault;
 
 /// The server's address: DNS (UDP 53) and HTTPS (TCP 443) both live here.
 pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
@@ -11,12 +13,27 @@ pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
 pub const SERVER_PREFIX: u8 = 24;
 /// The router's address on the server's network (the server's default route).
 pub const SERVER_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 2);
+/// The server's second address, for `cdn.example.test`: a redirect there is a redirect to
+/// another host, so the client opens a new connection.
+pub const CDN_ADDR: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 3);
+/// The server's IPv6 address (only with [`LabConfig::ipv6`]).
+pub const SERVER_ADDR_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x88, 0, 0, 0, 0, 0, 1);
+/// The router's IPv6 address on the server's network.
+pub const SERVER_GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x88, 0, 0, 0, 0, 0, 2);
+/// Prefix length of the server's IPv6 network, fd00:88::/64.
+pub const SERVER_PREFIX_V6: u8 = 64;
 /// The address the client stack should use.
 pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(10, 88, 1, 2);
 /// Prefix length of the client's network, 10.88.1.0/24.
 pub const CLIENT_PREFIX: u8 = 24;
 /// The router's address on the client's network (the client's default route).
 pub const CLIENT_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 88, 1, 1);
+/// The IPv6 address the client stack should use (only with [`LabConfig::ipv6`]).
+pub const CLIENT_ADDR_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x88, 1, 0, 0, 0, 0, 2);
+/// The router's IPv6 address on the client's network (the client's IPv6 default route).
+pub const CLIENT_GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x88, 1, 0, 0, 0, 0, 1);
+/// Prefix length of the client's IPv6 network, fd00:88:1::/64.
+pub const CLIENT_PREFIX_V6: u8 = 64;
 
 /// How the built-in lab is set up.
 #[derive(Debug, Clone)]
@@ -32,10 +49,16 @@ pub struct LabConfig {
     pub epoch: SystemTime,
     /// Validity of the lab's certificates; `None` = one day before `epoch` to 365 days after.
     pub cert_validity: Option<CertValidity>,
+    /// The one way the lab misbehaves, if any (`--lab-fault NAME`).
+    pub fault: Option<LabFault>,
+    /// Give the server the IPv6 address [`SERVER_ADDR_V6`] and `www.example.test` an AAAA
+    /// record. Off by default: with it, a client that asks for AAAA sees an answer.
+    pub ipv6: bool,
 }
 
 impl Default for LabConfig {
-    /// Fresh randomness, a 5 ms / 100 Mbit/s wire, MTU 1500, epoch = now.
+    /// Fresh randomness, a 5 ms / 100 Mbit/s wire, MTU 1500, epoch = now, no fault, no
+    /// IPv6.
     fn default() -> Self {
         LabConfig {
             randomness: Randomness::new(None),
@@ -43,6 +66,8 @@ impl Default for LabConfig {
             mtu: 1500,
             epoch: SystemTime::now(),
             cert_validity: None,
+            fault: None,
+            ipv6: false,
         }
     }
 }

@@ -16,6 +16,9 @@ pub enum LabError {
     /// The DNS server's UDP socket could not be bound.
     #[error("binding the lab's DNS server to UDP port 53 failed: {0}")]
     DnsBind(#[from] smoltcp::socket::udp::BindError),
+    /// The DNS server's TCP listening socket could not be opened.
+    #[error("listening on TCP port 53 in the lab failed: {0}")]
+    DnsTcpListen(smoltcp::socket::tcp::ListenError),
     /// An HTTPS listening socket could not be opened.
     #[error("listening on TCP port 443 in the lab failed: {0}")]
     HttpsListen(#[from] smoltcp::socket::tcp::ListenError),

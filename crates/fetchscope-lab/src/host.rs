@@ -7,11 +7,17 @@ use fetchscope_net::QueueDevice;
 use rand::RngCore;
 use smoltcp::iface::{Config, Interface, PollResult, SocketSet};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use smoltcp::wire::{
+    HardwareAddress, IpAddress, IpCidr, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket,
+};
 
-use crate::config::{LabConfig, SERVER_ADDR, SERVER_GATEWAY, SERVER_PREFIX};
-use crate::dns::{DnsService, Zone};
+use crate::config::{
+    CDN_ADDR, LabConfig, SERVER_ADDR, SERVER_ADDR_V6, SERVER_GATEWAY, SERVER_GATEWAY_V6,
+    SERVER_PREFIX, SERVER_PREFIX_V6,
+};
+use crate::dns::{DnsBehaviour, DnsService, DnsTcpService, Zone};
 use crate::error::LabError;
+use crate::fault::LabFault;
 use crate::http::imf_fixdate;
 use crate::https::{HttpsService, server_config};
 use crate::lab::virtual_elapsed;
@@ -20,6 +26,8 @@ use crate::stats::ServerStats;
 
 /// Poll-and-serve rounds per [`ServerHost::step`] (each one bounded by the buffers).
 const MAX_ROUNDS: usize = 64;
+/// The HTTPS port, whose SYNs the `syn-silent` fault drops.
+const HTTPS_PORT: u16 = 443;
 
 /// The server machine of the lab.
 pub(crate) struct ServerHost {
@@ -27,7 +35,9 @@ pub(crate) struct ServerHost {
     device: QueueDevice,
     sockets: SocketSet<'static>,
     dns: DnsService,
+    dns_tcp: DnsTcpService,
     https: HttpsService,
+    fault: Option<LabFault>,
     stats: ServerStats,
     epoch: SystemTime,
     last_step: Option<Instant>,
@@ -44,30 +54,64 @@ impl std::fmt::Debug for ServerHost {
 }
 
 impl ServerHost {
-    /// Builds the interface and starts both services.
+    /// Builds the interface (10.88.0.1 and 10.88.0.3, and fd00:88::1 with IPv6) and
+    /// starts the services: DNS on UDP and TCP port 53, HTTPS on TCP port 443.
     pub fn new(config: &LabConfig, zone: Zone, pki: &LabPki) -> Result<Self, LabError> {
         let mut device = QueueDevice::new(config.mtu);
         let mut iface_config = Config::new(HardwareAddress::Ip);
         iface_config.random_seed = config.randomness.rng("lab-tcp").next_u64();
         let mut iface = Interface::new(iface_config, &mut device, Instant::ZERO);
+        let mut cidrs = vec![
+            IpCidr::new(IpAddress::Ipv4(SERVER_ADDR), SERVER_PREFIX),
+            IpCidr::new(IpAddress::Ipv4(CDN_ADDR), SERVER_PREFIX),
+        ];
+        if config.ipv6 {
+            cidrs.push(IpCidr::new(
+                IpAddress::Ipv6(SERVER_ADDR_V6),
+                SERVER_PREFIX_V6,
+            ));
+        }
+        let mut full = false;
         iface.update_ip_addrs(|addrs| {
             // A fresh interface has room for IFACE_MAX_ADDR_COUNT (4) addresses.
-            let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(SERVER_ADDR), SERVER_PREFIX));
+            for cidr in &cidrs {
+                full |= addrs.push(*cidr).is_err();
+            }
         });
+        let route_error = |_| LabError::Config("the server's route table is full".to_owned());
+        if full {
+            return Err(LabError::Config(
+                "the server interface has no room for its addresses".to_owned(),
+            ));
+        }
         iface
             .routes_mut()
             .add_default_ipv4_route(SERVER_GATEWAY)
-            .map_err(|_| LabError::Config("the server's route table is full".to_owned()))?;
+            .map_err(route_error)?;
+        if config.ipv6 {
+            iface
+                .routes_mut()
+                .add_default_ipv6_route(SERVER_GATEWAY_V6)
+                .map_err(route_error)?;
+        }
 
         let mut sockets = SocketSet::new(Vec::new());
-        let dns = DnsService::new(zone, &mut sockets)?;
-        let https = HttpsService::new(server_config(pki, &config.randomness)?, &mut sockets)?;
+        let behaviour = DnsBehaviour::for_fault(config.fault);
+        let dns = DnsService::new(zone, behaviour, &mut sockets)?;
+        let dns_tcp = DnsTcpService::new(behaviour, &mut sockets)?;
+        let https = HttpsService::new(
+            server_config(pki, &config.randomness)?,
+            config.fault,
+            &mut sockets,
+        )?;
         Ok(ServerHost {
             iface,
             device,
             sockets,
             dns,
+            dns_tcp,
             https,
+            fault: config.fault,
             stats: ServerStats::default(),
             epoch: config.epoch,
             last_step: None,
@@ -89,8 +133,14 @@ impl ServerHost {
         self.https.connections()
     }
 
-    /// Hands a packet that arrived from the wire to the interface.
+    /// Hands a packet that arrived from the wire to the interface (unless the
+    /// `syn-silent` fault swallows it).
     pub fn deliver(&mut self, packet: Vec<u8>) {
+        if self.fault == Some(LabFault::SynSilent) && is_syn_to(&packet, HTTPS_PORT) {
+            log::debug!("lab: syn-silent fault: dropped a SYN to port {HTTPS_PORT}");
+            self.stats.segments_dropped += 1;
+            return;
+        }
         self.device.push_rx(packet);
     }
 
@@ -108,6 +158,9 @@ impl ServerHost {
             let polled = self.iface.poll(now, &mut self.device, &mut self.sockets);
             let mut served = self.dns.serve(&mut self.sockets, &mut self.stats);
             served |= self
+                .dns_tcp
+                .serve(self.dns.zone(), &mut self.sockets, now, &mut self.stats);
+            served |= self
                 .https
                 .serve(&mut self.sockets, now, &date, &mut self.stats);
             if !served && polled == PollResult::None {
@@ -124,6 +177,7 @@ impl ServerHost {
         let at = [
             self.iface.poll_at(now, &self.sockets),
             self.https.next_deadline(),
+            self.dns_tcp.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -132,5 +186,83 @@ impl ServerHost {
             Some(last) if at <= last => Some(last + Duration::from_micros(1)),
             _ => Some(at),
         }
+    }
+}
+
+/// True when `packet` is an IPv4 or IPv6 TCP segment to `port` with SYN and without ACK
+/// (a connection attempt).
+fn is_syn_to(packet: &[u8], port: u16) -> bool {
+    let segment = match packet.first().map(|b| b >> 4) {
+        Some(4) => Ipv4Packet::new_checked(packet)
+            .ok()
+            .filter(|ip| ip.next_header() == IpProtocol::Tcp)
+            .and_then(|ip| {
+                let header = usize::from(ip.header_len());
+                let total = usize::from(ip.total_len());
+                packet.get(header..total)
+            }),
+        Some(6) => Ipv6Packet::new_checked(packet)
+            .ok()
+            .filter(|ip| ip.next_header() == IpProtocol::Tcp)
+            .and_then(|ip| {
+                let len = usize::from(ip.payload_len());
+                packet.get(40..40 + len)
+            }),
+        _ => None,
+    };
+    segment
+        .and_then(|s| TcpPacket::new_checked(s).ok())
+        .is_some_and(|tcp| tcp.dst_port() == port && tcp.syn() && !tcp.ack())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::wire::{Ipv4Repr, TcpControl, TcpRepr, TcpSeqNumber};
+
+    fn segment(dst_port: u16, control: TcpControl, ack: bool) -> Vec<u8> {
+        let tcp = TcpRepr {
+            src_port: 50000,
+            dst_port,
+            control,
+            seq_number: TcpSeqNumber(1),
+            ack_number: ack.then_some(TcpSeqNumber(1)),
+            window_len: 1000,
+            window_scale: None,
+            max_seg_size: None,
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload: &[],
+        };
+        let ip = Ipv4Repr {
+            src_addr: smoltcp::wire::Ipv4Address::new(10, 88, 1, 2),
+            dst_addr: SERVER_ADDR,
+            next_header: IpProtocol::Tcp,
+            payload_len: tcp.buffer_len(),
+            hop_limit: 64,
+        };
+        let mut buf = vec![0u8; ip.buffer_len() + tcp.buffer_len()];
+        let caps = ChecksumCapabilities::default();
+        let mut p = Ipv4Packet::new_unchecked(&mut buf[..]);
+        ip.emit(&mut p, &caps);
+        tcp.emit(
+            &mut TcpPacket::new_unchecked(p.payload_mut()),
+            &ip.src_addr.into(),
+            &ip.dst_addr.into(),
+            &caps,
+        );
+        buf
+    }
+
+    #[test]
+    fn only_syns_to_the_port_match() {
+        assert!(is_syn_to(&segment(443, TcpControl::Syn, false), 443));
+        assert!(!is_syn_to(&segment(53, TcpControl::Syn, false), 443));
+        assert!(!is_syn_to(&segment(443, TcpControl::Syn, true), 443));
+        assert!(!is_syn_to(&segment(443, TcpControl::None, true), 443));
+        assert!(!is_syn_to(&[], 443));
+        assert!(!is_syn_to(&[0x45, 0, 0, 20], 443));
     }
 }

@@ -3,23 +3,41 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use fetchscope_net::{Link, LinkError, SimWire, WaitOutcome};
 use rustls::pki_types::CertificateDer;
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpAddress, IpCidr};
 
-use crate::config::{CLIENT_ADDR, CLIENT_GATEWAY, CLIENT_PREFIX, LabConfig, SERVER_ADDR};
-use crate::dns::Zone;
+use crate::config::{
+    CDN_ADDR, CLIENT_ADDR, CLIENT_ADDR_V6, CLIENT_GATEWAY, CLIENT_GATEWAY_V6, CLIENT_PREFIX,
+    CLIENT_PREFIX_V6, CertValidity, LabConfig, SERVER_ADDR, SERVER_ADDR_V6,
+};
+use crate::dns::{Zone, ZoneRecord};
 use crate::error::LabError;
+use crate::fault::LabFault;
 use crate::host::ServerHost;
-use crate::pki::LabPki;
+use crate::pki::{LabPki, ServerCertKind};
 use crate::router;
 use crate::stats::ServerStats;
 
-/// The names the lab's DNS server knows; all point at the server.
-pub const LAB_NAMES: [&str; 2] = ["www.example.test", "example.test"];
+/// The names the lab's DNS server knows, all on the server's certificate:
+/// `www.example.test` and `example.test` (A 10.88.0.1), `alias.example.test` (CNAME
+/// www.example.test), `chain.example.test` (CNAME alias.example.test) and
+/// `cdn.example.test` (A 10.88.0.3, the server's second address).
+pub const LAB_NAMES: [&str; 5] = [
+    "www.example.test",
+    "example.test",
+    "alias.example.test",
+    "chain.example.test",
+    "cdn.example.test",
+];
+
+/// How long before the lab's epoch the certificate of the `cert-expired` fault expired.
+const EXPIRED_AGO: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// How long the certificate of the `cert-expired` fault was valid.
+const EXPIRED_LIFETIME: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// Smallest and largest MTU the lab accepts.
 const MTU_RANGE: std::ops::RangeInclusive<usize> = 576..=65535;
@@ -44,6 +62,8 @@ pub struct Lab {
     ca_pem: String,
     mtu: usize,
     epoch: SystemTime,
+    fault: Option<LabFault>,
+    ipv6: bool,
 }
 
 impl Lab {
@@ -60,10 +80,10 @@ impl Lab {
         let pki = LabPki::generate(
             &LAB_NAMES,
             config.validity(),
+            cert_kind(&config),
             &mut config.randomness.rng("lab-pki"),
         )?;
-        let zone = Zone::new(LAB_NAMES.iter().map(|n| ((*n).to_owned(), SERVER_ADDR)));
-        let server = ServerHost::new(&config, zone, &pki)?;
+        let server = ServerHost::new(&config, zone(config.ipv6), &pki)?;
         Ok(Lab {
             clock: Instant::ZERO,
             to_server: SimWire::new(config.wire),
@@ -73,7 +93,14 @@ impl Lab {
             ca_pem: pki.ca_pem,
             mtu: config.mtu,
             epoch: config.epoch,
+            fault: config.fault,
+            ipv6: config.ipv6,
         })
+    }
+
+    /// The lab's fault, if it has one.
+    pub fn fault(&self) -> Option<LabFault> {
+        self.fault
     }
 
     /// The lab CA's certificate: in lab mode the client trusts only this.
@@ -101,14 +128,33 @@ impl Lab {
         IpAddr::V4(CLIENT_GATEWAY)
     }
 
-    /// The lab's DNS names and their addresses.
+    /// The client stack's IPv6 address and prefix, fd00:88:1::2/64, when the lab has
+    /// IPv6 ([`LabConfig::ipv6`]).
+    pub fn client_cidr_v6(&self) -> Option<IpCidr> {
+        self.ipv6
+            .then(|| IpCidr::new(IpAddress::Ipv6(CLIENT_ADDR_V6), CLIENT_PREFIX_V6))
+    }
+
+    /// The client's IPv6 default gateway, fd00:88:1::1, when the lab has IPv6.
+    pub fn client_gateway_v6(&self) -> Option<IpAddr> {
+        self.ipv6.then_some(IpAddr::V6(CLIENT_GATEWAY_V6))
+    }
+
+    /// The lab's DNS names, each with its first address (following CNAMEs).
     pub fn names(&self) -> Vec<(String, IpAddr)> {
-        self.server
-            .zone()
-            .records()
-            .iter()
-            .map(|(name, addr)| (name.clone(), IpAddr::V4(*addr)))
+        let zone = self.server.zone();
+        zone.names()
+            .into_iter()
+            .filter_map(|name| {
+                let addr = zone.addresses(&name).first().copied()?;
+                Some((name, addr))
+            })
             .collect()
+    }
+
+    /// The lab's DNS zone: every name with its records.
+    pub fn zone(&self) -> &Zone {
+        self.server.zone()
     }
 
     /// The wall-clock time of virtual time zero.
@@ -182,6 +228,50 @@ impl Lab {
             }
         }
         self.clock = self.clock.max(until);
+    }
+}
+
+/// The lab's DNS zone: [`LAB_NAMES`], and AAAA records for the server's names with IPv6.
+fn zone(ipv6: bool) -> Zone {
+    let server = || ZoneRecord::A(SERVER_ADDR);
+    let mut records = vec![
+        ("www.example.test".to_owned(), server()),
+        ("example.test".to_owned(), server()),
+        (
+            "alias.example.test".to_owned(),
+            ZoneRecord::Cname("www.example.test".to_owned()),
+        ),
+        (
+            "chain.example.test".to_owned(),
+            ZoneRecord::Cname("alias.example.test".to_owned()),
+        ),
+        ("cdn.example.test".to_owned(), ZoneRecord::A(CDN_ADDR)),
+    ];
+    if ipv6 {
+        for name in ["www.example.test", "example.test"] {
+            records.push((name.to_owned(), ZoneRecord::Aaaa(SERVER_ADDR_V6)));
+        }
+    }
+    Zone::new(records)
+}
+
+/// The server certificate the lab's fault asks for.
+fn cert_kind(config: &LabConfig) -> ServerCertKind {
+    match config.fault {
+        Some(LabFault::CertUnknownCa) => ServerCertKind::UnknownCa,
+        Some(LabFault::CertWrongName) => ServerCertKind::WrongName,
+        Some(LabFault::CertSelfSigned) => ServerCertKind::SelfSigned,
+        Some(LabFault::CertExpired) => {
+            let not_after = config
+                .epoch
+                .checked_sub(EXPIRED_AGO)
+                .unwrap_or(config.epoch);
+            ServerCertKind::Expired(CertValidity {
+                not_before: not_after.checked_sub(EXPIRED_LIFETIME).unwrap_or(not_after),
+                not_after,
+            })
+        }
+        _ => ServerCertKind::Normal,
     }
 }
 
@@ -399,7 +489,20 @@ mod tests {
         assert_eq!(lab.client_cidr().to_string(), "10.88.1.2/24");
         assert_eq!(lab.client_gateway().to_string(), "10.88.1.1");
         let names: Vec<String> = lab.names().into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["www.example.test", "example.test"]);
+        assert_eq!(names, LAB_NAMES);
+        let addrs: Vec<String> = lab.names().iter().map(|(_, a)| a.to_string()).collect();
+        assert_eq!(
+            addrs,
+            [
+                "10.88.0.1",
+                "10.88.0.1",
+                "10.88.0.1",
+                "10.88.0.1",
+                "10.88.0.3"
+            ]
+        );
+        assert_eq!(lab.client_cidr_v6(), None);
+        assert_eq!(lab.fault(), None);
         assert!(lab.ca_pem().contains("BEGIN CERTIFICATE"));
         assert_eq!(lab.mtu(), 1500);
     }

@@ -47,6 +47,7 @@
 mod config;
 mod dns;
 mod error;
+mod fault;
 mod host;
 mod http;
 mod https;
@@ -56,11 +57,13 @@ mod router;
 mod stats;
 
 pub use config::{
-    CLIENT_ADDR, CLIENT_GATEWAY, CLIENT_PREFIX, CertValidity, LabConfig, SERVER_ADDR,
-    SERVER_GATEWAY, SERVER_PREFIX,
+    CDN_ADDR, CLIENT_ADDR, CLIENT_ADDR_V6, CLIENT_GATEWAY, CLIENT_GATEWAY_V6, CLIENT_PREFIX,
+    CLIENT_PREFIX_V6, CertValidity, LabConfig, SERVER_ADDR, SERVER_ADDR_V6, SERVER_GATEWAY,
+    SERVER_GATEWAY_V6, SERVER_PREFIX, SERVER_PREFIX_V6,
 };
-pub use dns::{DNS_TTL, Zone};
+pub use dns::{DECOY_ADDR, DNS_TTL, Zone, ZoneRecord};
 pub use error::LabError;
+pub use fault::{FaultLayer, LabFault, UnknownFault};
 pub use http::{MAX_GENERATED_BYTES, SERVER_HEADER, fill_generated, generated_byte};
 pub use lab::{LAB_NAMES, Lab};
 pub use stats::ServerStats;

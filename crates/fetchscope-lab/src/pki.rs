@@ -42,51 +42,110 @@ pub(crate) struct LabPki {
     pub server_key: PrivateKeyDer<'static>,
 }
 
+/// Which server certificate the lab presents (the TLS certificate faults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServerCertKind {
+    /// Issued by the lab CA for the lab's names.
+    Normal,
+    /// Issued for the lab's names by a second CA that no client trusts.
+    UnknownCa,
+    /// Issued by the lab CA for [`WRONG_NAME`] only.
+    WrongName,
+    /// Issued by the lab CA for the lab's names, valid only in this (past) period.
+    Expired(CertValidity),
+    /// For the lab's names, signed by its own key: no CA vouches for it.
+    SelfSigned,
+}
+
+/// The only name in the certificate of the `cert-wrong-name` fault.
+pub(crate) const WRONG_NAME: &str = "other.test";
+
+/// Subject common name of the CA behind the `cert-unknown-ca` fault.
+const UNTRUSTED_CA_NAME: &str = "fetchscope untrusted CA";
+
 impl LabPki {
-    /// Makes the CA and a server certificate for `names`, drawing keys and serials from `rng`.
+    /// Makes the CA and a server certificate of `kind` for `names`, drawing keys and
+    /// serials from `rng`. The lab CA (what clients trust) is the same for every kind.
     pub fn generate(
         names: &[&str],
         validity: CertValidity,
+        kind: ServerCertKind,
         rng: &mut dyn RngCore,
     ) -> Result<LabPki, LabError> {
-        let not_before = to_datetime(validity.not_before)?;
-        let not_after = to_datetime(validity.not_after)?;
-
-        let ca_key = ed25519_key(rng)?;
-        let mut ca_params = CertificateParams::default();
-        ca_params.distinguished_name = distinguished_name(CA_NAME);
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        ca_params.serial_number = Some(serial(rng));
-        ca_params.not_before = not_before;
-        ca_params.not_after = not_after;
+        let (ca_params, ca_key) = ca(CA_NAME, validity, rng)?;
         let ca_cert = ca_params.self_signed(&ca_key)?;
-        let issuer = Issuer::new(ca_params, &ca_key);
+        let ca_pem = ca_cert.pem();
+        let ca_der = ca_cert.der().clone();
+
+        let (other_ca_params, other_ca_key) = match kind {
+            ServerCertKind::UnknownCa => {
+                let (p, k) = ca(UNTRUSTED_CA_NAME, validity, rng)?;
+                (Some(p), Some(k))
+            }
+            _ => (None, None),
+        };
 
         let server_key = ed25519_key(rng)?;
-        let owned_names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(owned_names)?;
-        params.distinguished_name = distinguished_name(names.first().copied().unwrap_or("lab"));
+        let server_names: Vec<String> = match kind {
+            ServerCertKind::WrongName => vec![WRONG_NAME.to_owned()],
+            _ => names.iter().map(|n| (*n).to_owned()).collect(),
+        };
+        let server_validity = match kind {
+            ServerCertKind::Expired(v) => v,
+            _ => validity,
+        };
+        let common_name = server_names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "lab".into());
+        let mut params = CertificateParams::new(server_names)?;
+        params.distinguished_name = distinguished_name(&common_name);
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
         params.serial_number = Some(serial(rng));
-        params.not_before = not_before;
-        params.not_after = not_after;
-        let server_cert = params.signed_by(&server_key, &issuer)?;
+        params.not_before = to_datetime(server_validity.not_before)?;
+        params.not_after = to_datetime(server_validity.not_after)?;
+        let server_cert = match (kind, other_ca_params, other_ca_key) {
+            (ServerCertKind::SelfSigned, _, _) => params.self_signed(&server_key)?,
+            (_, Some(other_params), Some(other_key)) => {
+                params.use_authority_key_identifier_extension = true;
+                params.signed_by(&server_key, &Issuer::new(other_params, &other_key))?
+            }
+            _ => {
+                params.use_authority_key_identifier_extension = true;
+                params.signed_by(&server_key, &Issuer::new(ca_params, &ca_key))?
+            }
+        };
 
         Ok(LabPki {
-            ca_pem: ca_cert.pem(),
-            ca_cert: ca_cert.der().clone(),
+            ca_pem,
+            ca_cert: ca_der,
             server_cert: server_cert.der().clone(),
             server_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
         })
     }
+}
+
+/// The parameters and key of a CA called `name`, drawing its key and serial from `rng`.
+fn ca(
+    name: &str,
+    validity: CertValidity,
+    rng: &mut dyn RngCore,
+) -> Result<(CertificateParams, KeyPair), LabError> {
+    let key = ed25519_key(rng)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.serial_number = Some(serial(rng));
+    params.not_before = to_datetime(validity.not_before)?;
+    params.not_after = to_datetime(validity.not_after)?;
+    Ok((params, key))
 }
 
 /// An Ed25519 key whose 32-byte seed comes from `rng`.
@@ -143,9 +202,13 @@ mod tests {
     #[test]
     fn same_seed_same_certificates_other_seed_same_lengths() {
         let names = ["www.example.test", "example.test"];
-        let a = LabPki::generate(&names, validity(), &mut StdRng::seed_from_u64(1)).unwrap();
-        let b = LabPki::generate(&names, validity(), &mut StdRng::seed_from_u64(1)).unwrap();
-        let c = LabPki::generate(&names, validity(), &mut StdRng::seed_from_u64(2)).unwrap();
+        let normal = ServerCertKind::Normal;
+        let a =
+            LabPki::generate(&names, validity(), normal, &mut StdRng::seed_from_u64(1)).unwrap();
+        let b =
+            LabPki::generate(&names, validity(), normal, &mut StdRng::seed_from_u64(1)).unwrap();
+        let c =
+            LabPki::generate(&names, validity(), normal, &mut StdRng::seed_from_u64(2)).unwrap();
         assert_eq!(a.ca_cert, b.ca_cert);
         assert_eq!(a.server_cert, b.server_cert);
         assert_ne!(a.server_cert, c.server_cert);
@@ -170,5 +233,70 @@ mod tests {
         assert_eq!(to_datetime(early).unwrap().year(), 1969);
         let absurd = UNIX_EPOCH + Duration::from_secs(u64::MAX / 4);
         assert!(to_datetime(absurd).is_err());
+    }
+
+    /// Verifies `pki`'s server certificate for `name` at `now` the way a client trusting
+    /// only the lab CA does.
+    fn verify(pki: &LabPki, name: &str, now: SystemTime) -> Result<(), rustls::Error> {
+        use rustls::client::WebPkiServerVerifier;
+        use rustls::client::danger::ServerCertVerifier;
+        use rustls::pki_types::{ServerName, UnixTime};
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(pki.ca_cert.clone()).unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = WebPkiServerVerifier::builder_with_provider(roots.into(), provider)
+            .build()
+            .unwrap();
+        verifier
+            .verify_server_cert(
+                &pki.server_cert,
+                &[],
+                &ServerName::try_from(name.to_owned()).unwrap(),
+                &[],
+                UnixTime::since_unix_epoch(now.duration_since(UNIX_EPOCH).unwrap()),
+            )
+            .map(|_| ())
+    }
+
+    #[test]
+    fn each_kind_fails_verification_its_own_way_and_the_ca_stays_the_same() {
+        use rustls::CertificateError as C;
+        let names = ["www.example.test", "example.test"];
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let make = |kind| {
+            LabPki::generate(&names, validity(), kind, &mut StdRng::seed_from_u64(5)).unwrap()
+        };
+        let normal = make(ServerCertKind::Normal);
+        verify(&normal, "www.example.test", now).unwrap();
+        let expired_period = CertValidity {
+            not_before: now - Duration::from_secs(400 * 86_400),
+            not_after: now - Duration::from_secs(30 * 86_400),
+        };
+        let cases = [
+            (ServerCertKind::UnknownCa, "UnknownIssuer"),
+            (ServerCertKind::WrongName, "NotValidForName"),
+            (ServerCertKind::Expired(expired_period), "Expired"),
+            (ServerCertKind::SelfSigned, "UnknownIssuer"),
+        ];
+        for (kind, want) in cases {
+            let pki = make(kind);
+            assert_eq!(
+                pki.ca_cert, normal.ca_cert,
+                "{kind:?}: the trusted CA changed"
+            );
+            assert_ne!(pki.server_cert, normal.server_cert);
+            match verify(&pki, "www.example.test", now) {
+                Err(rustls::Error::InvalidCertificate(e)) => {
+                    let got = format!("{e:?}");
+                    assert!(got.starts_with(want), "{kind:?}: {got}");
+                    if want == "Expired" {
+                        assert!(matches!(e, C::Expired | C::ExpiredContext { .. }));
+                    }
+                }
+                other => panic!("{kind:?}: {other:?}"),
+            }
+        }
+        // the wrong-name certificate is fine for the name it does carry
+        verify(&make(ServerCertKind::WrongName), WRONG_NAME, now).unwrap();
     }
 }

@@ -1,12 +1,12 @@
 //! [`Zone`]: the lab's names, and the pure function from a DNS query to its response.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::A;
-use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-/// TTL of the lab's A records, in seconds.
+/// TTL of the lab's records, in seconds.
 pub const DNS_TTL: u32 = 300;
 
 /// Largest UDP payload the server advertises and answers with when the query has EDNS(0).
@@ -15,46 +15,166 @@ const EDNS_PAYLOAD: u16 = 1232;
 /// Largest answer without EDNS(0) (RFC 1035).
 const CLASSIC_PAYLOAD: usize = 512;
 
-/// The lab's authoritative data: names with one IPv4 address each.
+/// Largest DNS message over TCP (its two-byte length prefix).
+const TCP_PAYLOAD: usize = 65_535;
+
+/// Longest CNAME chain the server follows inside its zone.
+const MAX_CNAME_CHAIN: usize = 8;
+
+/// One record of the lab's zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZoneRecord {
+    /// An IPv4 address (A record).
+    A(Ipv4Addr),
+    /// An IPv6 address (AAAA record).
+    Aaaa(Ipv6Addr),
+    /// An alias for another name (CNAME record).
+    Cname(String),
+}
+
+/// How a response travels, which decides its size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// UDP: 512 bytes, or the EDNS(0) payload size; longer answers are truncated (TC).
+    Udp,
+    /// TCP: up to 65535 bytes, never truncated.
+    Tcp,
+}
+
+/// How the server answers, beyond what the zone says (the lab's DNS faults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AnswerPolicy {
+    /// The transport the response goes back on.
+    pub transport: Transport,
+    /// Answer every well-formed query with this response code and no records.
+    pub rcode: Option<ResponseCode>,
+    /// Set the TC bit and drop every record, whatever the size.
+    pub truncate: bool,
+}
+
+impl AnswerPolicy {
+    /// Plain answers from the zone over `transport`.
+    pub fn plain(transport: Transport) -> Self {
+        AnswerPolicy {
+            transport,
+            rcode: None,
+            truncate: false,
+        }
+    }
+}
+
+/// The lab's authoritative data: names with their A, AAAA and CNAME records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Zone {
-    records: Vec<(String, Ipv4Addr)>,
+    records: Vec<(String, ZoneRecord)>,
 }
 
 impl Zone {
-    /// A zone of `(name, address)` pairs; names are matched without case or final dot.
-    pub fn new(records: impl IntoIterator<Item = (String, Ipv4Addr)>) -> Self {
+    /// A zone of `(name, record)` pairs; names are matched without case or final dot, and
+    /// a name may have several records (an A and an AAAA, say).
+    pub fn new(records: impl IntoIterator<Item = (String, ZoneRecord)>) -> Self {
         Zone {
             records: records
                 .into_iter()
-                .map(|(name, addr)| (normalize(&name), addr))
+                .map(|(name, record)| {
+                    let record = match record {
+                        ZoneRecord::Cname(target) => ZoneRecord::Cname(normalize(&target)),
+                        other => other,
+                    };
+                    (normalize(&name), record)
+                })
                 .collect(),
         }
     }
 
-    /// The zone's names and addresses.
-    pub fn records(&self) -> &[(String, Ipv4Addr)] {
+    /// The zone's records.
+    pub fn records(&self) -> &[(String, ZoneRecord)] {
         &self.records
     }
 
-    /// The address of `name`, if the zone has it.
-    pub fn lookup(&self, name: &str) -> Option<Ipv4Addr> {
-        let name = normalize(name);
-        self.records
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, addr)| *addr)
+    /// The zone's names, each once, in the order of their first record.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for (name, _) in &self.records {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
     }
 
-    /// The response to one DNS datagram, or `None` when it gets no answer at all (shorter
-    /// than a DNS header, or not a query).
+    /// The first IPv4 address of `name`, following CNAMEs, if the zone has one.
+    pub fn lookup(&self, name: &str) -> Option<Ipv4Addr> {
+        self.addresses(name).into_iter().find_map(|a| match a {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+    }
+
+    /// Every address (A, then AAAA) of `name`, following CNAMEs.
+    pub fn addresses(&self, name: &str) -> Vec<IpAddr> {
+        let (_, target) = self.follow(&normalize(name));
+        let mut v4: Vec<IpAddr> = Vec::new();
+        let mut v6: Vec<IpAddr> = Vec::new();
+        for record in self.records_of(&target) {
+            match record {
+                ZoneRecord::A(a) => v4.push(IpAddr::V4(*a)),
+                ZoneRecord::Aaaa(a) => v6.push(IpAddr::V6(*a)),
+                ZoneRecord::Cname(_) => {}
+            }
+        }
+        v4.extend(v6);
+        v4
+    }
+
+    fn records_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a ZoneRecord> + 'a {
+        self.records
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, r)| r)
+    }
+
+    fn knows(&self, name: &str) -> bool {
+        self.records.iter().any(|(n, _)| n == name)
+    }
+
+    /// Follows CNAMEs from `name` (normalized): the `(alias, target)` steps and the name
+    /// at the end of the chain (bounded by [`MAX_CNAME_CHAIN`]).
+    fn follow(&self, name: &str) -> (Vec<(String, String)>, String) {
+        let mut steps = Vec::new();
+        let mut current = name.to_owned();
+        for _ in 0..MAX_CNAME_CHAIN {
+            let next = self.records_of(&current).find_map(|r| match r {
+                ZoneRecord::Cname(t) => Some(t.clone()),
+                _ => None,
+            });
+            match next {
+                Some(target) => {
+                    steps.push((current.clone(), target.clone()));
+                    current = target;
+                }
+                None => break,
+            }
+        }
+        (steps, current)
+    }
+
+    /// The response to one DNS datagram over UDP, or `None` when it gets no answer at all
+    /// (shorter than a DNS header, or not a query).
     ///
-    /// - A for a known name: the address, TTL [`DNS_TTL`]; other types for a known name:
-    ///   NOERROR without answers; an unknown name: NXDOMAIN. AA and RA are set, the id,
+    /// - A known name: its records of the asked type (A, AAAA; ANY gives both), TTL
+    ///   [`DNS_TTL`]. An alias: its CNAME record, then the target's records, as a
+    ///   recursive resolver answers. A known name without records of that type: NOERROR
+    ///   without answers ("NODATA"); an unknown name: NXDOMAIN. AA and RA are set, the id,
     ///   opcode, RD flag and question are echoed.
     /// - Undecodable queries get FORMERR, opcodes other than QUERY NOTIMP, classes other
     ///   than IN REFUSED, anything but exactly one question FORMERR.
     pub fn answer(&self, query: &[u8]) -> Option<Vec<u8>> {
+        self.respond(query, &AnswerPolicy::plain(Transport::Udp))
+    }
+
+    /// The response to one DNS message under `policy` (see [`Zone::answer`]).
+    pub(crate) fn respond(&self, query: &[u8], policy: &AnswerPolicy) -> Option<Vec<u8>> {
         let [id_high, id_low, flags, ..] = *query else {
             return None;
         };
@@ -96,13 +216,22 @@ impl Zone {
             edns.set_max_payload(EDNS_PAYLOAD);
             response.edns = Some(edns);
         }
-        self.fill_answer(&mut response, question);
+        match policy.rcode {
+            Some(code) => {
+                response.metadata.response_code = code;
+                response.metadata.authoritative = code != ResponseCode::ServFail;
+            }
+            None => self.fill_answer(&mut response, question),
+        }
+        if policy.truncate {
+            return response.truncate().to_vec().ok();
+        }
 
         let bytes = response.to_vec().ok()?;
-        let limit = if request.edns.is_some() {
-            usize::from(EDNS_PAYLOAD)
-        } else {
-            CLASSIC_PAYLOAD
+        let limit = match policy.transport {
+            Transport::Tcp => TCP_PAYLOAD,
+            Transport::Udp if request.edns.is_some() => usize::from(EDNS_PAYLOAD),
+            Transport::Udp => CLASSIC_PAYLOAD,
         };
         if bytes.len() > limit {
             return response.truncate().to_vec().ok();
@@ -116,17 +245,40 @@ impl Zone {
             response.metadata.authoritative = false;
             return;
         }
-        match self.lookup(&question.name().to_ascii()) {
-            None => response.metadata.response_code = ResponseCode::NXDomain,
-            Some(addr) => {
-                if matches!(question.query_type(), RecordType::A | RecordType::ANY) {
-                    response.add_answer(Record::from_rdata(
-                        question.name().clone(),
-                        DNS_TTL,
-                        RData::A(A(addr)),
-                    ));
-                }
+        let asked = normalize(&question.name().to_ascii());
+        if !self.knows(&asked) {
+            response.metadata.response_code = ResponseCode::NXDomain;
+            return;
+        }
+        let qtype = question.query_type();
+        let (steps, target) = self.follow(&asked);
+        let mut owner = question.name().clone();
+        for (_, alias_target) in &steps {
+            let Ok(target_name) = Name::from_ascii(format!("{alias_target}.")) else {
+                return;
+            };
+            response.add_answer(Record::from_rdata(
+                owner.clone(),
+                DNS_TTL,
+                RData::CNAME(CNAME(target_name.clone())),
+            ));
+            owner = target_name;
+            if qtype == RecordType::CNAME {
+                // Only the alias itself was asked for.
+                return;
             }
+        }
+        if !self.knows(&target) {
+            response.metadata.response_code = ResponseCode::NXDomain;
+            return;
+        }
+        for record in self.records_of(&target) {
+            let data = match (record, qtype) {
+                (ZoneRecord::A(a), RecordType::A | RecordType::ANY) => RData::A(A(*a)),
+                (ZoneRecord::Aaaa(a), RecordType::AAAA | RecordType::ANY) => RData::AAAA(AAAA(*a)),
+                _ => continue,
+            };
+            response.add_answer(Record::from_rdata(owner.clone(), DNS_TTL, data));
         }
     }
 }
@@ -152,12 +304,17 @@ fn normalize(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::rr::Name;
 
     fn zone() -> Zone {
         Zone::new([
-            ("www.example.test".to_owned(), Ipv4Addr::new(10, 88, 0, 1)),
-            ("example.test".to_owned(), Ipv4Addr::new(10, 88, 0, 1)),
+            (
+                "www.example.test".to_owned(),
+                ZoneRecord::A(Ipv4Addr::new(10, 88, 0, 1)),
+            ),
+            (
+                "example.test".to_owned(),
+                ZoneRecord::A(Ipv4Addr::new(10, 88, 0, 1)),
+            ),
         ])
     }
 
@@ -264,5 +421,151 @@ mod tests {
         m.queries[0].set_query_class(DNSClass::CH);
         let r = parse(&zone().answer(&m.to_vec().unwrap()).unwrap());
         assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+    }
+
+    fn lab_zone() -> Zone {
+        let v6: Ipv6Addr = "fd00:88::1".parse().unwrap();
+        Zone::new([
+            (
+                "www.example.test".to_owned(),
+                ZoneRecord::A(Ipv4Addr::new(10, 88, 0, 1)),
+            ),
+            ("www.example.test".to_owned(), ZoneRecord::Aaaa(v6)),
+            (
+                "alias.example.test".to_owned(),
+                ZoneRecord::Cname("www.example.test".to_owned()),
+            ),
+            (
+                "chain.example.test".to_owned(),
+                ZoneRecord::Cname("Alias.Example.Test.".to_owned()),
+            ),
+            (
+                "dangling.example.test".to_owned(),
+                ZoneRecord::Cname("gone.example.test".to_owned()),
+            ),
+        ])
+    }
+
+    #[test]
+    fn cname_chains_are_answered_like_a_recursive_resolver() {
+        let z = lab_zone();
+        let r = parse(
+            &z.answer(&query(1, "chain.example.test", RecordType::A))
+                .unwrap(),
+        );
+        assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+        let got: Vec<String> = r
+            .answers
+            .iter()
+            .map(|a| format!("{} {}", a.name, a.data))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "chain.example.test. alias.example.test.",
+                "alias.example.test. www.example.test.",
+                "www.example.test. 10.88.0.1",
+            ]
+        );
+        // AAAA through the alias
+        let r = parse(
+            &z.answer(&query(2, "alias.example.test", RecordType::AAAA))
+                .unwrap(),
+        );
+        assert_eq!(r.answers.len(), 2);
+        assert_eq!(
+            r.answers[1].data,
+            RData::AAAA(AAAA("fd00:88::1".parse().unwrap()))
+        );
+        // the CNAME itself
+        let r = parse(
+            &z.answer(&query(3, "alias.example.test", RecordType::CNAME))
+                .unwrap(),
+        );
+        assert_eq!(r.answers.len(), 1);
+        // an alias to a name the zone does not have
+        let r = parse(
+            &z.answer(&query(4, "dangling.example.test", RecordType::A))
+                .unwrap(),
+        );
+        assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+        assert_eq!(r.answers.len(), 1);
+        assert_eq!(
+            z.addresses("CHAIN.example.test."),
+            vec![
+                IpAddr::V4(Ipv4Addr::new(10, 88, 0, 1)),
+                IpAddr::V6("fd00:88::1".parse().unwrap())
+            ]
+        );
+        assert_eq!(
+            z.lookup("alias.example.test"),
+            Some(Ipv4Addr::new(10, 88, 0, 1))
+        );
+        assert_eq!(
+            z.names(),
+            [
+                "www.example.test",
+                "alias.example.test",
+                "chain.example.test",
+                "dangling.example.test"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cname_loop_ends() {
+        let z = Zone::new([
+            ("a.test".to_owned(), ZoneRecord::Cname("b.test".to_owned())),
+            ("b.test".to_owned(), ZoneRecord::Cname("a.test".to_owned())),
+        ]);
+        let r = parse(&z.answer(&query(1, "a.test", RecordType::A)).unwrap());
+        assert_eq!(r.answers.len(), MAX_CNAME_CHAIN);
+        assert!(z.addresses("a.test").is_empty());
+    }
+
+    #[test]
+    fn policies_override_the_rcode_or_truncate() {
+        let z = lab_zone();
+        let q = query(5, "www.example.test", RecordType::A);
+        for code in [ResponseCode::NXDomain, ResponseCode::ServFail] {
+            let policy = AnswerPolicy {
+                rcode: Some(code),
+                ..AnswerPolicy::plain(Transport::Udp)
+            };
+            let r = parse(&z.respond(&q, &policy).unwrap());
+            assert_eq!(r.metadata.response_code, code);
+            assert!(r.answers.is_empty());
+            // the question is echoed, so a careful stub accepts the answer
+            assert_eq!(r.queries.len(), 1);
+            assert_eq!(r.metadata.id, 5);
+        }
+        let policy = AnswerPolicy {
+            truncate: true,
+            ..AnswerPolicy::plain(Transport::Udp)
+        };
+        let r = parse(&z.respond(&q, &policy).unwrap());
+        assert!(r.metadata.truncation);
+        assert!(r.answers.is_empty());
+        assert_eq!(r.queries.len(), 1);
+        assert_eq!(r.metadata.id, 5);
+        let r = parse(&z.respond(&q, &AnswerPolicy::plain(Transport::Tcp)).unwrap());
+        assert!(!r.metadata.truncation);
+        assert_eq!(r.answers.len(), 1);
+    }
+
+    #[test]
+    fn big_answers_are_truncated_over_udp_but_not_over_tcp() {
+        let z = Zone::new((0..40).map(|i| {
+            (
+                "many.test".to_owned(),
+                ZoneRecord::Aaaa(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, i)),
+            )
+        }));
+        let q = query(6, "many.test", RecordType::AAAA);
+        let r = parse(&z.answer(&q).unwrap());
+        assert!(r.metadata.truncation && r.answers.is_empty());
+        let r = parse(&z.respond(&q, &AnswerPolicy::plain(Transport::Tcp)).unwrap());
+        assert!(!r.metadata.truncation);
+        assert_eq!(r.answers.len(), 40);
     }
 }

@@ -26,10 +26,56 @@ pub(crate) struct Request {
     pub has_body: bool,
 }
 
+/// The host assumed when a request has no usable `Host` field.
+const DEFAULT_HOST: &str = "www.example.test";
+
 impl Request {
     /// True for `HEAD` requests (no body in the response).
     pub fn is_head(&self) -> bool {
         self.method == "HEAD"
+    }
+
+    /// The `Host` field as sent (with its port, if any), or `www.example.test` when it
+    /// is missing or not a plain host name.
+    pub fn host(&self) -> &str {
+        self.headers
+            .iter()
+            .find(|(name, _)| name == "host")
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+            .map(str::trim)
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+            })
+            .unwrap_or(DEFAULT_HOST)
+    }
+
+    /// The host name of [`Request::host`] in lower case, without port or final dot.
+    pub fn host_name(&self) -> String {
+        let host = self.host();
+        let name = if let Some(end) = host.starts_with('[').then(|| host.find(']')).flatten() {
+            host.get(..=end).unwrap_or(host)
+        } else {
+            match host.split_once(':') {
+                Some((name, port))
+                    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    name
+                }
+                _ => host,
+            }
+        };
+        name.trim_end_matches('.').to_ascii_lowercase()
+    }
+
+    /// The query string of the target (after `?`, without a fragment), or "".
+    pub fn query(&self) -> &str {
+        self.target
+            .split('#')
+            .next()
+            .and_then(|t| t.split_once('?'))
+            .map_or("", |(_, q)| q)
     }
 }
 
@@ -188,5 +234,19 @@ mod tests {
         }
         many.extend_from_slice(b"\r\n");
         assert_eq!(parse_request(&many), ParseOutcome::TooLarge);
+    }
+
+    #[test]
+    fn host_and_query() {
+        let (r, _) = complete(b"GET /a?b=1&c#frag HTTP/1.1\r\nHost: CDN.Example.TEST.:443\r\n\r\n");
+        assert_eq!(r.host(), "CDN.Example.TEST.:443");
+        assert_eq!(r.host_name(), "cdn.example.test");
+        assert_eq!(r.query(), "b=1&c");
+        let (r, _) = complete(b"GET / HTTP/1.1\r\nHost: [fd00:88::1]:443\r\n\r\n");
+        assert_eq!(r.host_name(), "[fd00:88::1]");
+        let (r, _) = complete(b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!((r.host(), r.query()), ("www.example.test", ""));
+        let (r, _) = complete(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n");
+        assert_eq!(r.host(), "www.example.test");
     }
 }

@@ -46,6 +46,22 @@ impl Body {
     }
 }
 
+/// How the end of a response body is marked on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// `Content-Length` with the body's length.
+    Length,
+    /// `Content-Length` with this value, whatever the body's length (the `truncated`
+    /// fault announces more than it sends).
+    DeclaredLength(u64),
+    /// `Transfer-Encoding: chunked`; the body already holds the chunked bytes.
+    Chunked,
+    /// No length at all: the body ends when the server closes the connection.
+    Close,
+    /// No body and no length field (1xx, 204, 304).
+    NoBody,
+}
+
 /// A route's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Response {
@@ -53,15 +69,22 @@ pub(crate) struct Response {
     pub status: u16,
     /// Reason phrase, e.g. "OK".
     pub reason: &'static str,
-    /// `Content-Type` value.
-    pub content_type: &'static str,
+    /// `Content-Type` value, if the response has one.
+    pub content_type: Option<&'static str>,
     /// Header fields beyond the standard ones (`Server`, `Date`, `Content-Type`,
-    /// `Content-Length`, `Connection`).
-    pub extra_headers: Vec<(&'static str, String)>,
-    /// The body (also its length for `HEAD`).
+    /// `Content-Length` or `Transfer-Encoding`, `Connection`).
+    pub extra_headers: Vec<(String, String)>,
+    /// The body as sent (already content- and transfer-coded), also its length for `HEAD`.
     pub body: Body,
+    /// How the body's end is marked.
+    pub framing: Framing,
     /// Close the connection after this response, whatever the request asked.
     pub close: bool,
+    /// Interim (1xx) responses sent before this one, e.g. `(103, "Early Hints")`.
+    pub interim: Vec<(u16, &'static str)>,
+    /// The status line as sent instead of `HTTP/1.1 {status} {reason}` (the
+    /// `bad-status-line` fault).
+    pub raw_status_line: Option<String>,
 }
 
 impl Response {
@@ -70,11 +93,30 @@ impl Response {
         Response {
             status,
             reason,
-            content_type,
+            content_type: Some(content_type),
             extra_headers: Vec::new(),
             body,
+            framing: Framing::Length,
             close: false,
+            interim: Vec::new(),
+            raw_status_line: None,
         }
+    }
+
+    /// Adds a header field.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.extra_headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Sets the framing; [`Framing::Close`] and [`Framing::DeclaredLength`] also close
+    /// the connection after the response (the body cannot end any other way).
+    pub fn framed(mut self, framing: Framing) -> Self {
+        self.framing = framing;
+        if matches!(framing, Framing::Close | Framing::DeclaredLength(_)) {
+            self.close = true;
+        }
+        self
     }
 }
 
@@ -90,15 +132,29 @@ pub(crate) struct ResponseStream {
 }
 
 impl ResponseStream {
-    /// Serializes the head of `response`; `close` decides the `Connection` header.
+    /// Serializes the head of `response` (after its interim responses); `close` decides
+    /// the `Connection` header.
     pub fn new(response: Response, head_only: bool, close: bool, date: &str) -> Self {
-        let mut head = format!(
-            "HTTP/1.1 {} {}\r\nServer: {SERVER_HEADER}\r\nDate: {date}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-            response.status,
-            response.reason,
-            response.content_type,
-            response.body.len()
-        );
+        let mut head = String::new();
+        for (status, reason) in &response.interim {
+            head.push_str(&format!("HTTP/1.1 {status} {reason}\r\n\r\n"));
+        }
+        match &response.raw_status_line {
+            Some(line) => head.push_str(line),
+            None => head.push_str(&format!("HTTP/1.1 {} {}", response.status, response.reason)),
+        }
+        head.push_str(&format!("\r\nServer: {SERVER_HEADER}\r\nDate: {date}\r\n"));
+        if let Some(ct) = response.content_type {
+            head.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        match response.framing {
+            Framing::Length => {
+                head.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
+            }
+            Framing::DeclaredLength(n) => head.push_str(&format!("Content-Length: {n}\r\n")),
+            Framing::Chunked => head.push_str("Transfer-Encoding: chunked\r\n"),
+            Framing::Close | Framing::NoBody => {}
+        }
         for (name, value) in &response.extra_headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -107,12 +163,13 @@ impl ResponseStream {
         } else {
             "Connection: keep-alive\r\n\r\n"
         });
+        let send_body = !head_only && response.framing != Framing::NoBody;
         ResponseStream {
             head: head.into_bytes(),
             head_sent: 0,
             body: response.body,
             body_sent: 0,
-            send_body: !head_only,
+            send_body,
             close,
         }
     }
@@ -194,5 +251,68 @@ mod tests {
         );
         let head_only = drain(ResponseStream::new(r, true, false, "D"), 300);
         assert!(head_only.ends_with(b"Content-Length: 1000\r\nConnection: keep-alive\r\n\r\n"));
+    }
+
+    fn text_of(r: Response, head_only: bool, close: bool) -> String {
+        String::from_utf8(drain(ResponseStream::new(r, head_only, close, "D"), 100)).unwrap()
+    }
+
+    #[test]
+    fn framings_write_the_right_fields() {
+        let body = || Body::Bytes(b"abc".to_vec());
+        let plain = Response::new(200, "OK", "t", body());
+        assert!(text_of(plain, false, false).contains("Content-Length: 3\r\n"));
+
+        let declared = Response::new(200, "OK", "t", body()).framed(Framing::DeclaredLength(6));
+        assert!(declared.close);
+        let t = text_of(declared, false, true);
+        assert!(
+            t.contains("Content-Length: 6\r\n") && t.ends_with("\r\n\r\nabc"),
+            "{t}"
+        );
+
+        let chunked = Response::new(
+            200,
+            "OK",
+            "t",
+            Body::Bytes(b"3\r\nabc\r\n0\r\n\r\n".to_vec()),
+        )
+        .framed(Framing::Chunked);
+        let t = text_of(chunked, false, false);
+        assert!(t.contains("Transfer-Encoding: chunked\r\n") && !t.contains("Content-Length"));
+        assert!(t.ends_with("\r\n\r\n3\r\nabc\r\n0\r\n\r\n"), "{t}");
+
+        let close = Response::new(200, "OK", "t", body()).framed(Framing::Close);
+        assert!(close.close);
+        let t = text_of(close, false, true);
+        assert!(!t.contains("Content-Length") && !t.contains("Transfer-Encoding"));
+        assert!(t.contains("Connection: close\r\n\r\nabc"), "{t}");
+
+        let mut none = Response::new(304, "Not Modified", "t", body()).framed(Framing::NoBody);
+        none.content_type = None;
+        let t = text_of(none, false, false);
+        assert!(t.starts_with("HTTP/1.1 304 Not Modified\r\n"));
+        assert!(
+            !t.contains("Content-") && t.ends_with("keep-alive\r\n\r\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn interim_responses_and_raw_status_lines() {
+        let mut r = Response::new(200, "OK", "t", Body::Bytes(b"x".to_vec()));
+        r.interim.push((103, "Early Hints"));
+        let t = text_of(r, false, false);
+        assert!(
+            t.starts_with("HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 200 OK\r\nServer: "),
+            "{t}"
+        );
+        let mut r = Response::new(200, "OK", "t", Body::Bytes(b"x".to_vec())).header("X-A", "1");
+        r.raw_status_line = Some("HTTP/1.1 2OO OK".into());
+        let t = text_of(r, false, false);
+        assert!(
+            t.starts_with("HTTP/1.1 2OO OK\r\nServer: ") && t.contains("\r\nX-A: 1\r\n"),
+            "{t}"
+        );
     }
 }

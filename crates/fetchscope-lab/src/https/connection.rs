@@ -14,8 +14,9 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 
+use crate::fault::LabFault;
 use crate::http::{
-    MAX_HEAD_LEN, ParseOutcome, ResponseStream, parse_request, respond, respond_error,
+    MAX_HEAD_LEN, ParseOutcome, ResponseStream, RouteContext, parse_request, respond, respond_error,
 };
 use crate::stats::ServerStats;
 
@@ -28,6 +29,14 @@ const MAX_ROUNDS: usize = 16;
 /// How long a connection may stay half-closed after the server's FIN before it is
 /// dropped silently (Linux's `tcp_fin_timeout`).
 pub(crate) const FIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the server thinks before each response with the `slow` fault.
+pub(crate) const SLOW_DELAY: Duration = Duration::from_secs(5);
+/// The alert the `tls-alert` fault answers a ClientHello with: a TLS record (type 21,
+/// version 1.2, length 2) holding a fatal (2) `handshake_failure` (40) alert, what a
+/// server without a cipher suite in common with the client sends.
+pub(crate) const HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
+/// The most bytes of a ClientHello read before answering it with the alert anyway.
+const MAX_HELLO: usize = 5 + 16 * 1024;
 
 /// What the server needs while serving connections.
 #[derive(Debug)]
@@ -78,11 +87,21 @@ pub(crate) struct Connection {
     close_notify_queued: bool,
     /// When the server sent its FIN.
     fin_sent_at: Option<Instant>,
+    /// The lab's fault, if any.
+    fault: Option<LabFault>,
+    /// The `slow` fault: the next response may not start before this time.
+    hold_until: Option<Instant>,
+    /// The `tls-alert` fault: the bytes of the ClientHello record read so far.
+    hello: Vec<u8>,
 }
 
 impl Connection {
     /// A connection on the socket `handle`, which has just left LISTEN.
-    pub fn new(handle: SocketHandle, config: Arc<ServerConfig>) -> Result<Self, rustls::Error> {
+    pub fn new(
+        handle: SocketHandle,
+        config: Arc<ServerConfig>,
+        fault: Option<LabFault>,
+    ) -> Result<Self, rustls::Error> {
         Ok(Connection {
             handle,
             tls: ServerConnection::new(config)?,
@@ -94,6 +113,9 @@ impl Connection {
             closing: None,
             close_notify_queued: false,
             fin_sent_at: None,
+            fault,
+            hold_until: None,
+            hello: Vec::new(),
         })
     }
 
@@ -103,8 +125,16 @@ impl Connection {
     }
 
     /// When the connection must be looked at even without traffic: the end of its
-    /// FIN timeout.
+    /// FIN timeout, or of the `slow` fault's wait.
     pub fn deadline(&self) -> Option<Instant> {
+        [self.fin_deadline(), self.hold_until]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When the server gives up on a client that never finishes closing.
+    fn fin_deadline(&self) -> Option<Instant> {
         self.fin_sent_at.map(|t| t + FIN_TIMEOUT)
     }
 
@@ -121,7 +151,7 @@ impl Connection {
             tcp::State::SynReceived | tcp::State::TimeWait => return Activity::default(),
             _ => {}
         }
-        if self.deadline().is_some_and(|d| cx.now >= d) {
+        if self.fin_deadline().is_some_and(|d| cx.now >= d) {
             // The client never finished closing: forget the socket without an RST, like
             // an orphaned socket after tcp_fin_timeout.
             log::debug!("lab HTTPS: FIN timeout in {}", socket.state());
@@ -164,6 +194,13 @@ impl Connection {
                 // Nothing more will be answered: keep the window open, drop the bytes.
                 let dropped = socket.recv(|buf| (buf.len(), buf.len())).unwrap_or(0);
                 if dropped == 0 {
+                    break;
+                }
+                did = true;
+                continue;
+            }
+            if self.fault == Some(LabFault::TlsAlert) {
+                if !self.refuse_handshake(socket, cx) {
                     break;
                 }
                 did = true;
@@ -218,6 +255,34 @@ impl Connection {
         did
     }
 
+    /// The `tls-alert` fault: reads the first TLS record (the ClientHello), then queues a
+    /// fatal `handshake_failure` alert and closes without rustls ever seeing the hello.
+    /// True when bytes were read.
+    fn refuse_handshake(&mut self, socket: &mut tcp::Socket, cx: &mut ServeContext<'_>) -> bool {
+        let room = MAX_HELLO.saturating_sub(self.hello.len());
+        let hello = &mut self.hello;
+        let n = socket
+            .recv(|buf| {
+                let n = buf.len().min(room);
+                hello.extend_from_slice(buf.get(..n).unwrap_or_default());
+                (n, n)
+            })
+            .unwrap_or(0);
+        let record_len = match self.hello[..] {
+            [_, _, _, high, low, ..] => 5 + usize::from(u16::from_be_bytes([high, low])),
+            _ => usize::MAX,
+        };
+        if self.hello.len() >= record_len.min(MAX_HELLO) {
+            log::debug!("lab HTTPS: answering the ClientHello with a handshake_failure alert");
+            self.outgoing.extend_from_slice(&HANDSHAKE_FAILURE_ALERT);
+            self.hello.clear();
+            cx.stats.tls_alerts_sent += 1;
+            self.closing = Some(CloseReason::TlsError);
+            self.response = None;
+        }
+        n > 0
+    }
+
     /// Moves decrypted bytes into `requests` while there is room.
     fn drain_plaintext(&mut self) {
         let mut buf = [0u8; READ_CHUNK];
@@ -253,6 +318,9 @@ impl Connection {
             return false;
         }
         if self.response.is_none() {
+            if !self.waited_enough(cx.now) {
+                return false;
+            }
             self.response = self.next_response(cx);
         }
         let Some(response) = self.response.as_mut() else {
@@ -283,13 +351,40 @@ impl Connection {
         written > 0
     }
 
+    /// True when the next response may start: always, except with the `slow` fault, where
+    /// a complete request waits [`SLOW_DELAY`] first.
+    fn waited_enough(&mut self, now: Instant) -> bool {
+        if self.fault != Some(LabFault::Slow) {
+            return true;
+        }
+        match self.hold_until {
+            Some(t) if now >= t => {
+                self.hold_until = None;
+                true
+            }
+            Some(_) => false,
+            None => {
+                if parse_request(&self.requests) == ParseOutcome::Partial {
+                    return true;
+                }
+                log::debug!("lab HTTPS: slow fault: waiting {SLOW_DELAY} before answering");
+                self.hold_until = Some(now + SLOW_DELAY);
+                false
+            }
+        }
+    }
+
     /// Parses the next request, if a whole head is there, and starts its response.
     fn next_response(&mut self, cx: &mut ServeContext<'_>) -> Option<ResponseStream> {
         let (response, head_only, close) = match parse_request(&self.requests) {
             ParseOutcome::Partial => return None,
             ParseOutcome::Complete { request, head_len } => {
                 self.requests.drain(..head_len.min(self.requests.len()));
-                let response = respond(&request);
+                let route_cx = RouteContext {
+                    fault: self.fault,
+                    scheme: "https",
+                };
+                let response = respond(&request, &route_cx);
                 log::debug!(
                     "lab HTTPS: {} {} -> {}",
                     request.method,

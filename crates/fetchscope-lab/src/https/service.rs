@@ -9,6 +9,7 @@ use smoltcp::time::Instant;
 
 use super::connection::{Connection, ServeContext};
 use crate::error::LabError;
+use crate::fault::LabFault;
 use crate::stats::ServerStats;
 
 /// The HTTPS port.
@@ -26,20 +27,27 @@ const MAX_SOCKETS: usize = 32;
 #[derive(Debug)]
 pub(crate) struct HttpsService {
     config: Arc<ServerConfig>,
+    fault: Option<LabFault>,
     listener: Option<SocketHandle>,
     connections: Vec<Connection>,
 }
 
 impl HttpsService {
-    /// Opens the first listening socket in `sockets`.
+    /// Opens the first listening socket in `sockets`; with the `refused` fault, none
+    /// ever (every SYN to port 443 then gets a RST from the interface).
     pub fn new(
         config: Arc<ServerConfig>,
+        fault: Option<LabFault>,
         sockets: &mut SocketSet<'static>,
     ) -> Result<Self, LabError> {
-        let listener = listen(sockets)?;
+        let listener = match fault {
+            Some(LabFault::Refused) => None,
+            _ => Some(listen(sockets)?),
+        };
         Ok(HttpsService {
             config,
-            listener: Some(listener),
+            fault,
+            listener,
             connections: Vec::new(),
         })
     }
@@ -71,7 +79,7 @@ impl HttpsService {
             && sockets.get::<tcp::Socket>(handle).state() != tcp::State::Listen
         {
             self.listener = None;
-            match Connection::new(handle, self.config.clone()) {
+            match Connection::new(handle, self.config.clone(), self.fault) {
                 Ok(conn) => self.connections.push(conn),
                 Err(e) => {
                     log::debug!("lab HTTPS: cannot start TLS: {e}");
@@ -80,7 +88,10 @@ impl HttpsService {
                 }
             }
         }
-        if self.listener.is_none() && self.connections.len() < MAX_SOCKETS - 1 {
+        if self.listener.is_none()
+            && self.fault != Some(LabFault::Refused)
+            && self.connections.len() < MAX_SOCKETS - 1
+        {
             match listen(sockets) {
                 Ok(handle) => self.listener = Some(handle),
                 Err(e) => log::debug!("lab HTTPS: cannot open a new listener: {e}"),
