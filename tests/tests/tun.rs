@@ -1,0 +1,1098 @@
+//! End-to-end tests of `fetchscope fetch --tun` in the namespace lab (`scripts/netns-lab.sh`):
+//! real nginx and dnsmasq in one network namespace, the TUN device and IP forwarding in
+//! another, and fetchscope's own stack on the far side of the TUN device.
+//!
+//! Every test brings a lab up with its own state directory and takes it down with
+//! `down --purge` when it ends, also when it panics (a drop guard). The lab's names come
+//! from the prefix [`PREFIX`] (namespaces `fstun-srv`/`fstun-cli`, TUN `fstun0`), which no
+//! other test binary uses, and a global mutex runs this file's tests one at a time: so the
+//! tests never meet another lab, not even one a person has up (`fsc-*`) while they run.
+//!
+//! They need root, `/dev/net/tun`, iproute2, nginx, dnsmasq and openssl, and some of them
+//! tcpdump, tshark, python3 and setpriv. Without them a test says why and skips, except
+//! under `CI=true`, where a missing prerequisite fails it (`scripts/test.sh` installs them
+//! when run as root).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use fetchscope_tests::{
+    code, events, fetchscope_bin, have, is_root, of_type, require, scratch_dir, workspace_root,
+};
+use serde_json::Value;
+
+/// The lab's name prefix for this test binary (see `FSC_LAB_PREFIX` in netns-lab.sh).
+const PREFIX: &str = "fstun";
+/// The longest any one command of these tests may take before it is killed.
+const COMMAND_LIMIT: Duration = Duration::from_secs(240);
+/// fetchscope's own `--timeout` in these tests, well under [`COMMAND_LIMIT`].
+const FETCH_TIMEOUT_SECS: &str = "120";
+
+/// One lab at a time: the lab's names are fixed by [`PREFIX`].
+static SERIAL: Mutex<()> = Mutex::new(());
+
+// ------------------------------------------------------------------------ the lab
+
+/// The prerequisites every test here shares; false (after saying why) when a test
+/// should skip.
+fn lab_prerequisites() -> bool {
+    let tools = ["ip", "nginx", "dnsmasq", "openssl", "sha256sum"];
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
+    require(
+        is_root(),
+        "the namespace lab needs root (network namespaces, TUN)",
+    ) && require(
+        Path::new("/dev/net/tun").exists(),
+        "/dev/net/tun is missing (modprobe tun)",
+    ) && require(
+        missing.is_empty(),
+        &format!(
+            "the namespace lab needs {} (scripts/test.sh installs them as root)",
+            missing.join(", ")
+        ),
+    )
+}
+
+/// A namespace lab that is up; dropping it takes it down (`down --purge`).
+struct NsLab {
+    dir: PathBuf,
+    env: HashMap<String, String>,
+    // Declared last: released only after `drop` has taken the lab down.
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl NsLab {
+    /// Brings the lab up with the TUN device owned by root; `None` when the test skips.
+    fn up() -> Option<NsLab> {
+        NsLab::up_with_owner("root")
+    }
+
+    /// Brings the lab up with the TUN device owned by `owner` (who may then attach to it
+    /// without privileges).
+    fn up_with_owner(owner: &str) -> Option<NsLab> {
+        if !lab_prerequisites() {
+            return None;
+        }
+        let serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+        let dir = std::env::temp_dir().join(format!("fetchscope-tun-test-{}", std::process::id()));
+        // The guard exists before `up` runs, so a half-made lab is taken down too.
+        let mut lab = NsLab {
+            dir,
+            env: HashMap::new(),
+            _serial: serial,
+        };
+        let out = lab.script(&["up"], owner);
+        assert!(
+            out.status.success(),
+            "netns-lab.sh up failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env_file = lab.dir.join("lab.env");
+        let text = fs::read_to_string(&env_file)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", env_file.display()));
+        lab.env = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Some(lab)
+    }
+
+    /// Runs `netns-lab.sh ARGS` for this lab.
+    fn script(&self, args: &[&str], owner: &str) -> Output {
+        let mut cmd = Command::new("bash");
+        cmd.arg(workspace_root().join("scripts/netns-lab.sh"))
+            .args(args)
+            .env("FSC_LAB_PREFIX", PREFIX)
+            .env("FSC_LAB_DIR", &self.dir)
+            .env("FSC_LAB_TUN_USER", owner)
+            .env_remove("SUDO_USER")
+            .env_remove("FETCHSCOPE_INSTALL");
+        output_within(cmd, COMMAND_LIMIT)
+    }
+
+    /// A variable of the lab's `lab.env`.
+    fn var(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("lab.env has no {key}"))
+    }
+
+    /// `program` run inside the client namespace (where the TUN device is).
+    fn in_cli(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", self.var("FSC_CLI_NS")])
+            .arg(program)
+            .env("NO_COLOR", "1")
+            .env_remove("SSLKEYLOGFILE");
+        c
+    }
+
+    /// `program` run inside the server namespace (where nginx and dnsmasq are).
+    fn in_srv(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", self.var("FSC_SRV_NS")])
+            .arg(program);
+        c
+    }
+
+    /// The options that point fetchscope at the lab through its TUN device.
+    fn tun_args(&self) -> Vec<String> {
+        [
+            ("--tun", "FSC_TUN"),
+            ("--addr", "FSC_STACK_ADDR"),
+            ("--gateway", "FSC_GATEWAY"),
+            ("--dns", "FSC_DNS"),
+            ("--cacert", "FSC_CACERT"),
+        ]
+        .iter()
+        .flat_map(|(opt, key)| [opt.to_string(), self.var(key).to_string()])
+        .collect()
+    }
+
+    /// `fetchscope fetch https://www.example.test{path} <tun options> <extra>` in the
+    /// client namespace; `--timeout` [`FETCH_TIMEOUT_SECS`] unless `extra` has its own.
+    fn fetch(&self, path: &str, extra: &[&str]) -> Command {
+        let mut c = self.in_cli(fetchscope_bin());
+        c.arg("fetch")
+            .arg(format!("https://www.example.test{path}"))
+            .args(self.tun_args())
+            .args(extra);
+        if !extra.contains(&"--timeout") {
+            c.args(["--timeout", FETCH_TIMEOUT_SECS]);
+        }
+        c
+    }
+
+    /// The SHA-256 nginx's file `rel` (e.g. `www/index.html`) has, from `files.sha256`.
+    fn expected_sha256(&self, rel: &str) -> String {
+        let list = fs::read_to_string(self.dir.join("files.sha256")).expect("files.sha256");
+        list.lines()
+            .filter_map(|l| l.split_once("  "))
+            .find(|(_, f)| *f == rel)
+            .map(|(sum, _)| sum.to_string())
+            .unwrap_or_else(|| panic!("files.sha256 does not list {rel}"))
+    }
+
+    /// The size of nginx's file `rel`.
+    fn file_len(&self, rel: &str) -> u64 {
+        fs::metadata(self.dir.join(rel))
+            .unwrap_or_else(|e| panic!("{rel}: {e}"))
+            .len()
+    }
+}
+
+impl Drop for NsLab {
+    fn drop(&mut self) {
+        let out = self.script(&["down", "--purge"], "root");
+        if !out.status.success() {
+            eprintln!(
+                "netns-lab.sh down --purge failed ({}):\n{}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------ processes
+
+/// Runs `cmd` to the end with its output captured; kills it and panics after `limit`.
+fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}")),
+        Err(_) => {
+            kill(pid, "KILL");
+            let out = rx.recv_timeout(Duration::from_secs(10));
+            panic!(
+                "{cmd:?} did not finish within {limit:?} and was killed; stderr:\n{}",
+                out.ok()
+                    .and_then(Result::ok)
+                    .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Sends signal `sig` (a name such as `INT`) to `pid`.
+fn kill(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// A process that runs beside a fetch (a capture, a server); killed when dropped.
+struct Background {
+    child: Child,
+    what: &'static str,
+}
+
+impl Background {
+    fn spawn(mut cmd: Command, what: &'static str) -> Background {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        Background { child, what }
+    }
+
+    /// Waits (at most `limit`) for a line of stdout or stderr containing `needle`; the
+    /// rest of that stream is then read and discarded in the background, so the process
+    /// never blocks on a full pipe.
+    fn wait_for_line(&mut self, stderr: bool, needle: &str, limit: Duration) {
+        let stream: Box<dyn Read + Send> = if stderr {
+            Box::new(self.child.stderr.take().expect("stderr is piped"))
+        } else {
+            Box::new(self.child.stdout.take().expect("stdout is piped"))
+        };
+        let (tx, rx) = mpsc::channel();
+        let needle_owned = needle.to_string();
+        std::thread::spawn(move || {
+            let mut seen = String::new();
+            let mut found = false;
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if !found {
+                    seen.push_str(&line);
+                    seen.push('\n');
+                    if line.contains(&needle_owned) {
+                        found = true;
+                        let _ = tx.send(Ok(()));
+                    }
+                }
+            }
+            if !found {
+                let _ = tx.send(Err(seen));
+            }
+        });
+        match rx.recv_timeout(limit) {
+            Ok(Ok(())) => {}
+            Ok(Err(seen)) => panic!("{} ended without saying '{needle}':\n{seen}", self.what),
+            Err(_) => panic!("{} did not say '{needle}' within {limit:?}", self.what),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `sig` and waits (at most 10 s, then KILL) for the process to end.
+    fn stop(mut self, sig: &str) -> ExitStatus {
+        kill(self.pid(), sig);
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                let _ = self.child.kill();
+                return self.child.wait().expect("wait after KILL");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a completed fetch (exit 0) and returns its NDJSON events.
+fn completed(out: &Output, what: &str) -> Vec<Value> {
+    assert_eq!(code(out), 0, "{what}: stderr:\n{}", stderr_of(out));
+    events(&out.stdout)
+}
+
+/// The single `done` event.
+fn done_event(ev: &[Value]) -> &Value {
+    let done = of_type(ev, "done");
+    assert_eq!(done.len(), 1, "one done event expected");
+    done[0]
+}
+
+/// SHA-256 of a file, lower-case hex, read in pieces.
+fn file_sha256(path: &Path) -> String {
+    use sha2::Digest;
+    let mut f = fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// The phases in the order the `phase` events name them.
+fn phases(ev: &[Value]) -> Vec<String> {
+    of_type(ev, "phase")
+        .iter()
+        .filter_map(|e| e["phase"].as_str().map(String::from))
+        .collect()
+}
+
+// ------------------------------------------------------------------ body digests
+
+/// The lab's home page through TUN: every phase, the address dnsmasq gave, and a body
+/// whose digest is the one of the file nginx served; then the same fetch as text, the
+/// way a person runs the command `netns-lab.sh up` prints.
+#[test]
+fn page_through_tun_is_the_file_nginx_served() {
+    let Some(lab) = NsLab::up() else { return };
+    let out = output_within(lab.fetch("/", &["--json"]), COMMAND_LIMIT);
+    let ev = completed(&out, "fetch of /");
+    assert_eq!(
+        phases(&ev),
+        [
+            "resolve", "connect", "tls", "request", "response", "teardown", "done"
+        ]
+    );
+    let answers: Vec<&Value> = of_type(&ev, "dns")
+        .into_iter()
+        .filter(|e| e["event"] == "answer")
+        .collect();
+    assert_eq!(answers.len(), 1, "one DNS answer");
+    assert_eq!(answers[0]["addresses"][0], lab.var("FSC_SERVER_ADDR"));
+    assert_eq!(answers[0]["server"], lab.var("FSC_DNS"));
+    let done = done_event(&ev);
+    assert_eq!(done["status"], 200);
+    assert_eq!(done["body_bytes"], lab.file_len("www/index.html"));
+    assert_eq!(done["body_sha256"], lab.expected_sha256("www/index.html"));
+    let states: Vec<&str> = of_type(&ev, "tcp_state")
+        .iter()
+        .filter_map(|e| e["to"].as_str())
+        .collect();
+    assert!(states.contains(&"ESTABLISHED"), "{states:?}");
+    assert_eq!(states.last(), Some(&"TIME-WAIT"), "{states:?}");
+    let stack = lab.var("FSC_STACK_ADDR").split('/').next().unwrap_or("");
+    for p in of_type(&ev, "packet") {
+        let (src, dst) = (&p["ip"]["src"], &p["ip"]["dst"]);
+        assert!(
+            src == stack || dst == stack,
+            "a packet not to or from the stack: {p}"
+        );
+    }
+
+    let out = output_within(lab.fetch("/", &[]), COMMAND_LIMIT);
+    assert_eq!(code(&out), 0, "text fetch: {}", stderr_of(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for heading in [
+        "1. DNS lookup",
+        "2. TCP handshake",
+        "3. TLS handshake",
+        "4. HTTP request",
+        "5. HTTP response",
+        "6. Connection teardown",
+    ] {
+        assert!(text.contains(heading), "no '{heading}' in:\n{text}");
+    }
+    assert!(
+        text.contains(&lab.expected_sha256("www/index.html")),
+        "{text}"
+    );
+}
+
+/// 16 MiB through TUN with `-o`: the file written and the digest reported both match
+/// nginx's file.
+#[test]
+fn sixteen_mib_through_tun_match_nginx_file() {
+    let Some(lab) = NsLab::up() else { return };
+    let dir = scratch_dir("tun-16m");
+    let body = dir.join("16M.bin");
+    let out = output_within(
+        lab.fetch(
+            "/files/16M.bin",
+            &["--json", "-o", body.to_str().expect("utf-8 path")],
+        ),
+        COMMAND_LIMIT,
+    );
+    let ev = completed(&out, "fetch of /files/16M.bin");
+    let expected = lab.expected_sha256("www/files/16M.bin");
+    let done = done_event(&ev);
+    assert_eq!(done["status"], 200);
+    assert_eq!(done["body_bytes"], 16 * 1024 * 1024);
+    assert_eq!(done["body_sha256"], expected);
+    assert_eq!(file_sha256(&body), expected, "the -o file");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// 64 MiB written to a file through TUN (text output, as a person would run it).
+#[test]
+fn sixty_four_mib_download_to_a_file_has_the_right_digest() {
+    let Some(lab) = NsLab::up() else { return };
+    let dir = scratch_dir("tun-64m");
+    let body = dir.join("64M.bin");
+    let mut cmd = lab.fetch(
+        "/files/64M.bin",
+        &["-o", body.to_str().expect("utf-8 path")],
+    );
+    // Every packet is a line of text: keep only the end.
+    cmd.arg("--color").arg("never");
+    let out = output_within(cmd, COMMAND_LIMIT);
+    assert_eq!(code(&out), 0, "stderr:\n{}", stderr_of(&out));
+    assert_eq!(
+        fs::metadata(&body).expect("the -o file").len(),
+        64 * 1024 * 1024
+    );
+    let expected = lab.expected_sha256("www/files/64M.bin");
+    assert_eq!(file_sha256(&body), expected, "the -o file");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("sha256 {expected}")),
+        "the summary names the digest"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------------------------------ kernel capture
+
+/// One packet as both sides describe it, for comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    /// Sent by fetchscope's stack (source address = the stack's).
+    tx: bool,
+    proto: Proto,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Proto {
+    Tcp {
+        src_port: u16,
+        flags: Vec<String>,
+        seq: u32,
+        ack: u32,
+        len: u32,
+    },
+    Udp {
+        src_port: u16,
+        dns_id: Option<u16>,
+    },
+    Other,
+}
+
+/// TCP flag names in one fixed order, so both sides compare equal.
+const FLAG_ORDER: [&str; 8] = ["CWR", "ECE", "URG", "ACK", "PSH", "RST", "SYN", "FIN"];
+
+fn sorted_flags(mut flags: Vec<String>) -> Vec<String> {
+    flags.sort_by_key(|f| FLAG_ORDER.iter().position(|x| x == f).unwrap_or(99));
+    flags
+}
+
+/// fetchscope's packet events as [`Seen`]s.
+fn seen_by_fetchscope(ev: &[Value]) -> Vec<Seen> {
+    of_type(ev, "packet")
+        .iter()
+        .map(|p| {
+            let tx = p["dir"] == "tx";
+            let num = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("not a number: {p}"));
+            let proto = if p["tcp"].is_object() {
+                let t = &p["tcp"];
+                Proto::Tcp {
+                    src_port: num(&t["src_port"]) as u16,
+                    flags: sorted_flags(
+                        t["flags"]
+                            .as_array()
+                            .expect("tcp.flags")
+                            .iter()
+                            .filter_map(|f| f.as_str().map(String::from))
+                            .collect(),
+                    ),
+                    seq: num(&t["seq_raw"]) as u32,
+                    ack: num(&t["ack_raw"]) as u32,
+                    len: num(&t["payload_len"]) as u32,
+                }
+            } else if p["udp"].is_object() {
+                Proto::Udp {
+                    src_port: num(&p["udp"]["src_port"]) as u16,
+                    dns_id: p["dns"]["id"].as_u64().map(|i| i as u16),
+                }
+            } else {
+                Proto::Other
+            };
+            Seen { tx, proto }
+        })
+        .collect()
+}
+
+/// The first of a tshark field's comma-separated values (an ICMP error quotes headers).
+fn first(field: &str) -> &str {
+    field.split(',').next().unwrap_or("")
+}
+
+fn parse_u32(field: &str, line: &str) -> u32 {
+    let f = first(field);
+    let parsed = match f.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => f.parse(),
+    };
+    parsed.unwrap_or_else(|_| panic!("bad number '{field}' in tshark line: {line}"))
+}
+
+/// tshark's `tcp.flags.str` (e.g. `·······AP···`) as flag names.
+fn flags_from_str(s: &str) -> Vec<String> {
+    let letters = [
+        ('C', "CWR"),
+        ('E', "ECE"),
+        ('U', "URG"),
+        ('A', "ACK"),
+        ('P', "PSH"),
+        ('R', "RST"),
+        ('S', "SYN"),
+        ('F', "FIN"),
+    ];
+    // The last eight positions are CWR ECE URG ACK PSH RST SYN FIN; earlier ones are the
+    // reserved bits and AccECN.
+    let chars: Vec<char> = s.chars().collect();
+    let tail = &chars[chars.len().saturating_sub(8)..];
+    tail.iter()
+        .filter_map(|c| {
+            letters
+                .iter()
+                .find(|(l, _)| l == c)
+                .map(|(_, n)| n.to_string())
+        })
+        .collect()
+}
+
+/// The capture's packets as [`Seen`]s, read with tshark, in capture order.
+fn seen_by_kernel(pcap: &Path, stack_addr: &str) -> Vec<Seen> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r")
+        .arg(pcap)
+        .args(["-T", "fields", "-E", "separator=/t"])
+        .args([
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "ip.src",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.flags.str",
+            "-e",
+            "tcp.seq_raw",
+            "-e",
+            "tcp.ack_raw",
+            "-e",
+            "tcp.len",
+            "-e",
+            "udp.srcport",
+            "-e",
+            "dns.id",
+            "-e",
+            "ip.proto",
+        ]);
+    let out = output_within(cmd, COMMAND_LIMIT);
+    assert!(out.status.success(), "tshark: {}", stderr_of(&out));
+    let mut times = Vec::new();
+    let seen: Vec<Seen> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            assert!(f.len() >= 10, "short tshark line: {line}");
+            times.push(first(f[0]).parse::<f64>().unwrap_or(0.0));
+            let tx = first(f[1]) == stack_addr;
+            let proto = match first(f[9]) {
+                "6" => Proto::Tcp {
+                    src_port: parse_u32(f[2], line) as u16,
+                    flags: sorted_flags(flags_from_str(first(f[3]))),
+                    seq: parse_u32(f[4], line),
+                    ack: parse_u32(f[5], line),
+                    len: parse_u32(f[6], line),
+                },
+                "17" => Proto::Udp {
+                    src_port: parse_u32(f[7], line) as u16,
+                    dns_id: (!f[8].is_empty()).then(|| parse_u32(f[8], line) as u16),
+                },
+                _ => Proto::Other,
+            };
+            Seen { tx, proto }
+        })
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "capture timestamps go backwards"
+    );
+    seen
+}
+
+/// Compares every packet of the two records.
+///
+/// Each direction must match packet for packet (same flags, absolute sequence and
+/// acknowledgement numbers, lengths, ports, DNS ids) and in the same order. Across the
+/// two directions the kernel may legitimately see a packet for the stack *before* one the
+/// stack sent, while fetchscope records the other order: the kernel captures a packet for
+/// the stack when it queues it on the TUN device, and fetchscope records it when it reads
+/// it, maybe after writing a packet of its own. The reverse can never happen: a packet
+/// fetchscope read before it wrote another was queued (and captured) before that one
+/// was written. That is checked for every pair. Returns how many received packets the
+/// kernel queued before a packet fetchscope wrote ahead of reading them (information for
+/// people).
+fn assert_same_packets(fetchscope: &[Seen], kernel: &[Seen], what: &str) -> usize {
+    let split = |v: &[Seen], tx: bool| -> Vec<(usize, Seen)> {
+        v.iter()
+            .enumerate()
+            .filter(|(_, s)| s.tx == tx)
+            .map(|(i, s)| (i, s.clone()))
+            .collect()
+    };
+    assert_eq!(
+        fetchscope.len(),
+        kernel.len(),
+        "{what}: fetchscope shows {} packets, the kernel captured {}\nfetchscope: {fetchscope:#?}\nkernel: {kernel:#?}",
+        fetchscope.len(),
+        kernel.len()
+    );
+    // Position in the kernel's capture of each of fetchscope's packets.
+    let mut kernel_pos = vec![0usize; fetchscope.len()];
+    for tx in [true, false] {
+        let ours = split(fetchscope, tx);
+        let theirs = split(kernel, tx);
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "{what}: the number of packets {} the stack differs",
+            if tx { "from" } else { "to" }
+        );
+        for (n, ((i, a), (j, b))) in ours.iter().zip(theirs.iter()).enumerate() {
+            assert_eq!(
+                a,
+                b,
+                "{what}: {} packet #{} differs (fetchscope's packet {} vs the capture's frame {})",
+                if tx { "sent" } else { "received" },
+                n + 1,
+                i + 1,
+                j + 1
+            );
+            kernel_pos[*i] = *j;
+        }
+    }
+    // Cross-direction order.
+    let mut latest_rx: Option<usize> = None;
+    let mut latest_tx: Option<usize> = None;
+    let mut reordered = 0;
+    for (i, s) in fetchscope.iter().enumerate() {
+        let k = kernel_pos[i];
+        if s.tx {
+            if let Some(rx) = latest_rx {
+                assert!(
+                    k > rx,
+                    "{what}: fetchscope read frame {} before writing its packet {}, but the kernel saw them the other way round",
+                    rx + 1,
+                    i + 1
+                );
+            }
+            latest_tx = Some(latest_tx.map_or(k, |t| t.max(k)));
+        } else {
+            if latest_tx.is_some_and(|t| t > k) {
+                reordered += 1;
+            }
+            latest_rx = Some(latest_rx.map_or(k, |r| r.max(k)));
+        }
+    }
+    reordered
+}
+
+/// A capture on the kernel's side of the TUN device (tcpdump on `fstun0`, started before
+/// the fetch and stopped after it) shows exactly the packets fetchscope's `--json` shows:
+/// the same number, each with the same flags and absolute sequence and acknowledgement
+/// numbers, in the same order. For the home page and for a 1 MiB file.
+#[test]
+fn kernel_capture_shows_the_same_packets_as_fetchscope() {
+    let Some(lab) = NsLab::up() else { return };
+    if !require(
+        have("tcpdump") && have("tshark"),
+        "the capture test needs tcpdump and tshark",
+    ) {
+        return;
+    }
+    let dir = scratch_dir("tun-capture");
+    let stack_addr = lab
+        .var("FSC_STACK_ADDR")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    for path in ["/", "/files/1M.bin"] {
+        let pcap = dir.join("kernel.pcap");
+        let _ = fs::remove_file(&pcap);
+        let mut capture = lab.in_cli("tcpdump");
+        // -Z root: keep the permission to write the file; --immediate-mode and -U: every
+        // packet reaches the file before the capture is stopped; -B: 32 MiB of buffer.
+        capture
+            .args(["-Z", "root", "-U", "--immediate-mode", "-B", "32768", "-n"])
+            .args(["-i", lab.var("FSC_TUN"), "-w"])
+            .arg(&pcap);
+        let mut tcpdump = Background::spawn(capture, "tcpdump");
+        tcpdump.wait_for_line(true, "listening on", Duration::from_secs(20));
+        let out = output_within(
+            lab.fetch(path, &["--json", "-o", "/dev/null"]),
+            COMMAND_LIMIT,
+        );
+        let status = tcpdump.stop("INT");
+        let ev = completed(&out, path);
+        assert!(
+            status.success() || status.code().is_some(),
+            "tcpdump: {status}"
+        );
+        let ours = seen_by_fetchscope(&ev);
+        let theirs = seen_by_kernel(&pcap, &stack_addr);
+        assert!(
+            ours.iter().any(|s| matches!(
+                &s.proto,
+                Proto::Udp {
+                    dns_id: Some(_),
+                    ..
+                }
+            )),
+            "the DNS query is among the packets"
+        );
+        assert!(ours.len() > 10, "{path}: only {} packets", ours.len());
+        let reordered = assert_same_packets(&ours, &theirs, path);
+        eprintln!(
+            "{path}: {} packets identical on both sides; {reordered} received packets were queued by the kernel before a write fetchscope made ahead of reading them",
+            ours.len()
+        );
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------------------------------ permissions
+
+/// The test's fetchscope binary copied where an unprivileged user can run it.
+fn binary_for_everyone(dir: &Path) -> PathBuf {
+    let bin = dir.join("fetchscope");
+    fs::copy(fetchscope_bin(), &bin).expect("copy the binary");
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod binary");
+    bin
+}
+
+/// `cmd` (an `ip netns exec NS PROGRAM ...` command) with PROGRAM run as `nobody`, with no
+/// groups and no capabilities.
+fn as_nobody(lab: &NsLab, bin: &Path, path: &str, tun: &str) -> Command {
+    let mut c = lab.in_cli("setpriv");
+    c.args([
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+    ])
+    .arg(bin)
+    .arg("fetch")
+    .arg(format!("https://www.example.test{path}"))
+    .args(["--tun", tun])
+    .args(["--addr", lab.var("FSC_STACK_ADDR")])
+    .args(["--gateway", lab.var("FSC_GATEWAY")])
+    .args(["--dns", lab.var("FSC_DNS")])
+    .args(["--cacert", lab.var("FSC_CACERT")])
+    .args(["--timeout", FETCH_TIMEOUT_SECS]);
+    c
+}
+
+fn nobody_prerequisites() -> bool {
+    require(
+        have("setpriv")
+            && Command::new("id")
+                .arg("nobody")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+        "the permission tests need setpriv (util-linux) and the user nobody",
+    )
+}
+
+/// An unprivileged user may neither attach to a TUN device someone else owns nor create
+/// one: exit 3, and a sentence that names the fixes.
+#[test]
+fn unprivileged_user_gets_exit_3_and_the_fix() {
+    let Some(lab) = NsLab::up() else { return };
+    if !nobody_prerequisites() {
+        return;
+    }
+    let dir = scratch_dir("tun-perm");
+    let bin = binary_for_everyone(&dir);
+    let tun = lab.var("FSC_TUN").to_string();
+
+    let out = output_within(as_nobody(&lab, &bin, "/", &tun), COMMAND_LIMIT);
+    let err = stderr_of(&out);
+    assert_eq!(code(&out), 3, "attach without permission: {err}");
+    assert!(
+        err.contains(&format!("no permission to attach to TUN device {tun}")),
+        "{err}"
+    );
+    assert!(err.contains("setcap cap_net_admin+ep"), "{err}");
+    assert!(
+        err.contains(&format!("ip tuntap add dev {tun} mode tun user $USER")),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+
+    let missing = format!("{PREFIX}x9");
+    let out = output_within(as_nobody(&lab, &bin, "/", &missing), COMMAND_LIMIT);
+    let err = stderr_of(&out);
+    assert_eq!(code(&out), 3, "create without permission: {err}");
+    assert!(
+        err.contains(&format!("no permission to create TUN device {missing}")),
+        "{err}"
+    );
+    assert!(err.contains("setcap cap_net_admin+ep"), "{err}");
+    let still_missing = output_within(
+        {
+            let mut c = Command::new("ip");
+            c.args(["-n", lab.var("FSC_CLI_NS"), "link", "show", &missing]);
+            c
+        },
+        COMMAND_LIMIT,
+    );
+    assert!(
+        !still_missing.status.success(),
+        "no device may have been created"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// The owner of a persistent TUN device (`ip tuntap add ... user OWNER`) attaches to it
+/// without any privilege and fetches.
+#[test]
+fn owner_of_the_device_fetches_without_privileges() {
+    if !lab_prerequisites() || !nobody_prerequisites() {
+        return;
+    }
+    let Some(lab) = NsLab::up_with_owner("nobody") else {
+        return;
+    };
+    let dir = scratch_dir("tun-owner");
+    let bin = binary_for_everyone(&dir);
+    let mut cmd = as_nobody(&lab, &bin, "/", lab.var("FSC_TUN"));
+    cmd.arg("--json");
+    let out = output_within(cmd, COMMAND_LIMIT);
+    let ev = completed(&out, "fetch as the device's owner");
+    assert_eq!(
+        done_event(&ev)["body_sha256"],
+        lab.expected_sha256("www/index.html")
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------------------------------ errors that say which
+
+/// A device that is down: exit 3 and the command that brings it up.
+#[test]
+fn device_down_is_named_with_the_fix() {
+    let Some(lab) = NsLab::up() else { return };
+    let tun = lab.var("FSC_TUN").to_string();
+    let mut down = Command::new("ip");
+    down.args(["-n", lab.var("FSC_CLI_NS"), "link", "set", &tun, "down"]);
+    assert!(output_within(down, COMMAND_LIMIT).status.success());
+    let out = output_within(lab.fetch("/", &[]), COMMAND_LIMIT);
+    let err = stderr_of(&out);
+    assert_eq!(code(&out), 3, "{err}");
+    assert!(err.contains(&format!("TUN device {tun} is down")), "{err}");
+    assert!(err.contains(&format!("ip link set {tun} up")), "{err}");
+}
+
+/// A server the kernel has no route to (the kernel answers with ICMP network
+/// unreachable) and a stack address the kernel cannot route replies back to: the fetch
+/// fails with the phase, the reason and a hint, and the exit status of that phase.
+#[test]
+fn unreachable_server_and_unroutable_stack_say_which() {
+    let Some(lab) = NsLab::up() else { return };
+
+    // No route from the client namespace to 10.77.0.1.
+    let cmd = lab.fetch(
+        "/",
+        &[
+            "--resolve",
+            "www.example.test:443:10.77.0.1",
+            "--json",
+            "--timeout",
+            "3",
+        ],
+    );
+    let out = output_within(cmd, COMMAND_LIMIT);
+    let err = stderr_of(&out);
+    let status = code(&out);
+    assert!(
+        status == 5 || status == 8,
+        "a connect failure (5) or a connect timeout (8), got {status}: {err}"
+    );
+    assert!(err.contains("connect failed"), "{err}");
+    assert!(err.contains("10.77.0.1"), "{err}");
+    let ev = events(&out.stdout);
+    assert!(
+        of_type(&ev, "packet").iter().any(|p| p["icmp"]["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("unreachable"))),
+        "the kernel's ICMP unreachable is shown"
+    );
+    let error = of_type(&ev, "error");
+    assert_eq!(error.len(), 1);
+    assert_eq!(error[0]["phase"], "connect");
+
+    // A stack address outside the TUN device's prefix: nothing comes back.
+    let mut c = lab.in_cli(fetchscope_bin());
+    c.args(["fetch", "https://www.example.test/"])
+        .args(["--tun", lab.var("FSC_TUN")])
+        .args(["--addr", "10.77.0.2/24", "--gateway", "10.77.0.1"])
+        .args([
+            "--dns",
+            lab.var("FSC_DNS"),
+            "--cacert",
+            lab.var("FSC_CACERT"),
+        ])
+        .args(["--timeout", "3"]);
+    let out = output_within(c, COMMAND_LIMIT);
+    let err = stderr_of(&out);
+    let status = code(&out);
+    assert!(
+        [3, 4, 8].contains(&status),
+        "set-up (3), DNS (4) or timeout (8), got {status}: {err}"
+    );
+    assert!(
+        err.contains("resolve failed") || status == 3,
+        "names the phase: {err}"
+    );
+    assert!(
+        err.contains("10.88.0.1") || err.contains("10.77.0.2"),
+        "{err}"
+    );
+}
+
+// ------------------------------------------------------------------ idle CPU
+
+/// CPU time of process `pid` so far (user + system), from `/proc/PID/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/stat: {e}"));
+    // The command name (field 2) may hold spaces: count fields after its ')'.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); utime and stime are fields 14 and 15.
+    let ticks: u64 = f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime");
+    let hz = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(100);
+    Duration::from_micros(ticks * 1_000_000 / hz)
+}
+
+/// A TCP server in the server namespace that accepts one connection and then says
+/// nothing for `silent_secs` before closing it.
+const SILENT_SERVER: &str = r#"
+import socket, sys, time
+addr, port, silent = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((addr, port))
+s.listen(1)
+s.settimeout(60)
+print("listening", flush=True)
+c, _ = s.accept()
+print("accepted", flush=True)
+time.sleep(silent)
+c.close()
+"#;
+
+/// While the server is silent for 5 s (TCP connected, ClientHello sent, no answer),
+/// fetchscope sleeps: its CPU time is at most 2 % of the wall time.
+#[test]
+fn silent_server_costs_under_two_percent_cpu() {
+    let Some(lab) = NsLab::up() else { return };
+    if !require(have("python3"), "the idle test needs python3") {
+        return;
+    }
+    let server_addr = lab.var("FSC_SERVER_ADDR").to_string();
+    let mut srv = lab.in_srv("python3");
+    srv.args(["-c", SILENT_SERVER, &server_addr, "8443", "8"]);
+    let mut server = Background::spawn(srv, "the silent server");
+    // Its stdout: "listening", then "accepted".
+    let stdout = server.child.stdout.take().expect("piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let limit = Duration::from_secs(20);
+    assert_eq!(rx.recv_timeout(limit).as_deref(), Ok("listening"));
+
+    // A few KiB of output before the silence: the pipes never fill.
+    let cmd = lab.fetch(":8443/", &["--json", "--timeout", "30"]);
+    let fetch = Background::spawn(cmd, "fetchscope");
+    assert_eq!(
+        rx.recv_timeout(limit).as_deref(),
+        Ok("accepted"),
+        "fetchscope connected"
+    );
+    // Let the ClientHello go out and settle, then measure 5 s of silence.
+    std::thread::sleep(Duration::from_millis(500));
+    let (cpu0, t0) = (cpu_time(fetch.pid()), Instant::now());
+    std::thread::sleep(Duration::from_secs(5));
+    let (cpu1, wall) = (cpu_time(fetch.pid()), t0.elapsed());
+    let cpu = cpu1.saturating_sub(cpu0);
+    let share = cpu.as_secs_f64() / wall.as_secs_f64();
+    eprintln!(
+        "silent server: fetchscope used {:.1} ms of CPU in {:.2} s ({:.3} %)",
+        cpu.as_secs_f64() * 1e3,
+        wall.as_secs_f64(),
+        share * 100.0
+    );
+    assert!(
+        share <= 0.02,
+        "fetchscope used {cpu:?} of CPU in {wall:?} while the server was silent"
+    );
+    let _ = fetch.stop("TERM");
+    let _ = server.stop("TERM");
+}
