@@ -62,10 +62,10 @@ pub struct FetchConfig {
     pub resolve: Vec<ResolveOverride>,
     /// DNS servers, tried in order.
     pub dns_servers: Vec<IpAddr>,
-    /// The stack's own address and prefix.
-    pub local: IpCidr,
-    /// Next hop for everything off-link.
-    pub gateway: Option<IpAddr>,
+    /// The stack's own addresses and prefixes (an IPv4 one, an IPv6 one, or both).
+    pub addrs: Vec<IpCidr>,
+    /// Next hops for everything off-link, at most one per IP version.
+    pub gateways: Vec<IpAddr>,
     /// Every random choice.
     pub randomness: Randomness,
     /// Give up after this long in total.
@@ -95,8 +95,8 @@ impl std::fmt::Debug for FetchConfig {
             .field("url", &self.url.as_str())
             .field("resolve", &self.resolve)
             .field("dns_servers", &self.dns_servers)
-            .field("local", &self.local)
-            .field("gateway", &self.gateway)
+            .field("addrs", &self.addrs)
+            .field("gateways", &self.gateways)
             .field("randomness", &self.randomness)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -104,14 +104,14 @@ impl std::fmt::Debug for FetchConfig {
 }
 
 impl FetchConfig {
-    /// A configuration with fetchscope's defaults for `url` from address `local`.
-    pub fn new(url: Url, local: IpCidr, roots: Arc<RootCertStore>) -> Self {
+    /// A configuration with fetchscope's defaults for `url` from the addresses `addrs`.
+    pub fn new(url: Url, addrs: Vec<IpCidr>, roots: Arc<RootCertStore>) -> Self {
         FetchConfig {
             url,
             resolve: Vec::new(),
             dns_servers: Vec::new(),
-            local,
-            gateway: None,
+            addrs,
+            gateways: Vec::new(),
             randomness: Randomness::new(None),
             timeout: Duration::from_secs(30),
             roots,

@@ -46,6 +46,9 @@ pub struct Cli {
 pub enum Command {
     /// Fetch a URL and show every packet, state change and timing.
     Fetch(FetchArgs),
+    /// Fetch a URL through fetchscope's stack (--tun) and through the kernel's, and show
+    /// both side by side with their differences.
+    Compare(crate::compare::CompareArgs),
 }
 
 /// Options of `fetchscope fetch`.
@@ -68,13 +71,15 @@ pub struct CommonArgs {
     #[arg(long, value_name = "NAME", help_heading = "Network")]
     pub tun: Option<String>,
 
-    /// The stack's own address on the TUN link, e.g. 10.88.1.2/24.
+    /// The stack's own address on the TUN link, e.g. 10.88.1.2/24; repeat to add an IPv6
+    /// address (e.g. fd00:88:1::2/64): DNS then asks for AAAA as well as A.
     #[arg(long, value_name = "CIDR", help_heading = "Network")]
-    pub addr: Option<String>,
+    pub addr: Vec<String>,
 
-    /// Next hop for everything off-link (default: first host of --addr's prefix).
+    /// Next hop for everything off-link (default: first host of --addr's prefix); one per
+    /// IP version.
     #[arg(long, value_name = "IP", help_heading = "Network")]
-    pub gateway: Option<IpAddr>,
+    pub gateway: Vec<IpAddr>,
 
     /// DNS server; repeat for more (default: first usable nameserver of /etc/resolv.conf).
     #[arg(long, value_name = "IP", help_heading = "Network")]
@@ -105,6 +110,24 @@ pub struct CommonArgs {
     #[arg(long, help_heading = "Output")]
     pub json: bool,
 
+    /// Write the fetch as an HTTP Archive (HAR 1.2) to FILE: one entry per HTTP exchange
+    /// (redirect hops too) with headers and devtools-style timings; opens in browser
+    /// devtools and HAR viewers.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub har: Option<PathBuf>,
+
+    /// Draw an ASCII ladder diagram after the fetch: client and server columns, one arrow
+    /// per packet with its label and time, phases marked (80 columns). With --json it goes
+    /// to stderr, so stdout stays NDJSON.
+    #[arg(long, help_heading = "Output")]
+    pub ladder: bool,
+
+    /// Write a self-contained HTML report to FILE: phase waterfall, ladder diagram, TLS
+    /// details and certificates, HTTP headers, and every packet with its decoded layers
+    /// (no network needed to view it).
+    #[arg(long, value_name = "FILE.html", help_heading = "Output")]
+    pub report: Option<PathBuf>,
+
     /// Colour: auto (on a terminal, unless NO_COLOR is set), always or never.
     #[arg(
         long,
@@ -128,6 +151,13 @@ pub struct CommonArgs {
     /// lab, also the clock's start date.
     #[arg(long, value_name = "N", help_heading = "Run")]
     pub seed: Option<u64>,
+
+    /// Make the built-in lab misbehave in one way, to see how the fetch fails or copes:
+    /// DNS (nxdomain, dns-wrong-id, dns-truncated, ...), TCP (refused, syn-silent), TLS
+    /// (cert-expired, tls-alert, ...) or HTTP (truncated, redirect-loop, slow, ...).
+    /// `--lab-fault help` lists every fault.
+    #[arg(long, value_name = "NAME", value_parser = parse_lab_fault, help_heading = "Run")]
+    pub lab_fault: Option<LabFaultChoice>,
 }
 
 /// When to colour the text output.
@@ -141,10 +171,54 @@ pub enum ColorChoice {
     Never,
 }
 
+/// What `--lab-fault` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabFaultChoice {
+    /// `--lab-fault help`: list the faults and exit.
+    Help,
+    /// Run the built-in lab with this fault.
+    Fault(fetchscope_lab::LabFault),
+}
+
+impl LabFaultChoice {
+    /// The fault chosen, if any.
+    pub fn fault(self) -> Option<fetchscope_lab::LabFault> {
+        match self {
+            LabFaultChoice::Help => None,
+            LabFaultChoice::Fault(f) => Some(f),
+        }
+    }
+}
+
+/// Parses `--lab-fault NAME`: `help`, or a fault's name.
+fn parse_lab_fault(s: &str) -> Result<LabFaultChoice, String> {
+    if s.trim().eq_ignore_ascii_case("help") {
+        return Ok(LabFaultChoice::Help);
+    }
+    let fault: fetchscope_lab::LabFault = s
+        .parse()
+        .map_err(|e| format!("{e} (--lab-fault help describes them)"))?;
+    Ok(LabFaultChoice::Fault(fault))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn lab_faults_parse_by_name_and_help() {
+        assert_eq!(parse_lab_fault("help"), Ok(LabFaultChoice::Help));
+        assert_eq!(
+            parse_lab_fault("tls-alert").map(LabFaultChoice::fault),
+            Ok(Some(fetchscope_lab::LabFault::TlsAlert))
+        );
+        let err = parse_lab_fault("nope").unwrap_err();
+        assert!(
+            err.contains("nxdomain") && err.contains("--lab-fault help"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn cli_definition_is_consistent() {
@@ -154,7 +228,9 @@ mod tests {
     #[test]
     fn fetch_defaults_to_the_lab_page() {
         let cli = Cli::try_parse_from(["fetchscope", "fetch"]).unwrap();
-        let Command::Fetch(args) = cli.command;
+        let Command::Fetch(args) = cli.command else {
+            panic!("not fetch")
+        };
         assert_eq!(args.url, DEFAULT_URL);
         assert_eq!(args.common.timeout, 30.0);
         assert!(args.common.tun.is_none());
@@ -172,7 +248,9 @@ mod tests {
             "7",
         ])
         .unwrap();
-        let Command::Fetch(args) = cli.command;
+        let Command::Fetch(args) = cli.command else {
+            panic!("not fetch")
+        };
         assert_eq!(args.common.resolve.len(), 1);
         assert_eq!(args.common.seed, Some(7));
     }

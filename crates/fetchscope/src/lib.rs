@@ -1,7 +1,9 @@
 //! fetchscope: the command-line tool and its renderers, a thin layer over the
 //! `fetchscope-flow`, `fetchscope-lab`, `fetchscope-net` and `fetchscope-wire` crates.
 
+pub mod addressing;
 pub mod cli;
+pub mod compare;
 pub mod keylog;
 pub mod pcap;
 pub mod render;

@@ -2,7 +2,7 @@
 //! the events into the renderers, and turn the outcome into an exit status.
 
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -14,12 +14,11 @@ use fetchscope_net::{TunLink, TunOptions};
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use smoltcp::wire::{IpCidr, Ipv4Address, Ipv4Cidr};
-use std::net::IpAddr;
+use smoltcp::wire::Ipv4Cidr;
 use std::path::Path;
 use url::Url;
 
-use crate::resolvconf;
+use crate::{addressing, resolvconf};
 
 use crate::cli::{ColorChoice, CommonArgs};
 use crate::keylog::FileKeyLog;
@@ -103,10 +102,16 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
         )));
     }
     let randomness = Randomness::new(args.seed);
+    let lab_fault = args.lab_fault.and_then(|c| c.fault());
+    if let (Some(fault), Some(_)) = (lab_fault, &args.tun) {
+        return Err(SetupError::usage(anyhow::anyhow!(
+            "--lab-fault {fault} only applies to the built-in lab, not with --tun: a real network's faults are its own"
+        )));
+    }
     if let Some(name) = &args.tun {
         return prepare_tun(url, args, name, randomness);
     }
-    if args.addr.is_some() || args.gateway.is_some() || !args.dns.is_empty() {
+    if !args.addr.is_empty() || !args.gateway.is_empty() || !args.dns.is_empty() {
         return Err(SetupError::usage(anyhow::anyhow!(
             "--addr, --gateway and --dns only apply with --tun NAME; without --tun the fetch runs in the built-in lab"
         )));
@@ -119,6 +124,7 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
     let lab = Lab::new(LabConfig {
         randomness,
         epoch,
+        fault: lab_fault,
         ..LabConfig::default()
     })
     .context("could not start the built-in lab")
@@ -128,8 +134,8 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
         .add(lab.ca_certificate())
         .context("the lab's CA certificate was rejected")
         .map_err(SetupError::setup)?;
-    let mut cfg = FetchConfig::new(url, lab.client_cidr(), Arc::new(roots));
-    cfg.gateway = Some(lab.client_gateway());
+    let mut cfg = FetchConfig::new(url, vec![lab.client_cidr()], Arc::new(roots));
+    cfg.gateways = vec![lab.client_gateway()];
     cfg.dns_servers = vec![lab.dns_server()];
     cfg.resolve = args.resolve.clone();
     cfg.randomness = randomness;
@@ -145,9 +151,19 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
         "The built-in lab only knows {}; to fetch from a real server use --tun (see the README).",
         names.join(" and ")
     ));
+    if lab_fault == Some(fetchscope_lab::LabFault::Nxdomain) {
+        cfg.nxdomain_hint = Some(
+            "(The built-in lab runs with --lab-fault nxdomain: it answers NXDOMAIN for every name.)"
+                .to_string(),
+        );
+    }
     let description = match args.seed {
         Some(s) => format!("built-in lab, virtual clock, seed {s}"),
         None => "built-in lab, virtual clock".to_string(),
+    };
+    let description = match lab_fault {
+        Some(fault) => format!("{description}, lab fault {fault}"),
+        None => description,
     };
     Ok((
         cfg,
@@ -165,39 +181,8 @@ fn prepare_tun(
     name: &str,
     randomness: Randomness,
 ) -> Result<(FetchConfig, World), SetupError> {
-    let addr = args.addr.as_deref().ok_or_else(|| {
-        SetupError::usage(anyhow::anyhow!(
-            "--tun needs the stack's own address: add --addr CIDR, e.g. --addr 10.88.1.2/24"
-        ))
-    })?;
-    let cidr: Ipv4Cidr = addr.parse().map_err(|_| {
-        SetupError::usage(anyhow::anyhow!(
-            "--addr {addr} is not an IPv4 address with a prefix length, e.g. 10.88.1.2/24"
-        ))
-    })?;
-    if cidr.prefix_len() >= 31 || cidr.prefix_len() == 0 {
-        return Err(SetupError::usage(anyhow::anyhow!(
-            "--addr {addr}: the prefix must leave room for the stack and its gateway (e.g. /24)"
-        )));
-    }
-    let network = cidr.network();
-    let first_host = Ipv4Address::from_bits(network.address().to_bits().wrapping_add(1));
-    let gateway: IpAddr = match args.gateway {
-        Some(g) => g,
-        None => {
-            if first_host == cidr.address() {
-                return Err(SetupError::usage(anyhow::anyhow!(
-                    "--addr {addr} is the first host of its prefix, the default gateway: pass --gateway IP"
-                )));
-            }
-            IpAddr::V4(first_host)
-        }
-    };
-    let IpAddr::V4(gw4) = gateway else {
-        return Err(SetupError::usage(anyhow::anyhow!(
-            "--gateway must be an IPv4 address"
-        )));
-    };
+    let addressing = addressing::parse(&args.addr, &args.gateway)
+        .map_err(|e| SetupError::usage(anyhow::anyhow!(e)))?;
     let dns_servers = if args.dns.is_empty() {
         resolvconf::pick(
             Path::new(resolvconf::RESOLV_CONF),
@@ -213,21 +198,22 @@ fn prepare_tun(
     if let Some(path) = &args.cacert {
         add_cacert(&mut roots, path)?;
     }
-    // The kernel side gets the gateway address when fetchscope creates the device.
-    let kernel_side = Ipv4Cidr::new(gw4, cidr.prefix_len());
-    let link = TunLink::open(TunOptions::create(name, Some(kernel_side)))
+    // The kernel side gets the IPv4 gateway address when fetchscope creates the device.
+    let kernel_side = match (addressing.ipv4(), addressing.gateway4()) {
+        (Some(c), Some(g)) => Some(Ipv4Cidr::new(g, c.prefix_len())),
+        _ => None,
+    };
+    let link = TunLink::open(TunOptions::create(name, kernel_side))
         .map_err(|e| SetupError::setup(anyhow::anyhow!(e.to_string())))?;
     let description = format!(
-        "TUN device {name}{}, stack {cidr}, gateway {gateway}, DNS {}",
+        "TUN device {name}{}, stack {}, gateway {}, DNS {}",
         if link.created() { " (created)" } else { "" },
-        dns_servers
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        join(&addressing.addrs),
+        join(&addressing.gateways),
+        join(&dns_servers)
     );
-    let mut cfg = FetchConfig::new(url, IpCidr::Ipv4(cidr), Arc::new(roots));
-    cfg.gateway = Some(gateway);
+    let mut cfg = FetchConfig::new(url, addressing.addrs.clone(), Arc::new(roots));
+    cfg.gateways = addressing.gateways.clone();
     cfg.dns_servers = dns_servers;
     cfg.resolve = args.resolve.clone();
     cfg.randomness = randomness;
@@ -239,6 +225,15 @@ fn prepare_tun(
             description,
         },
     ))
+}
+
+/// `a, b, c` for a list of displayable things.
+fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Adds the certificates of a PEM file to `roots`.
@@ -278,6 +273,10 @@ pub fn use_color(choice: ColorChoice) -> bool {
 
 /// Runs `fetchscope fetch`; returns the exit status.
 pub fn fetch(url: &str, args: &CommonArgs) -> Result<i32, SetupError> {
+    if args.lab_fault == Some(crate::cli::LabFaultChoice::Help) {
+        print!("{}", lab_fault_help());
+        return Ok(0);
+    }
     let url = parse_url(url)?;
     let (mut cfg, world) = prepare(url.clone(), args)?;
     if let Some(path) = &args.output {
@@ -302,6 +301,24 @@ pub fn fetch(url: &str, args: &CommonArgs) -> Result<i32, SetupError> {
         None => None,
     };
 
+    // --har, --ladder, --report: recorders fed every event; files created now so a bad
+    // path fails before the fetch, written at the end (also when the fetch failed).
+    let har_file = match &args.har {
+        Some(path) => Some(create_file(path, "HAR")?),
+        None => None,
+    };
+    let report_file = match &args.report {
+        Some(path) => Some(create_file(path, "report")?),
+        None => None,
+    };
+    let mut har = har_file
+        .as_ref()
+        .map(|_| crate::render::har::HarRecorder::new(cfg.epoch, &world.description));
+    let mut ladder = args.ladder.then(crate::render::ladder::LadderRecorder::new);
+    let mut report = report_file.as_ref().map(|_| {
+        crate::render::report::ReportRecorder::new(cfg.epoch, url.as_str(), &world.description)
+    });
+
     let mut fetch = Fetch::new(cfg, world.link).map_err(|e| SetupError {
         code: e.exit_code(),
         error: anyhow::anyhow!(e.message.clone()),
@@ -325,6 +342,15 @@ pub fn fetch(url: &str, args: &CommonArgs) -> Result<i32, SetupError> {
         if let Err(e) = renderer.event(&event) {
             write_err.get_or_insert(e);
         }
+        if let Some(h) = &mut har {
+            h.event(&event);
+        }
+        if let Some(l) = &mut ladder {
+            l.event(&event);
+        }
+        if let Some(r) = &mut report {
+            r.event(&event);
+        }
     }
     let failure: Option<FetchError> = match fetch.result() {
         Some(Err(e)) => Some(e.clone()),
@@ -335,6 +361,33 @@ pub fn fetch(url: &str, args: &CommonArgs) -> Result<i32, SetupError> {
     }
     let _ = renderer.flush();
     drop(renderer);
+    if let Some(l) = ladder.take() {
+        // After the text output on stdout; with --json on stderr, so stdout stays NDJSON.
+        let text = l.finish().to_text();
+        let written = if args.json {
+            io::stderr().write_all(format!("\n{text}").as_bytes())
+        } else {
+            let mut o = io::stdout().lock();
+            o.write_all(format!("\n{text}").as_bytes())
+                .and_then(|()| o.flush())
+        };
+        if let Err(e) = written {
+            write_err.get_or_insert(e);
+        }
+    }
+    if let (Some(h), Some(mut f)) = (har.take(), har_file) {
+        f.write_all(h.to_json().as_bytes())
+            .and_then(|()| f.flush())
+            .context("could not write the HAR file")
+            .map_err(SetupError::setup)?;
+    }
+    if let (Some(r), Some(f)) = (report.take(), report_file) {
+        let mut f = BufWriter::new(f);
+        f.write_all(r.to_html().as_bytes())
+            .and_then(|()| f.flush())
+            .context("could not write the HTML report")
+            .map_err(SetupError::setup)?;
+    }
     if let Some(p) = pcap.take() {
         p.finish(fetch.key_log())
             .context("could not write the pcapng file")
@@ -354,6 +407,15 @@ pub fn fetch(url: &str, args: &CommonArgs) -> Result<i32, SetupError> {
         }
         None => Ok(0),
     }
+}
+
+/// The text of `--lab-fault help`.
+pub fn lab_fault_help() -> String {
+    format!(
+        "fetchscope fetch --lab-fault NAME makes the built-in lab misbehave in one way \
+         (see docs/lab.md):\n\n{}\nExample: fetchscope fetch --lab-fault cert-expired\n",
+        fetchscope_lab::LabFault::help_text()
+    )
 }
 
 impl From<io::Error> for SetupError {

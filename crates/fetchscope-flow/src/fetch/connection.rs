@@ -56,7 +56,7 @@ impl<L: Link> Fetch<L> {
         // Like requests (urllib3 sets TCP_NODELAY): small writes leave at once.
         sock.set_nagle_enabled(false);
         let local_port: u16 = self.rng.random_range(49152..=65535);
-        let local = self.cfg.local;
+        let local = self.local_address_for(remote.addr);
         sock.connect(self.iface.context(), remote, local_port)
             .map_err(|e| {
                 FetchError::new(

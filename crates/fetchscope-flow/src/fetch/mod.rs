@@ -26,7 +26,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, SocketSet};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::HardwareAddress;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpEndpoint};
 use url::Url;
 
 use crate::config::FetchConfig;
@@ -142,16 +142,23 @@ impl<L: Link> Fetch<L> {
         let mut iface_cfg = Config::new(HardwareAddress::Ip);
         iface_cfg.random_seed = rng.random();
         let mut iface = Interface::new(iface_cfg, &mut dev, start);
-        let local = cfg.local;
-        let mut pushed = Ok(());
-        iface.update_ip_addrs(|addrs| pushed = addrs.push(local).map_err(|_| ()));
-        if pushed.is_err() {
-            return Err(setup(format!(
-                "could not give the stack the address {local}"
-            )));
+        if cfg.addrs.is_empty() {
+            return Err(setup("the stack needs an address (--addr)".to_string()));
         }
-        if let Some(gw) = cfg.gateway {
-            let r = match gw {
+        let addrs = cfg.addrs.clone();
+        let mut pushed = Ok(());
+        iface.update_ip_addrs(|list| {
+            for a in &addrs {
+                if list.push(*a).is_err() {
+                    pushed = Err(*a);
+                }
+            }
+        });
+        if let Err(a) = pushed {
+            return Err(setup(format!("could not give the stack the address {a}")));
+        }
+        for gw in &cfg.gateways {
+            let r = match *gw {
                 std::net::IpAddr::V4(a) => iface.routes_mut().add_default_ipv4_route(a).map(|_| ()),
                 std::net::IpAddr::V6(a) => iface.routes_mut().add_default_ipv6_route(a).map(|_| ()),
             };
@@ -247,6 +254,17 @@ impl<L: Link> Fetch<L> {
     /// The phase the fetch is in.
     pub fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// The stack's address of the same IP version as `remote`.
+    fn local_address_for(&self, remote: IpAddress) -> IpAddress {
+        self.cfg
+            .addrs
+            .iter()
+            .map(|c| c.address())
+            .find(|a| a.version() == remote.version())
+            .or_else(|| self.cfg.addrs.first().map(|c| c.address()))
+            .unwrap_or(IpAddress::v4(0, 0, 0, 0))
     }
 
     fn now(&self) -> Instant {
@@ -425,7 +443,12 @@ impl<L: Link> Fetch<L> {
             har: self.exchange.marks.har(self.target.tls),
             remote: conn.map(|c| c.remote.to_string()).unwrap_or_default(),
             local: conn
-                .map(|c| format!("{}:{}", self.cfg.local.address(), c.local_port))
+                .map(|c| {
+                    format!(
+                        "{}",
+                        IpEndpoint::new(self.local_address_for(c.remote.addr), c.local_port)
+                    )
+                })
                 .unwrap_or_default(),
             final_tcp_state: conn.map(|c| c.state.to_string()).unwrap_or_default(),
             packets_tx: self.packets_tx,

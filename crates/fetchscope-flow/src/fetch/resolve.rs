@@ -1,6 +1,6 @@
-//! The DNS stub: a query over a smoltcp UDP socket, retries with backoff across the
-//! servers, answers judged by id, port and question, and a retry over TCP when the
-//! answer is truncated (TC bit).
+//! The DNS stub: A (and AAAA when the stack has an IPv6 address) queries over one smoltcp
+//! UDP socket, retries with backoff across the servers, answers judged by id, port and
+//! question, and a retry over TCP for a question whose answer came back truncated (TC).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -27,26 +27,25 @@ const DNS_TRIES_PER_SERVER: u32 = 3;
 /// Largest DNS message accepted over TCP (the length prefix allows 65535).
 const DNS_TCP_MAX: usize = 65535;
 
-/// How the query travels.
-enum DnsTransport {
-    /// Over UDP, from `local_port`.
-    Udp {
-        handle: SocketHandle,
-        local_port: u16,
-    },
-    /// Over TCP (after a truncated UDP answer): length-prefixed query and answer.
-    Tcp {
-        handle: SocketHandle,
-        server: IpAddr,
-        sent: bool,
-        answer: Vec<u8>,
-    },
+/// A question asked over TCP after a truncated UDP answer.
+struct TcpQuestion {
+    handle: SocketHandle,
+    sent: bool,
+    answer: Vec<u8>,
+}
+
+/// One question (A or AAAA) of the lookup.
+struct Question {
+    query: DnsQuery,
+    answer: Option<DnsAnswer>,
+    tcp: Option<TcpQuestion>,
 }
 
 /// The DNS lookup in progress.
 pub(super) struct DnsLookup {
-    query: DnsQuery,
-    transport: DnsTransport,
+    questions: Vec<Question>,
+    udp: SocketHandle,
+    local_port: u16,
     servers: Vec<IpAddr>,
     server_idx: usize,
     tries_here: u32,
@@ -56,6 +55,8 @@ pub(super) struct DnsLookup {
     /// Retransmission timeout of the try in flight.
     waited: Duration,
     retry_at: Instant,
+    /// The server that answered (for messages).
+    answered_by: Option<IpAddr>,
 }
 
 impl DnsLookup {
@@ -66,35 +67,49 @@ impl DnsLookup {
             .unwrap_or(IpAddr::from([0, 0, 0, 0]))
     }
 
+    /// Questions still waiting for a UDP answer.
+    fn udp_pending(&self) -> bool {
+        self.questions
+            .iter()
+            .any(|q| q.answer.is_none() && q.tcp.is_none())
+    }
+
     /// When the lookup wants to run again by itself (a UDP retransmission).
     pub(super) fn wake_at(&self) -> Option<Instant> {
-        match self.transport {
-            DnsTransport::Udp { .. } => Some(self.retry_at),
-            DnsTransport::Tcp { .. } => None,
-        }
+        self.udp_pending().then_some(self.retry_at)
     }
 
     /// What the lookup was waiting for, for a timeout message.
     pub(super) fn stall_description(&self, host: &str) -> String {
-        match self.transport {
-            DnsTransport::Udp { .. } => format!(
-                "no DNS answer for {host} from {} after {} queries; check --dns and that the server is reachable",
-                self.server(),
-                self.sent
-            ),
-            DnsTransport::Tcp { server, .. } => format!(
-                "no DNS answer for {host} from {server} over TCP (the UDP answer was truncated)"
-            ),
+        if self
+            .questions
+            .iter()
+            .any(|q| q.tcp.is_some() && q.answer.is_none())
+        {
+            return format!(
+                "no DNS answer for {host} from {} over TCP (the UDP answer was truncated)",
+                self.server()
+            );
         }
+        format!(
+            "no DNS answer for {host} from {} after {} queries; check --dns and that the server is reachable",
+            self.server(),
+            self.sent
+        )
     }
 
-    fn event(&self, event: &str, server: Option<IpAddr>, reason: Option<String>) -> DnsEvent {
+    fn event(
+        q: &DnsQuery,
+        event: &str,
+        server: Option<IpAddr>,
+        reason: Option<String>,
+    ) -> DnsEvent {
         DnsEvent {
             event: event.into(),
-            name: self.query.display_name(),
-            qtype: self.query.qtype.to_string(),
+            name: q.display_name(),
+            qtype: q.qtype.to_string(),
             server,
-            id: Some(self.query.id),
+            id: Some(q.id),
             rcode: None,
             addresses: Vec::new(),
             cnames: Vec::new(),
@@ -142,6 +157,29 @@ impl<L: Link> Fetch<L> {
         self.start_dns()
     }
 
+    /// The record types to ask for: AAAA when the stack has an IPv6 address, A when it
+    /// has an IPv4 one (both, in parallel, like getaddrinfo on a dual-stack host).
+    fn question_types(&self) -> Vec<RecordType> {
+        let mut types = Vec::new();
+        if self
+            .cfg
+            .addrs
+            .iter()
+            .any(|a| a.address().version() == smoltcp::wire::IpVersion::Ipv6)
+        {
+            types.push(RecordType::AAAA);
+        }
+        if self
+            .cfg
+            .addrs
+            .iter()
+            .any(|a| a.address().version() == smoltcp::wire::IpVersion::Ipv4)
+        {
+            types.push(RecordType::A);
+        }
+        types
+    }
+
     fn start_dns(&mut self) -> Result<(), FetchError> {
         let host = self.target.host.clone();
         let servers = self.cfg.dns_servers.clone();
@@ -156,10 +194,18 @@ impl<L: Link> Fetch<L> {
                 ),
             ));
         }
-        let id: u16 = self.rng.random();
-        let query = DnsQuery::new(&host, RecordType::A, id).map_err(|e| {
-            FetchError::new(FailureClass::Dns, Phase::Resolve, "bad-name", e.to_string())
-        })?;
+        let mut questions = Vec::new();
+        for qtype in self.question_types() {
+            let id: u16 = self.rng.random();
+            let query = DnsQuery::new(&host, qtype, id).map_err(|e| {
+                FetchError::new(FailureClass::Dns, Phase::Resolve, "bad-name", e.to_string())
+            })?;
+            questions.push(Question {
+                query,
+                answer: None,
+                tcp: None,
+            });
+        }
         let local_port: u16 = self.rng.random_range(49152..=65535);
         let rx = udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 8], vec![0; 8 * 1024]);
         let tx = udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 4], vec![0; 2 * 1024]);
@@ -172,11 +218,12 @@ impl<L: Link> Fetch<L> {
                 format!("could not bind the DNS socket to port {local_port}: {e}"),
             )
         })?;
-        let handle = self.sockets.add(sock);
+        let udp = self.sockets.add(sock);
         let now = self.now();
         self.dns = Some(DnsLookup {
-            query,
-            transport: DnsTransport::Udp { handle, local_port },
+            questions,
+            udp,
+            local_port,
             servers,
             server_idx: 0,
             tries_here: 0,
@@ -184,17 +231,16 @@ impl<L: Link> Fetch<L> {
             timeout: DNS_RETRY_FIRST,
             waited: DNS_RETRY_FIRST,
             retry_at: now,
+            answered_by: None,
         });
-        self.send_dns_query(None)
+        self.send_dns_queries(None)
     }
 
-    fn send_dns_query(&mut self, retry_reason: Option<String>) -> Result<(), FetchError> {
+    /// Sends every question still waiting for a UDP answer.
+    fn send_dns_queries(&mut self, retry_reason: Option<String>) -> Result<(), FetchError> {
         let now = self.now();
-        let local = self.cfg.local;
+        let local = self.cfg.addrs.first().copied();
         let Some(d) = self.dns.as_mut() else {
-            return Ok(());
-        };
-        let DnsTransport::Udp { handle, local_port } = d.transport else {
             return Ok(());
         };
         if d.tries_here >= DNS_TRIES_PER_SERVER && d.servers.len() > 1 {
@@ -202,110 +248,139 @@ impl<L: Link> Fetch<L> {
             d.tries_here = 0;
         }
         let server = d.server();
-        let sock = self.sockets.get_mut::<udp::Socket>(handle);
-        sock.send_slice(&d.query.bytes, (IpAddress::from(server), 53))
-            .map_err(|e| {
-                FetchError::new(
-                    FailureClass::Setup,
-                    Phase::Resolve,
-                    "setup",
-                    format!(
-                        "could not send the DNS query to {server}: {e} (is it reachable from {local}?)"
-                    ),
-                )
-            })?;
+        let timeout = d.timeout;
+        let sock = self.sockets.get_mut::<udp::Socket>(d.udp);
+        let mut events = Vec::new();
+        for q in d
+            .questions
+            .iter()
+            .filter(|q| q.answer.is_none() && q.tcp.is_none())
+        {
+            sock.send_slice(&q.query.bytes, (IpAddress::from(server), 53))
+                .map_err(|e| {
+                    let from = local.map(|l| format!(" from {l}")).unwrap_or_default();
+                    FetchError::new(
+                        FailureClass::Setup,
+                        Phase::Resolve,
+                        "setup",
+                        format!("could not send the DNS query to {server}{from}: {e}"),
+                    )
+                })?;
+            let reason = match &retry_reason {
+                Some(r) => r.clone(),
+                None => format!(
+                    "from port {}; resent after {} ms if no answer",
+                    d.local_port,
+                    timeout.total_millis()
+                ),
+            };
+            let kind = if retry_reason.is_some() {
+                "retry"
+            } else {
+                "query"
+            };
+            events.push(DnsLookup::event(&q.query, kind, Some(server), Some(reason)));
+        }
         d.tries_here += 1;
         d.sent += 1;
-        let timeout = d.timeout;
         d.retry_at = now + timeout;
         d.waited = timeout;
         d.timeout = (timeout * 2).min(DNS_RETRY_MAX);
-        let (kind, reason) = match retry_reason {
-            Some(r) => ("retry", r),
-            None => (
-                "query",
-                format!(
-                    "from port {local_port}; resent after {} ms if no answer",
-                    timeout.total_millis()
-                ),
-            ),
-        };
-        let ev = d.event(kind, Some(server), Some(reason));
-        self.emit(EventKind::Dns(ev));
+        for ev in events {
+            self.emit(EventKind::Dns(ev));
+        }
         Ok(())
     }
 
     /// Judges what arrived; resends when the retransmission timer ran out.
     pub(super) fn drive_dns(&mut self) -> Result<(), FetchError> {
+        self.drive_dns_udp()?;
+        self.drive_dns_tcp()?;
         let Some(d) = self.dns.as_ref() else {
             return Ok(());
         };
-        match d.transport {
-            DnsTransport::Udp { handle, .. } => self.drive_dns_udp(handle),
-            DnsTransport::Tcp { handle, server, .. } => self.drive_dns_tcp(handle, server),
-        }
-    }
-
-    fn drive_dns_udp(&mut self, handle: SocketHandle) -> Result<(), FetchError> {
-        let Some(server) = self.dns.as_ref().map(|d| SocketAddr::new(d.server(), 53)) else {
-            return Ok(());
-        };
-        // Judge everything that arrived (bounded by the socket's buffer).
-        loop {
-            let sock = self.sockets.get_mut::<udp::Socket>(handle);
-            let Some(d) = self.dns.as_ref() else {
-                return Ok(());
-            };
-            let (verdict, from) = match sock.recv() {
-                Ok((data, meta)) => {
-                    let from =
-                        SocketAddr::new(IpAddr::from(meta.endpoint.addr), meta.endpoint.port);
-                    (check_answer(&d.query, server, from, data), from)
-                }
-                Err(_) => break,
-            };
-            match verdict {
-                AnswerVerdict::Ignore(reason) => {
-                    let mut ev = d.event(
-                        "ignored",
-                        Some(from.ip()),
-                        Some(format!("answer ignored: {reason}")),
-                    );
-                    ev.id = None;
-                    self.emit(EventKind::Dns(ev));
-                }
-                AnswerVerdict::Accept(answer) if answer.truncated => {
-                    return self.dns_over_tcp(server.ip());
-                }
-                AnswerVerdict::Accept(answer) => return self.dns_answered(answer, server.ip()),
-            }
+        if d.questions.iter().all(|q| q.answer.is_some()) {
+            return self.dns_answered();
         }
         let now = self.now();
-        if let Some(d) = self.dns.as_ref().filter(|d| now >= d.retry_at) {
+        if d.udp_pending() && now >= d.retry_at {
             let reason = format!(
                 "no answer within {} ms; asking again",
                 d.waited.total_millis()
             );
-            self.send_dns_query(Some(reason))?;
+            self.send_dns_queries(Some(reason))?;
         }
         Ok(())
     }
 
-    /// The UDP answer was truncated: ask again over TCP, as RFC 7766 wants.
-    fn dns_over_tcp(&mut self, server: IpAddr) -> Result<(), FetchError> {
+    fn drive_dns_udp(&mut self) -> Result<(), FetchError> {
         let Some(d) = self.dns.as_mut() else {
             return Ok(());
         };
-        if let DnsTransport::Udp { handle, .. } = d.transport {
-            self.sockets.remove(handle);
+        let server = SocketAddr::new(d.server(), 53);
+        let mut events = Vec::new();
+        let mut truncated = Vec::new();
+        // Judge everything that arrived (bounded by the socket's buffer).
+        let sock = self.sockets.get_mut::<udp::Socket>(d.udp);
+        while let Ok((data, meta)) = sock.recv() {
+            let from = SocketAddr::new(IpAddr::from(meta.endpoint.addr), meta.endpoint.port);
+            // The datagram is for whichever question it matches; otherwise it is ignored
+            // with the reason given for the first question.
+            let mut ignored = None;
+            let mut matched = false;
+            for (i, q) in d.questions.iter_mut().enumerate() {
+                if q.answer.is_some() || q.tcp.is_some() {
+                    continue;
+                }
+                match check_answer(&q.query, server, from, data) {
+                    AnswerVerdict::Accept(a) if a.truncated => {
+                        truncated.push(i);
+                        matched = true;
+                        break;
+                    }
+                    AnswerVerdict::Accept(a) => {
+                        let mut ev = DnsLookup::event(
+                            &q.query,
+                            "answer",
+                            Some(server.ip()),
+                            a.ttl.map(|t| format!("ttl {t} s")),
+                        );
+                        ev.rcode = Some(rcode_name(a.rcode));
+                        ev.addresses = a.addresses.clone();
+                        ev.cnames = a.cnames.clone();
+                        events.push(ev);
+                        q.answer = Some(a);
+                        d.answered_by = Some(server.ip());
+                        matched = true;
+                        break;
+                    }
+                    AnswerVerdict::Ignore(reason) => {
+                        ignored.get_or_insert((q.query.clone(), reason));
+                    }
+                }
+            }
+            if !matched && let Some((q, reason)) = ignored {
+                let mut ev = DnsLookup::event(
+                    &q,
+                    "ignored",
+                    Some(from.ip()),
+                    Some(format!("answer ignored: {reason}")),
+                );
+                ev.id = None;
+                events.push(ev);
+            }
         }
-        let ev = d.event(
-            "truncated",
-            Some(server),
-            Some(
-                "the answer did not fit in UDP (TC bit set): asking again over TCP port 53".into(),
-            ),
-        );
+        for ev in events {
+            self.emit(EventKind::Dns(ev));
+        }
+        for i in truncated {
+            self.dns_over_tcp(i, server.ip())?;
+        }
+        Ok(())
+    }
+
+    /// Question `i`'s UDP answer was truncated: ask again over TCP (RFC 7766).
+    fn dns_over_tcp(&mut self, i: usize, server: IpAddr) -> Result<(), FetchError> {
         let local_port: u16 = self.rng.random_range(49152..=65535);
         let mut sock = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; 8 * 1024]),
@@ -326,101 +401,139 @@ impl<L: Link> Fetch<L> {
             )
         })?;
         let handle = self.sockets.add(sock);
-        if let Some(d) = self.dns.as_mut() {
-            d.transport = DnsTransport::Tcp {
-                handle,
-                server,
-                sent: false,
-                answer: Vec::new(),
-            };
-        }
+        let Some(q) = self.dns.as_mut().and_then(|d| d.questions.get_mut(i)) else {
+            return Ok(());
+        };
+        q.tcp = Some(TcpQuestion {
+            handle,
+            sent: false,
+            answer: Vec::new(),
+        });
+        let ev = DnsLookup::event(
+            &q.query,
+            "truncated",
+            Some(server),
+            Some(
+                "the answer did not fit in UDP (TC bit set): asking again over TCP port 53".into(),
+            ),
+        );
         self.emit(EventKind::Dns(ev));
         Ok(())
     }
 
-    fn drive_dns_tcp(&mut self, handle: SocketHandle, server: IpAddr) -> Result<(), FetchError> {
-        let sock = self.sockets.get_mut::<tcp::Socket>(handle);
+    fn drive_dns_tcp(&mut self) -> Result<(), FetchError> {
         let Some(d) = self.dns.as_mut() else {
             return Ok(());
         };
-        let DnsTransport::Tcp { sent, answer, .. } = &mut d.transport else {
-            return Ok(());
-        };
-        if !*sent && sock.may_send() {
-            let len = u16::try_from(d.query.bytes.len()).unwrap_or(u16::MAX);
-            let mut msg = len.to_be_bytes().to_vec();
-            msg.extend_from_slice(&d.query.bytes);
-            if sock.send_slice(&msg).is_ok_and(|n| n == msg.len()) {
-                *sent = true;
-            }
-        }
-        let mut buf = [0u8; 2048];
-        while sock.can_recv() && answer.len() < DNS_TCP_MAX + 2 {
-            match sock.recv_slice(&mut buf) {
-                Ok(n) if n > 0 => {
-                    let room = DNS_TCP_MAX + 2 - answer.len();
-                    answer.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
+        let server = d.server();
+        let mut events = Vec::new();
+        for q in d.questions.iter_mut() {
+            let Some(t) = q.tcp.as_mut().filter(|_| q.answer.is_none()) else {
+                continue;
+            };
+            let sock = self.sockets.get_mut::<tcp::Socket>(t.handle);
+            if !t.sent && sock.may_send() {
+                let len = u16::try_from(q.query.bytes.len()).unwrap_or(u16::MAX);
+                let mut msg = len.to_be_bytes().to_vec();
+                msg.extend_from_slice(&q.query.bytes);
+                if sock.send_slice(&msg).is_ok_and(|n| n == msg.len()) {
+                    t.sent = true;
                 }
-                _ => break,
+            }
+            let mut buf = [0u8; 2048];
+            while sock.can_recv() && t.answer.len() < DNS_TCP_MAX + 2 {
+                match sock.recv_slice(&mut buf) {
+                    Ok(n) if n > 0 => {
+                        let room = DNS_TCP_MAX + 2 - t.answer.len();
+                        t.answer
+                            .extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
+                    }
+                    _ => break,
+                }
+            }
+            let need = t
+                .answer
+                .get(..2)
+                .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])) + 2);
+            let Some(end) = need.filter(|n| t.answer.len() >= *n) else {
+                if !sock.is_active() || (!sock.may_recv() && !sock.can_recv()) {
+                    return Err(FetchError::new(
+                        FailureClass::Dns,
+                        Phase::Resolve,
+                        "dns-tcp",
+                        format!(
+                            "the DNS server {server} closed the TCP connection without a full answer"
+                        ),
+                    ));
+                }
+                continue;
+            };
+            let message = t.answer.get(2..end).unwrap_or_default();
+            let at = SocketAddr::new(server, 53);
+            let verdict = check_answer(&q.query, at, at, message);
+            // Done with this connection: close it (its FIN exchange still shows).
+            sock.close();
+            match verdict {
+                AnswerVerdict::Accept(a) => {
+                    let mut ev = DnsLookup::event(
+                        &q.query,
+                        "answer",
+                        Some(server),
+                        Some(format!(
+                            "over TCP{}",
+                            a.ttl.map(|t| format!(", ttl {t} s")).unwrap_or_default()
+                        )),
+                    );
+                    ev.rcode = Some(rcode_name(a.rcode));
+                    ev.addresses = a.addresses.clone();
+                    ev.cnames = a.cnames.clone();
+                    events.push(ev);
+                    q.answer = Some(a);
+                    d.answered_by = Some(server);
+                }
+                AnswerVerdict::Ignore(reason) => {
+                    return Err(FetchError::new(
+                        FailureClass::Dns,
+                        Phase::Resolve,
+                        "bad-answer",
+                        format!(
+                            "the DNS server {server} sent an unusable answer over TCP: {reason}"
+                        ),
+                    ));
+                }
             }
         }
-        let need = answer
-            .get(..2)
-            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])) + 2);
-        let complete = need.is_some_and(|n| answer.len() >= n);
-        if !complete {
-            if !sock.is_active() || (!sock.may_recv() && !sock.can_recv()) {
-                return Err(FetchError::new(
-                    FailureClass::Dns,
-                    Phase::Resolve,
-                    "dns-tcp",
-                    format!(
-                        "the DNS server {server} closed the TCP connection without a full answer"
-                    ),
-                ));
-            }
-            return Ok(());
+        for ev in events {
+            self.emit(EventKind::Dns(ev));
         }
-        let end = need.unwrap_or(2);
-        let message = answer.get(2..end).unwrap_or_default().to_vec();
-        let verdict = check_answer(
-            &d.query,
-            SocketAddr::new(server, 53),
-            SocketAddr::new(server, 53),
-            &message,
-        );
-        // Done with this connection: close it (its FIN exchange still shows in the trace).
-        sock.close();
-        match verdict {
-            AnswerVerdict::Accept(a) => self.dns_answered(a, server),
-            AnswerVerdict::Ignore(reason) => Err(FetchError::new(
-                FailureClass::Dns,
-                Phase::Resolve,
-                "bad-answer",
-                format!("the DNS server {server} sent an unusable answer over TCP: {reason}"),
-            )),
-        }
+        Ok(())
     }
 
-    fn dns_answered(&mut self, answer: DnsAnswer, server: IpAddr) -> Result<(), FetchError> {
+    /// Every question is answered: pick the address (IPv6 first, as RFC 6724 prefers when
+    /// the stack has both) or fail with the server's verdict.
+    fn dns_answered(&mut self) -> Result<(), FetchError> {
         let Some(d) = self.dns.take() else {
             return Ok(());
         };
-        // A UDP socket is closed now: a late duplicate answer meets a closed port, as with
-        // any stub resolver. A TCP one was closed and finishes its FIN exchange.
-        if let DnsTransport::Udp { handle, .. } = d.transport {
-            self.sockets.remove(handle);
-        }
-        let name = d.query.display_name();
-        let mut ev = d.event(
-            "answer",
-            Some(server),
-            answer.ttl.map(|t| format!("ttl {t} s")),
-        );
-        ev.rcode = Some(rcode_name(answer.rcode));
-        ev.addresses = answer.addresses.clone();
-        ev.cnames = answer.cnames.clone();
-        self.emit(EventKind::Dns(ev));
+        // The UDP socket is closed now: a late duplicate answer meets a closed port, as
+        // with any stub resolver. TCP ones were closed and finish their FIN exchange.
+        self.sockets.remove(d.udp);
+        let server = d.answered_by.unwrap_or_else(|| d.server());
+        let name = d
+            .questions
+            .first()
+            .map(|q| q.query.display_name())
+            .unwrap_or_default();
+        let answers: Vec<&DnsAnswer> = d
+            .questions
+            .iter()
+            .filter_map(|q| q.answer.as_ref())
+            .collect();
+        let addr = answers
+            .iter()
+            .flat_map(|a| a.addresses.iter())
+            .next()
+            .copied();
         let hint = self
             .cfg
             .nxdomain_hint
@@ -430,41 +543,47 @@ impl<L: Link> Fetch<L> {
         let dns_error = |kind: &str, message: String| {
             FetchError::new(FailureClass::Dns, Phase::Resolve, kind, message)
         };
-        match answer.rcode {
-            ResponseCode::NoError => {}
-            ResponseCode::NXDomain => {
-                return Err(dns_error(
-                    "nxdomain",
-                    format!(
-                        "{name} does not exist: the DNS server {server} answered NXDOMAIN.{hint}"
-                    ),
-                ));
-            }
-            ResponseCode::ServFail => {
-                return Err(dns_error(
-                    "servfail",
-                    format!(
-                        "the DNS server {server} could not resolve {name} (SERVFAIL); try again later or another --dns"
-                    ),
-                ));
-            }
-            other => {
-                return Err(dns_error(
-                    "rcode",
-                    format!(
-                        "the DNS server {server} refused to resolve {name} ({})",
-                        rcode_name(other)
-                    ),
-                ));
-            }
+        if let Some(addr) = addr {
+            self.exchange.marks.namelookup = Some(self.now());
+            return self.connect(addr);
         }
-        let Some(addr) = answer.addresses.first().copied() else {
-            return Err(dns_error(
-                "no-address",
-                format!("{name} exists but has no IPv4 address (no A record) at {server}.{hint}"),
-            ));
-        };
-        self.exchange.marks.namelookup = Some(self.now());
-        self.connect(addr)
+        let rcode = answers
+            .iter()
+            .map(|a| a.rcode)
+            .find(|r| *r != ResponseCode::NoError)
+            .unwrap_or(ResponseCode::NoError);
+        Err(match rcode {
+            ResponseCode::NXDomain => dns_error(
+                "nxdomain",
+                format!("{name} does not exist: the DNS server {server} answered NXDOMAIN.{hint}"),
+            ),
+            ResponseCode::ServFail => dns_error(
+                "servfail",
+                format!(
+                    "the DNS server {server} could not resolve {name} (SERVFAIL); try again later or another --dns"
+                ),
+            ),
+            ResponseCode::NoError => {
+                let types: Vec<String> = d
+                    .questions
+                    .iter()
+                    .map(|q| q.query.qtype.to_string())
+                    .collect();
+                dns_error(
+                    "no-address",
+                    format!(
+                        "{name} exists but has no address of the kind the stack can use ({} record) at {server}.{hint}",
+                        types.join(" or ")
+                    ),
+                )
+            }
+            other => dns_error(
+                "rcode",
+                format!(
+                    "the DNS server {server} refused to resolve {name} ({})",
+                    rcode_name(other)
+                ),
+            ),
+        })
     }
 }
