@@ -93,10 +93,7 @@ fn text_output_shows_all_six_phases_states_stages_and_timings() {
         .filter(|l| l.contains(" → #") || l.contains(" ← #"));
     assert!(packet_lines.clone().count() >= 12, "{text}");
     for l in packet_lines {
-        assert!(
-            l.split_whitespace().nth(1) == Some("ms"),
-            "{l}"
-        );
+        assert!(l.split_whitespace().nth(1) == Some("ms"), "{l}");
     }
 }
 
