@@ -4,6 +4,7 @@
 pub mod addressing;
 pub mod cli;
 pub mod compare;
+pub mod compare;
 pub mod keylog;
 pub mod pcap;
 pub mod render;

@@ -1,0 +1,1672 @@
+//! [`OsFetch`]: the same fetch as `fetchscope_flow::Fetch`, through the kernel's sockets.
+//!
+//! DNS goes over a kernel UDP socket to the same servers with the same query and the same
+//! answer checks; TCP is a non-blocking kernel socket with `TCP_NODELAY` (as requests
+//! sets it); TLS and HTTP are fetchscope's own sans-IO code, fed with what the socket
+//! reads. Packets come from [`Capture`] with the kernel's timestamps and are merged with
+//! the machine's own events in time order: an item is released once it is older than
+//! [`SLACK`], so a packet stamped before an event (the SYN-ACK before `ESTABLISHED`) is
+//! never overtaken by it. Packets are decoded when released, after the TLS secrets they
+//! need were learned.
+//!
+//! The kernel's TCP state is read from `TCP_INFO` after every wake-up (every captured
+//! packet wakes the machine), so state changes follow the packets that caused them. Once
+//! the kernel hands a closed connection to a time-wait socket, `/proc/net/tcp` tells.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fetchscope_flow::dns::{AnswerVerdict, DnsQuery, check_answer, rcode_name};
+use fetchscope_flow::event::{DnsEvent, ExchangeRecord, HttpRequestEvent, PacketEvent, TlsEvent};
+use fetchscope_flow::http::{self, BodySink, HttpProgress, Limits, RequestHead, ResponseReader};
+use fetchscope_flow::timing::TimingMarks;
+use fetchscope_flow::tls::{LinkTime, TlsClient, TlsConfig, TlsSetup};
+use fetchscope_flow::{Event, EventKind, FailureClass, FetchError, Phase, Summary};
+use fetchscope_wire::{Direction, Dissection, Dissector};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use rand::Rng;
+use rand::rngs::StdRng;
+use rustls::pki_types::ServerName;
+use sha2::{Digest, Sha256};
+use smoltcp::time::Instant;
+use url::Host;
+
+use crate::bpf::FlowFilter;
+use crate::capture::{Capture, CapturedPacket, flow_key};
+use crate::config::OsConfig;
+use crate::error::OsError;
+use crate::tcpinfo::{self, TcpInfo};
+use crate::{proc_tcp, report, route, sys};
+
+/// How long an item waits before release, so packets stamped earlier can still be read.
+pub const SLACK: Duration = Duration::from_millis(3);
+/// How long the end of a run waits for packets still on their way to the capture.
+const GRACE: Duration = Duration::from_millis(1);
+/// How long teardown may wait for the server to close its side.
+const TEARDOWN_LIMIT: Duration = Duration::from_secs(5);
+/// First DNS retransmission timeout; doubles per try up to [`DNS_RETRY_MAX`] (as
+/// fetchscope's own stub resolver).
+const DNS_RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Largest DNS retransmission timeout.
+const DNS_RETRY_MAX: Duration = Duration::from_secs(8);
+/// Tries per DNS server before moving to the next one.
+const DNS_TRIES_PER_SERVER: u32 = 3;
+/// Packets read per capture socket and step.
+const CAPTURE_BATCH: usize = 2048;
+/// Plaintext read per step when there is no TLS.
+const PLAIN_CHUNK: usize = 64 * 1024;
+
+/// Linux TCP states used here.
+const TCP_ESTABLISHED: u8 = 1;
+const TCP_SYN_SENT: u8 = 2;
+const TCP_FIN_WAIT1: u8 = 4;
+const TCP_FIN_WAIT2: u8 = 5;
+const TCP_TIME_WAIT: u8 = 6;
+const TCP_CLOSE: u8 = 7;
+const TCP_CLOSE_WAIT: u8 = 8;
+const TCP_LAST_ACK: u8 = 9;
+const TCP_CLOSING: u8 = 11;
+
+/// The decoded body's destination: a SHA-256, a byte count and maybe a file.
+struct BodyOutput {
+    hasher: Sha256,
+    bytes: u64,
+    out: Option<Box<dyn Write>>,
+}
+
+impl BodySink for BodyOutput {
+    fn body(&mut self, decoded: &[u8]) -> std::io::Result<()> {
+        self.hasher.update(decoded);
+        self.bytes += decoded.len() as u64;
+        if let Some(out) = &mut self.out {
+            out.write_all(decoded)?;
+        }
+        Ok(())
+    }
+}
+
+/// The DNS lookup in progress.
+struct Lookup {
+    query: DnsQuery,
+    sockets: Vec<UdpSocket>,
+    servers: Vec<IpAddr>,
+    server_idx: usize,
+    tries_here: u32,
+    sent: u32,
+    timeout: Duration,
+    waited: Duration,
+    retry_at: Duration,
+}
+
+impl Lookup {
+    fn server(&self) -> IpAddr {
+        self.servers
+            .get(self.server_idx)
+            .copied()
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    fn socket_for(&self, addr: IpAddr) -> Option<&UdpSocket> {
+        self.sockets
+            .iter()
+            .find(|s| s.local_addr().is_ok_and(|l| l.is_ipv4() == addr.is_ipv4()))
+    }
+}
+
+/// Something that happened, waiting for its turn in the stream.
+enum Item {
+    Packet(u64, CapturedPacket),
+    Event(u64, EventKind),
+}
+
+impl Item {
+    fn t_us(&self) -> u64 {
+        match self {
+            Item::Packet(t, _) | Item::Event(t, _) => *t,
+        }
+    }
+}
+
+/// The kernel twin of a fetch. Create it with [`OsFetch::new`], then pull
+/// [`OsFetch::next_event`] until it returns `None`.
+pub struct OsFetch {
+    cfg: OsConfig,
+    capture: Capture,
+    dissector: Dissector,
+    rng: StdRng,
+    /// Wall-clock start (the capture's clock), since the Unix epoch.
+    start: Duration,
+    deadline: Duration,
+    link_time: Arc<LinkTime>,
+
+    queue: VecDeque<Event>,
+    pending: Vec<Item>,
+    released_phase: Phase,
+    last_released: u64,
+    phase: Phase,
+    started: bool,
+    finished: bool,
+    result: Option<Result<Summary, FetchError>>,
+
+    host: String,
+    port: u16,
+    tls_used: bool,
+    remote: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    dns: Option<Lookup>,
+    udp_ports: Vec<u16>,
+    interfaces: Vec<String>,
+
+    tcp: Option<TcpStream>,
+    tcp_state: u8,
+    tcp_state_name: String,
+    fin_sent: bool,
+    last_rx_tcp_us: u64,
+    last_state_us: u64,
+
+    tls_config: TlsConfig,
+    tls: Option<TlsClient>,
+    request_due: bool,
+    request: Option<RequestHead>,
+    request_end: Option<u64>,
+    tx_written: u64,
+    plain_out: Vec<u8>,
+    response: Option<ResponseReader>,
+    response_head: Option<HttpResponseHead>,
+    body: BodyOutput,
+    plain: Vec<u8>,
+    status: Option<u16>,
+    peer_eof: bool,
+    teardown_until: Option<Duration>,
+
+    marks: TimingMarks,
+    packets: u64,
+    packets_tx: u64,
+    packets_rx: u64,
+    key_log: String,
+    info_connect: Option<TcpInfo>,
+    info_end: Option<TcpInfo>,
+    checksums_completed: u64,
+}
+
+/// The response head as the exchange record wants it.
+#[derive(Debug, Clone, Default)]
+struct HttpResponseHead {
+    status: u16,
+    reason: String,
+    version: String,
+    headers: Vec<(String, String)>,
+}
+
+fn since_epoch() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn instant(t_us: u64) -> Instant {
+    Instant::from_micros(i64::try_from(t_us).unwrap_or(i64::MAX))
+}
+
+fn setup_error(phase: Phase, e: impl std::fmt::Display) -> FetchError {
+    FetchError::new(FailureClass::Setup, phase, "setup", e.to_string())
+}
+
+impl OsFetch {
+    /// Prepares the kernel run: checks the capture permission and the URL. Nothing is
+    /// sent until the first [`OsFetch::next_event`].
+    pub fn new(mut cfg: OsConfig) -> Result<OsFetch, OsError> {
+        let capture = Capture::new()?;
+        let scheme = cfg.url.scheme().to_ascii_lowercase();
+        let tls_used = scheme == "https";
+        let host = match cfg.url.host() {
+            Some(Host::Domain(d)) => d.to_ascii_lowercase(),
+            Some(Host::Ipv4(a)) => a.to_string(),
+            Some(Host::Ipv6(a)) => a.to_string(),
+            None => String::new(),
+        };
+        let port = cfg
+            .url
+            .port_or_known_default()
+            .unwrap_or(if tls_used { 443 } else { 80 });
+        let rng = cfg.randomness.rng("kernel-client");
+        let link_time = Arc::new(LinkTime::new(SystemTime::now()));
+        // Another purpose than the userspace run's, so the two connections' TLS randoms
+        // differ even with --seed (a shared key log keys secrets by client random).
+        let tls_config = TlsConfig::new(TlsSetup {
+            provider: cfg.randomness.crypto_provider("kernel-client-tls"),
+            roots: cfg.roots.clone(),
+            alpn: vec![b"http/1.1".to_vec()],
+            key_log: cfg.key_log.clone(),
+            time: link_time.clone(),
+        })
+        .map_err(|e| OsError::io("TLS set-up failed", std::io::Error::other(e.to_string())))?;
+        let body = BodyOutput {
+            hasher: Sha256::new(),
+            bytes: 0,
+            out: cfg.body_out.take(),
+        };
+        Ok(OsFetch {
+            cfg,
+            capture,
+            dissector: Dissector::new(),
+            rng,
+            start: Duration::ZERO,
+            deadline: Duration::ZERO,
+            link_time,
+            queue: VecDeque::new(),
+            pending: Vec::new(),
+            released_phase: Phase::Resolve,
+            last_released: 0,
+            phase: Phase::Resolve,
+            started: false,
+            finished: false,
+            result: None,
+            host,
+            port,
+            tls_used,
+            remote: None,
+            local: None,
+            dns: None,
+            udp_ports: Vec::new(),
+            interfaces: Vec::new(),
+            tcp: None,
+            tcp_state: TCP_CLOSE,
+            tcp_state_name: "CLOSED".into(),
+            fin_sent: false,
+            last_rx_tcp_us: 0,
+            last_state_us: 0,
+            tls_config,
+            tls: None,
+            request_due: false,
+            request: None,
+            request_end: None,
+            tx_written: 0,
+            plain_out: Vec::new(),
+            response: None,
+            response_head: None,
+            body,
+            plain: Vec::new(),
+            status: None,
+            peer_eof: false,
+            teardown_until: None,
+            marks: TimingMarks::default(),
+            packets: 0,
+            packets_tx: 0,
+            packets_rx: 0,
+            key_log: String::new(),
+            info_connect: None,
+            info_end: None,
+            checksums_completed: 0,
+        })
+    }
+
+    /// The next thing that happened, or `None` once the run is over (after its `done` or
+    /// `error` event).
+    pub fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.queue.pop_front() {
+                return Some(e);
+            }
+            if self.finished {
+                return None;
+            }
+            let r = if self.started {
+                self.check_deadline()
+                    .and_then(|()| self.step())
+                    .and_then(|progressed| {
+                        if progressed || self.finished {
+                            Ok(())
+                        } else {
+                            self.wait()
+                        }
+                    })
+            } else {
+                self.started = true;
+                self.begin()
+            };
+            if let Err(e) = r {
+                self.fail(e);
+            }
+            self.release(self.finished);
+        }
+    }
+
+    /// The outcome, once [`OsFetch::next_event`] has returned `None`.
+    pub fn result(&self) -> Option<&Result<Summary, FetchError>> {
+        self.result.as_ref()
+    }
+
+    /// The TLS secrets seen so far, as an NSS key log.
+    pub fn key_log(&self) -> &str {
+        &self.key_log
+    }
+
+    /// `TCP_INFO` right after the handshake.
+    pub fn tcp_info_after_connect(&self) -> Option<&TcpInfo> {
+        self.info_connect.as_ref()
+    }
+
+    /// `TCP_INFO` at the end, before the socket was closed.
+    pub fn tcp_info_at_end(&self) -> Option<&TcpInfo> {
+        self.info_end.as_ref()
+    }
+
+    /// The interfaces the run's packets were captured on.
+    pub fn interfaces(&self) -> &[String] {
+        &self.interfaces
+    }
+
+    /// Packets whose UDP/TCP checksum the kernel had left to the device (checksum
+    /// offload) and the capture computed.
+    pub fn checksums_completed(&self) -> u64 {
+        self.checksums_completed
+    }
+
+    /// When the run started (wall clock).
+    pub fn started_at(&self) -> SystemTime {
+        UNIX_EPOCH + self.start
+    }
+
+    // ------------------------------------------------------------------ time, events
+
+    fn now_us(&self) -> u64 {
+        micros(since_epoch().saturating_sub(self.start))
+    }
+
+    fn emit(&mut self, kind: EventKind) {
+        let t = self.now_us();
+        self.pending.push(Item::Event(t, kind));
+    }
+
+    fn note(&mut self, text: impl Into<String>) {
+        self.emit(EventKind::Note { text: text.into() });
+    }
+
+    fn enter(&mut self, phase: Phase) {
+        if self.phase != phase || phase == Phase::Resolve {
+            self.phase = phase;
+            self.emit(EventKind::Phase { phase });
+        }
+    }
+
+    // ------------------------------------------------------------------ start
+
+    fn begin(&mut self) -> Result<(), FetchError> {
+        self.start = since_epoch();
+        self.deadline = self.cfg.timeout;
+        self.link_time = Arc::new(LinkTime::new(UNIX_EPOCH + self.start));
+        self.enter(Phase::Resolve);
+        let literal: Option<IpAddr> = match self.cfg.url.host() {
+            Some(Host::Ipv4(a)) => Some(IpAddr::V4(a)),
+            Some(Host::Ipv6(a)) => Some(IpAddr::V6(a)),
+            _ => None,
+        };
+        let over = self
+            .cfg
+            .resolve
+            .iter()
+            .find(|r| r.host == self.host && r.port == self.port)
+            .map(|r| r.addr);
+        if let Some(addr) = literal.or(over) {
+            let why = if literal.is_some() {
+                "the URL names an IP address"
+            } else {
+                "--resolve gives the address"
+            };
+            self.emit(EventKind::Dns(DnsEvent {
+                event: "skipped".into(),
+                name: self.host.clone(),
+                qtype: if addr.is_ipv4() { "A" } else { "AAAA" }.into(),
+                server: None,
+                id: None,
+                rcode: None,
+                addresses: vec![addr],
+                cnames: Vec::new(),
+                reason: Some(format!("no DNS query: {why}")),
+            }));
+            return self.connect(addr);
+        }
+        self.start_dns()
+    }
+
+    /// Starts capturing on the interface that carries packets to `addr`.
+    fn watch(&mut self, addr: IpAddr) -> Result<(), FetchError> {
+        let (ifindex, name, why) = match self.cfg.capture_interface.as_deref() {
+            Some("any") => (0, "any".to_string(), "as asked".to_string()),
+            Some(name) => {
+                let i = sys::if_index(name).map_err(|e| {
+                    setup_error(
+                        self.phase,
+                        OsError::NoInterface {
+                            name: name.to_string(),
+                            source: e,
+                        },
+                    )
+                })?;
+                (i, name.to_string(), "as asked".to_string())
+            }
+            None => {
+                match route::interface_for(addr).and_then(|n| Some((sys::if_index(&n).ok()?, n))) {
+                    Some((i, n)) => (i, n, format!("the route to {addr}")),
+                    None => (
+                        0,
+                        "any".to_string(),
+                        format!("no route to {addr} found in the main table"),
+                    ),
+                }
+            }
+        };
+        let before = self.capture.interfaces();
+        self.capture
+            .watch(ifindex)
+            .map_err(|e| setup_error(self.phase, e))?;
+        if self.capture.interfaces() != before {
+            self.note(format!("capturing the kernel's packets on {name} ({why})"));
+            self.interfaces.push(name);
+        }
+        Ok(())
+    }
+
+    fn update_filter(&mut self) -> Result<(), FetchError> {
+        let filter = FlowFilter {
+            udp_ports: self.udp_ports.clone(),
+            tcp_server: self.remote.map(|r| (r.ip(), r.port())),
+        };
+        self.capture
+            .set_filter(filter)
+            .map_err(|e| setup_error(self.phase, e))
+    }
+
+    fn start_dns(&mut self) -> Result<(), FetchError> {
+        let servers = self.cfg.dns_servers.clone();
+        if servers.is_empty() {
+            return Err(FetchError::new(
+                FailureClass::Setup,
+                Phase::Resolve,
+                "no-dns-server",
+                format!(
+                    "there is no DNS server to ask for {}: pass --dns IP, or --resolve {}:{}:ADDR",
+                    self.host, self.host, self.port
+                ),
+            ));
+        }
+        let id: u16 = self.rng.random();
+        let query = DnsQuery::new(&self.host, RecordType::A, id).map_err(|e| {
+            FetchError::new(FailureClass::Dns, Phase::Resolve, "bad-name", e.to_string())
+        })?;
+        let mut sockets = Vec::new();
+        for v4 in [true, false] {
+            if !servers.iter().any(|s| s.is_ipv4() == v4) {
+                continue;
+            }
+            let any: SocketAddr = if v4 {
+                (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let sock = UdpSocket::bind(any)
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .map_err(|e| {
+                    setup_error(
+                        Phase::Resolve,
+                        format!("could not open a UDP socket for DNS: {e}"),
+                    )
+                })?;
+            if let Ok(l) = sock.local_addr() {
+                self.udp_ports.push(l.port());
+            }
+            sockets.push(sock);
+        }
+        self.update_filter()?;
+        for s in &servers {
+            self.watch(*s)?;
+        }
+        self.dns = Some(Lookup {
+            query,
+            sockets,
+            servers,
+            server_idx: 0,
+            tries_here: 0,
+            sent: 0,
+            timeout: DNS_RETRY_FIRST,
+            waited: DNS_RETRY_FIRST,
+            retry_at: Duration::ZERO,
+        });
+        self.send_dns_query(None)
+    }
+
+    fn send_dns_query(&mut self, retry_reason: Option<String>) -> Result<(), FetchError> {
+        let now = Duration::from_micros(self.now_us());
+        let Some(d) = self.dns.as_mut() else {
+            return Ok(());
+        };
+        if d.tries_here >= DNS_TRIES_PER_SERVER && d.servers.len() > 1 {
+            d.server_idx = (d.server_idx + 1) % d.servers.len();
+            d.tries_here = 0;
+        }
+        let server = d.server();
+        let port = d
+            .socket_for(server)
+            .and_then(|s| s.local_addr().ok())
+            .map(|a| a.port())
+            .unwrap_or(0);
+        let timeout = d.timeout;
+        let ev = DnsEvent {
+            event: if retry_reason.is_some() {
+                "retry"
+            } else {
+                "query"
+            }
+            .into(),
+            name: d.query.display_name(),
+            qtype: d.query.qtype.to_string(),
+            server: Some(server),
+            id: Some(d.query.id),
+            rcode: None,
+            addresses: Vec::new(),
+            cnames: Vec::new(),
+            reason: retry_reason.or_else(|| {
+                Some(format!(
+                    "from port {port}; resent after {} ms if no answer",
+                    timeout.as_millis()
+                ))
+            }),
+        };
+        // The event goes first: the query packet is stamped when it leaves.
+        self.emit(EventKind::Dns(ev));
+        let Some(d) = self.dns.as_mut() else {
+            return Ok(());
+        };
+        let sent = d
+            .socket_for(server)
+            .map(|s| s.send_to(&d.query.bytes, SocketAddr::new(server, 53)));
+        match sent {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                return Err(setup_error(
+                    Phase::Resolve,
+                    format!("could not send the DNS query to {server}: {e}"),
+                ));
+            }
+            None => {
+                return Err(setup_error(
+                    Phase::Resolve,
+                    format!("no socket for the DNS server {server}"),
+                ));
+            }
+        }
+        d.tries_here += 1;
+        d.sent += 1;
+        d.retry_at = now + timeout;
+        d.waited = timeout;
+        d.timeout = (timeout * 2).min(DNS_RETRY_MAX);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ step, wait
+
+    fn step(&mut self) -> Result<bool, FetchError> {
+        let before = self.pending.len();
+        self.link_time.set(self.now_us());
+        self.read_capture()?;
+        self.observe_tcp(None);
+        match self.phase {
+            Phase::Resolve => self.drive_dns()?,
+            Phase::Connect => self.drive_connect()?,
+            Phase::Tls | Phase::Request | Phase::Response | Phase::Teardown => {
+                self.drive_transport()?;
+                self.drive_teardown()?;
+            }
+            Phase::Done => {}
+        }
+        self.observe_tcp(None);
+        self.take_secrets();
+        Ok(self.pending.len() > before)
+    }
+
+    fn read_capture(&mut self) -> Result<(), FetchError> {
+        let packets = self
+            .capture
+            .drain(CAPTURE_BATCH)
+            .map_err(|e| setup_error(self.phase, e))?;
+        for p in packets {
+            let t = micros(p.stamp.saturating_sub(self.start));
+            // The server's segments change the socket's state: remember when the latest
+            // one arrived, to date the change.
+            if let (Some(k), Some(r), Some(l)) = (flow_key(&p.data), self.remote, self.local)
+                && k.protocol == 6
+                && SocketAddr::new(k.src, k.sport) == r
+                && SocketAddr::new(k.dst, k.dport) == l
+            {
+                self.last_rx_tcp_us = self.last_rx_tcp_us.max(t);
+            }
+            self.pending.push(Item::Packet(t, p));
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self) -> Result<(), FetchError> {
+        let now = Duration::from_micros(self.now_us());
+        let mut until = self.deadline;
+        if let Some(d) = &self.dns {
+            until = until.min(d.retry_at);
+        }
+        if let Some(t) = self.teardown_until {
+            until = until.min(t);
+        }
+        if let Some(oldest) = self.pending.iter().map(Item::t_us).min() {
+            until = until.min(Duration::from_micros(oldest) + SLACK);
+        }
+        let timeout = until
+            .checked_sub(now)
+            .filter(|d| !d.is_zero())
+            .unwrap_or(Duration::from_millis(1));
+        let mut fds: Vec<sys::PollFd> = self
+            .capture
+            .fds()
+            .into_iter()
+            .map(|fd| sys::PollFd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        if let Some(d) = &self.dns {
+            fds.extend(d.sockets.iter().map(|s| sys::PollFd {
+                fd: s.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }));
+        }
+        if let Some(s) = &self.tcp {
+            let mut events = 0;
+            if self.phase == Phase::Connect {
+                events |= libc::POLLOUT;
+            } else {
+                if !self.peer_eof {
+                    events |= libc::POLLIN;
+                }
+                let pending_out = self.tls.as_ref().is_some_and(|t| !t.outgoing().is_empty())
+                    || !self.plain_out.is_empty();
+                if pending_out && !self.fin_sent {
+                    events |= libc::POLLOUT;
+                }
+            }
+            // A socket with nothing to wait for stays out: POLLHUP would wake us at once.
+            if events != 0 {
+                fds.push(sys::PollFd {
+                    fd: s.as_raw_fd(),
+                    events,
+                    revents: 0,
+                });
+            }
+        }
+        sys::poll(&mut fds, timeout)
+            .map(|_| ())
+            .map_err(|e| setup_error(self.phase, format!("poll failed: {e}")))
+    }
+
+    fn check_deadline(&mut self) -> Result<(), FetchError> {
+        if Duration::from_micros(self.now_us()) >= self.deadline {
+            Err(self.timeout_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn timeout_error(&self) -> FetchError {
+        let secs = self.deadline.as_secs_f64();
+        let remote = self
+            .remote
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| self.host.clone());
+        let what = match self.phase {
+            Phase::Resolve => {
+                let (server, sent) = self
+                    .dns
+                    .as_ref()
+                    .map(|d| (d.server().to_string(), d.sent))
+                    .unwrap_or_default();
+                format!(
+                    "no DNS answer for {} from {server} after {sent} queries; check --dns and that the server is reachable",
+                    self.host
+                )
+            }
+            Phase::Connect => {
+                format!("no SYN-ACK from {remote}: the server or the path to it is not answering")
+            }
+            Phase::Tls => format!("the TLS handshake with {remote} did not finish"),
+            Phase::Request => format!("the request to {remote} could not be delivered"),
+            Phase::Response => format!(
+                "the response from {remote} did not complete ({} body bytes received)",
+                self.body.bytes
+            ),
+            Phase::Teardown | Phase::Done => format!("closing the connection to {remote} stalled"),
+        };
+        FetchError::new(
+            FailureClass::Timeout,
+            self.phase,
+            "timeout",
+            format!(
+                "timed out after {secs} s in the {} phase: {what}",
+                self.phase
+            ),
+        )
+    }
+
+    // ------------------------------------------------------------------ TCP state
+
+    /// Reads `TCP_INFO` and reports a changed state.
+    fn observe_tcp(&mut self, cause: Option<&str>) {
+        let Some(s) = &self.tcp else { return };
+        let Ok(info) = tcpinfo::read(s.as_fd()) else {
+            return;
+        };
+        let state = info.state_code;
+        if state == self.tcp_state {
+            return;
+        }
+        let from_state = self.tcp_state;
+        let from = self.tcp_state_name.clone();
+        let mut to = tcpinfo::state_name(state).to_string();
+        let cause_is_none = cause.is_none();
+        let mut cause = cause.map(str::to_string);
+        // A connection that closes from FIN-WAIT/CLOSING lives on in a time-wait socket;
+        // ours then reads CLOSED. The kernel's table says which.
+        if state == TCP_CLOSE
+            && (self.fin_sent || matches!(from_state, TCP_FIN_WAIT1 | TCP_FIN_WAIT2 | TCP_CLOSING))
+            && let (Some(l), Some(r)) = (self.local, self.remote)
+            && proc_tcp::state(l, r) == Some(TCP_TIME_WAIT)
+        {
+            to = "TIME-WAIT".to_string();
+            cause = Some(
+                "both FINs were exchanged and acknowledged; the kernel keeps the connection in a time-wait socket (60 s) and our socket now reads CLOSED".to_string(),
+            );
+        }
+        self.tcp_state = state;
+        self.tcp_state_name = to.clone();
+        let change = report::tcp_change(&from, &to, cause.as_deref());
+        // The kernel changed state when it processed the segment that caused it, which
+        // may be well before this process got to run and look: date changes caused by a
+        // server segment just after that segment, others (our own calls) now.
+        // The segment that caused the change is in the capture by now (packet taps run
+        // before TCP): read it in to date the change.
+        let _ = self.read_capture();
+        let now = self.now_us();
+        let by_segment = matches!(
+            (from_state, state),
+            (TCP_SYN_SENT, _)
+                | (TCP_ESTABLISHED, TCP_CLOSE_WAIT | TCP_CLOSE)
+                | (TCP_FIN_WAIT1, _)
+                | (TCP_FIN_WAIT2, _)
+                | (TCP_CLOSING, _)
+                | (TCP_LAST_ACK, _)
+        ) && cause_is_none;
+        let t = if by_segment && self.last_rx_tcp_us > self.last_state_us {
+            (self.last_rx_tcp_us + 1).min(now)
+        } else {
+            now
+        };
+        self.last_state_us = t;
+        self.pending
+            .push(Item::Event(t, EventKind::TcpState(change)));
+        if state == TCP_ESTABLISHED && self.marks.connect.is_none() {
+            self.marks.connect = Some(instant(self.now_us()));
+            self.note(format!("TCP_INFO after connect: {}", info.brief()));
+            self.info_connect = Some(info);
+        }
+    }
+
+    // ------------------------------------------------------------------ DNS
+
+    fn drive_dns(&mut self) -> Result<(), FetchError> {
+        let Some(d) = self.dns.as_ref() else {
+            return Ok(());
+        };
+        let server = SocketAddr::new(d.server(), 53);
+        let mut buf = [0u8; 4096];
+        let mut outcome = None;
+        let mut ignored = Vec::new();
+        'sockets: for s in &d.sockets {
+            for _ in 0..16 {
+                match s.recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        let data = buf.get(..n).unwrap_or_default();
+                        match check_answer(&d.query, server, from, data) {
+                            AnswerVerdict::Ignore(reason) => ignored.push((from, reason)),
+                            AnswerVerdict::Accept(answer) => {
+                                outcome = Some(answer);
+                                break 'sockets;
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        // An ICMP port unreachable on an unconnected socket: retry on
+                        // schedule, as a stub resolver does.
+                        break;
+                    }
+                    Err(e) => {
+                        return Err(setup_error(
+                            Phase::Resolve,
+                            format!("reading the DNS answer failed: {e}"),
+                        ));
+                    }
+                }
+            }
+        }
+        let (name, qtype) = (d.query.display_name(), d.query.qtype.to_string());
+        for (from, reason) in ignored {
+            self.emit(EventKind::Dns(DnsEvent {
+                event: "ignored".into(),
+                name: name.clone(),
+                qtype: qtype.clone(),
+                server: Some(from.ip()),
+                id: None,
+                rcode: None,
+                addresses: Vec::new(),
+                cnames: Vec::new(),
+                reason: Some(format!("answer ignored: {reason}")),
+            }));
+        }
+        if let Some(answer) = outcome {
+            return self.dns_answered(answer, server.ip());
+        }
+        let now = Duration::from_micros(self.now_us());
+        if let Some(d) = self.dns.as_ref().filter(|d| now >= d.retry_at) {
+            let reason = format!("no answer within {} ms; asking again", d.waited.as_millis());
+            self.send_dns_query(Some(reason))?;
+        }
+        Ok(())
+    }
+
+    fn dns_answered(
+        &mut self,
+        answer: fetchscope_flow::dns::DnsAnswer,
+        server: IpAddr,
+    ) -> Result<(), FetchError> {
+        let Some(d) = self.dns.take() else {
+            return Ok(());
+        };
+        // The sockets close here: a late duplicate answer meets a closed port.
+        let name = d.query.display_name();
+        self.emit(EventKind::Dns(DnsEvent {
+            event: "answer".into(),
+            name: name.clone(),
+            qtype: d.query.qtype.to_string(),
+            server: Some(server),
+            id: Some(d.query.id),
+            rcode: Some(rcode_name(answer.rcode)),
+            addresses: answer.addresses.clone(),
+            cnames: answer.cnames.clone(),
+            reason: answer.ttl.map(|t| format!("ttl {t} s")),
+        }));
+        drop(d);
+        match answer.rcode {
+            ResponseCode::NoError => {}
+            ResponseCode::NXDomain => {
+                return Err(FetchError::new(
+                    FailureClass::Dns,
+                    Phase::Resolve,
+                    "nxdomain",
+                    format!("{name} does not exist: the DNS server {server} answered NXDOMAIN."),
+                ));
+            }
+            ResponseCode::ServFail => {
+                return Err(FetchError::new(
+                    FailureClass::Dns,
+                    Phase::Resolve,
+                    "servfail",
+                    format!(
+                        "the DNS server {server} could not resolve {name} (SERVFAIL); try again later or another --dns"
+                    ),
+                ));
+            }
+            other => {
+                return Err(FetchError::new(
+                    FailureClass::Dns,
+                    Phase::Resolve,
+                    "rcode",
+                    format!(
+                        "the DNS server {server} refused to resolve {name} ({})",
+                        rcode_name(other)
+                    ),
+                ));
+            }
+        }
+        let Some(addr) = answer.addresses.first().copied() else {
+            return Err(FetchError::new(
+                FailureClass::Dns,
+                Phase::Resolve,
+                "no-address",
+                format!("{name} exists but has no IPv4 address (no A record) at {server}."),
+            ));
+        };
+        self.marks.namelookup = Some(instant(self.now_us()));
+        self.connect(addr)
+    }
+
+    // ------------------------------------------------------------------ TCP
+
+    fn connect(&mut self, addr: IpAddr) -> Result<(), FetchError> {
+        self.enter(Phase::Connect);
+        let remote = SocketAddr::new(addr, self.port);
+        self.remote = Some(remote);
+        self.watch(addr)?;
+        self.update_filter()?;
+        let domain = if addr.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        let fd = sys::socket(domain, libc::SOCK_STREAM, 0).map_err(|e| {
+            setup_error(Phase::Connect, format!("could not open a TCP socket: {e}"))
+        })?;
+        let one: libc::c_int = 1;
+        sys::setsockopt(fd.as_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, &one)
+            .map_err(|e| setup_error(Phase::Connect, format!("could not set TCP_NODELAY: {e}")))?;
+        self.emit(EventKind::TcpState(report::tcp_change(
+            "CLOSED",
+            "SYN-SENT",
+            Some("connect() called: the kernel sends the SYN"),
+        )));
+        self.tcp_state = TCP_SYN_SENT;
+        self.tcp_state_name = "SYN-SENT".into();
+        match sys::connect(fd.as_fd(), remote) {
+            Ok(_) => {}
+            Err(e) => {
+                let (class, kind) = match e.raw_os_error() {
+                    Some(libc::ECONNREFUSED) => (FailureClass::Connect, "refused"),
+                    Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH) => {
+                        (FailureClass::Connect, "unreachable")
+                    }
+                    _ => (FailureClass::Setup, "setup"),
+                };
+                return Err(FetchError::new(
+                    class,
+                    Phase::Connect,
+                    kind,
+                    format!("connect() to {remote} failed: {e}"),
+                ));
+            }
+        }
+        self.local = sys::local_addr(fd.as_fd()).ok();
+        self.tcp = Some(TcpStream::from(fd));
+        Ok(())
+    }
+
+    fn drive_connect(&mut self) -> Result<(), FetchError> {
+        let Some(s) = &self.tcp else { return Ok(()) };
+        if let Ok(Some(e)) = sys::take_error(s.as_fd()) {
+            let remote = self.remote.map(|r| r.to_string()).unwrap_or_default();
+            let (kind, msg) = match e.raw_os_error() {
+                Some(libc::ECONNREFUSED) => (
+                    "refused",
+                    format!(
+                        "connection refused: {remote} answered the SYN with a reset (RST); nothing listens on that port"
+                    ),
+                ),
+                Some(libc::ETIMEDOUT) => (
+                    "timeout",
+                    format!("the kernel gave up connecting to {remote}: {e}"),
+                ),
+                _ => ("unreachable", format!("connecting to {remote} failed: {e}")),
+            };
+            return Err(FetchError::new(
+                FailureClass::Connect,
+                Phase::Connect,
+                kind,
+                msg,
+            ));
+        }
+        if self.tcp_state == TCP_ESTABLISHED {
+            self.start_session()?;
+        }
+        Ok(())
+    }
+
+    fn start_session(&mut self) -> Result<(), FetchError> {
+        if !self.tls_used {
+            self.enter(Phase::Request);
+            self.request_due = true;
+            return self.drive_transport();
+        }
+        self.enter(Phase::Tls);
+        let server_name = ServerName::try_from(self.host.clone()).map_err(|e| {
+            FetchError::new(
+                FailureClass::Tls,
+                Phase::Tls,
+                "bad-name",
+                format!("'{}' cannot be used as a TLS server name: {e}", self.host),
+            )
+        })?;
+        let tls = TlsClient::new(&self.tls_config, server_name)
+            .map_err(|e| FetchError::new(FailureClass::Tls, Phase::Tls, e.kind(), e.to_string()))?;
+        self.tls = Some(tls);
+        self.drive_transport()
+    }
+
+    /// Moves bytes between the socket, TLS and HTTP, in both directions.
+    fn drive_transport(&mut self) -> Result<(), FetchError> {
+        if self.tcp.is_none() {
+            return Ok(());
+        }
+        if self.request_due && self.tls.as_ref().is_none_or(|t| t.is_complete()) {
+            self.request_due = false;
+            self.queue_request();
+        }
+        let eof = self.read_socket()?;
+        if let Some(tls) = &mut self.tls {
+            let plain = &mut self.plain;
+            let progress = tls
+                .process(&mut |p| plain.extend_from_slice(p))
+                .map_err(|e| {
+                    let phase = if self.phase <= Phase::Tls {
+                        Phase::Tls
+                    } else {
+                        self.phase
+                    };
+                    FetchError::new(FailureClass::Tls, phase, e.kind(), e.to_string())
+                })?;
+            self.report_tls(progress);
+        }
+        if !self.plain.is_empty() {
+            self.receive_plaintext()?;
+        }
+        if eof && !self.peer_eof {
+            self.peer_eof = true;
+            self.peer_closed_stream()?;
+        }
+        if self.request_due && self.tls.as_ref().is_none_or(|t| t.is_complete()) {
+            self.request_due = false;
+            self.queue_request();
+        }
+        self.write_socket()
+    }
+
+    /// Reads what the socket holds (bounded by the TLS buffer); true at end of stream.
+    fn read_socket(&mut self) -> Result<bool, FetchError> {
+        if self.peer_eof {
+            return Ok(false);
+        }
+        let Some(s) = self.tcp.as_mut() else {
+            return Ok(false);
+        };
+        let result = match &mut self.tls {
+            Some(tls) => loop {
+                let spare = tls.incoming_spare();
+                if spare.is_empty() {
+                    break Ok(false);
+                }
+                match s.read(spare) {
+                    Ok(0) => break Ok(true),
+                    Ok(n) => tls.incoming_filled(n),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(false),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            },
+            None => {
+                let mut buf = vec![0u8; PLAIN_CHUNK];
+                match s.read(&mut buf) {
+                    Ok(0) => Ok(true),
+                    Ok(n) => {
+                        self.plain
+                            .extend_from_slice(buf.get(..n).unwrap_or_default());
+                        Ok(false)
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                        ) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        result.map_err(|e| self.reset_error(&e))
+    }
+
+    fn reset_error(&self, e: &std::io::Error) -> FetchError {
+        let remote = self.remote.map(|r| r.to_string()).unwrap_or_default();
+        let class = if self.phase <= Phase::Tls {
+            FailureClass::Tls
+        } else {
+            FailureClass::Http
+        };
+        FetchError::new(
+            class,
+            self.phase,
+            "reset",
+            format!(
+                "{remote} reset the connection during the {} phase ({e})",
+                self.phase
+            ),
+        )
+    }
+
+    /// Hands pending ciphertext (or plain request bytes) to the socket.
+    fn write_socket(&mut self) -> Result<(), FetchError> {
+        if self.fin_sent {
+            return Ok(());
+        }
+        let Some(s) = self.tcp.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            let out: &[u8] = match &self.tls {
+                Some(t) => t.outgoing(),
+                None => &self.plain_out,
+            };
+            if out.is_empty() {
+                return Ok(());
+            }
+            match s.write(out) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    self.tx_written += n as u64;
+                    match &mut self.tls {
+                        Some(t) => t.consume_outgoing(n),
+                        None => {
+                            self.plain_out.drain(..n.min(self.plain_out.len()));
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.reset_error(&e)),
+            }
+        }
+    }
+
+    fn report_tls(&mut self, progress: Vec<fetchscope_flow::tls::TlsProgress>) {
+        for p in progress {
+            if let fetchscope_flow::tls::TlsProgress::HandshakeComplete { .. } = &p {
+                self.marks.appconnect = Some(instant(self.now_us()));
+                self.request_due = true;
+            }
+            match report::tls_stage(p, &self.host) {
+                Ok((stage, detail, certificates)) => {
+                    let tls = self.tls.as_ref();
+                    let ev = TlsEvent {
+                        stage: stage.into(),
+                        version: tls.and_then(|t| t.version()),
+                        suite: tls.and_then(|t| t.suite()),
+                        group: tls.and_then(|t| t.group()),
+                        alpn: tls.and_then(|t| t.alpn()),
+                        detail,
+                        certificates,
+                    };
+                    self.emit(EventKind::Tls(ev));
+                }
+                Err(note) => self.note(note),
+            }
+        }
+        if self.tls.as_ref().is_some_and(|t| t.peer_closed()) && !self.peer_eof {
+            // close_notify ends the response stream like a FIN does.
+            self.peer_eof = true;
+            if let Err(e) = self.peer_closed_stream() {
+                self.fail(e);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ HTTP
+
+    fn queue_request(&mut self) {
+        self.enter(Phase::Request);
+        let head = http::build_request("GET", &self.cfg.url, &self.cfg.user_agent);
+        let bytes = head.to_bytes();
+        self.marks.pretransfer = Some(instant(self.now_us()));
+        self.emit(EventKind::HttpRequest(HttpRequestEvent {
+            method: head.method.clone(),
+            target: head.target.clone(),
+            url: self.cfg.url.to_string(),
+            headers: head.headers.clone(),
+        }));
+        self.response = Some(ResponseReader::new("GET", Limits::default()));
+        match &mut self.tls {
+            Some(tls) => {
+                tls.send(&bytes);
+                let plain = &mut self.plain;
+                if let Ok(p) = tls.process(&mut |d| plain.extend_from_slice(d)) {
+                    self.report_tls(p);
+                }
+                let encrypted = self.tls.as_ref().map(|t| t.outgoing().len()).unwrap_or(0);
+                self.request_end = Some(self.tx_written + encrypted as u64);
+            }
+            None => {
+                self.plain_out.extend_from_slice(&bytes);
+                self.request_end = Some(self.tx_written + self.plain_out.len() as u64);
+            }
+        }
+        self.request = Some(head);
+    }
+
+    fn receive_plaintext(&mut self) -> Result<(), FetchError> {
+        let data = std::mem::take(&mut self.plain);
+        if self.marks.starttransfer.is_none() {
+            self.marks.starttransfer = Some(instant(self.now_us()));
+            self.enter(Phase::Response);
+        }
+        let Some(reader) = self.response.as_mut() else {
+            self.note(format!(
+                "{} bytes arrived that no request asked for; ignored",
+                data.len()
+            ));
+            return Ok(());
+        };
+        let mut offset = 0;
+        let mut events = Vec::new();
+        while offset < data.len() && !reader.is_complete() {
+            let input = data.get(offset..).unwrap_or_default();
+            let feed = reader
+                .feed(input, &mut self.body)
+                .map_err(|e| http_error(&e))?;
+            offset += feed.used;
+            events.extend(feed.progress);
+            if feed.used == 0 {
+                break;
+            }
+        }
+        let complete = reader.is_complete();
+        let extra = data.len().saturating_sub(offset);
+        self.report_http(events);
+        if extra > 0 {
+            self.note(format!(
+                "{extra} bytes arrived after the end of the response; ignored"
+            ));
+        }
+        if complete {
+            self.response_done();
+        }
+        Ok(())
+    }
+
+    fn report_http(&mut self, progress: Vec<HttpProgress>) {
+        for p in progress {
+            match report::http_event(&p) {
+                Some(Ok(h)) => {
+                    self.status = Some(h.status);
+                    self.response_head = Some(HttpResponseHead {
+                        status: h.status,
+                        reason: h.reason.clone(),
+                        version: h.version.clone(),
+                        headers: h.headers.clone(),
+                    });
+                    self.emit(EventKind::Http(h));
+                }
+                Some(Err(note)) => self.note(note),
+                None => {}
+            }
+        }
+    }
+
+    fn response_done(&mut self) {
+        if self.marks.body_done.is_none() {
+            self.marks.body_done = Some(instant(self.now_us()));
+            let (bytes, wire) = self
+                .response
+                .as_ref()
+                .map(|r| (r.decoded_body_bytes(), r.wire_body_bytes()))
+                .unwrap_or_default();
+            self.note(format!(
+                "response complete: {bytes} body bytes ({wire} on the wire)"
+            ));
+            self.begin_teardown();
+        }
+    }
+
+    /// The server closed its side (TCP FIN or TLS close_notify).
+    fn peer_closed_stream(&mut self) -> Result<(), FetchError> {
+        if let Some(reader) = self.response.as_mut() {
+            if !reader.is_complete() {
+                let progress = reader.finish(&mut self.body).map_err(|e| http_error(&e))?;
+                self.report_http(progress);
+                if self.response.as_ref().is_some_and(|r| r.is_complete()) {
+                    self.response_done();
+                }
+            }
+            return Ok(());
+        }
+        if self.phase < Phase::Request {
+            let remote = self.remote.map(|r| r.to_string()).unwrap_or_default();
+            return Err(FetchError::new(
+                if self.phase == Phase::Tls {
+                    FailureClass::Tls
+                } else {
+                    FailureClass::Connect
+                },
+                self.phase,
+                "closed",
+                format!(
+                    "{remote} closed the connection during the {} phase",
+                    self.phase
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ teardown
+
+    fn begin_teardown(&mut self) {
+        if self.phase == Phase::Teardown || self.phase == Phase::Done {
+            return;
+        }
+        self.enter(Phase::Teardown);
+        let now = Duration::from_micros(self.now_us());
+        self.teardown_until = Some((now + TEARDOWN_LIMIT).min(self.deadline));
+        if let Some(tls) = &mut self.tls {
+            tls.close();
+            let plain = &mut self.plain;
+            if let Ok(p) = tls.process(&mut |d| plain.extend_from_slice(d)) {
+                self.report_tls(p);
+            }
+        }
+    }
+
+    fn drive_teardown(&mut self) -> Result<(), FetchError> {
+        if self.phase != Phase::Teardown {
+            return Ok(());
+        }
+        let unsent = self.tls.as_ref().is_some_and(|t| !t.outgoing().is_empty())
+            || !self.plain_out.is_empty();
+        if !self.fin_sent && !unsent {
+            if let Some(s) = &self.tcp {
+                // As close() would, but the socket stays ours, so TCP_INFO can follow the
+                // rest of the close.
+                if let Err(e) = sys::shutdown_write(s.as_fd()) {
+                    self.note(format!("shutdown(SHUT_WR) failed: {e}"));
+                }
+            }
+            self.fin_sent = true;
+            self.observe_tcp(Some(
+                "shutdown(SHUT_WR) called: the kernel sends FIN after our last data",
+            ));
+        }
+        let closed = self.tcp_state == TCP_CLOSE;
+        if self.fin_sent && (closed && self.peer_eof || self.tcp.is_none()) {
+            self.finish();
+            return Ok(());
+        }
+        if self
+            .teardown_until
+            .is_some_and(|t| Duration::from_micros(self.now_us()) >= t)
+        {
+            self.note(format!(
+                "the server did not finish closing within {} s; stopping in {}",
+                TEARDOWN_LIMIT.as_secs(),
+                self.tcp_state_name
+            ));
+            self.finish();
+        }
+        Ok(())
+    }
+
+    /// Reads `TCP_INFO` a last time, closes the socket and collects the packets still on
+    /// their way to the capture (for [`GRACE`]).
+    fn wind_down(&mut self) {
+        if let Some(s) = &self.tcp
+            && let Ok(info) = tcpinfo::read(s.as_fd())
+        {
+            self.note(format!("TCP_INFO at the end: {}", info.brief()));
+            self.info_end = Some(info);
+        }
+        self.tcp = None;
+        self.dns = None;
+        let until = since_epoch() + GRACE;
+        for _ in 0..16 {
+            let now = since_epoch();
+            let Some(left) = until.checked_sub(now).filter(|d| !d.is_zero()) else {
+                break;
+            };
+            let mut fds: Vec<sys::PollFd> = self
+                .capture
+                .fds()
+                .into_iter()
+                .map(|fd| sys::PollFd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            if sys::poll(&mut fds, left).is_err() {
+                break;
+            }
+            if self.read_capture().is_err() {
+                break;
+            }
+        }
+        let _ = self.read_capture();
+        let drops = self.capture.take_drops();
+        if drops > 0 {
+            self.note(format!(
+                "the capture lost {drops} packets (its buffer was full); the packet list is incomplete"
+            ));
+        }
+        self.take_secrets();
+    }
+
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        let total = self.now_us();
+        self.marks.total = Some(instant(total));
+        self.teardown_until = None;
+        self.wind_down();
+        if let Some(out) = &mut self.body.out
+            && let Err(e) = out.flush()
+        {
+            self.fail(FetchError::new(
+                FailureClass::Setup,
+                Phase::Done,
+                "output",
+                format!("could not write the body: {e}"),
+            ));
+            return;
+        }
+        self.enter(Phase::Done);
+        // Release what came before, so the packet counts are complete; `done` comes
+        // last, at the end of the teardown (or just after the last packet).
+        self.release(true);
+        let summary = self.summary();
+        let t = self.last_released.max(total);
+        self.pending
+            .push(Item::Event(t, EventKind::Done(Box::new(summary.clone()))));
+        self.result = Some(Ok(summary));
+        self.finished = true;
+    }
+
+    fn summary(&self) -> Summary {
+        let tls = self.tls.as_ref();
+        let mut marks = self.marks;
+        marks.start = Instant::ZERO;
+        let head = self.response_head.clone().unwrap_or_default();
+        let request = self.request.as_ref();
+        let remote = self.remote.map(|r| r.to_string()).unwrap_or_default();
+        let (body_bytes, wire) = (
+            self.body.bytes,
+            self.response
+                .as_ref()
+                .map(|r| r.wire_body_bytes())
+                .unwrap_or(0),
+        );
+        let exchange = ExchangeRecord {
+            url: self.cfg.url.to_string(),
+            method: request
+                .map(|r| r.method.clone())
+                .unwrap_or_else(|| "GET".into()),
+            request_headers: request.map(|r| r.headers.clone()).unwrap_or_default(),
+            status: head.status,
+            reason: head.reason,
+            http_version: head.version,
+            response_headers: head.headers,
+            started_us: 0,
+            reused_connection: false,
+            remote: remote.clone(),
+            body_bytes,
+            wire_body_bytes: wire,
+            har: marks.har(self.tls_used),
+        };
+        Summary {
+            url: self.cfg.url.to_string(),
+            status: self.status.unwrap_or(0),
+            body_bytes,
+            wire_body_bytes: wire,
+            body_sha256: hex::encode(self.body.hasher.clone().finalize()),
+            timings: marks.curl(Instant::ZERO, self.tls_used),
+            har: marks.har(self.tls_used),
+            remote,
+            local: self.local.map(|l| l.to_string()).unwrap_or_default(),
+            final_tcp_state: self.tcp_state_name.clone(),
+            packets_tx: self.packets_tx,
+            packets_rx: self.packets_rx,
+            tls_version: tls.and_then(|t| t.version()),
+            tls_suite: tls.and_then(|t| t.suite()),
+            redirects: 0,
+            exchanges: vec![exchange],
+        }
+    }
+
+    fn fail(&mut self, e: FetchError) {
+        if self.finished {
+            return;
+        }
+        self.teardown_until = None;
+        self.wind_down();
+        self.emit(EventKind::Error(e.to_event()));
+        self.result = Some(Err(e));
+        self.finished = true;
+    }
+
+    // ------------------------------------------------------------------ release
+
+    fn take_secrets(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            for s in tls.take_secrets() {
+                self.dissector
+                    .add_tls_secret(&s.label, &s.client_random, &s.secret);
+                self.key_log.push_str(&s.key_log_line());
+                self.key_log.push('\n');
+            }
+        }
+    }
+
+    /// Moves items older than [`SLACK`] (all of them if `all`) into the event queue, in
+    /// time order, decoding packets on the way.
+    fn release(&mut self, all: bool) {
+        self.take_secrets();
+        let cutoff = if all {
+            u64::MAX
+        } else {
+            self.now_us().saturating_sub(micros(SLACK))
+        };
+        self.pending.sort_by_key(Item::t_us);
+        let n = self.pending.partition_point(|i| i.t_us() <= cutoff);
+        let ready: Vec<Item> = self.pending.drain(..n).collect();
+        for item in ready {
+            match item {
+                Item::Event(t_us, kind) => {
+                    self.last_released = self.last_released.max(t_us);
+                    if let EventKind::Phase { phase } = &kind {
+                        self.released_phase = *phase;
+                    }
+                    self.queue.push_back(Event { t_us, kind });
+                }
+                Item::Packet(t_us, p) => {
+                    self.last_released = self.last_released.max(t_us);
+                    self.release_packet(t_us, p);
+                }
+            }
+        }
+    }
+
+    fn release_packet(&mut self, t_us: u64, p: CapturedPacket) {
+        let Some(key) = flow_key(&p.data) else {
+            return;
+        };
+        let dir = match key.protocol {
+            17 if self.udp_ports.contains(&key.sport) => Direction::Tx,
+            17 if self.udp_ports.contains(&key.dport) => Direction::Rx,
+            6 => {
+                let (Some(l), Some(r)) = (self.local, self.remote) else {
+                    return;
+                };
+                let out = SocketAddr::new(key.src, key.sport) == l
+                    && SocketAddr::new(key.dst, key.dport) == r;
+                let inn = SocketAddr::new(key.src, key.sport) == r
+                    && SocketAddr::new(key.dst, key.dport) == l;
+                match (out, inn) {
+                    (true, _) => Direction::Tx,
+                    (_, true) => Direction::Rx,
+                    _ => return,
+                }
+            }
+            1 | 58 => p.dir,
+            _ => return,
+        };
+        let layers = self.dissector.dissect(dir, &p.data);
+        match dir {
+            Direction::Tx => self.packets_tx += 1,
+            Direction::Rx => self.packets_rx += 1,
+        }
+        self.account_tcp(dir, t_us, &layers);
+        self.packets += 1;
+        let mut summary = layers.summary();
+        if let Some(orig) = p.cut_from {
+            summary.push_str(&format!(" (captured {} of {orig} bytes)", p.data.len()));
+        }
+        if p.checksum_completed {
+            self.checksums_completed += 1;
+        }
+        let ev = PacketEvent {
+            dir,
+            len: p.cut_from.unwrap_or(p.data.len()),
+            phase: self.released_phase,
+            summary,
+            number: self.packets,
+            layers,
+            raw: Arc::from(p.data.into_boxed_slice()),
+        };
+        self.queue.push_back(Event {
+            t_us,
+            kind: EventKind::Packet(Box::new(ev)),
+        });
+    }
+
+    /// The moment the request's last byte left, from our own segments.
+    fn account_tcp(&mut self, dir: Direction, t_us: u64, d: &Dissection) {
+        let (Direction::Tx, Some(t), Some(end), None) = (
+            dir,
+            d.tcp.as_ref(),
+            self.request_end,
+            self.marks.request_sent,
+        ) else {
+            return;
+        };
+        let len = u64::try_from(t.payload_len).unwrap_or(u64::MAX);
+        let last = u64::from(t.seq.saturating_sub(1)) + len;
+        if len > 0 && last >= end {
+            self.marks.request_sent = Some(instant(t_us));
+        }
+    }
+}
+
+fn http_error(e: &http::HttpError) -> FetchError {
+    FetchError::new(FailureClass::Http, Phase::Response, e.kind(), e.to_string())
+}

@@ -1,0 +1,833 @@
+//! [`Analyzer`]: what one run's event stream shows about its stack, accumulated event by
+//! event (memory stays bounded whatever the transfer size) into a [`StackReport`].
+
+use std::collections::BTreeMap;
+
+use fetchscope_flow::event::PacketEvent;
+use fetchscope_flow::timing::{CurlTimings, HarTimings};
+use fetchscope_flow::{Event, EventKind, Phase};
+use fetchscope_os::TcpInfo;
+use fetchscope_wire::Direction;
+use serde::Serialize;
+
+/// ACKs sent later than this after the data they acknowledge count as delayed.
+pub const DELAYED_ACK_US: u64 = 2_000;
+/// Packet lines kept per phase for the side-by-side view.
+pub const LADDER_LINES: usize = 24;
+/// Server segments remembered while waiting for their ACK.
+const MAX_UNACKED: usize = 100_000;
+/// ACK delays remembered for the median.
+const MAX_DELAYS: usize = 1_000_000;
+
+/// The options and window of a SYN or SYN-ACK.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SynInfo {
+    /// Packet number in its run.
+    pub number: u64,
+    /// µs since the run started.
+    pub t_us: u64,
+    /// IP packet length.
+    pub len: usize,
+    /// The window field.
+    pub win: u16,
+    /// Maximum segment size offered.
+    pub mss: Option<u16>,
+    /// Window scale shift offered.
+    pub ws: Option<u8>,
+    /// SACK permitted.
+    pub sack_permitted: bool,
+    /// Timestamp value, when the timestamp option is present.
+    pub ts_val: Option<u32>,
+    /// IP time to live.
+    pub ttl: Option<u8>,
+}
+
+impl SynInfo {
+    /// The options as one phrase (`mss 1460, ws 7, sack, ts`).
+    pub fn options(&self) -> String {
+        let mut v = Vec::new();
+        if let Some(m) = self.mss {
+            v.push(format!("mss {m}"));
+        }
+        if let Some(w) = self.ws {
+            v.push(format!("ws {w}"));
+        }
+        if self.sack_permitted {
+            v.push("sack".to_string());
+        }
+        if self.ts_val.is_some() {
+            v.push("timestamps".to_string());
+        }
+        if v.is_empty() {
+            "no options".to_string()
+        } else {
+            v.join(", ")
+        }
+    }
+}
+
+/// Packets and payload bytes of one phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PhaseCount {
+    /// Packets sent.
+    pub tx: u64,
+    /// Packets received.
+    pub rx: u64,
+    /// Payload bytes sent (TCP or UDP).
+    pub tx_payload: u64,
+    /// Payload bytes received.
+    pub rx_payload: u64,
+}
+
+/// How the client acknowledged the server's data segments.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AckPattern {
+    /// Server segments with data.
+    pub data_segments: u64,
+    /// Client segments that acknowledged at least one of them.
+    pub acks: u64,
+    /// Of those, without data of their own.
+    pub pure_acks: u64,
+    /// How many ACKs acknowledged 1, 2, 3, ... segments.
+    pub segments_per_ack: BTreeMap<u64, u64>,
+    /// ACKs sent at least [`DELAYED_ACK_US`] after the newest segment they acknowledge.
+    pub delayed: u64,
+    /// Median delay from the newest acknowledged segment's arrival to the ACK (µs).
+    pub median_delay_us: Option<u64>,
+    /// Longest such delay (µs).
+    pub max_delay_us: Option<u64>,
+    /// Duplicate ACKs sent.
+    pub duplicate_acks: u64,
+}
+
+impl AckPattern {
+    /// The most common number of segments per ACK.
+    pub fn usual(&self) -> Option<u64> {
+        self.segments_per_ack
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(k, _)| *k)
+    }
+
+    /// A short phrase for a table: "18 ACKs / 35 segments, mostly 1 per 2".
+    pub fn brief(&self) -> String {
+        match self.usual() {
+            None => format!("no ACKs / {} segments", self.data_segments),
+            Some(n) => format!(
+                "{} ACKs / {} segments, mostly 1 per {n}",
+                self.acks, self.data_segments
+            ),
+        }
+    }
+
+    /// One phrase: "18 ACKs for 35 segments, usually one per 2 segments".
+    pub fn describe(&self) -> String {
+        match self.usual() {
+            None => format!("{} data segments, none acknowledged", self.data_segments),
+            Some(n) => format!(
+                "{} ACK{} for {} segment{}, usually one per {}",
+                self.acks,
+                plural(self.acks),
+                self.data_segments,
+                plural(self.data_segments),
+                if n == 1 {
+                    "segment".to_string()
+                } else {
+                    format!("{n} segments")
+                }
+            ),
+        }
+    }
+}
+
+/// One segment of the server's first flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlightSegment {
+    /// Packet number.
+    pub number: u64,
+    /// TCP payload bytes.
+    pub payload: usize,
+    /// What the TLS records it completes carry.
+    pub records: Vec<String>,
+}
+
+/// The server's first data flight after the client's first data (the TLS server flight
+/// for HTTPS).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Flight {
+    /// Its segments, in arrival order.
+    pub segments: Vec<FlightSegment>,
+    /// Payload bytes in all.
+    pub bytes: u64,
+    /// From the first segment's arrival to the last's (µs).
+    pub span_us: u64,
+    /// ACKs the client sent while it arrived.
+    pub acks_sent: u64,
+}
+
+/// A FIN segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FinInfo {
+    /// `client` or `server`.
+    pub by: &'static str,
+    /// Packet number.
+    pub number: u64,
+    /// µs since the run started.
+    pub t_us: u64,
+    /// TCP flags of the segment.
+    pub flags: Vec<&'static str>,
+    /// Payload bytes the FIN rode on.
+    pub payload: usize,
+    /// TLS records in it (e.g. an alert).
+    pub records: Vec<String>,
+}
+
+/// How the connection ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Teardown {
+    /// The first FIN.
+    pub first_fin: Option<FinInfo>,
+    /// The other side's FIN.
+    pub second_fin: Option<FinInfo>,
+    /// The two FINs crossed (each sent before the other arrived).
+    pub crossed: bool,
+    /// Who keeps the connection in TIME-WAIT: `client`, `server`, `both` or `nobody`.
+    pub time_wait: &'static str,
+    /// Resets: `client`/`server` and packet number.
+    pub resets: Vec<(&'static str, u64)>,
+    /// The client's TCP state at the end, as its stack reported it.
+    pub final_state: Option<String>,
+}
+
+/// Retransmissions and other TCP analysis marks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Retransmissions {
+    /// Segments the client sent again.
+    pub client: u64,
+    /// Segments the server sent again.
+    pub server: u64,
+    /// Packet numbers of the retransmissions (first 20).
+    pub packets: Vec<u64>,
+    /// Segments seen out of order.
+    pub out_of_order: u64,
+}
+
+/// IP header habits of the client's packets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IpHabits {
+    /// IPv4 IDs of the client's first TCP packets.
+    pub first_ids: Vec<u16>,
+    /// Client packets whose ID was one more than the previous one's.
+    pub incrementing: u64,
+    /// Client packets with ID 0.
+    pub zero_ids: u64,
+    /// IPv4 client packets seen.
+    pub packets: u64,
+    /// TTLs (or hop limits) used.
+    pub ttls: Vec<u8>,
+    /// Client packets with Don't Fragment set.
+    pub df: u64,
+}
+
+impl IpHabits {
+    /// One phrase on how the IDs were chosen.
+    pub fn id_pattern(&self) -> String {
+        if self.packets == 0 {
+            return "no IPv4 packets".to_string();
+        }
+        if self.zero_ids == self.packets {
+            return "IP ID 0 on every packet".to_string();
+        }
+        if self.incrementing + 1 >= self.packets {
+            return "IP IDs increasing by one per packet".to_string();
+        }
+        "IP IDs varying".to_string()
+    }
+}
+
+/// What the stack itself can be seen to do in its trace: the values `TCP_INFO` holds for
+/// the kernel, derived from the packets for any stack.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TraceTcp {
+    /// SYN to SYN-ACK (ms): the handshake round trip.
+    pub handshake_rtt_ms: Option<f64>,
+    /// The MSS the client may send: the server's MSS option (or 536), less the
+    /// timestamp option when both use it.
+    pub snd_mss: Option<u32>,
+    /// Largest server segment payload received.
+    pub max_rx_payload: usize,
+    /// Largest client segment payload sent.
+    pub max_tx_payload: usize,
+    /// Options both sides agreed on in the handshake.
+    pub options: Vec<&'static str>,
+    /// Window scale the client asked the server to apply (its receive shift).
+    pub rcv_wscale: Option<u8>,
+    /// Window scale of the server (the client's send shift).
+    pub snd_wscale: Option<u8>,
+    /// The client's receive window after the handshake (bytes, scaled).
+    pub rcv_window: Option<u32>,
+    /// The server's window after the handshake (bytes, scaled).
+    pub snd_window: Option<u32>,
+    /// Segments the client retransmitted.
+    pub retransmits: u64,
+    /// TCP segments the client sent.
+    pub segments_out: u64,
+    /// TCP segments the client received.
+    pub segments_in: u64,
+}
+
+/// Everything `compare` knows about one run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StackReport {
+    /// `userspace` or `kernel`.
+    pub stack: &'static str,
+    /// Where the run went through (one phrase).
+    pub path: String,
+    /// The run completed.
+    pub ok: bool,
+    /// Its error, if it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// HTTP status.
+    pub status: Option<u16>,
+    /// SHA-256 of the decoded body.
+    pub body_sha256: Option<String>,
+    /// Decoded body bytes.
+    pub body_bytes: Option<u64>,
+    /// Local endpoint.
+    pub local: Option<String>,
+    /// Remote endpoint.
+    pub remote: Option<String>,
+    /// curl-like cumulative timings.
+    pub timings: Option<CurlTimings>,
+    /// HAR-like per-phase timings.
+    pub har: Option<HarTimings>,
+    /// When each phase began (µs).
+    pub phase_starts: Vec<(Phase, u64)>,
+    /// Packets per phase.
+    pub phases: BTreeMap<Phase, PhaseCount>,
+    /// Packets sent.
+    pub packets_tx: u64,
+    /// Packets received.
+    pub packets_rx: u64,
+    /// The client's SYN.
+    pub syn: Option<SynInfo>,
+    /// The server's SYN-ACK.
+    pub syn_ack: Option<SynInfo>,
+    /// ACKs of the server's data.
+    pub acks: AckPattern,
+    /// The server's first flight.
+    pub server_flight: Option<Flight>,
+    /// The end of the connection.
+    pub teardown: Teardown,
+    /// Retransmissions.
+    pub retransmissions: Retransmissions,
+    /// IP header habits.
+    pub ip: IpHabits,
+    /// TCP as the trace shows it.
+    pub tcp: TraceTcp,
+    /// The kernel's `TCP_INFO` after the handshake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_info_after_connect: Option<TcpInfo>,
+    /// The kernel's `TCP_INFO` at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_info_at_end: Option<TcpInfo>,
+    /// Packet lines per phase for the side-by-side view (bounded), and how many more.
+    #[serde(skip)]
+    pub ladder: BTreeMap<Phase, (Vec<String>, u64)>,
+}
+
+/// Builds a [`StackReport`] from a run's events.
+#[derive(Debug, Default)]
+pub struct Analyzer {
+    report: StackReport,
+    unacked: std::collections::VecDeque<(u32, u64)>,
+    max_rx_end: Option<u32>,
+    delays: Vec<u64>,
+    flight_state: FlightState,
+    flight: Flight,
+    flight_first_t: u64,
+    flight_last_t: u64,
+    last_ip_id: Option<u16>,
+    client_fin_end: Option<u32>,
+    server_fin_end: Option<u32>,
+    handshake_ack_seen: bool,
+    server_ts: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum FlightState {
+    #[default]
+    BeforeClientData,
+    AwaitingServer,
+    InFlight,
+    Done,
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The TLS content of a packet as short names.
+fn record_names(p: &PacketEvent) -> Vec<String> {
+    p.layers
+        .tls
+        .iter()
+        .flat_map(|r| {
+            if !r.messages.is_empty() {
+                r.messages.clone()
+            } else if let Some(a) = &r.alert {
+                vec![format!("Alert({a})")]
+            } else if r.encrypted && r.decrypted != Some(true) {
+                vec![format!(
+                    "encrypted {}",
+                    r.inner.as_deref().unwrap_or(r.record)
+                )]
+            } else if let Some(h) = &r.http {
+                vec![h.clone()]
+            } else {
+                vec![match r.record {
+                    "change_cipher_spec" => "ChangeCipherSpec".to_string(),
+                    "application_data" => match r.app_len {
+                        Some(n) => format!("application data ({n} B)"),
+                        None => "application data".to_string(),
+                    },
+                    other => other.to_string(),
+                }]
+            }
+        })
+        .collect()
+}
+
+/// A short line for the side-by-side view.
+pub fn compact(p: &PacketEvent) -> String {
+    let arrow = match p.dir {
+        Direction::Tx => "→",
+        Direction::Rx => "←",
+    };
+    if let Some(t) = &p.layers.tcp {
+        let mut s = format!("{arrow} [{}]", t.flags.join(","));
+        if t.payload_len > 0 {
+            s.push_str(&format!(" {}B", t.payload_len));
+        }
+        if let Some(o) = &t.options {
+            if let Some(m) = o.mss {
+                s.push_str(&format!(" mss={m}"));
+            }
+            if let Some(w) = o.ws {
+                s.push_str(&format!(" ws={w}"));
+            }
+            if o.sack_permitted {
+                s.push_str(" sack");
+            }
+            if o.ts_val.is_some() && t.flags.contains(&"SYN") {
+                s.push_str(" ts");
+            }
+        }
+        if t.flags.contains(&"SYN") || t.payload_len == 0 {
+            s.push_str(&format!(
+                " win={}",
+                t.win_scaled.unwrap_or(u32::from(t.win))
+            ));
+        }
+        let recs = record_names(p);
+        if !recs.is_empty() {
+            s.push_str(&format!(" {}", recs.join(", ")));
+        }
+        for a in &t.analysis {
+            s.push_str(&format!(" <{a}>"));
+        }
+        return s;
+    }
+    if let Some(d) = &p.layers.dns {
+        let q = format!(
+            "{} {}",
+            d.qtype.as_deref().unwrap_or("?"),
+            d.question.as_deref().unwrap_or("?")
+        );
+        let what = if d.response {
+            let answers: Vec<&str> = d.answers.iter().map(|a| a.data.as_str()).collect();
+            format!("DNS answer {q} → {} ({})", answers.join(", "), d.rcode)
+        } else {
+            format!("DNS query {q}")
+        };
+        return format!("{arrow} {what} ({} B)", p.len);
+    }
+    if let Some(i) = &p.layers.icmp {
+        return format!("{arrow} ICMP {}", i.name);
+    }
+    format!("{arrow} {}", p.summary)
+}
+
+impl Analyzer {
+    /// An analyzer for the run called `stack` that went through `path`.
+    pub fn new(stack: &'static str, path: impl Into<String>) -> Self {
+        Analyzer {
+            report: StackReport {
+                stack,
+                path: path.into(),
+                teardown: Teardown {
+                    time_wait: "nobody",
+                    ..Teardown::default()
+                },
+                ..StackReport::default()
+            },
+            ..Analyzer::default()
+        }
+    }
+
+    /// Takes one event into account.
+    pub fn observe(&mut self, e: &Event) {
+        match &e.kind {
+            EventKind::Phase { phase } => self.report.phase_starts.push((*phase, e.t_us)),
+            EventKind::Packet(p) => self.packet(e.t_us, p),
+            EventKind::Done(s) => {
+                let r = &mut self.report;
+                r.ok = true;
+                r.status = Some(s.status);
+                r.body_sha256 = Some(s.body_sha256.clone());
+                r.body_bytes = Some(s.body_bytes);
+                r.local = Some(s.local.clone());
+                r.remote = Some(s.remote.clone());
+                r.timings = Some(s.timings);
+                r.har = Some(s.har);
+                r.teardown.final_state = Some(s.final_tcp_state.clone());
+            }
+            EventKind::Error(err) => {
+                self.report.ok = false;
+                self.report.error = Some(format!("{} phase: {}", err.phase, err.message));
+            }
+            _ => {}
+        }
+    }
+
+    fn packet(&mut self, t_us: u64, p: &PacketEvent) {
+        let r = &mut self.report;
+        let (tx, payload) = (
+            p.dir == Direction::Tx,
+            p.layers
+                .tcp
+                .as_ref()
+                .map(|t| t.payload_len)
+                .or_else(|| {
+                    p.layers
+                        .udp
+                        .as_ref()
+                        .map(|u| usize::from(u.len).saturating_sub(8))
+                })
+                .unwrap_or(0) as u64,
+        );
+        let c = r.phases.entry(p.phase).or_default();
+        if tx {
+            r.packets_tx += 1;
+            c.tx += 1;
+            c.tx_payload += payload;
+        } else {
+            r.packets_rx += 1;
+            c.rx += 1;
+            c.rx_payload += payload;
+        }
+        let lines = r.ladder.entry(p.phase).or_default();
+        if lines.0.len() < LADDER_LINES {
+            lines.0.push(compact(p));
+        } else {
+            lines.1 += 1;
+        }
+        // The client's TCP packets: a stack numbers IP IDs per connection or globally,
+        // so the DNS datagram says nothing about the pattern.
+        if tx
+            && p.layers.tcp.is_some()
+            && let Some(ip) = &p.layers.ip
+        {
+            self.ip(ip);
+        }
+        if p.layers.tcp.is_some() {
+            self.tcp(t_us, p);
+        }
+    }
+
+    fn ip(&mut self, ip: &fetchscope_wire::IpLayer) {
+        let h = &mut self.report.ip;
+        if let Some(ttl) = ip.ttl.or(ip.hop_limit)
+            && !h.ttls.contains(&ttl)
+        {
+            h.ttls.push(ttl);
+        }
+        if ip.df == Some(true) {
+            h.df += 1;
+        }
+        if let Some(id) = ip.id {
+            h.packets += 1;
+            if id == 0 {
+                h.zero_ids += 1;
+            }
+            if self
+                .last_ip_id
+                .is_some_and(|last| last.wrapping_add(1) == id)
+            {
+                h.incrementing += 1;
+            }
+            self.last_ip_id = Some(id);
+            if h.first_ids.len() < 6 {
+                h.first_ids.push(id);
+            }
+        }
+    }
+
+    fn tcp(&mut self, t_us: u64, p: &PacketEvent) {
+        let Some(t) = &p.layers.tcp else { return };
+        let tx = p.dir == Direction::Tx;
+        let has = |f: &str| t.flags.contains(&f);
+        let (syn, ack, fin, rst) = (has("SYN"), has("ACK"), has("FIN"), has("RST"));
+        let who = if tx { "client" } else { "server" };
+        let r = &mut self.report;
+        if tx {
+            r.tcp.segments_out += 1;
+        } else {
+            r.tcp.segments_in += 1;
+        }
+
+        for a in &t.analysis {
+            match *a {
+                "retransmission" => {
+                    if tx {
+                        r.retransmissions.client += 1;
+                        r.tcp.retransmits += 1;
+                    } else {
+                        r.retransmissions.server += 1;
+                    }
+                    if r.retransmissions.packets.len() < 20 {
+                        r.retransmissions.packets.push(p.number);
+                    }
+                }
+                "out-of-order" => r.retransmissions.out_of_order += 1,
+                "duplicate-ack" if tx => r.acks.duplicate_acks += 1,
+                _ => {}
+            }
+        }
+
+        // Handshake.
+        if syn {
+            let o = t.options.clone().unwrap_or_default();
+            let info = SynInfo {
+                number: p.number,
+                t_us,
+                len: p.len,
+                win: t.win,
+                mss: o.mss,
+                ws: o.ws,
+                sack_permitted: o.sack_permitted,
+                ts_val: o.ts_val,
+                ttl: p.layers.ip.as_ref().and_then(|i| i.ttl.or(i.hop_limit)),
+            };
+            if tx && !ack && r.syn.is_none() {
+                r.syn = Some(info);
+            } else if !tx && ack && r.syn_ack.is_none() {
+                self.server_ts = info.ts_val.is_some();
+                r.syn_ack = Some(info);
+                self.derive_handshake();
+            }
+            return;
+        }
+        if tx && ack && !self.handshake_ack_seen && self.report.syn_ack.is_some() {
+            self.handshake_ack_seen = true;
+            self.report.tcp.rcv_window = t.win_scaled;
+        }
+        if !tx && self.report.tcp.snd_window.is_none() && self.report.syn_ack.is_some() {
+            self.report.tcp.snd_window = t.win_scaled;
+        }
+        let r = &mut self.report;
+        if tx {
+            r.tcp.max_tx_payload = r.tcp.max_tx_payload.max(t.payload_len);
+        } else {
+            r.tcp.max_rx_payload = r.tcp.max_rx_payload.max(t.payload_len);
+        }
+
+        // Server data and the client's ACKs of it.
+        let len = u32::try_from(t.payload_len).unwrap_or(u32::MAX);
+        if !tx && len > 0 {
+            let end = t.seq.wrapping_add(len);
+            if self.max_rx_end.is_none_or(|m| end > m) {
+                self.max_rx_end = Some(end);
+                if self.unacked.len() < MAX_UNACKED {
+                    self.unacked.push_back((end, t_us));
+                }
+                self.report.acks.data_segments += 1;
+            }
+        }
+        if tx && ack {
+            let mut n = 0u64;
+            let mut newest = None;
+            while let Some(&(end, at)) = self.unacked.front() {
+                if end <= t.ack {
+                    n += 1;
+                    newest = Some(at);
+                    self.unacked.pop_front();
+                } else {
+                    break;
+                }
+            }
+            if n > 0 {
+                let a = &mut self.report.acks;
+                a.acks += 1;
+                if t.payload_len == 0 && !fin {
+                    a.pure_acks += 1;
+                }
+                *a.segments_per_ack.entry(n).or_default() += 1;
+                let delay = newest.map(|at| t_us.saturating_sub(at)).unwrap_or(0);
+                if delay >= DELAYED_ACK_US {
+                    a.delayed += 1;
+                }
+                a.max_delay_us = Some(a.max_delay_us.unwrap_or(0).max(delay));
+                if self.delays.len() < MAX_DELAYS {
+                    self.delays.push(delay);
+                }
+                if self.flight_state == FlightState::InFlight {
+                    self.flight.acks_sent += 1;
+                }
+            }
+        }
+
+        // The server's first flight: its data after the client's first data, until the
+        // client sends data again.
+        match self.flight_state {
+            FlightState::BeforeClientData if tx && len > 0 => {
+                self.flight_state = FlightState::AwaitingServer;
+            }
+            FlightState::AwaitingServer | FlightState::InFlight if !tx && len > 0 => {
+                if self.flight_state == FlightState::AwaitingServer {
+                    self.flight_first_t = t_us;
+                }
+                self.flight_state = FlightState::InFlight;
+                self.flight_last_t = t_us;
+                self.flight.bytes += u64::from(len);
+                if self.flight.segments.len() < 64 {
+                    self.flight.segments.push(FlightSegment {
+                        number: p.number,
+                        payload: t.payload_len,
+                        records: record_names(p),
+                    });
+                }
+            }
+            FlightState::InFlight if tx && len > 0 => {
+                self.flight_state = FlightState::Done;
+            }
+            _ => {}
+        }
+
+        // Teardown.
+        if rst {
+            self.report.teardown.resets.push((who, p.number));
+        }
+        if fin {
+            let end = t.seq.wrapping_add(len).wrapping_add(1);
+            let already = if tx {
+                self.client_fin_end.replace(end).is_some()
+            } else {
+                self.server_fin_end.replace(end).is_some()
+            };
+            if !already {
+                let info = FinInfo {
+                    by: who,
+                    number: p.number,
+                    t_us,
+                    flags: t.flags.clone(),
+                    payload: t.payload_len,
+                    records: record_names(p),
+                };
+                let td = &mut self.report.teardown;
+                if td.first_fin.is_none() {
+                    td.first_fin = Some(info);
+                } else if td.second_fin.is_none() {
+                    // Crossed if this FIN does not acknowledge the first one.
+                    let first_end = if tx {
+                        self.server_fin_end
+                    } else {
+                        self.client_fin_end
+                    };
+                    td.crossed = !(ack && first_end.is_some_and(|e| t.ack >= e));
+                    td.second_fin = Some(info);
+                }
+            }
+        }
+    }
+
+    fn derive_handshake(&mut self) {
+        let r = &mut self.report;
+        let (Some(syn), Some(sa)) = (&r.syn, &r.syn_ack) else {
+            return;
+        };
+        r.tcp.handshake_rtt_ms = Some(sa.t_us.saturating_sub(syn.t_us) as f64 / 1000.0);
+        let mut opts = Vec::new();
+        let ts = syn.ts_val.is_some() && sa.ts_val.is_some();
+        if ts {
+            opts.push("timestamps");
+        }
+        if syn.sack_permitted && sa.sack_permitted {
+            opts.push("sack");
+        }
+        if syn.ws.is_some() && sa.ws.is_some() {
+            opts.push("wscale");
+            r.tcp.rcv_wscale = syn.ws;
+            r.tcp.snd_wscale = sa.ws;
+        }
+        r.tcp.options = opts;
+        let peer_mss = u32::from(sa.mss.unwrap_or(536));
+        r.tcp.snd_mss = Some(peer_mss.saturating_sub(if ts { 12 } else { 0 }));
+    }
+
+    /// The report, with what only the end can tell.
+    pub fn finish(mut self) -> StackReport {
+        let flight_done = matches!(self.flight_state, FlightState::InFlight | FlightState::Done);
+        if flight_done {
+            self.flight.span_us = self.flight_last_t.saturating_sub(self.flight_first_t);
+            self.report.server_flight = Some(self.flight);
+        }
+        self.delays.sort_unstable();
+        self.report.acks.median_delay_us = self.delays.get(self.delays.len() / 2).copied();
+        let td = &mut self.report.teardown;
+        td.time_wait = match (&td.first_fin, &td.second_fin) {
+            (Some(_), Some(_)) if td.crossed => "both",
+            (Some(f), Some(_)) => f.by,
+            _ => "nobody",
+        };
+        self.report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_pattern_phrases() {
+        let mut a = AckPattern {
+            data_segments: 4,
+            acks: 2,
+            ..AckPattern::default()
+        };
+        a.segments_per_ack.insert(2, 2);
+        assert_eq!(a.usual(), Some(2));
+        assert_eq!(
+            a.describe(),
+            "2 ACKs for 4 segments, usually one per 2 segments"
+        );
+        let none = AckPattern::default();
+        assert_eq!(none.describe(), "0 data segments, none acknowledged");
+    }
+
+    #[test]
+    fn ip_id_patterns() {
+        let mut h = IpHabits {
+            packets: 3,
+            zero_ids: 3,
+            ..IpHabits::default()
+        };
+        assert_eq!(h.id_pattern(), "IP ID 0 on every packet");
+        h.zero_ids = 0;
+        h.incrementing = 2;
+        assert_eq!(h.id_pattern(), "IP IDs increasing by one per packet");
+        h.incrementing = 0;
+        assert_eq!(h.id_pattern(), "IP IDs varying");
+    }
+}

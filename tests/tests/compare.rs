@@ -1,0 +1,577 @@
+//! End-to-end tests of `fetchscope compare`: the same fetch through fetchscope's stack and
+//! through the kernel's, checked against tshark's reading of captures taken at the same
+//! points (the veth for the kernel run, the TUN device for the userspace run).
+//!
+//! The namespace-lab test brings up its own lab with `FSC_LAB_PREFIX=fscc` (namespaces
+//! fscc-srv/fscc-cli, veth fscc-cli0, TUN fscc0, state in /tmp/fetchscope-lab-fscc), so
+//! it never collides with a lab under another prefix, and takes it down again, also when
+//! it fails.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use fetchscope_tests::{
+    code, events, fetchscope_bin, have, is_root, of_type, require, run, scratch_dir, workspace_root,
+};
+use serde_json::Value;
+
+const PREFIX: &str = "fscc";
+const CLI_NS: &str = "fscc-cli";
+const VETH: &str = "fscc-cli0";
+const TUN: &str = "fscc0";
+const LAB_DIR: &str = "/tmp/fetchscope-lab-fscc";
+/// The kernel client's address on the veth, and fetchscope's stack's behind the TUN.
+const KERNEL_ADDR: &str = "10.88.0.2";
+const STACK_ADDR: &str = "10.88.1.2";
+
+#[test]
+fn compare_without_tun_is_a_usage_error_that_says_how() {
+    let out = run(&["compare", "https://www.example.test/"]);
+    assert_eq!(code(&out), 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs --tun"), "{err}");
+    assert!(err.contains("netns-lab.sh up"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn compare_without_cap_net_raw_exits_3_naming_the_fix() {
+    let args = [
+        "compare",
+        "https://www.example.test/",
+        "--tun",
+        "fsc-nonexistent0",
+        "--addr",
+        "10.99.1.2/24",
+    ];
+    let out = if is_root() {
+        // Root without CAP_NET_RAW: drop it from the bounding set before exec.
+        if !require(have("setpriv"), "setpriv (util-linux) to drop CAP_NET_RAW") {
+            return;
+        }
+        Command::new("setpriv")
+            .args(["--bounding-set", "-net_raw", "--inh-caps", "-net_raw", "--"])
+            .arg(fetchscope_bin())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run setpriv")
+    } else {
+        run(&args)
+    };
+    assert_eq!(code(&out), 3, "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CAP_NET_RAW"), "{err}");
+    assert!(
+        err.contains("sudo setcap cap_net_raw,cap_net_admin+ep $(which fetchscope)"),
+        "{err}"
+    );
+}
+
+/// The namespace lab under [`PREFIX`], taken down when dropped.
+struct Lab;
+
+impl Lab {
+    fn script() -> PathBuf {
+        workspace_root().join("scripts/netns-lab.sh")
+    }
+
+    fn up() -> Lab {
+        let out = Command::new("bash")
+            .arg(Self::script())
+            .arg("up")
+            .env("FSC_LAB_PREFIX", PREFIX)
+            .output()
+            .expect("run netns-lab.sh up");
+        let lab = Lab;
+        assert!(
+            out.status.success(),
+            "netns-lab.sh up failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lab
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(Self::script())
+            .args(["down", "--purge"])
+            .env("FSC_LAB_PREFIX", PREFIX)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A tcpdump writing interface `iface` of the client namespace to `path`; stopped (and
+/// its file complete) when dropped or by [`Tcpdump::stop`].
+struct Tcpdump {
+    child: Option<Child>,
+}
+
+impl Tcpdump {
+    fn start(iface: &str, path: &Path) -> Tcpdump {
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                CLI_NS,
+                "tcpdump",
+                "-n",
+                "-U",
+                "--immediate-mode",
+            ])
+            .args(["-Z", "root", "-i", iface, "-w"])
+            .arg(path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tcpdump");
+        let stderr = child.stderr.take().expect("tcpdump stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let ready = rx.recv_timeout(Duration::from_secs(10)).is_ok();
+        let mut t = Tcpdump { child: Some(child) };
+        if !ready {
+            t.stop();
+            panic!("tcpdump on {iface} did not start listening within 10 s");
+        }
+        t
+    }
+
+    /// Lets the last packets in, stops tcpdump (SIGINT, so it flushes) and waits for it.
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Tcpdump {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// tshark's fields for the packets of `file` matching `filter`, one row per packet.
+fn tshark(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r")
+        .arg(file)
+        .args(["-Y", filter, "-T", "fields", "-E", "separator=|"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect()
+}
+
+fn compare_args(url: &str) -> Vec<String> {
+    [
+        "compare",
+        url,
+        "--tun",
+        TUN,
+        "--addr",
+        "10.88.1.2/24",
+        "--gateway",
+        "10.88.1.1",
+        "--dns",
+        "10.88.0.1",
+        "--cacert",
+        &format!("{LAB_DIR}/ca.pem"),
+        "--timeout",
+        "20",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Runs fetchscope in the client namespace.
+fn in_lab(args: &[String]) -> std::process::Output {
+    Command::new("ip")
+        .args(["netns", "exec", CLI_NS])
+        .arg(fetchscope_bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("SSLKEYLOGFILE")
+        .output()
+        .expect("run fetchscope in the lab")
+}
+
+/// One run's packet events.
+fn packets_of<'a>(ev: &'a [Value], stack: &str) -> Vec<&'a Value> {
+    of_type(ev, "packet")
+        .into_iter()
+        .filter(|p| p["stack"] == stack)
+        .collect()
+}
+
+/// The client's UDP and TCP ports in one run.
+fn ports(pk: &[&Value]) -> (u64, u64) {
+    let udp = pk
+        .iter()
+        .find(|p| p["dir"] == "tx" && p["udp"].is_object())
+        .map(|p| p["udp"]["src_port"].as_u64().unwrap())
+        .expect("a DNS query");
+    let tcp = pk
+        .iter()
+        .find(|p| p["dir"] == "tx" && p["tcp"].is_object())
+        .map(|p| p["tcp"]["src_port"].as_u64().unwrap())
+        .expect("a TCP segment");
+    (udp, tcp)
+}
+
+/// Checks one run against tshark's reading of a capture taken where its packets pass.
+fn check_run_against_tshark(
+    stack: &str,
+    ev: &[Value],
+    report: &Value,
+    capture: &Path,
+    client_addr: &str,
+) {
+    let pk = packets_of(ev, stack);
+    let (udp, tcp) = ports(&pk);
+    let flows = format!("ip.addr=={client_addr} && (udp.port=={udp} || tcp.port=={tcp})");
+    let rows = tshark(capture, &flows, &["frame.number"]);
+    assert_eq!(
+        rows.len(),
+        pk.len(),
+        "{stack}: tshark sees {} packets of the run's flows in {}, fetchscope reported {}",
+        rows.len(),
+        capture.display(),
+        pk.len()
+    );
+    assert_eq!(
+        report["packets_tx"].as_u64().unwrap() + report["packets_rx"].as_u64().unwrap(),
+        pk.len() as u64,
+        "{stack}: the compare report counts its own packets"
+    );
+    let sent = tshark(
+        capture,
+        &format!("{flows} && ip.src=={client_addr}"),
+        &["frame.number"],
+    );
+    assert_eq!(
+        sent.len() as u64,
+        report["packets_tx"].as_u64().unwrap(),
+        "{stack}: sent"
+    );
+
+    // The SYN's options, as tshark reads them.
+    let syn = tshark(
+        capture,
+        &format!(
+            "ip.src=={client_addr} && tcp.srcport=={tcp} && tcp.flags.syn==1 && tcp.flags.ack==0"
+        ),
+        &[
+            "tcp.options.mss_val",
+            "tcp.options.wscale.shift",
+            "tcp.options.sack_perm",
+            "tcp.options.timestamp.tsval",
+            "tcp.window_size_value",
+            "ip.len",
+        ],
+    );
+    assert_eq!(syn.len(), 1, "{stack}: one SYN in the capture: {syn:?}");
+    let t = &syn[0];
+    let ours = pk
+        .iter()
+        .find(|p| {
+            p["dir"] == "tx"
+                && p["tcp"]["flags"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|x| x == "SYN"))
+        })
+        .expect("the SYN in the events");
+    let opts = &ours["tcp"]["options"];
+    let num = |s: &str| -> Option<u64> { (!s.is_empty()).then(|| s.parse().unwrap()) };
+    assert_eq!(num(&t[0]), opts["mss"].as_u64(), "{stack}: MSS");
+    assert_eq!(num(&t[1]), opts["ws"].as_u64(), "{stack}: window scale");
+    assert_eq!(
+        !t[2].is_empty(),
+        opts["sack_permitted"] == true,
+        "{stack}: SACK-permitted"
+    );
+    assert_eq!(num(&t[3]), opts["ts_val"].as_u64(), "{stack}: TSval");
+    assert_eq!(
+        num(&t[4]),
+        ours["tcp"]["win"].as_u64(),
+        "{stack}: SYN window"
+    );
+    // ...and as the compare report states them.
+    let r = &report["syn"];
+    assert_eq!(num(&t[0]), r["mss"].as_u64(), "{stack}: report MSS");
+    assert_eq!(num(&t[1]), r["ws"].as_u64(), "{stack}: report window scale");
+    assert_eq!(
+        !t[2].is_empty(),
+        r["sack_permitted"] == true,
+        "{stack}: report SACK"
+    );
+    assert_eq!(num(&t[3]), r["ts_val"].as_u64(), "{stack}: report TSval");
+    assert_eq!(num(&t[4]), r["win"].as_u64(), "{stack}: report SYN window");
+    assert_eq!(num(&t[5]), r["len"].as_u64(), "{stack}: report SYN length");
+
+    // The client's FIN: who sent the first one, and whether it carried data.
+    let fins = tshark(
+        capture,
+        &format!("{flows} && tcp.flags.fin==1"),
+        &["ip.src", "tcp.len"],
+    );
+    assert_eq!(fins.len(), 2, "{stack}: two FINs: {fins:?}");
+    let first_by = if fins[0][0] == client_addr {
+        "client"
+    } else {
+        "server"
+    };
+    assert_eq!(
+        report["teardown"]["first_fin"]["by"], first_by,
+        "{stack}: first FIN"
+    );
+    let client_fin = fins.iter().find(|f| f[0] == client_addr).unwrap();
+    let client_in_report = [
+        &report["teardown"]["first_fin"],
+        &report["teardown"]["second_fin"],
+    ]
+    .into_iter()
+    .find(|f| f["by"] == "client")
+    .unwrap();
+    assert_eq!(
+        num(&client_fin[1]),
+        client_in_report["payload"].as_u64(),
+        "{stack}: payload on the client's FIN"
+    );
+}
+
+#[test]
+fn compare_in_the_namespace_lab_matches_tshark() {
+    if !require(is_root(), "root (network namespaces, TUN, packet capture)") {
+        return;
+    }
+    for tool in ["ip", "nginx", "dnsmasq", "openssl", "tcpdump", "tshark"] {
+        if !require(have(tool), &format!("{tool} for the namespace lab test")) {
+            return;
+        }
+    }
+    // Built before anything is captured.
+    let _ = fetchscope_bin();
+    let _lab = Lab::up();
+    let dir = scratch_dir("compare");
+    let veth_cap = dir.join("veth.pcap");
+    let tun_cap = dir.join("tun.pcap");
+    let both = dir.join("both.pcapng");
+
+    // ---- --json, with captures at the same points.
+    let mut veth = Tcpdump::start(VETH, &veth_cap);
+    let mut tun = Tcpdump::start(TUN, &tun_cap);
+    let mut args = compare_args("https://www.example.test/");
+    args.extend(["--json".into(), "--pcap".into(), both.display().to_string()]);
+    let out = in_lab(&args);
+    veth.stop();
+    tun.stop();
+    assert_eq!(
+        code(&out),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out.stdout);
+    let last = ev.last().expect("some output");
+    assert_eq!(last["type"], "compare", "the compare object comes last");
+    for e in &ev[..ev.len() - 1] {
+        assert!(
+            e["stack"] == "userspace" || e["stack"] == "kernel",
+            "every event names its stack: {e}"
+        );
+    }
+    for stack in ["userspace", "kernel"] {
+        let done: Vec<_> = of_type(&ev, "done")
+            .into_iter()
+            .filter(|d| d["stack"] == stack)
+            .collect();
+        assert_eq!(done.len(), 1, "{stack}: one done event");
+        assert_eq!(done[0]["status"], 200);
+        let states: Vec<String> = of_type(&ev, "tcp_state")
+            .into_iter()
+            .filter(|s| s["stack"] == stack)
+            .map(|s| {
+                format!(
+                    "{}>{}",
+                    s["from"].as_str().unwrap(),
+                    s["to"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert!(
+            states.contains(&"SYN-SENT>ESTABLISHED".to_string()),
+            "{stack}: {states:?}"
+        );
+        // Events come in time order within each run.
+        let times: Vec<u64> = ev
+            .iter()
+            .filter(|e| e["stack"] == stack)
+            .map(|e| e["t_us"].as_u64().unwrap())
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "{stack}: times go forward"
+        );
+    }
+    // Both runs fetched the same body.
+    let sums: Vec<&Value> = of_type(&ev, "done")
+        .iter()
+        .map(|d| &d["body_sha256"])
+        .collect();
+    assert_eq!(sums[0], sums[1]);
+
+    check_run_against_tshark("kernel", &ev, &last["kernel"], &veth_cap, KERNEL_ADDR);
+    check_run_against_tshark("userspace", &ev, &last["userspace"], &tun_cap, STACK_ADDR);
+
+    // The kernel's own view, read with TCP_INFO, agrees with its handshake.
+    let k = &last["kernel"];
+    let info = &k["tcp_info_after_connect"];
+    assert!(info.is_object(), "TCP_INFO after connect: {k}");
+    let both_ts = k["syn"]["ts_val"].is_u64() && k["syn_ack"]["ts_val"].is_u64();
+    let has_ts = info["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o == "timestamps");
+    assert_eq!(
+        both_ts, has_ts,
+        "TCP_INFO timestamps vs the handshake: {info}"
+    );
+    assert_eq!(info["rcv_wscale"], k["syn"]["ws"], "our window scale");
+    assert_eq!(
+        info["snd_wscale"], k["syn_ack"]["ws"],
+        "the server's window scale"
+    );
+    assert!(k["tcp_info_at_end"]["segs_out"].as_u64().unwrap() > 0);
+
+    // The differences are derived from the two reports: spot-check that each SYN
+    // difference is stated exactly when the SYNs differ.
+    let diffs: Vec<String> = last["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["text"].as_str().unwrap().to_string())
+        .collect();
+    let u = &last["userspace"];
+    let ts_differs = u["syn"]["ts_val"].is_null() != k["syn"]["ts_val"].is_null();
+    assert_eq!(
+        ts_differs,
+        diffs.iter().any(|d| d.contains("TCP timestamps")),
+        "{diffs:#?}"
+    );
+    let ws_differs = u["syn"]["ws"] != k["syn"]["ws"];
+    assert_eq!(
+        ws_differs,
+        diffs.iter().any(|d| d.contains("window scale")),
+        "{diffs:#?}"
+    );
+    let ids_differ = u["ip"]["zero_ids"] != k["ip"]["zero_ids"];
+    assert_eq!(
+        ids_differ,
+        diffs.iter().any(|d| d.contains("IP ID")),
+        "{diffs:#?}"
+    );
+
+    // One pcapng with both runs, decrypted: tshark finds both requests.
+    let requests = tshark(&both, "http.request", &["ip.src", "http.request.uri"]);
+    let mut srcs: Vec<&str> = requests.iter().map(|r| r[0].as_str()).collect();
+    srcs.sort_unstable();
+    assert_eq!(srcs, [KERNEL_ADDR, STACK_ADDR], "{requests:?}");
+
+    // ---- Text: both columns, the sections, the differences.
+    let out = in_lab(&compare_args("https://www.example.test/"));
+    assert_eq!(
+        code(&out),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "Phase timings (ms)",
+        "Packets per phase",
+        "SYN: window scale",
+        "ACKs of the server's data",
+        "Server's first flight",
+        "Teardown",
+        "TCP internals",
+        "kernel (TCP_INFO at end)",
+        "Packets: fetchscope's stack",
+        "Differences",
+        "ClientHello",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
+
+    // ---- Plain HTTP works through both stacks too.
+    let mut args = compare_args("http://www.example.test/");
+    args.push("--json".into());
+    let out = in_lab(&args);
+    assert_eq!(
+        code(&out),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out.stdout);
+    let done = of_type(&ev, "done");
+    assert_eq!(done.len(), 2);
+    assert!(
+        done.iter()
+            .all(|d| d["status"] == 200 && d["tls_version"].is_null())
+    );
+
+    // ---- A name that does not exist fails the same way in both runs: DNS, exit 4.
+    let mut args = compare_args("https://nosuch.example.test/");
+    args.push("--json".into());
+    let out = in_lab(&args);
+    assert_eq!(
+        code(&out),
+        4,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out.stdout);
+    let errors = of_type(&ev, "error");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().all(|e| e["kind"] == "nxdomain"));
+
+    let _ = std::fs::remove_dir_all(&dir);
+}
