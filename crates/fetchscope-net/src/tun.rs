@@ -38,6 +38,9 @@ const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
 const MIN_MTU: usize = 68;
 /// The largest IP packet there is; a larger reported MTU is treated as this.
 const MAX_MTU: usize = 65_535;
+/// The kernel's main IPv4 routing table, as text, of the calling thread's network
+/// namespace (`/proc/net` would show the main thread's, which may be another one).
+const ROUTE_TABLE: &str = "/proc/thread-self/net/route";
 /// How long [`TunLink::open`] waits for the kernel to start the device's queue.
 const RUNNING_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -161,6 +164,22 @@ pub enum TunError {
         /// The interface that already holds it.
         holder: String,
     },
+    /// The kernel would not send the stack's replies back through the device.
+    #[error(
+        "the kernel cannot send replies for {stack} back through TUN device {name}: {why}. \
+         Choose --addr inside a prefix of {name}'s kernel side{kernel_side}, or route it there \
+         (`sudo ip route add {stack}/32 dev {name}`)"
+    )]
+    NoRouteBack {
+        /// The device name.
+        name: String,
+        /// The stack's address.
+        stack: Ipv4Addr,
+        /// What the routing table says instead, e.g. "it routes 10.77.0.2 out of eth0".
+        why: String,
+        /// The device's own prefixes for the advice, e.g. " (10.88.1.1/24)", or empty.
+        kernel_side: String,
+    },
     /// Some other system call failed.
     #[error("{action} for TUN device {name} failed: {source}")]
     Io {
@@ -274,6 +293,44 @@ impl TunLink {
     /// Packets dropped by [`Link::send`] because the device's queue was full.
     pub fn dropped_sends(&self) -> u64 {
         self.dropped_sends
+    }
+
+    /// The IPv4 addresses, with their prefixes, of the device's kernel side.
+    pub fn kernel_addresses(&self) -> io::Result<Vec<Ipv4Cidr>> {
+        interface_addresses(&self.name)
+    }
+
+    /// Checks that the kernel routes packets for the stack's address `stack` back through
+    /// this device, as its main routing table (`/proc/thread-self/net/route`) says; otherwise no reply
+    /// would ever reach the stack and the fetch would only time out. Returns `Ok` when the
+    /// route is there or when the table cannot be read (nothing to tell then).
+    pub fn check_route_back(&self, stack: Ipv4Addr) -> Result<(), TunError> {
+        let Ok(table) = std::fs::read_to_string(ROUTE_TABLE) else {
+            return Ok(());
+        };
+        let routes = parse_route_table(&table);
+        let why = match best_route(&routes, stack) {
+            Some(r) if r.iface == self.name => return Ok(()),
+            Some(r) => format!("it routes {stack} out of {}", r.iface),
+            None => format!("it has no route to {stack}"),
+        };
+        let kernel_side = match self.kernel_addresses() {
+            Ok(addrs) if !addrs.is_empty() => format!(
+                " ({})",
+                addrs
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => String::new(),
+        };
+        Err(TunError::NoRouteBack {
+            name: self.name.clone(),
+            stack,
+            why,
+            kernel_side,
+        })
     }
 
     fn context(&self, doing: &str) -> String {
@@ -530,14 +587,92 @@ fn interface_exists(name: &CString) -> bool {
     unsafe { libc::if_nametoindex(name.as_ptr()) != 0 }
 }
 
+/// One line of `/proc/net/route`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Route {
+    iface: String,
+    dest: Ipv4Addr,
+    mask: Ipv4Addr,
+    metric: u32,
+    /// RTF_UP is set.
+    up: bool,
+}
+
+/// Parses `/proc/net/route`: a header line, then one route a line with the destination
+/// and mask as 8 hex digits of the address in memory order (little-endian here), e.g.
+/// `0001580A` for 10.88.1.0. Lines that do not parse are skipped.
+fn parse_route_table(text: &str) -> Vec<Route> {
+    let addr = |hex: &str| {
+        u32::from_str_radix(hex, 16)
+            .ok()
+            .map(|v| Ipv4Addr::from(v.to_le_bytes()))
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let flags = u32::from_str_radix(f.get(3)?, 16).ok()?;
+            Some(Route {
+                iface: (*f.first()?).to_owned(),
+                dest: addr(f.get(1)?)?,
+                metric: f.get(6)?.parse().ok()?,
+                mask: addr(f.get(7)?)?,
+                up: flags & 0x1 != 0,
+            })
+        })
+        .collect()
+}
+
+/// The route the kernel would take to `to`: the longest matching prefix, then the lowest
+/// metric (policy routing and other tables are not considered).
+fn best_route(routes: &[Route], to: Ipv4Addr) -> Option<&Route> {
+    let to = u32::from(to);
+    routes
+        .iter()
+        .filter(|r| r.up && to & u32::from(r.mask) == u32::from(r.dest) & u32::from(r.mask))
+        .max_by(|a, b| {
+            u32::from(a.mask)
+                .count_ones()
+                .cmp(&u32::from(b.mask).count_ones())
+                .then(b.metric.cmp(&a.metric))
+        })
+}
+
+/// The IPv4 addresses (with prefix lengths) of the interface `name`.
+fn interface_addresses(name: &str) -> io::Result<Vec<Ipv4Cidr>> {
+    let mut found = Vec::new();
+    for_each_ipv4_address(|iface, addr, mask| {
+        if iface == name {
+            let prefix = u32::from(mask).leading_ones() as u8;
+            found.push(Ipv4Cidr::new(addr, prefix));
+        }
+        false
+    })?;
+    Ok(found)
+}
+
 /// The interface that holds the IPv4 address `addr`, if any.
 fn address_holder(addr: Ipv4Addr) -> io::Result<Option<String>> {
+    let mut holder = None;
+    for_each_ipv4_address(|iface, a, _| {
+        if a == addr {
+            holder = Some(iface.to_owned());
+        }
+        holder.is_some()
+    })?;
+    Ok(holder)
+}
+
+/// Calls `visit(interface, address, netmask)` for each IPv4 address of this namespace's
+/// interfaces (getifaddrs), until it returns true.
+fn for_each_ipv4_address(
+    mut visit: impl FnMut(&str, Ipv4Addr, Ipv4Addr) -> bool,
+) -> io::Result<()> {
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: `list` is a valid out-pointer; on success it is freed below.
     if unsafe { libc::getifaddrs(&mut list) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    let mut holder = None;
     let mut cursor = list;
     while !cursor.is_null() {
         // SAFETY: `cursor` is a node of the list getifaddrs returned, not yet freed.
@@ -553,16 +688,24 @@ fn address_holder(addr: Ipv4Addr) -> io::Result<Option<String>> {
         }
         // SAFETY: an AF_INET address is a sockaddr_in; read it without assuming alignment.
         let sin = unsafe { std::ptr::read_unaligned(entry.ifa_addr.cast::<libc::sockaddr_in>()) };
-        if Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)) == addr {
-            // SAFETY: `ifa_name` is a NUL-terminated string owned by the list.
-            let name = unsafe { std::ffi::CStr::from_ptr(entry.ifa_name) };
-            holder = Some(name.to_string_lossy().into_owned());
+        let addr = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+        let mask = if entry.ifa_netmask.is_null() {
+            Ipv4Addr::BROADCAST
+        } else {
+            // SAFETY: a non-null netmask of an AF_INET entry is a sockaddr_in as well.
+            let m =
+                unsafe { std::ptr::read_unaligned(entry.ifa_netmask.cast::<libc::sockaddr_in>()) };
+            Ipv4Addr::from(u32::from_be(m.sin_addr.s_addr))
+        };
+        // SAFETY: `ifa_name` is a NUL-terminated string owned by the list.
+        let name = unsafe { std::ffi::CStr::from_ptr(entry.ifa_name) };
+        if visit(&name.to_string_lossy(), addr, mask) {
             break;
         }
     }
     // SAFETY: `list` came from getifaddrs and is freed exactly once.
     unsafe { libc::freeifaddrs(list) };
-    Ok(holder)
+    Ok(())
 }
 
 /// An `AF_INET` datagram socket used only for interface ioctls.
@@ -779,11 +922,104 @@ mod tests {
     }
 
     #[test]
+    fn route_table_lines_parse_and_the_longest_prefix_wins() {
+        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+            eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+            fsc0\t0001580A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+            slow\t0001580A\t00000000\t0001\t0\t0\t50\t00FFFFFF\t0\t0\t0\n\
+            down\t0201580A\t00000000\t0000\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n\
+            garbage line\n";
+        let routes = parse_route_table(table);
+        assert_eq!(routes.len(), 4);
+        assert_eq!(routes[1].dest, Ipv4Addr::new(10, 88, 1, 0));
+        assert_eq!(routes[1].mask, Ipv4Addr::new(255, 255, 255, 0));
+        let via = |a| best_route(&routes, a).map(|r| r.iface.as_str());
+        // The /24 beats the default route, the lower metric beats the higher one, and a
+        // route that is not up (the /32) is ignored.
+        assert_eq!(via(Ipv4Addr::new(10, 88, 1, 2)), Some("fsc0"));
+        assert_eq!(via(Ipv4Addr::new(10, 77, 0, 2)), Some("eth0"));
+        let no_default: Vec<Route> = routes.iter().skip(1).cloned().collect();
+        assert_eq!(best_route(&no_default, Ipv4Addr::new(10, 77, 0, 2)), None);
+    }
+
+    #[test]
+    fn no_route_back_names_the_fix() {
+        let e = TunError::NoRouteBack {
+            name: "fsc0".into(),
+            stack: Ipv4Addr::new(10, 77, 0, 2),
+            why: "it routes 10.77.0.2 out of eth0".into(),
+            kernel_side: " (10.88.1.1/24)".into(),
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("10.77.0.2 back through TUN device fsc0"),
+            "{text}"
+        );
+        assert!(text.contains("(10.88.1.1/24)"), "{text}");
+        assert!(
+            text.contains("ip route add 10.77.0.2/32 dev fsc0"),
+            "{text}"
+        );
+        assert!(!e.is_permission());
+    }
+
+    /// A device we create in a fresh network namespace: its kernel side is the gateway
+    /// address with the prefix, the kernel routes that prefix back through it, and
+    /// anything else has no route (there is no default route in a fresh namespace).
+    #[test]
+    fn created_device_routes_its_prefix_back_and_nothing_else() {
+        if !Path::new(TUN_DEVICE_PATH).exists() {
+            return prerequisite_missing("/dev/net/tun does not exist (modprobe tun)");
+        }
+        let outcome = std::thread::spawn(|| {
+            // SAFETY: unshare only changes this thread's namespaces.
+            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let gateway = Ipv4Cidr::new(Ipv4Addr::new(10, 99, 0, 1), 24);
+            let link = TunLink::open(TunOptions::create("fsctr0", Some(gateway)))
+                .expect("create a TUN device in a private namespace");
+            assert_eq!(link.kernel_addresses().expect("addresses"), vec![gateway]);
+            link.check_route_back(Ipv4Addr::new(10, 99, 0, 2))
+                .expect("the device's own prefix is routed back");
+            let e = link
+                .check_route_back(Ipv4Addr::new(10, 77, 0, 2))
+                .expect_err("no route to 10.77.0.2");
+            let text = e.to_string();
+            assert!(text.contains("it has no route to 10.77.0.2"), "{text}");
+            assert!(text.contains("(10.99.0.1/24)"), "{text}");
+            Ok(())
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        if let Err(e) = outcome {
+            prerequisite_missing(&format!(
+                "cannot make a network namespace ({e}); run as root"
+            ));
+        }
+    }
+
+    /// Fails under `CI=true`, otherwise says why the test does nothing.
+    fn prerequisite_missing(why: &str) {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("prerequisite missing under CI=true: {why}");
+        }
+        eprintln!("skipping: {why}");
+    }
+
+    #[test]
     fn loopback_address_holder_is_found() {
         // Every namespace with a configured loopback has 127.0.0.1 on `lo`; a namespace
         // without it (fresh unshare) simply has no holder.
         let holder = address_holder(Ipv4Addr::LOCALHOST).unwrap();
         assert!(holder.is_none() || holder.as_deref() == Some("lo"));
         assert_eq!(address_holder(Ipv4Addr::new(192, 0, 2, 254)).unwrap(), None);
+        if holder.is_some() {
+            assert!(
+                interface_addresses("lo")
+                    .unwrap()
+                    .contains(&Ipv4Cidr::new(Ipv4Addr::LOCALHOST, 8))
+            );
+        }
     }
 }
