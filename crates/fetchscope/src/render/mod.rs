@@ -1,6 +1,9 @@
 //! Renderers: the same event stream as text for people or NDJSON for programs.
 
+pub mod har;
 mod json;
+pub mod ladder;
+pub mod report;
 mod text;
 
 pub use json::JsonRenderer;
