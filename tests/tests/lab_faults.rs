@@ -749,3 +749,39 @@ fn cname_names_resolve_through_the_chain() {
         assert_eq!(answer["addresses"][0], "10.88.0.1");
     }
 }
+
+#[test]
+fn plain_http_urls_are_served_on_port_80() {
+    let (ev, done) = fetch_ok("http://www.example.test/gzip-chunked");
+    assert_eq!(done["status"], 200);
+    assert_eq!(done["body_sha256"], sha256_hex(TEXT_PAGE));
+    assert_eq!(done["remote"], "10.88.0.1:80");
+    assert!(
+        of_type(&ev, "tls").is_empty(),
+        "TLS on a plain http:// fetch"
+    );
+    assert!(!tcp_packets(&ev, "tx", 80).is_empty());
+    // absolute redirects keep the plain scheme
+    let (ev, done) = fetch_ok("http://www.example.test/redirect/2");
+    assert_eq!(done["url"], "http://www.example.test/");
+    let first = of_type(&ev, "http")[0].clone();
+    assert_eq!(
+        header(&first, "location").as_deref(),
+        Some("http://www.example.test/redirect/1")
+    );
+}
+
+#[test]
+fn http_faults_change_only_the_answer_to_the_default_path() {
+    for fault in ["truncated", "bad-status-line", "redirect-loop"] {
+        let (out, ev) = fetch_with_fault(fault, &["https://www.example.test/bytes/1000"]);
+        assert_eq!(
+            code(&out),
+            0,
+            "{fault}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let done = single(&ev, "done");
+        assert_eq!(done["body_sha256"], sha256_hex(&lab_bytes(1000)), "{fault}");
+    }
+}

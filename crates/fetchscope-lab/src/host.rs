@@ -19,15 +19,13 @@ use crate::dns::{DnsBehaviour, DnsService, DnsTcpService, Zone};
 use crate::error::LabError;
 use crate::fault::LabFault;
 use crate::http::imf_fixdate;
-use crate::https::{HttpsService, server_config};
+use crate::https::{HTTPS_PORT, WebService, server_config};
 use crate::lab::virtual_elapsed;
 use crate::pki::LabPki;
 use crate::stats::ServerStats;
 
 /// Poll-and-serve rounds per [`ServerHost::step`] (each one bounded by the buffers).
 const MAX_ROUNDS: usize = 64;
-/// The HTTPS port, whose SYNs the `syn-silent` fault drops.
-const HTTPS_PORT: u16 = 443;
 
 /// The server machine of the lab.
 pub(crate) struct ServerHost {
@@ -36,7 +34,8 @@ pub(crate) struct ServerHost {
     sockets: SocketSet<'static>,
     dns: DnsService,
     dns_tcp: DnsTcpService,
-    https: HttpsService,
+    https: WebService,
+    http: WebService,
     fault: Option<LabFault>,
     stats: ServerStats,
     epoch: SystemTime,
@@ -48,6 +47,7 @@ impl std::fmt::Debug for ServerHost {
         f.debug_struct("ServerHost")
             .field("stats", &self.stats)
             .field("https", &self.https)
+            .field("http", &self.http)
             .field("last_step", &self.last_step)
             .finish_non_exhaustive()
     }
@@ -55,7 +55,8 @@ impl std::fmt::Debug for ServerHost {
 
 impl ServerHost {
     /// Builds the interface (10.88.0.1 and 10.88.0.3, and fd00:88::1 with IPv6) and
-    /// starts the services: DNS on UDP and TCP port 53, HTTPS on TCP port 443.
+    /// starts the services: DNS on UDP and TCP port 53, HTTPS on TCP port 443, plain
+    /// HTTP on TCP port 80.
     pub fn new(config: &LabConfig, zone: Zone, pki: &LabPki) -> Result<Self, LabError> {
         let mut device = QueueDevice::new(config.mtu);
         let mut iface_config = Config::new(HardwareAddress::Ip);
@@ -99,11 +100,12 @@ impl ServerHost {
         let behaviour = DnsBehaviour::for_fault(config.fault);
         let dns = DnsService::new(zone, behaviour, &mut sockets)?;
         let dns_tcp = DnsTcpService::new(behaviour, &mut sockets)?;
-        let https = HttpsService::new(
+        let https = WebService::https(
             server_config(pki, &config.randomness)?,
             config.fault,
             &mut sockets,
         )?;
+        let http = WebService::http(config.fault, &mut sockets)?;
         Ok(ServerHost {
             iface,
             device,
@@ -111,6 +113,7 @@ impl ServerHost {
             dns,
             dns_tcp,
             https,
+            http,
             fault: config.fault,
             stats: ServerStats::default(),
             epoch: config.epoch,
@@ -130,7 +133,7 @@ impl ServerHost {
 
     /// Open HTTPS connections.
     pub fn connections(&self) -> usize {
-        self.https.connections()
+        self.https.connections() + self.http.connections()
     }
 
     /// Hands a packet that arrived from the wire to the interface (unless the
@@ -163,6 +166,9 @@ impl ServerHost {
             served |= self
                 .https
                 .serve(&mut self.sockets, now, &date, &mut self.stats);
+            served |= self
+                .http
+                .serve(&mut self.sockets, now, &date, &mut self.stats);
             if !served && polled == PollResult::None {
                 break;
             }
@@ -177,6 +183,7 @@ impl ServerHost {
         let at = [
             self.iface.poll_at(now, &self.sockets),
             self.https.next_deadline(),
+            self.http.next_deadline(),
             self.dns_tcp.next_deadline(),
         ]
         .into_iter()

@@ -6,18 +6,25 @@
 //! seed, repeats exactly.
 //!
 //! ```text
-//!  client stack 10.88.1.2/24 ──wire──► router (TTL − 1) ──► server 10.88.0.1/24
-//!        (the caller's)     ◄──wire──                   ◄──   DNS :53, HTTPS :443
+//!  client stack 10.88.1.2/24 ──wire──► router (TTL − 1) ──► server 10.88.0.1, 10.88.0.3
+//!        (the caller's)     ◄──wire──                   ◄──   DNS UDP+TCP :53,
+//!                                                              HTTPS :443, HTTP :80
 //! ```
 //!
 //! - [`Lab`] is a [`fetchscope_net::Link`]: put a `TapDevice<Lab>` under the client's
 //!   smoltcp interface (address [`Lab::client_cidr`], gateway [`Lab::client_gateway`]) and
 //!   drive it with `poll` → `link.wait(iface.poll_at(..))`.
-//! - DNS (hickory-proto messages) knows [`LAB_NAMES`]; any other name gets NXDOMAIN.
+//! - DNS (hickory-proto messages, UDP and TCP) knows [`LAB_NAMES`] (with CNAMEs and a
+//!   second address for `cdn.example.test`, [`CDN_ADDR`]); any other name gets NXDOMAIN.
 //! - HTTPS (rustls, TLS 1.3/1.2, ALPN `http/1.1`) with a certificate from a CA made at start
-//!   ([`Lab::ca_certificate`]); HTTP/1.1 keep-alive with `GET /` (a page about the lab),
-//!   `GET /bytes/N` (N bytes of [`fill_generated`]'s pattern, streamed, N ≤ 1 GiB) and 404
-//!   for anything else.
+//!   ([`Lab::ca_certificate`]), and plain HTTP on port 80; HTTP/1.1 keep-alive with `GET /`
+//!   (a page about the lab), `GET /bytes/N` (N bytes of [`fill_generated`]'s pattern,
+//!   streamed, N ≤ 1 GiB), routes for content and transfer codings, status codes and
+//!   redirects (`/gzip`, `/chunked`, `/status/N`, `/redirect/N`, …; docs/lab.md lists
+//!   them) and 404 for anything else.
+//! - [`LabConfig::fault`] makes the lab misbehave in one way ([`LabFault`]: NXDOMAIN, a
+//!   silent DNS server, a RST to the SYN, an expired certificate, a TLS alert, a truncated
+//!   body, a redirect loop, …), so every failure mode of a fetch can be shown.
 //!
 //! # Time
 //!
@@ -39,10 +46,10 @@
 //!
 //! # Limits
 //!
-//! At most 32 TCP sockets on port 443 (further SYNs get RST); a connection the client never
-//! finishes closing is dropped 60 s after the server's FIN; idle keep-alive connections are
-//! kept open (no idle timeout); request bodies are not read (a request announcing one is
-//! answered, then the connection closes).
+//! At most 32 TCP sockets on port 443 and on port 80, 8 on TCP port 53 (further SYNs get
+//! RST); a connection the client never finishes closing is dropped 60 s after the server's
+//! FIN; idle keep-alive connections are kept open (no idle timeout); request bodies are not
+//! read (a request announcing one is answered, then the connection closes).
 
 mod config;
 mod dns;

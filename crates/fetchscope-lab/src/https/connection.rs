@@ -1,15 +1,15 @@
 //! [`Connection`]: one HTTPS connection — TCP bytes in, rustls, HTTP/1.1 requests and
-//! streamed responses, rustls, TCP bytes out — and its orderly close.
+//! streamed responses, rustls, TCP bytes out — and its orderly close. On port 80 the same
+//! connection runs without TLS (a plain [`Session`]).
 //!
 //! Every buffer is bounded: the request bytes by [`MAX_HEAD_LEN`], rustls's own buffers by
 //! its limits (plaintext is only drained when there is room, TCP is only read while rustls
 //! wants to read), and outgoing TLS bytes by producing a new response chunk only once the
 //! previous one has been handed to TCP.
 
-use std::io::{ErrorKind, Read, Write};
-use std::sync::Arc;
+use std::io::ErrorKind;
 
-use rustls::{ServerConfig, ServerConnection};
+use super::session::Session;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
@@ -71,11 +71,11 @@ enum CloseReason {
     TlsError,
 }
 
-/// One HTTPS connection on one TCP socket.
+/// One HTTP connection on one TCP socket: HTTPS on port 443, plain HTTP on port 80.
 #[derive(Debug)]
 pub(crate) struct Connection {
     handle: SocketHandle,
-    tls: ServerConnection,
+    session: Session,
     /// Decrypted bytes not yet parsed as requests (at most [`MAX_HEAD_LEN`]).
     requests: Vec<u8>,
     /// TLS bytes waiting for room in the TCP send buffer.
@@ -93,18 +93,17 @@ pub(crate) struct Connection {
     hold_until: Option<Instant>,
     /// The `tls-alert` fault: the bytes of the ClientHello record read so far.
     hello: Vec<u8>,
+    /// The URL scheme this connection serves (`https` or `http`), for absolute redirects.
+    scheme: &'static str,
 }
 
 impl Connection {
     /// A connection on the socket `handle`, which has just left LISTEN.
-    pub fn new(
-        handle: SocketHandle,
-        config: Arc<ServerConfig>,
-        fault: Option<LabFault>,
-    ) -> Result<Self, rustls::Error> {
-        Ok(Connection {
+    pub fn new(handle: SocketHandle, session: Session, fault: Option<LabFault>) -> Self {
+        let scheme = if session.is_tls() { "https" } else { "http" };
+        Connection {
             handle,
-            tls: ServerConnection::new(config)?,
+            session,
             requests: Vec::new(),
             outgoing: Vec::new(),
             response: None,
@@ -116,7 +115,8 @@ impl Connection {
             fault,
             hold_until: None,
             hello: Vec::new(),
-        })
+            scheme,
+        }
     }
 
     /// The connection's socket.
@@ -199,17 +199,17 @@ impl Connection {
                 did = true;
                 continue;
             }
-            if self.fault == Some(LabFault::TlsAlert) {
+            if self.fault == Some(LabFault::TlsAlert) && self.session.is_tls() {
                 if !self.refuse_handshake(socket, cx) {
                     break;
                 }
                 did = true;
                 continue;
             }
-            if !self.tls.wants_read() {
+            if !self.session.wants_read() {
                 break;
             }
-            let tls = &mut self.tls;
+            let tls = &mut self.session;
             let read = socket.recv(|buf| {
                 let chunk = buf.get(..buf.len().min(READ_CHUNK)).unwrap_or_default();
                 if chunk.is_empty() {
@@ -231,9 +231,9 @@ impl Connection {
                 }
                 Err(_) => break,
             }
-            match self.tls.process_new_packets() {
-                Ok(state) => {
-                    if state.peer_has_closed() {
+            match self.session.process_new_packets() {
+                Ok(peer_closed) => {
+                    if peer_closed {
                         self.start_close(CloseReason::PeerCloseNotify);
                     }
                 }
@@ -242,9 +242,11 @@ impl Connection {
                     self.fail(cx);
                 }
             }
-            if !self.handshake_done && !self.tls.is_handshaking() {
+            if !self.handshake_done && !self.session.is_handshaking() {
                 self.handshake_done = true;
-                cx.stats.tls_handshakes += 1;
+                if self.session.is_tls() {
+                    cx.stats.tls_handshakes += 1;
+                }
             }
             self.drain_plaintext();
         }
@@ -294,7 +296,7 @@ impl Connection {
             else {
                 return;
             };
-            match self.tls.reader().read(dst) {
+            match self.session.read_plaintext(dst) {
                 Ok(0) => {
                     self.start_close(CloseReason::PeerCloseNotify);
                     return;
@@ -326,12 +328,15 @@ impl Connection {
         let Some(response) = self.response.as_mut() else {
             return false;
         };
-        if !self.outgoing.is_empty() || self.tls.wants_write() {
+        if !self.outgoing.is_empty() || self.session.wants_write() {
             return false;
         }
         let mut chunk = [0u8; WRITE_CHUNK];
         let n = response.peek(&mut chunk);
-        let written = match self.tls.writer().write(chunk.get(..n).unwrap_or_default()) {
+        let written = match self
+            .session
+            .write_plaintext(chunk.get(..n).unwrap_or_default())
+        {
             Ok(w) => w,
             Err(e) => {
                 log::debug!("lab HTTPS: rustls refused response bytes: {e}");
@@ -382,7 +387,7 @@ impl Connection {
                 self.requests.drain(..head_len.min(self.requests.len()));
                 let route_cx = RouteContext {
                     fault: self.fault,
-                    scheme: "https",
+                    scheme: self.scheme,
                 };
                 let response = respond(&request, &route_cx);
                 log::debug!(
@@ -430,10 +435,10 @@ impl Connection {
                     return did;
                 }
             }
-            if !self.tls.wants_write() {
+            if !self.session.wants_write() {
                 return did;
             }
-            if let Err(e) = self.tls.write_tls(&mut self.outgoing) {
+            if let Err(e) = self.session.write_tls(&mut self.outgoing) {
                 log::debug!("lab HTTPS: rustls output: {e}");
                 return did;
             }
@@ -449,11 +454,11 @@ impl Connection {
             return false;
         }
         if !self.close_notify_queued && self.handshake_done && reason != CloseReason::TlsError {
-            self.tls.send_close_notify();
+            self.session.send_close_notify();
             self.close_notify_queued = true;
             return true;
         }
-        if self.outgoing.is_empty() && !self.tls.wants_write() {
+        if self.outgoing.is_empty() && !self.session.wants_write() {
             log::debug!("lab HTTPS: closing connection ({reason:?})");
             socket.close();
             self.fin_sent_at = Some(now);

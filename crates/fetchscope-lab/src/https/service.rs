@@ -1,4 +1,5 @@
-//! [`HttpsService`]: the listening socket and the open HTTPS connections.
+//! [`WebService`]: a listening socket and its open connections — HTTPS on port 443, plain
+//! HTTP on port 80.
 
 use std::sync::Arc;
 
@@ -8,45 +9,75 @@ use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
 
 use super::connection::{Connection, ServeContext};
+use super::session::Session;
 use crate::error::LabError;
 use crate::fault::LabFault;
 use crate::stats::ServerStats;
 
 /// The HTTPS port.
-const PORT: u16 = 443;
+pub(crate) const HTTPS_PORT: u16 = 443;
+/// The plain HTTP port.
+pub(crate) const HTTP_PORT: u16 = 80;
 /// Receive buffer of each TCP socket (64 KiB: window scale 1).
 const RX_BUFFER: usize = 64 * 1024;
 /// Send buffer of each TCP socket.
 const TX_BUFFER: usize = 128 * 1024;
-/// The most TCP sockets on port 443 at once (connections, including TIME-WAIT, plus the
+/// The most TCP sockets on one port at once (connections, including TIME-WAIT, plus the
 /// listener); further SYNs get RST until one closes.
 const MAX_SOCKETS: usize = 32;
 
-/// The HTTPS server: always one socket listening on port 443 while there is room, and
-/// one [`Connection`] per socket that left LISTEN.
+/// A web server: always one socket listening on its port while there is room, and one
+/// [`Connection`] per socket that left LISTEN.
 #[derive(Debug)]
-pub(crate) struct HttpsService {
-    config: Arc<ServerConfig>,
+pub(crate) struct WebService {
+    /// The TLS configuration (HTTPS), or `None` for plain HTTP.
+    config: Option<Arc<ServerConfig>>,
+    port: u16,
     fault: Option<LabFault>,
+    /// Whether the service accepts connections at all (not with the `refused` fault).
+    accepts: bool,
     listener: Option<SocketHandle>,
     connections: Vec<Connection>,
 }
 
-impl HttpsService {
-    /// Opens the first listening socket in `sockets`; with the `refused` fault, none
-    /// ever (every SYN to port 443 then gets a RST from the interface).
-    pub fn new(
+impl WebService {
+    /// HTTPS on port 443 with `config`. Opens the first listening socket in `sockets`;
+    /// with the `refused` fault, none ever (every SYN to port 443 then gets a RST from the
+    /// interface).
+    pub fn https(
         config: Arc<ServerConfig>,
         fault: Option<LabFault>,
         sockets: &mut SocketSet<'static>,
     ) -> Result<Self, LabError> {
-        let listener = match fault {
-            Some(LabFault::Refused) => None,
-            _ => Some(listen(sockets)?),
+        let accepts = fault != Some(LabFault::Refused);
+        Self::start(Some(config), HTTPS_PORT, fault, accepts, sockets)
+    }
+
+    /// Plain HTTP on port 80 (the HTTP faults apply, the TLS and port-443 ones don't).
+    pub fn http(
+        fault: Option<LabFault>,
+        sockets: &mut SocketSet<'static>,
+    ) -> Result<Self, LabError> {
+        Self::start(None, HTTP_PORT, fault, true, sockets)
+    }
+
+    fn start(
+        config: Option<Arc<ServerConfig>>,
+        port: u16,
+        fault: Option<LabFault>,
+        accepts: bool,
+        sockets: &mut SocketSet<'static>,
+    ) -> Result<Self, LabError> {
+        let listener = if accepts {
+            Some(listen(sockets, port)?)
+        } else {
+            None
         };
-        Ok(HttpsService {
+        Ok(WebService {
             config,
+            port,
             fault,
+            accepts,
             listener,
             connections: Vec::new(),
         })
@@ -79,8 +110,16 @@ impl HttpsService {
             && sockets.get::<tcp::Socket>(handle).state() != tcp::State::Listen
         {
             self.listener = None;
-            match Connection::new(handle, self.config.clone(), self.fault) {
-                Ok(conn) => self.connections.push(conn),
+            let session = match &self.config {
+                Some(config) => {
+                    rustls::ServerConnection::new(config.clone()).map(|c| Session::Tls(Box::new(c)))
+                }
+                None => Ok(Session::plain()),
+            };
+            match session {
+                Ok(session) => self
+                    .connections
+                    .push(Connection::new(handle, session, self.fault)),
                 Err(e) => {
                     log::debug!("lab HTTPS: cannot start TLS: {e}");
                     sockets.get_mut::<tcp::Socket>(handle).abort();
@@ -88,11 +127,8 @@ impl HttpsService {
                 }
             }
         }
-        if self.listener.is_none()
-            && self.fault != Some(LabFault::Refused)
-            && self.connections.len() < MAX_SOCKETS - 1
-        {
-            match listen(sockets) {
+        if self.listener.is_none() && self.accepts && self.connections.len() < MAX_SOCKETS - 1 {
+            match listen(sockets, self.port) {
                 Ok(handle) => self.listener = Some(handle),
                 Err(e) => log::debug!("lab HTTPS: cannot open a new listener: {e}"),
             }
@@ -114,13 +150,13 @@ impl HttpsService {
     }
 }
 
-/// A new socket listening on port 443.
-fn listen(sockets: &mut SocketSet<'static>) -> Result<SocketHandle, LabError> {
+/// A new socket listening on `port`.
+fn listen(sockets: &mut SocketSet<'static>, port: u16) -> Result<SocketHandle, LabError> {
     let mut socket = tcp::Socket::new(
         tcp::SocketBuffer::new(vec![0u8; RX_BUFFER]),
         tcp::SocketBuffer::new(vec![0u8; TX_BUFFER]),
     );
     socket.set_nagle_enabled(false);
-    socket.listen(PORT)?;
+    socket.listen(port)?;
     Ok(sockets.add(socket))
 }
