@@ -20,7 +20,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use fetchscope_tests::{
@@ -262,40 +262,49 @@ impl Background {
         Background { child, what }
     }
 
-    /// Waits (at most `limit`) for a line of stdout or stderr containing `needle`; the
-    /// rest of that stream is then read and discarded in the background, so the process
-    /// never blocks on a full pipe.
-    fn wait_for_line(&mut self, stderr: bool, needle: &str, limit: Duration) {
+    /// Waits (at most `limit`) for a line of stdout or stderr containing `needle`. The rest
+    /// of that stream is read on in the background (so the process never blocks on a full
+    /// pipe) and kept: the returned handle holds everything the stream said.
+    fn wait_for_line(&mut self, stderr: bool, needle: &str, limit: Duration) -> Arc<Mutex<String>> {
         let stream: Box<dyn Read + Send> = if stderr {
             Box::new(self.child.stderr.take().expect("stderr is piped"))
         } else {
             Box::new(self.child.stdout.take().expect("stdout is piped"))
         };
+        let said = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let needle_owned = needle.to_string();
+        let said_by_thread = Arc::clone(&said);
         std::thread::spawn(move || {
-            let mut seen = String::new();
             let mut found = false;
             for line in BufReader::new(stream).lines() {
                 let Ok(line) = line else { break };
-                if !found {
-                    seen.push_str(&line);
-                    seen.push('\n');
-                    if line.contains(&needle_owned) {
-                        found = true;
-                        let _ = tx.send(Ok(()));
+                {
+                    let mut said = said_by_thread
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    // Bounded: a chatty process cannot fill the memory.
+                    if said.len() < 64 * 1024 {
+                        said.push_str(&line);
+                        said.push('\n');
                     }
+                }
+                if !found && line.contains(&needle_owned) {
+                    found = true;
+                    let _ = tx.send(true);
                 }
             }
             if !found {
-                let _ = tx.send(Err(seen));
+                let _ = tx.send(false);
             }
         });
+        let text = || said.lock().unwrap_or_else(PoisonError::into_inner).clone();
         match rx.recv_timeout(limit) {
-            Ok(Ok(())) => {}
-            Ok(Err(seen)) => panic!("{} ended without saying '{needle}':\n{seen}", self.what),
+            Ok(true) => {}
+            Ok(false) => panic!("{} ended without saying '{needle}':\n{}", self.what, text()),
             Err(_) => panic!("{} did not say '{needle}' within {limit:?}", self.what),
         }
+        said
     }
 
     fn pid(&self) -> u32 {
@@ -554,6 +563,37 @@ fn seen_by_fetchscope(ev: &[Value]) -> Vec<Seen> {
         .collect()
 }
 
+/// The number of complete packet records in a pcap file being written (0 while it has
+/// no header yet).
+fn pcap_records(path: &Path) -> usize {
+    let Ok(bytes) = fs::read(path) else { return 0 };
+    let Some(magic) = bytes.get(..4) else {
+        return 0;
+    };
+    let big_endian = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => false,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => true,
+        _ => panic!("{} is not a pcap file", path.display()),
+    };
+    let mut at = 24;
+    let mut count = 0;
+    // A record: 16 bytes of header (its third word is the captured length), then data.
+    while let Some(len) = bytes.get(at + 8..at + 12) {
+        let len: [u8; 4] = len.try_into().expect("4 bytes");
+        let len = if big_endian {
+            u32::from_be_bytes(len)
+        } else {
+            u32::from_le_bytes(len)
+        } as usize;
+        if bytes.len() < at + 16 + len {
+            break;
+        }
+        at += 16 + len;
+        count += 1;
+    }
+    count
+}
+
 /// The first of a tshark field's comma-separated values (an ICMP error quotes headers).
 fn first(field: &str) -> &str {
     field.split(',').next().unwrap_or("")
@@ -765,19 +805,33 @@ fn kernel_capture_shows_the_same_packets_as_fetchscope() {
             .args(["-i", lab.var("FSC_TUN"), "-w"])
             .arg(&pcap);
         let mut tcpdump = Background::spawn(capture, "tcpdump");
-        tcpdump.wait_for_line(true, "listening on", Duration::from_secs(20));
+        let said = tcpdump.wait_for_line(true, "listening on", Duration::from_secs(20));
         let out = output_within(
             lab.fetch(path, &["--json", "-o", "/dev/null"]),
             COMMAND_LIMIT,
         );
-        let status = tcpdump.stop("INT");
         let ev = completed(&out, path);
-        assert!(
-            status.success() || status.code().is_some(),
-            "tcpdump: {status}"
-        );
         let ours = seen_by_fetchscope(&ev);
+        // On a busy machine tcpdump may lag behind the fetch, and it stops at once on
+        // SIGINT, dropping what it has not yet written: let it catch up first (every
+        // packet is flushed to the file as it is written, -U), then give a packet that
+        // should not be there a moment to show up.
+        let start = Instant::now();
+        while pcap_records(&pcap) < ours.len() && start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let status = tcpdump.stop("INT");
+        assert!(status.code().is_some(), "tcpdump: {status}");
+        let tcpdump_said = said.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let theirs = seen_by_kernel(&pcap, &stack_addr);
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "{path}: fetchscope shows {} packets, the kernel capture holds {}; tcpdump said:\n{tcpdump_said}",
+            ours.len(),
+            theirs.len()
+        );
         assert!(
             ours.iter().any(|s| matches!(
                 &s.proto,
