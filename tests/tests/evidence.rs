@@ -612,30 +612,138 @@ fn har_is_written_and_valid_when_the_fetch_fails() {
     assert!(e["timings"]["receive"].as_f64().unwrap() > 0.0);
 }
 
+#[test]
+fn har_has_one_entry_per_redirect_hop_with_each_exchange_timings() {
+    let dir = Scratch::new("har-redirect");
+    // /redirect/3: three 302s on one kept-alive connection, then /.
+    // /to-cdn: a 302 to another host: a second lookup, connection and TLS session.
+    for (url, hops, reuse) in [
+        ("https://www.example.test/redirect/3", 3, true),
+        ("https://www.example.test/to-cdn", 1, false),
+    ] {
+        let path = dir.arg("r.har");
+        let report = dir.arg("r.html");
+        let (status, ev, err) = fetch_json(&[
+            "fetch", url, "--json", "--seed", "7", "--har", &path, "--report", &report,
+        ]);
+        assert_eq!(status, 0, "{url}: {err}");
+        let har = read_json(&dir.path("r.har"));
+        assert_valid_har(&har);
+        let entries = har["log"]["entries"].as_array().unwrap();
+        let d = done(&ev);
+        let exchanges = d["exchanges"].as_array().unwrap();
+        assert_eq!(entries.len(), hops + 1, "{url}");
+        assert_eq!(entries.len(), exchanges.len());
+        assert_eq!(of_type(&ev, "redirect").len(), hops);
+        let requests = of_type(&ev, "http_request");
+        let responses = of_type(&ev, "http");
+        for (i, (e, x)) in entries.iter().zip(exchanges).enumerate() {
+            assert_eq!(e["request"]["url"], requests[i]["url"], "{url} entry {i}");
+            assert_eq!(e["request"]["url"], x["url"]);
+            assert_eq!(e["response"]["status"], responses[i]["status"]);
+            let location = pairs(&responses[i]["headers"])
+                .into_iter()
+                .find(|(n, _)| n == "location")
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            assert_eq!(e["response"]["redirectURL"], location.as_str());
+            for k in ["blocked", "dns", "connect", "ssl"] {
+                assert_eq!(e["timings"][k], x["har"][k], "{url} entry {i} {k}");
+            }
+            // startedDateTime = the epoch + the exchange's start on the fetch's clock.
+            let us = x["started_us"].as_u64().unwrap();
+            let started = e["startedDateTime"].as_str().unwrap();
+            let rest = started
+                .strip_prefix("2026-01-01T00:00:00")
+                .and_then(|r| r.strip_suffix('Z'))
+                .unwrap_or_else(|| panic!("{started}"));
+            let frac = rest.strip_prefix('.').unwrap_or("");
+            let got_us: u64 = format!("{frac:0<6}").parse().unwrap();
+            assert_eq!(got_us, us, "{started}");
+            if i > 0 {
+                let same = e["connection"] == entries[i - 1]["connection"];
+                assert_eq!(same, reuse, "{url}: connection of entry {i}");
+                assert_eq!(x["reused_connection"], reuse);
+                if reuse {
+                    assert_eq!(e["timings"]["dns"], -1.0, "a reused connection has no DNS");
+                }
+            }
+        }
+        assert_eq!(entries.last().unwrap()["response"]["status"], d["status"]);
+        if !reuse {
+            assert_ne!(entries[0]["serverIPAddress"], entries[1]["serverIPAddress"]);
+        }
+        let html = std::fs::read_to_string(dir.path("r.html")).unwrap();
+        assert_eq!(
+            html.matches("<tr class=\"pkt\"").count(),
+            packets(&ev).len()
+        );
+        assert_eq!(html.matches("<g class=\"exchange\"").count(), hops + 1);
+    }
+}
+
 // --- ladder --------------------------------------------------------------------------
 
-/// An arrow line of the ladder: (packet number, tx?, label).
+/// The arrows of a text ladder: (packet number, sent?, label). A label wrapped onto
+/// continuation lines (blank margin, `|   text`) is joined back.
 fn arrows(text: &str) -> Vec<(u64, bool, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let (head, rest) = l.split_at_checked(16)?;
-            let mut f = head.split_whitespace();
-            let _time: f64 = f.next()?.parse().ok()?;
-            let n: u64 = f.next()?.parse().ok()?;
-            let rest = rest.strip_prefix('|')?;
-            if let Some(body) = rest.strip_prefix("<-- ") {
-                let label = body.trim_end_matches(['-', '|']).trim();
-                Some((n, false, label.to_string()))
-            } else if let Some(body) = rest.strip_prefix("-- ") {
-                let body = body.trim_end_matches('|');
-                assert!(body.ends_with('>'), "a sent arrow points right: {l}");
-                let label = body.trim_end_matches(['-', '>']).trim();
-                Some((n, true, label.to_string()))
-            } else {
-                None
+    let mut out: Vec<(u64, bool, String)> = Vec::new();
+    let mut last_was_arrow = false;
+    for l in text.lines() {
+        let Some((head, rest)) = l.split_at_checked(16) else {
+            last_was_arrow = false;
+            continue;
+        };
+        let Some(rest) = rest.strip_prefix('|') else {
+            last_was_arrow = false;
+            continue;
+        };
+        if head.trim().is_empty() {
+            // A continuation line of the previous arrow's label.
+            if last_was_arrow && let Some(more) = rest.strip_prefix("   ") {
+                let more = more.split('|').next().unwrap().trim();
+                if let Some(a) = out.last_mut() {
+                    a.2.push(' ');
+                    a.2.push_str(more);
+                }
+                continue;
             }
-        })
-        .collect()
+            last_was_arrow = false;
+            continue;
+        }
+        let mut f = head.split_whitespace();
+        let parsed = f
+            .next()
+            .and_then(|t| t.parse::<f64>().ok())
+            .and_then(|_| f.next()?.parse::<u64>().ok());
+        let Some(n) = parsed else {
+            last_was_arrow = false;
+            continue;
+        };
+        if let Some(body) = rest.strip_prefix("<-- ") {
+            let end = body
+                .find("-|")
+                .unwrap_or_else(|| panic!("a received arrow ends at the server: {l}"));
+            out.push((
+                n,
+                false,
+                body[..end].trim_end_matches('-').trim().to_string(),
+            ));
+        } else if let Some(body) = rest.strip_prefix("-- ") {
+            let end = body
+                .find("->|")
+                .unwrap_or_else(|| panic!("a sent arrow points right: {l}"));
+            out.push((
+                n,
+                true,
+                body[..end].trim_end_matches('-').trim().to_string(),
+            ));
+        } else {
+            panic!("a packet line without an arrow: {l}");
+        }
+        last_was_arrow = true;
+    }
+    out
 }
 
 /// The label a packet must carry, derived here from its decoded layers.
@@ -726,6 +834,66 @@ fn ladder_has_one_arrow_per_packet_in_order_with_labels_from_the_layers() {
     // The client's TCP states are shown.
     for s in of_type(&ev, "tcp_state") {
         assert!(ladder.contains(&format!("[{}]", s["to"].as_str().unwrap())));
+    }
+}
+
+#[test]
+fn ladder_gives_each_server_its_column() {
+    let out = run(&[
+        "fetch",
+        "https://www.example.test/to-cdn",
+        "--json",
+        "--seed",
+        "7",
+        "--ladder",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ev = events(&out.stdout);
+    let text = stderr(&out);
+    assert_fits_80(&text);
+    let text = &text[text.find("time (ms)").expect("a ladder on stderr")..];
+    let head: String = text.lines().take(4).collect::<Vec<_>>().join("\n");
+    for name in [
+        "www.example.test",
+        "cdn.example.test",
+        "10.88.0.1",
+        "10.88.0.3",
+    ] {
+        assert!(head.contains(name), "{name} missing in:\n{head}");
+    }
+    // Arrows to the second server reach the last column, the others stop before it.
+    let last_col = text.lines().nth(3).unwrap().rfind('|').unwrap();
+    let pk = packets(&ev);
+    let lines: Vec<&str> = text.lines().collect();
+    for p in &pk {
+        let n = p["number"].as_u64().unwrap();
+        let line = lines
+            .iter()
+            .find(|l| {
+                l.get(10..15)
+                    .is_some_and(|f| f.trim().parse::<u64>().ok() == Some(n))
+            })
+            .unwrap_or_else(|| panic!("no arrow for #{n}:\n{text}"));
+        let peer = if p["dir"] == "tx" {
+            &p["ip"]["dst"]
+        } else {
+            &p["ip"]["src"]
+        };
+        let to_cdn = peer == "10.88.0.3";
+        let reach = line.trim_end().len() - 1;
+        let arrow_end = line[..=reach].rfind(['>', '-']).unwrap();
+        assert_eq!(arrow_end + 1 == last_col, to_cdn, "#{n}: {line}");
+    }
+    let got = arrows(text);
+    assert_eq!(got.len(), pk.len());
+    // Labels wrapped in the narrower columns still carry what the layers say.
+    for ((n, _, label), p) in got.iter().zip(&pk) {
+        if let Some(want) = expected_label_part(p) {
+            assert!(
+                label.contains(&want),
+                "#{n}: {label:?} lacks {want:?}\n{text}"
+            );
+        }
     }
 }
 

@@ -157,11 +157,7 @@ impl HarRecorder {
 
     /// The HAR document for what was recorded.
     pub fn to_har(&self) -> Har {
-        let exchanges: Option<&[ExchangeRecord]> = self
-            .summary
-            .as_ref()
-            .map(|s| s.exchanges.as_slice())
-            .filter(|x| x.len() == self.entries.len());
+        let exchanges = self.records();
         let n = self.entries.len();
         let mut entries = Vec::with_capacity(n);
         for (i, d) in self.entries.iter().enumerate() {
@@ -182,7 +178,8 @@ impl HarRecorder {
             } else {
                 None
             };
-            entries.push(self.entry(d, timings, body, wire, comment));
+            let started_us = record.map_or(d.started_us, |r| r.started_us);
+            entries.push(self.entry(d, started_us, timings, body, wire, comment));
         }
         let started = self.time_of(0);
         let on_load = self
@@ -221,7 +218,24 @@ impl HarRecorder {
 
     /// When each entry's exchange started (µs since the fetch started), in entry order.
     pub fn entry_starts_us(&self) -> Vec<u64> {
-        self.entries.iter().map(|d| d.started_us).collect()
+        let records = self.records();
+        self.entries
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                records
+                    .and_then(|x| x.get(i))
+                    .map_or(d.started_us, |r| r.started_us)
+            })
+            .collect()
+    }
+
+    /// The `done` event's per-exchange records, when they match the recorded exchanges.
+    fn records(&self) -> Option<&[ExchangeRecord]> {
+        self.summary
+            .as_ref()
+            .map(|s| s.exchanges.as_slice())
+            .filter(|x| x.len() == self.entries.len())
     }
 
     /// The HAR document as pretty-printed JSON.
@@ -281,6 +295,7 @@ impl HarRecorder {
     fn entry(
         &self,
         d: &Draft,
+        started_us: u64,
         timings: Timings,
         body: Option<u64>,
         wire: Option<u64>,
@@ -348,7 +363,7 @@ impl HarRecorder {
         };
         Entry {
             pageref: "page_1".into(),
-            started_date_time: self.time_of(d.started_us),
+            started_date_time: self.time_of(started_us),
             time: timings.total(),
             request,
             response,
