@@ -4,8 +4,7 @@
 //! lab's routes for the normal HTTP features (codings, chunked, status codes, redirects,
 //! names), each checked against an independent computation of what must arrive.
 //!
-//! Every fault is its own `#[test]`, so one the client cannot handle yet can be marked
-//! `#[ignore = "waiting for the client: ..."]` alone.
+//! Every fault is its own `#[test]`, so a failure names the fault.
 
 use std::process::Output;
 
@@ -292,7 +291,6 @@ fn dns_wrong_id() {
 }
 
 #[test]
-#[ignore = "waiting for the client: its DNS-over-TCP check (fetch/resolve.rs, 'closed the TCP connection without a full answer') fires while the socket is still in SYN-SENT, where may_recv() is false"]
 fn dns_truncated() {
     let (out, ev) = fetch_with_fault("dns-truncated", &[]);
     assert_eq!(
@@ -482,7 +480,6 @@ fn bad_chunk() {
 }
 
 #[test]
-#[ignore = "waiting for the client: close_notify arriving with the body's last bytes is handled before the plaintext (report_tls → peer_closed_stream runs before receive_plaintext), so the client reports no-response instead of truncated-body"]
 fn truncated() {
     let len = LAB_PAGE.len();
     let ev = http_failure("truncated", "truncated-body", &[]);
@@ -619,7 +616,6 @@ fn content_and_transfer_codings_decode_to_the_text_page() {
 }
 
 #[test]
-#[ignore = "waiting for the client: close_notify arriving with the body's last bytes is handled before the plaintext (report_tls → peer_closed_stream runs before receive_plaintext), so a body delimited by close ends as no-response"]
 fn a_body_delimited_by_close() {
     let (ev, done) = fetch_ok("https://www.example.test/close");
     assert_eq!(done["status"], 200);

@@ -511,22 +511,38 @@ impl TlsClient {
     }
 
     /// Runs rustls until it needs more input or has nothing more to do; decrypted
-    /// application data goes to `on_plaintext`. Errors are sticky.
+    /// application data goes to `on_plaintext`. Errors are sticky. What happened before
+    /// an error is lost; [`TlsClient::process_into`] keeps it.
     pub fn process(
         &mut self,
         on_plaintext: &mut dyn FnMut(&[u8]),
     ) -> Result<Vec<TlsProgress>, TlsError> {
+        let mut progress = Vec::new();
+        self.process_into(on_plaintext, &mut progress)?;
+        Ok(progress)
+    }
+
+    /// Like [`TlsClient::process`], but what happened is appended to `progress` also
+    /// when the call fails (a ServerHello seen before a certificate error is still
+    /// reported).
+    pub fn process_into(
+        &mut self,
+        on_plaintext: &mut dyn FnMut(&[u8]),
+        progress: &mut Vec<TlsProgress>,
+    ) -> Result<(), TlsError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let mut progress = Vec::new();
-        let r = self.process_inner(on_plaintext, &mut progress);
-        self.observe(&mut progress);
+        let start = progress.len();
+        let mut mine = Vec::new();
+        let r = self.process_inner(on_plaintext, &mut mine);
+        self.observe(&mut mine);
+        progress.splice(start.., mine);
         if let Err(e) = r {
             self.failed = Some(e.clone());
             return Err(e);
         }
-        Ok(progress)
+        Ok(())
     }
 
     fn process_inner(

@@ -208,15 +208,20 @@ impl<L: Link> Fetch<L> {
         if let Some(tls) = &mut conn.tls {
             let plain = &mut conn.plain;
             let phase = self.phase.max(Phase::Tls);
-            let progress = tls
-                .process(&mut |p| plain.extend_from_slice(p))
-                .map_err(|e| FetchError::new(FailureClass::Tls, phase, e.kind(), e.to_string()))?;
+            let mut progress = Vec::new();
+            let r = tls.process_into(&mut |p| plain.extend_from_slice(p), &mut progress);
             self.report_tls(progress);
+            r.map_err(|e| FetchError::new(FailureClass::Tls, phase, e.kind(), e.to_string()))?;
         }
         if self.conn.as_ref().is_some_and(|c| !c.plain.is_empty()) {
             self.receive_plaintext()?;
         }
-        if eof && self.conn.as_ref().is_some_and(|c| !c.peer_eof) {
+        // The peer's end of the stream — TCP FIN, or TLS close_notify, which ends the
+        // response stream like a FIN does — after the plaintext that came before it.
+        let peer_closed = self.conn.as_ref().is_some_and(|c| {
+            !c.peer_eof && (eof || c.tls.as_ref().is_some_and(TlsClient::peer_closed))
+        });
+        if peer_closed {
             self.peer_closed_stream()?;
         }
         self.write_tls_outgoing();
@@ -278,9 +283,10 @@ impl<L: Link> Fetch<L> {
             return;
         };
         let plain = &mut conn.plain;
-        if let Ok(p) = tls.process(&mut |d| plain.extend_from_slice(d)) {
-            self.report_tls(p);
-        }
+        let mut progress = Vec::new();
+        // An error here shows up again, and is reported, in the next drive_transport.
+        let _ = tls.process_into(&mut |d| plain.extend_from_slice(d), &mut progress);
+        self.report_tls(progress);
     }
 
     fn report_tls(&mut self, progress: Vec<TlsProgress>) {
@@ -372,16 +378,6 @@ impl<L: Link> Fetch<L> {
                 certificates: certs,
             };
             self.emit(EventKind::Tls(ev));
-        }
-        let peer_closed = self
-            .conn
-            .as_ref()
-            .is_some_and(|c| !c.peer_eof && c.tls.as_ref().is_some_and(TlsClient::peer_closed));
-        if peer_closed {
-            // close_notify ends the response stream like a FIN does.
-            if let Err(e) = self.peer_closed_stream() {
-                self.fail(e);
-            }
         }
     }
 

@@ -182,8 +182,15 @@ impl<L: Link> Fetch<L> {
                 reader.feed(input, &mut Discard)
             } else {
                 reader.feed(input, &mut self.body)
-            }
-            .map_err(|e| http_error(&e))?;
+            };
+            let feed = match feed {
+                Ok(f) => f,
+                Err(e) => {
+                    // Report what was understood before the error (e.g. the head).
+                    self.report_http(events);
+                    return Err(http_error(&e));
+                }
+            };
             offset += feed.used;
             let head_now = feed.progress.iter().find_map(|p| match p {
                 HttpProgress::Head(h) => Some(h.clone()),

@@ -456,7 +456,9 @@ impl<L: Link> Fetch<L> {
                 .get(..2)
                 .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])) + 2);
             let Some(end) = need.filter(|n| t.answer.len() >= *n) else {
-                if !sock.is_active() || (!sock.may_recv() && !sock.can_recv()) {
+                let connecting =
+                    matches!(sock.state(), tcp::State::SynSent | tcp::State::SynReceived);
+                if !connecting && (!sock.is_active() || (!sock.may_recv() && !sock.can_recv())) {
                     return Err(FetchError::new(
                         FailureClass::Dns,
                         Phase::Resolve,
