@@ -339,6 +339,28 @@ impl Drop for Background {
 
 // ------------------------------------------------------------------ helpers
 
+/// A scratch directory, removed when dropped (also when the test panics).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        Scratch(scratch_dir(tag))
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -446,7 +468,7 @@ fn page_through_tun_is_the_file_nginx_served() {
 #[test]
 fn sixteen_mib_through_tun_match_nginx_file() {
     let Some(lab) = NsLab::up() else { return };
-    let dir = scratch_dir("tun-16m");
+    let dir = Scratch::new("tun-16m");
     let body = dir.join("16M.bin");
     let out = output_within(
         lab.fetch(
@@ -462,14 +484,13 @@ fn sixteen_mib_through_tun_match_nginx_file() {
     assert_eq!(done["body_bytes"], 16 * 1024 * 1024);
     assert_eq!(done["body_sha256"], expected);
     assert_eq!(file_sha256(&body), expected, "the -o file");
-    let _ = fs::remove_dir_all(&dir);
 }
 
 /// 64 MiB written to a file through TUN (text output, as a person would run it).
 #[test]
 fn sixty_four_mib_download_to_a_file_has_the_right_digest() {
     let Some(lab) = NsLab::up() else { return };
-    let dir = scratch_dir("tun-64m");
+    let dir = Scratch::new("tun-64m");
     let body = dir.join("64M.bin");
     let mut cmd = lab.fetch(
         "/files/64M.bin",
@@ -490,7 +511,6 @@ fn sixty_four_mib_download_to_a_file_has_the_right_digest() {
         text.contains(&format!("sha256 {expected}")),
         "the summary names the digest"
     );
-    let _ = fs::remove_dir_all(&dir);
 }
 
 // ------------------------------------------------------------------ kernel capture
@@ -787,7 +807,7 @@ fn kernel_capture_shows_the_same_packets_as_fetchscope() {
     ) {
         return;
     }
-    let dir = scratch_dir("tun-capture");
+    let dir = Scratch::new("tun-capture");
     let stack_addr = lab
         .var("FSC_STACK_ADDR")
         .split('/')
@@ -849,7 +869,6 @@ fn kernel_capture_shows_the_same_packets_as_fetchscope() {
             ours.len()
         );
     }
-    let _ = fs::remove_dir_all(&dir);
 }
 
 // ------------------------------------------------------------------ permissions
@@ -905,7 +924,7 @@ fn unprivileged_user_gets_exit_3_and_the_fix() {
     if !nobody_prerequisites() {
         return;
     }
-    let dir = scratch_dir("tun-perm");
+    let dir = Scratch::new("tun-perm");
     let bin = binary_for_everyone(&dir);
     let tun = lab.var("FSC_TUN").to_string();
 
@@ -944,7 +963,6 @@ fn unprivileged_user_gets_exit_3_and_the_fix() {
         !still_missing.status.success(),
         "no device may have been created"
     );
-    let _ = fs::remove_dir_all(&dir);
 }
 
 /// The owner of a persistent TUN device (`ip tuntap add ... user OWNER`) attaches to it
@@ -957,7 +975,7 @@ fn owner_of_the_device_fetches_without_privileges() {
     let Some(lab) = NsLab::up_with_owner("nobody") else {
         return;
     };
-    let dir = scratch_dir("tun-owner");
+    let dir = Scratch::new("tun-owner");
     let bin = binary_for_everyone(&dir);
     let mut cmd = as_nobody(&lab, &bin, "/", lab.var("FSC_TUN"));
     cmd.arg("--json");
@@ -967,7 +985,6 @@ fn owner_of_the_device_fetches_without_privileges() {
         done_event(&ev)["body_sha256"],
         lab.expected_sha256("www/index.html")
     );
-    let _ = fs::remove_dir_all(&dir);
 }
 
 // ------------------------------------------------------------------ errors that say which
