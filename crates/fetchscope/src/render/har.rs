@@ -721,6 +721,128 @@ mod tests {
         assert_eq!((q[0].name.as_str(), q[0].value.as_str()), ("q", "a b"));
     }
 
+    fn ev(t_ms: u64, kind: EventKind) -> Event {
+        Event {
+            t_us: t_ms * 1000,
+            kind,
+        }
+    }
+
+    /// A fetch that followed one redirect on the same connection, then timed out while
+    /// receiving the second body: no `done` event, so the timings come from the events.
+    #[test]
+    fn a_failed_fetch_keeps_every_exchange_with_timings_from_the_events() {
+        use fetchscope_flow::Phase;
+        use fetchscope_flow::event::{
+            DnsEvent, ErrorEvent, RedirectEvent, TcpStateChange, TlsEvent,
+        };
+        let request = |url: &str, target: &str| HttpRequestEvent {
+            method: "GET".into(),
+            target: target.into(),
+            url: url.into(),
+            headers: vec![("Host".into(), "a.test".into())],
+        };
+        let response = |status: u16| HttpResponseEvent {
+            status,
+            reason: "X".into(),
+            version: "HTTP/1.1".into(),
+            headers: vec![("location".into(), "/b".into())],
+        };
+        let events = vec![
+            ev(
+                10,
+                EventKind::Dns(DnsEvent {
+                    event: "answer".into(),
+                    name: "a.test".into(),
+                    qtype: "A".into(),
+                    server: None,
+                    id: None,
+                    rcode: None,
+                    addresses: Vec::new(),
+                    cnames: Vec::new(),
+                    reason: None,
+                }),
+            ),
+            ev(
+                20,
+                EventKind::TcpState(TcpStateChange {
+                    from: "SYN-SENT".into(),
+                    to: "ESTABLISHED".into(),
+                    cause: None,
+                }),
+            ),
+            ev(
+                30,
+                EventKind::Tls(TlsEvent {
+                    stage: "handshake_complete".into(),
+                    version: None,
+                    suite: None,
+                    group: None,
+                    alpn: None,
+                    detail: String::new(),
+                    certificates: Vec::new(),
+                }),
+            ),
+            ev(
+                31,
+                EventKind::HttpRequest(request("https://a.test/a?x=1", "/a?x=1")),
+            ),
+            ev(41, EventKind::Http(response(302))),
+            ev(
+                41,
+                EventKind::Redirect(RedirectEvent {
+                    hop: 1,
+                    status: 302,
+                    from: "https://a.test/a?x=1".into(),
+                    to: "https://a.test/b".into(),
+                    method: "GET".into(),
+                    reuse: true,
+                }),
+            ),
+            ev(
+                42,
+                EventKind::HttpRequest(request("https://a.test/b", "/b")),
+            ),
+            ev(52, EventKind::Http(response(200))),
+            ev(
+                60,
+                EventKind::Error(ErrorEvent {
+                    phase: Phase::Response,
+                    kind: "timeout".into(),
+                    message: "timed out".into(),
+                }),
+            ),
+        ];
+        let mut r = HarRecorder::new(SystemTime::UNIX_EPOCH, "test");
+        for e in &events {
+            r.event(e);
+        }
+        let har = r.to_har();
+        let e = &har.log.entries;
+        assert_eq!(e.len(), 2);
+        let t0 = e[0].timings;
+        assert_eq!(
+            (t0.dns, t0.connect, t0.ssl, t0.wait),
+            (10.0, 20.0, 10.0, 10.0)
+        );
+        assert_eq!(e[0].response.redirect_url, "/b");
+        assert_eq!(e[0].request.query_string[0].value, "1");
+        assert!(e[0].comment.is_none());
+        let t1 = e[1].timings;
+        assert_eq!(
+            (t1.dns, t1.connect, t1.ssl, t1.wait),
+            (-1.0, -1.0, -1.0, 10.0)
+        );
+        assert_eq!(e[1].started_date_time, "1970-01-01T00:00:00.041Z");
+        assert_eq!(e[1].response.status, 200);
+        assert!(
+            e[1].comment
+                .as_deref()
+                .is_some_and(|c| c.contains("timed out"))
+        );
+        assert_eq!(har.log.pages[0].page_timings.on_load, -1.0);
+    }
+
     #[test]
     fn time_skips_ssl_and_not_applicable_phases() {
         let t = Timings {

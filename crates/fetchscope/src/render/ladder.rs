@@ -115,7 +115,7 @@ impl Fold {
             self.count(),
             self.first,
             self.last,
-            (self.to_us - self.from_us) as f64 / 1000.0,
+            self.to_us.saturating_sub(self.from_us) as f64 / 1000.0,
             parts.join(", ")
         )
     }

@@ -926,6 +926,49 @@ mod tests {
         assert_eq!(back, vec!["</script><b>&".to_string()]);
     }
 
+    /// Header values, reason phrases and URLs come from the network: none of them may
+    /// become markup or end the embedded JSON early.
+    #[test]
+    fn hostile_network_text_stays_text() {
+        use fetchscope_flow::event::{HttpRequestEvent, HttpResponseEvent};
+        let evil = "</script><script>alert(1)</script><img src=x onerror=alert(2)>\"'&";
+        let mut r = ReportRecorder::new(SystemTime::UNIX_EPOCH, "https://a.test/?q=<b>", evil);
+        r.event(&Event {
+            t_us: 1,
+            kind: EventKind::HttpRequest(HttpRequestEvent {
+                method: "GET".into(),
+                target: "/".into(),
+                url: "https://a.test/".into(),
+                headers: vec![(evil.into(), evil.into())],
+            }),
+        });
+        r.event(&Event {
+            t_us: 2,
+            kind: EventKind::Http(HttpResponseEvent {
+                status: 200,
+                reason: evil.into(),
+                version: "HTTP/1.1".into(),
+                headers: vec![("x-evil".into(), evil.into())],
+            }),
+        });
+        let html = r.to_html();
+        assert_eq!(
+            html.matches("<script").count(),
+            2,
+            "only the page's own scripts"
+        );
+        assert_eq!(html.matches("</script>").count(), 2);
+        assert!(!html.contains("<img"));
+        assert!(!html.contains("<b>"));
+        assert!(html.contains(&esc(evil)));
+        // The embedded events still parse back to the original text.
+        let open = "id=\"fetchscope-events\">";
+        let start = html.find(open).unwrap() + open.len();
+        let end = start + html[start..].find("</script>").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&html[start..end]).unwrap();
+        assert_eq!(v[1]["reason"], evil);
+    }
+
     #[test]
     fn an_empty_report_is_still_a_page() {
         let r = ReportRecorder::new(SystemTime::UNIX_EPOCH, "https://a.test/", "lab");
