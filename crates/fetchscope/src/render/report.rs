@@ -775,6 +775,15 @@ pub fn ladder_svg(l: &Ladder) -> String {
                 {
                     label = format!("[{}] {label}", p.addr);
                 }
+                let label = cut(&label, 120);
+                // A label wider than its arrow (about 6.2 px a character at 11 px) is
+                // squeezed to fit between the lifelines.
+                let room = (x1 - x2).abs() - 12.0;
+                let squeeze = if label.chars().count() as f64 * 6.2 > room {
+                    format!(" textLength=\"{room:.0}\" lengthAdjust=\"spacingAndGlyphs\"")
+                } else {
+                    String::new()
+                };
                 let _ = write!(
                     body,
                     "<a href=\"#p{n}\"><g class=\"arrow\" data-n=\"{n}\"><title>#{n} {}</title>\
@@ -782,7 +791,7 @@ pub fn ladder_svg(l: &Ladder) -> String {
 <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" class=\"mono\" fill=\"#888\" text-anchor=\"end\">#{n}</text>\
 <line x1=\"{x1:.1}\" y1=\"{y:.1}\" x2=\"{x2:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-width=\"1.5\" \
 marker-end=\"url(#{marker})\"/>\
-<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"{colour}\" text-anchor=\"middle\">{}</text></g></a>",
+<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"{colour}\" text-anchor=\"middle\"{}>{}</text></g></a>",
                     esc(&a.label),
                     y + 8.0,
                     ms(a.t_us),
@@ -791,7 +800,8 @@ marker-end=\"url(#{marker})\"/>\
                     y + 10.0,
                     (x1 + x2) / 2.0,
                     y + 1.0,
-                    esc(&cut(&label, 90)),
+                    squeeze,
+                    esc(&label),
                     n = a.number,
                 );
                 y += 28.0;
