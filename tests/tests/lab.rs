@@ -483,3 +483,25 @@ fn keylog_file_gets_nss_lines() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn ipv6_in_the_lab_asks_for_aaaa_and_a_and_connects_over_ipv6() {
+    let out = run(&["fetch", "--ipv6", "--json", "--seed", "5"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let ev = events(&out.stdout);
+    let asked: Vec<&str> = of_type(&ev, "dns")
+        .iter()
+        .filter(|d| d["event"] == "query")
+        .map(|d| d["qtype"].as_str().unwrap())
+        .collect();
+    assert_eq!(asked, ["AAAA", "A"]);
+    let syn = packets(&ev)
+        .into_iter()
+        .find(|p| has_flag(p, "SYN"))
+        .unwrap();
+    assert_eq!(syn["ip"]["version"], 6, "{syn}");
+    assert_eq!(syn["ip"]["dst"], "fd00:88::1");
+    let done = ev.last().unwrap();
+    assert_eq!(done["body_sha256"], sha256_hex(LAB_PAGE));
+    assert!(done["remote"].as_str().unwrap().contains("fd00:88::1"), "{done}");
+}

@@ -65,6 +65,12 @@ pub fn parse(addrs: &[String], gateways: &[IpAddr]) -> Result<Addressing, String
                     ));
                 }
                 match gateways.iter().find(|g| g.is_ipv4()) {
+                    Some(IpAddr::V4(g)) if !c.contains_addr(g) => {
+                        return Err(format!(
+                            "--gateway {g} is not on the link of --addr {a}: the next hop must be inside {}",
+                            c.network()
+                        ));
+                    }
                     Some(g) => *g,
                     None => {
                         let first =
@@ -85,6 +91,12 @@ pub fn parse(addrs: &[String], gateways: &[IpAddr]) -> Result<Addressing, String
                     ));
                 }
                 match gateways.iter().find(|g| g.is_ipv6()) {
+                    Some(IpAddr::V6(g)) if !c.contains_addr(g) => {
+                        return Err(format!(
+                            "--gateway {g} is not on the link of --addr {a}: the next hop must be inside its /{} prefix",
+                            c.prefix_len()
+                        ));
+                    }
                     Some(g) => *g,
                     None => {
                         let mask = u128::MAX
@@ -138,6 +150,12 @@ mod tests {
         let gw: IpAddr = "10.88.1.254".parse().unwrap();
         let a = parse(&s(&["10.88.1.2/24"]), &[gw]).unwrap();
         assert_eq!(a.gateway4().unwrap().to_string(), "10.88.1.254");
+        let off_link: IpAddr = "10.99.0.1".parse().unwrap();
+        assert!(
+            parse(&s(&["10.88.1.2/24"]), &[off_link])
+                .unwrap_err()
+                .contains("not on the link")
+        );
         let v6: IpAddr = "fd00::1".parse().unwrap();
         assert!(
             parse(&s(&["10.88.1.2/24"]), &[v6])

@@ -137,6 +137,12 @@ pub struct CommonArgs {
     )]
     pub color: ColorChoice,
 
+    /// In the built-in lab, give the stack and the lab's servers IPv6 addresses as well:
+    /// DNS asks for AAAA and A, and the connection prefers IPv6 (with --tun, add an IPv6
+    /// --addr instead).
+    #[arg(long, help_heading = "Network")]
+    pub ipv6: bool,
+
     /// Give up after SECS seconds in total, naming the phase that stalled (lab: virtual
     /// seconds).
     #[arg(

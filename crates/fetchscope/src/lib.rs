@@ -4,7 +4,6 @@
 pub mod addressing;
 pub mod cli;
 pub mod compare;
-pub mod compare;
 pub mod keylog;
 pub mod pcap;
 pub mod render;

@@ -109,6 +109,11 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
         )));
     }
     if let Some(name) = &args.tun {
+        if args.ipv6 {
+            return Err(SetupError::usage(anyhow::anyhow!(
+                "--ipv6 is for the built-in lab; with --tun give the stack an IPv6 address with a second --addr"
+            )));
+        }
         return prepare_tun(url, args, name, randomness);
     }
     if !args.addr.is_empty() || !args.gateway.is_empty() || !args.dns.is_empty() {
@@ -116,6 +121,16 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
             "--addr, --gateway and --dns only apply with --tun NAME; without --tun the fetch runs in the built-in lab"
         )));
     }
+    prepare_lab(url, args, randomness, lab_fault)
+}
+
+/// Builds the configuration for a fetch in the built-in lab.
+fn prepare_lab(
+    url: Url,
+    args: &CommonArgs,
+    randomness: Randomness,
+    lab_fault: Option<fetchscope_lab::LabFault>,
+) -> Result<(FetchConfig, World), SetupError> {
     // The built-in lab.
     let epoch = match args.seed {
         Some(_) => SystemTime::UNIX_EPOCH + Duration::from_secs(SEEDED_EPOCH_SECS),
@@ -125,6 +140,7 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
         randomness,
         epoch,
         fault: lab_fault,
+        ipv6: args.ipv6,
         ..LabConfig::default()
     })
     .context("could not start the built-in lab")
@@ -134,8 +150,14 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
         .add(lab.ca_certificate())
         .context("the lab's CA certificate was rejected")
         .map_err(SetupError::setup)?;
-    let mut cfg = FetchConfig::new(url, vec![lab.client_cidr()], Arc::new(roots));
-    cfg.gateways = vec![lab.client_gateway()];
+    let mut addrs = vec![lab.client_cidr()];
+    let mut gateways = vec![lab.client_gateway()];
+    if let (Some(a), Some(g)) = (lab.client_cidr_v6(), lab.client_gateway_v6()) {
+        addrs.push(a);
+        gateways.push(g);
+    }
+    let mut cfg = FetchConfig::new(url, addrs, Arc::new(roots));
+    cfg.gateways = gateways;
     cfg.dns_servers = vec![lab.dns_server()];
     cfg.resolve = args.resolve.clone();
     cfg.randomness = randomness;
@@ -149,7 +171,7 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
     let names: Vec<String> = lab.names().into_iter().map(|(n, _)| n).collect();
     cfg.nxdomain_hint = Some(format!(
         "The built-in lab only knows {}; to fetch from a real server use --tun (see the README).",
-        names.join(" and ")
+        list_in_words(&names)
     ));
     if lab_fault == Some(fetchscope_lab::LabFault::Nxdomain) {
         cfg.nxdomain_hint = Some(
@@ -160,6 +182,11 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
     let description = match args.seed {
         Some(s) => format!("built-in lab, virtual clock, seed {s}"),
         None => "built-in lab, virtual clock".to_string(),
+    };
+    let description = if args.ipv6 {
+        format!("{description}, IPv4 and IPv6")
+    } else {
+        description
     };
     let description = match lab_fault {
         Some(fault) => format!("{description}, lab fault {fault}"),
@@ -205,6 +232,11 @@ fn prepare_tun(
     };
     let link = TunLink::open(TunOptions::create(name, kernel_side))
         .map_err(|e| SetupError::setup(anyhow::anyhow!(e.to_string())))?;
+    // Replies must come back through this device, or the fetch could only time out.
+    if let Some(stack) = addressing.ipv4() {
+        link.check_route_back(stack.address())
+            .map_err(|e| SetupError::setup(anyhow::anyhow!(e.to_string())))?;
+    }
     let description = format!(
         "TUN device {name}{}, stack {}, gateway {}, DNS {}",
         if link.created() { " (created)" } else { "" },
@@ -225,6 +257,15 @@ fn prepare_tun(
             description,
         },
     ))
+}
+
+/// `a, b and c`.
+fn list_in_words(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// `a, b, c` for a list of displayable things.

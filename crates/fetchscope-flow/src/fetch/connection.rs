@@ -381,6 +381,44 @@ impl<L: Link> Fetch<L> {
         }
     }
 
+    /// An ICMP "destination unreachable" about our SYN ends the connect at once (the
+    /// kernel's connect() fails the same way); one about our DNS query to a server
+    /// means nothing listens there.
+    pub(super) fn account_icmp(&mut self, d: &Dissection) {
+        let (Some(icmp), Some(ip)) = (d.icmp.as_ref(), d.ip.as_ref()) else {
+            return;
+        };
+        let unreachable = matches!((ip.version, icmp.kind), (4, 3) | (6, 1));
+        let Some(quoted) = icmp.quoted.as_deref().filter(|_| unreachable) else {
+            return;
+        };
+        let router = ip.src;
+        if let Some(conn) = self.conn.as_ref()
+            && conn.state == tcp::State::SynSent
+        {
+            let local = std::net::SocketAddr::new(
+                IpAddr::from(self.local_address_for(conn.remote.addr)),
+                conn.local_port,
+            );
+            let remote =
+                std::net::SocketAddr::new(IpAddr::from(conn.remote.addr), conn.remote.port);
+            if quoted == format!("TCP {local} → {remote}") {
+                self.pending_error.get_or_insert(FetchError::new(
+                    FailureClass::Connect,
+                    Phase::Connect,
+                    "unreachable",
+                    format!(
+                        "{remote} is unreachable: {router} answered our SYN with ICMP {} (check the address, --gateway and the routes)",
+                        icmp.name
+                    ),
+                ));
+            }
+        }
+        if let Some(e) = self.dns_unreachable(quoted, router, &icmp.name) {
+            self.pending_error.get_or_insert(e);
+        }
+    }
+
     /// Teardown and timing bookkeeping from the connection's own TCP segments.
     pub(super) fn account_tcp(&mut self, f: &Frame, d: &Dissection) {
         let Some(t) = d.tcp.as_ref() else { return };

@@ -123,6 +123,9 @@ pub struct Fetch<L: Link> {
     next_hop: Option<Target>,
     teardown_until: Option<Instant>,
 
+    /// A failure found while decoding packets (an ICMP error about our own packets),
+    /// raised before the next step.
+    pending_error: Option<FetchError>,
     packets: u64,
     packets_tx: u64,
     packets_rx: u64,
@@ -202,6 +205,7 @@ impl<L: Link> Fetch<L> {
             redirects: 0,
             next_hop: None,
             teardown_until: None,
+            pending_error: None,
             packets: 0,
             packets_tx: 0,
             packets_rx: 0,
@@ -220,7 +224,9 @@ impl<L: Link> Fetch<L> {
             if self.finished {
                 return None;
             }
-            let r = if self.started {
+            let r = if let Some(e) = self.pending_error.take() {
+                Err(e)
+            } else if self.started {
                 self.check_deadline()
                     .and_then(|()| self.step())
                     .and_then(|progressed| if progressed { Ok(()) } else { self.wait() })
@@ -509,6 +515,9 @@ impl<L: Link> Fetch<L> {
                 Pending::Frame(f, phase) => {
                     let layers = self.dissector.dissect(f.dir, &f.data);
                     self.account_tcp(&f, &layers);
+                    if f.dir == Direction::Rx {
+                        self.account_icmp(&layers);
+                    }
                     self.packets += 1;
                     let ev = PacketEvent {
                         dir: f.dir,

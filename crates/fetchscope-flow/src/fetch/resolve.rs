@@ -292,6 +292,42 @@ impl<L: Link> Fetch<L> {
         Ok(())
     }
 
+    /// An ICMP error quoting our DNS query (`UDP local → server:53`): nothing listens on
+    /// that server. With more servers the next one is asked at once; with one, the
+    /// lookup fails.
+    pub(super) fn dns_unreachable(
+        &mut self,
+        quoted: &str,
+        router: IpAddr,
+        what: &str,
+    ) -> Option<FetchError> {
+        let local = self.cfg.addrs.first().map(|a| a.address())?;
+        let now = self.now();
+        let d = self.dns.as_mut()?;
+        let server = d.server();
+        let expected = format!(
+            "UDP {} → {}",
+            SocketAddr::new(IpAddr::from(local), d.local_port),
+            SocketAddr::new(server, 53)
+        );
+        if quoted != expected || !d.udp_pending() {
+            return None;
+        }
+        if d.servers.len() > 1 {
+            d.tries_here = DNS_TRIES_PER_SERVER;
+            d.retry_at = now;
+            return None;
+        }
+        Some(FetchError::new(
+            FailureClass::Dns,
+            Phase::Resolve,
+            "dns-unreachable",
+            format!(
+                "the DNS server {server} cannot be asked: {router} answered the query with ICMP {what}; check --dns"
+            ),
+        ))
+    }
+
     /// Judges what arrived; resends when the retransmission timer ran out.
     pub(super) fn drive_dns(&mut self) -> Result<(), FetchError> {
         self.drive_dns_udp()?;
