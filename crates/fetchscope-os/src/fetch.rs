@@ -41,7 +41,7 @@ use crate::capture::{Capture, CapturedPacket, flow_key};
 use crate::config::OsConfig;
 use crate::error::OsError;
 use crate::tcpinfo::{self, TcpInfo};
-use crate::{proc_tcp, report, route, sys};
+use crate::{diag, proc_tcp, report, route, sys};
 
 /// How long an item waits before release, so packets stamped earlier can still be read.
 pub const SLACK: Duration = Duration::from_millis(3);
@@ -768,6 +768,11 @@ impl OsFetch {
 
     /// Reads `TCP_INFO` and reports a changed state.
     fn observe_tcp(&mut self, cause: Option<&str>) {
+        self.observe_tcp_at(cause, None);
+    }
+
+    /// [`Self::observe_tcp`] for a change our own call at `called` (µs) caused.
+    fn observe_tcp_at(&mut self, cause: Option<&str>, called: Option<u64>) {
         let Some(s) = &self.tcp else { return };
         let Ok(info) = tcpinfo::read(s.as_fd()) else {
             return;
@@ -786,12 +791,16 @@ impl OsFetch {
         if state == TCP_CLOSE
             && (self.fin_sent || matches!(from_state, TCP_FIN_WAIT1 | TCP_FIN_WAIT2 | TCP_CLOSING))
             && let (Some(l), Some(r)) = (self.local, self.remote)
-            && proc_tcp::state(l, r) == Some(TCP_TIME_WAIT)
+            && let Some(left) = time_wait_left(l, r)
         {
             to = "TIME-WAIT".to_string();
-            cause = Some(
-                "both FINs were exchanged and acknowledged; the kernel keeps the connection in a time-wait socket (60 s) and our socket now reads CLOSED".to_string(),
-            );
+            let how_long = match left {
+                Some(d) => format!("for another {:.1} s", d.as_secs_f64()),
+                None => "(60 s on Linux)".to_string(),
+            };
+            cause = Some(format!(
+                "both FINs were exchanged and acknowledged; the kernel keeps the connection in a time-wait socket {how_long}, and our socket now reads CLOSED"
+            ));
         }
         self.tcp_state = state;
         self.tcp_state_name = to.clone();
@@ -815,7 +824,7 @@ impl OsFetch {
         let t = if by_segment && self.last_rx_tcp_us > self.last_state_us {
             (self.last_rx_tcp_us + 1).min(now)
         } else {
-            now
+            called.unwrap_or(now)
         };
         self.last_state_us = t;
         self.pending
@@ -1068,17 +1077,19 @@ impl OsFetch {
         let eof = self.read_socket()?;
         if let Some(tls) = &mut self.tls {
             let plain = &mut self.plain;
-            let progress = tls
-                .process(&mut |p| plain.extend_from_slice(p))
-                .map_err(|e| {
-                    let phase = if self.phase <= Phase::Tls {
-                        Phase::Tls
-                    } else {
-                        self.phase
-                    };
-                    FetchError::new(FailureClass::Tls, phase, e.kind(), e.to_string())
-                })?;
+            // What happened before a failure (the ServerHello before a certificate error)
+            // is reported too.
+            let mut progress = Vec::new();
+            let r = tls.process_into(&mut |p| plain.extend_from_slice(p), &mut progress);
             self.report_tls(progress);
+            r.map_err(|e| {
+                let phase = if self.phase <= Phase::Tls {
+                    Phase::Tls
+                } else {
+                    self.phase
+                };
+                FetchError::new(FailureClass::Tls, phase, e.kind(), e.to_string())
+            })?;
         }
         if !self.plain.is_empty() {
             self.receive_plaintext()?;
@@ -1172,6 +1183,7 @@ impl OsFetch {
                 None => &self.plain_out,
             };
             if out.is_empty() {
+                self.send_fin();
                 return Ok(());
             }
             match s.write(out) {
@@ -1383,21 +1395,7 @@ impl OsFetch {
         if self.phase != Phase::Teardown {
             return Ok(());
         }
-        let unsent = self.tls.as_ref().is_some_and(|t| !t.outgoing().is_empty())
-            || !self.plain_out.is_empty();
-        if !self.fin_sent && !unsent {
-            if let Some(s) = &self.tcp {
-                // As close() would, but the socket stays ours, so TCP_INFO can follow the
-                // rest of the close.
-                if let Err(e) = sys::shutdown_write(s.as_fd()) {
-                    self.note(format!("shutdown(SHUT_WR) failed: {e}"));
-                }
-            }
-            self.fin_sent = true;
-            self.observe_tcp(Some(
-                "shutdown(SHUT_WR) called: the kernel sends FIN after our last data",
-            ));
-        }
+        self.send_fin();
         let closed = self.tcp_state == TCP_CLOSE;
         if self.fin_sent && (closed && self.peer_eof || self.tcp.is_none()) {
             self.finish();
@@ -1415,6 +1413,32 @@ impl OsFetch {
             self.finish();
         }
         Ok(())
+    }
+
+    /// In teardown, once everything is written (the close_notify last): `shutdown(SHUT_WR)`,
+    /// right away, as a client's `close()` follows its last write.
+    fn send_fin(&mut self) {
+        if self.phase != Phase::Teardown || self.fin_sent {
+            return;
+        }
+        let unsent = self.tls.as_ref().is_some_and(|t| !t.outgoing().is_empty())
+            || !self.plain_out.is_empty();
+        if unsent {
+            return;
+        }
+        let called = self.now_us();
+        if let Some(s) = &self.tcp {
+            // As close() would, but the socket stays ours, so TCP_INFO can follow the rest
+            // of the close.
+            if let Err(e) = sys::shutdown_write(s.as_fd()) {
+                self.note(format!("shutdown(SHUT_WR) failed: {e}"));
+            }
+        }
+        self.fin_sent = true;
+        self.observe_tcp_at(
+            Some("shutdown(SHUT_WR) called: the kernel sends FIN after our last data"),
+            Some(called),
+        );
     }
 
     /// Reads `TCP_INFO` a last time, closes the socket and collects the packets still on
@@ -1664,6 +1688,15 @@ impl OsFetch {
         if len > 0 && last >= end {
             self.marks.request_sent = Some(instant(t_us));
         }
+    }
+}
+
+/// How long the connection `l` → `r` stays in TIME-WAIT, if it is there: asked over
+/// `sock_diag`, else read from `/proc/net/tcp` (slow on big hosts, no remaining time).
+fn time_wait_left(l: SocketAddr, r: SocketAddr) -> Option<Option<Duration>> {
+    match diag::state(l, r) {
+        Some(d) => (d.state == TCP_TIME_WAIT).then_some(Some(d.expires)),
+        None => (proc_tcp::state(l, r) == Some(TCP_TIME_WAIT)).then_some(None),
     }
 }
 

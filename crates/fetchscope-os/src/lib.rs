@@ -27,6 +27,7 @@
 pub mod bpf;
 pub mod capture;
 pub mod config;
+pub mod diag;
 pub mod error;
 pub mod fetch;
 pub mod proc_tcp;
