@@ -175,8 +175,8 @@ pub enum Row {
 /// The ladder diagram's model: the columns and the rows, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ladder {
-    /// The client's own address, once a packet showed it.
-    pub client: Option<IpAddr>,
+    /// The client's own addresses (IPv4, IPv6), in order of their first packet.
+    pub clients: Vec<IpAddr>,
     /// The peers, in order of their first packet.
     pub peers: Vec<Peer>,
     /// The rows, in order.
@@ -288,7 +288,9 @@ impl LadderRecorder {
             Direction::Tx => (ip.src, ip.dst),
             Direction::Rx => (ip.dst, ip.src),
         };
-        self.ladder.client.get_or_insert(local);
+        if !self.ladder.clients.contains(&local) {
+            self.ladder.clients.push(local);
+        }
         let peer = self.peer_index(Some(remote), p);
         let arrow = Arrow {
             t_us,
@@ -699,7 +701,13 @@ impl Ladder {
         };
 
         // Column headings: client at the left, each peer right-aligned on its lifeline.
-        let client_addr = self.client.map(|a| a.to_string()).unwrap_or_default();
+        let addr = |i: usize| {
+            self.clients
+                .get(i)
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        };
+        let (client_addr, client_addr2) = (addr(0), addr(1));
         let mut heads: Vec<[String; 3]> = Vec::new();
         for col in 0..cols {
             let shared = self.peers.len() > MAX_PEER_COLUMNS && col == cols - 1;
@@ -718,7 +726,7 @@ impl Ladder {
             };
             heads.push(head);
         }
-        let left_names = ["client", client_addr.as_str(), ""];
+        let left_names = ["client", client_addr.as_str(), client_addr2.as_str()];
         for row in 0..3 {
             let mut c = Canvas::new(width);
             if row == 0 {

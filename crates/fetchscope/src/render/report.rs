@@ -859,7 +859,12 @@ markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#0b6fa4
 markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#1d7a3a\"/></marker></defs>"
     );
     // Headings and lifelines.
-    let client = l.client.map(|a| a.to_string()).unwrap_or_default();
+    let client = l
+        .clients
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     let _ = write!(
         s,
         "<text x=\"8\" y=\"22\" font-size=\"11\" fill=\"#666\">time (ms)</text>\
