@@ -256,7 +256,8 @@ impl LadderRecorder {
                 self.flush_run();
                 self.ladder.rows.push(Row::Mark {
                     t_us: e.t_us,
-                    text: format!("failed in {}: {}", err.phase, err.message),
+                    // The sentence itself is on stderr; the diagram names the failure.
+                    text: format!("failed in {}: {}", err.phase, err.kind),
                 });
             }
             _ => {}
