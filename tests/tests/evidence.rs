@@ -752,10 +752,15 @@ fn expected_label_part(p: &Value) -> Option<String> {
         return Some(if p["dns"]["response"] == true {
             "DNS answer".into()
         } else {
-            format!("DNS query A {}", p["dns"]["question"].as_str().unwrap())
+            format!(
+                "DNS query {} {}",
+                p["dns"]["qtype"].as_str().unwrap(),
+                p["dns"]["question"].as_str().unwrap()
+            )
         });
     }
-    if let Some(l) = http_lines(p).first() {
+    let cleartext = p["http"]["line"].as_str().map(String::from);
+    if let Some(l) = http_lines(p).first().or(cleartext.as_ref()) {
         return Some(if l.starts_with("HTTP/") {
             l.split_once(' ').unwrap().1.to_string()
         } else {
@@ -944,6 +949,91 @@ fn ladder_folds_a_long_transfer_and_still_accounts_for_every_packet() {
         "drawn + folded = every packet"
     );
     assert!(text.lines().count() < 200, "{} lines", text.lines().count());
+}
+
+#[test]
+fn outputs_work_for_plain_http_and_ipv6() {
+    let dir = Scratch::new("http-v6");
+    for (url, v6) in [
+        ("http://www.example.test/", false),
+        ("https://www.example.test/", true),
+    ] {
+        let har = dir.arg("x.har");
+        let pcap = dir.arg("x.pcapng");
+        let mut args = vec![
+            "fetch", url, "--json", "--seed", "7", "--ladder", "--har", &har, "--pcap", &pcap,
+        ];
+        if v6 {
+            args.push("--ipv6");
+        }
+        let out = run(&args);
+        assert_eq!(code(&out), 0, "{url}: {}", stderr(&out));
+        let ev = events(&out.stdout);
+        let pk = packets(&ev);
+        let text = stderr(&out);
+        assert_fits_80(&text);
+        let got = arrows(&text);
+        assert_eq!(got.iter().map(|a| a.0).collect::<Vec<_>>(), numbers(&pk));
+        for ((n, _, label), p) in got.iter().zip(&pk) {
+            if let Some(want) = expected_label_part(p) {
+                assert!(
+                    label.contains(&want),
+                    "{url} #{n}: {label:?} lacks {want:?}\n{text}"
+                );
+            }
+        }
+        let h = read_json(&dir.path("x.har"));
+        assert_valid_har(&h);
+        let e = &h["log"]["entries"][0];
+        let d = done(&ev);
+        for k in ["dns", "connect", "ssl"] {
+            assert_eq!(e["timings"][k], d["har"][k], "{url} {k}");
+        }
+        let server = d["remote"].as_str().unwrap();
+        let server_ip = server.rsplit_once(':').unwrap().0.trim_matches(['[', ']']);
+        assert_eq!(e["serverIPAddress"], server_ip, "{url}");
+        if v6 {
+            assert!(server_ip.contains(':'), "an IPv6 server: {server}");
+            let head: String = text.lines().take(5).collect::<Vec<_>>().join("\n");
+            assert!(head.contains(server_ip), "{head}");
+        } else {
+            assert_eq!(e["timings"]["ssl"], -1.0, "no TLS on http://");
+        }
+        if require(have("tshark"), "tshark is needed to read the pcapng") {
+            let file = dir.path("x.pcapng");
+            assert_eq!(frames_matching(&file, "frame"), numbers(&pk), "{url}");
+            // tshark dates a response by its last segment, fetchscope by the one with the
+            // start line: compare the requests, and the response's status.
+            let is_request = |p: &Value| {
+                let line = p["http"]["line"]
+                    .as_str()
+                    .map(String::from)
+                    .or_else(|| http_lines(p).first().cloned())
+                    .unwrap_or_default();
+                line.starts_with("GET ")
+            };
+            assert_eq!(
+                frames_matching(&file, "http.request"),
+                events_matching(&ev, is_request),
+                "{url}"
+            );
+            assert_eq!(
+                tshark(
+                    &file,
+                    &[
+                        "-Y",
+                        "http.response",
+                        "-T",
+                        "fields",
+                        "-e",
+                        "http.response.code"
+                    ]
+                ),
+                vec![d["status"].to_string()],
+                "{url}"
+            );
+        }
+    }
 }
 
 // --- HTML report ---------------------------------------------------------------------
