@@ -2,6 +2,8 @@
 //! it, read its NDJSON, and check prerequisites the way CI wants (a missing one fails
 //! under `CI=true` and skips with a reason otherwise).
 
+pub mod netns;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

@@ -13,353 +13,22 @@
 //! under `CI=true`, where a missing prerequisite fails it (`scripts/test.sh` installs them
 //! when run as root).
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::process::{Command, Output};
+use std::sync::{PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
-use fetchscope_tests::{
-    code, events, fetchscope_bin, have, is_root, of_type, require, scratch_dir, workspace_root,
+use fetchscope_tests::netns::{
+    Background, COMMAND_LIMIT, FETCH_TIMEOUT_SECS, NsLab, Scratch, lab_prerequisites, output_within,
 };
+use fetchscope_tests::{code, events, fetchscope_bin, have, of_type, require};
 use serde_json::Value;
 
 /// The lab's name prefix for this test binary (see `FSC_LAB_PREFIX` in netns-lab.sh).
 const PREFIX: &str = "fstun";
-/// The longest any one command of these tests may take before it is killed.
-const COMMAND_LIMIT: Duration = Duration::from_secs(240);
-/// fetchscope's own `--timeout` in these tests, well under [`COMMAND_LIMIT`].
-const FETCH_TIMEOUT_SECS: &str = "120";
-
-/// One lab at a time: the lab's names are fixed by [`PREFIX`].
-static SERIAL: Mutex<()> = Mutex::new(());
-
-// ------------------------------------------------------------------------ the lab
-
-/// The prerequisites every test here shares; false (after saying why) when a test
-/// should skip.
-fn lab_prerequisites() -> bool {
-    let tools = ["ip", "nginx", "dnsmasq", "openssl", "sha256sum"];
-    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
-    require(
-        is_root(),
-        "the namespace lab needs root (network namespaces, TUN)",
-    ) && require(
-        Path::new("/dev/net/tun").exists(),
-        "/dev/net/tun is missing (modprobe tun)",
-    ) && require(
-        missing.is_empty(),
-        &format!(
-            "the namespace lab needs {} (scripts/test.sh installs them as root)",
-            missing.join(", ")
-        ),
-    )
-}
-
-/// A namespace lab that is up; dropping it takes it down (`down --purge`).
-struct NsLab {
-    dir: PathBuf,
-    env: HashMap<String, String>,
-    // Declared last: released only after `drop` has taken the lab down.
-    _serial: MutexGuard<'static, ()>,
-}
-
-impl NsLab {
-    /// Brings the lab up with the TUN device owned by root; `None` when the test skips.
-    fn up() -> Option<NsLab> {
-        NsLab::up_with_owner("root")
-    }
-
-    /// Brings the lab up with the TUN device owned by `owner` (who may then attach to it
-    /// without privileges).
-    fn up_with_owner(owner: &str) -> Option<NsLab> {
-        if !lab_prerequisites() {
-            return None;
-        }
-        let serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-        let dir = std::env::temp_dir().join(format!("fetchscope-tun-test-{}", std::process::id()));
-        // The guard exists before `up` runs, so a half-made lab is taken down too.
-        let mut lab = NsLab {
-            dir,
-            env: HashMap::new(),
-            _serial: serial,
-        };
-        let out = lab.script(&["up"], owner);
-        assert!(
-            out.status.success(),
-            "netns-lab.sh up failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let env_file = lab.dir.join("lab.env");
-        let text = fs::read_to_string(&env_file)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", env_file.display()));
-        lab.env = text
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Some(lab)
-    }
-
-    /// Runs `netns-lab.sh ARGS` for this lab.
-    fn script(&self, args: &[&str], owner: &str) -> Output {
-        let mut cmd = Command::new("bash");
-        cmd.arg(workspace_root().join("scripts/netns-lab.sh"))
-            .args(args)
-            .env("FSC_LAB_PREFIX", PREFIX)
-            .env("FSC_LAB_DIR", &self.dir)
-            .env("FSC_LAB_TUN_USER", owner)
-            .env_remove("SUDO_USER")
-            .env_remove("FETCHSCOPE_INSTALL");
-        output_within(cmd, COMMAND_LIMIT)
-    }
-
-    /// A variable of the lab's `lab.env`.
-    fn var(&self, key: &str) -> &str {
-        self.env
-            .get(key)
-            .unwrap_or_else(|| panic!("lab.env has no {key}"))
-    }
-
-    /// `program` run inside the client namespace (where the TUN device is).
-    fn in_cli(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", self.var("FSC_CLI_NS")])
-            .arg(program)
-            .env("NO_COLOR", "1")
-            .env_remove("SSLKEYLOGFILE");
-        c
-    }
-
-    /// `program` run inside the server namespace (where nginx and dnsmasq are).
-    fn in_srv(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", self.var("FSC_SRV_NS")])
-            .arg(program);
-        c
-    }
-
-    /// The options that point fetchscope at the lab through its TUN device.
-    fn tun_args(&self) -> Vec<String> {
-        [
-            ("--tun", "FSC_TUN"),
-            ("--addr", "FSC_STACK_ADDR"),
-            ("--gateway", "FSC_GATEWAY"),
-            ("--dns", "FSC_DNS"),
-            ("--cacert", "FSC_CACERT"),
-        ]
-        .iter()
-        .flat_map(|(opt, key)| [opt.to_string(), self.var(key).to_string()])
-        .collect()
-    }
-
-    /// `fetchscope fetch https://www.example.test{path} <tun options> <extra>` in the
-    /// client namespace; `--timeout` [`FETCH_TIMEOUT_SECS`] unless `extra` has its own.
-    fn fetch(&self, path: &str, extra: &[&str]) -> Command {
-        let mut c = self.in_cli(fetchscope_bin());
-        c.arg("fetch")
-            .arg(format!("https://www.example.test{path}"))
-            .args(self.tun_args())
-            .args(extra);
-        if !extra.contains(&"--timeout") {
-            c.args(["--timeout", FETCH_TIMEOUT_SECS]);
-        }
-        c
-    }
-
-    /// The SHA-256 nginx's file `rel` (e.g. `www/index.html`) has, from `files.sha256`.
-    fn expected_sha256(&self, rel: &str) -> String {
-        let list = fs::read_to_string(self.dir.join("files.sha256")).expect("files.sha256");
-        list.lines()
-            .filter_map(|l| l.split_once("  "))
-            .find(|(_, f)| *f == rel)
-            .map(|(sum, _)| sum.to_string())
-            .unwrap_or_else(|| panic!("files.sha256 does not list {rel}"))
-    }
-
-    /// The size of nginx's file `rel`.
-    fn file_len(&self, rel: &str) -> u64 {
-        fs::metadata(self.dir.join(rel))
-            .unwrap_or_else(|e| panic!("{rel}: {e}"))
-            .len()
-    }
-}
-
-impl Drop for NsLab {
-    fn drop(&mut self) {
-        let out = self.script(&["down", "--purge"], "root");
-        if !out.status.success() {
-            eprintln!(
-                "netns-lab.sh down --purge failed ({}):\n{}\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-}
-
-// ------------------------------------------------------------------ processes
-
-/// Runs `cmd` to the end with its output captured; kills it and panics after `limit`.
-fn output_within(mut cmd: Command, limit: Duration) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}")),
-        Err(_) => {
-            kill(pid, "KILL");
-            let out = rx.recv_timeout(Duration::from_secs(10));
-            panic!(
-                "{cmd:?} did not finish within {limit:?} and was killed; stderr:\n{}",
-                out.ok()
-                    .and_then(Result::ok)
-                    .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
-                    .unwrap_or_default()
-            );
-        }
-    }
-}
-
-/// Sends signal `sig` (a name such as `INT`) to `pid`.
-fn kill(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .args([format!("-{sig}"), pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// A process that runs beside a fetch (a capture, a server); killed when dropped.
-struct Background {
-    child: Child,
-    what: &'static str,
-}
-
-impl Background {
-    fn spawn(mut cmd: Command, what: &'static str) -> Background {
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        Background { child, what }
-    }
-
-    /// Waits (at most `limit`) for a line of stdout or stderr containing `needle`. The rest
-    /// of that stream is read on in the background (so the process never blocks on a full
-    /// pipe) and kept: the returned handle holds everything the stream said.
-    fn wait_for_line(&mut self, stderr: bool, needle: &str, limit: Duration) -> Arc<Mutex<String>> {
-        let stream: Box<dyn Read + Send> = if stderr {
-            Box::new(self.child.stderr.take().expect("stderr is piped"))
-        } else {
-            Box::new(self.child.stdout.take().expect("stdout is piped"))
-        };
-        let said = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let needle_owned = needle.to_string();
-        let said_by_thread = Arc::clone(&said);
-        std::thread::spawn(move || {
-            let mut found = false;
-            for line in BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                {
-                    let mut said = said_by_thread
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    // Bounded: a chatty process cannot fill the memory.
-                    if said.len() < 64 * 1024 {
-                        said.push_str(&line);
-                        said.push('\n');
-                    }
-                }
-                if !found && line.contains(&needle_owned) {
-                    found = true;
-                    let _ = tx.send(true);
-                }
-            }
-            if !found {
-                let _ = tx.send(false);
-            }
-        });
-        let text = || said.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        match rx.recv_timeout(limit) {
-            Ok(true) => {}
-            Ok(false) => panic!("{} ended without saying '{needle}':\n{}", self.what, text()),
-            Err(_) => panic!("{} did not say '{needle}' within {limit:?}", self.what),
-        }
-        said
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends `sig` and waits (at most 10 s, then KILL) for the process to end.
-    fn stop(mut self, sig: &str) -> ExitStatus {
-        kill(self.pid(), sig);
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            if start.elapsed() > Duration::from_secs(10) {
-                let _ = self.child.kill();
-                return self.child.wait().expect("wait after KILL");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-// ------------------------------------------------------------------ helpers
-
-/// A scratch directory, removed when dropped (also when the test panics).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        Scratch(scratch_dir(tag))
-    }
-}
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -409,7 +78,7 @@ fn phases(ev: &[Value]) -> Vec<String> {
 /// way a person runs the command `netns-lab.sh up` prints.
 #[test]
 fn page_through_tun_is_the_file_nginx_served() {
-    let Some(lab) = NsLab::up() else { return };
+    let Some(lab) = NsLab::up(PREFIX) else { return };
     let out = output_within(lab.fetch("/", &["--json"]), COMMAND_LIMIT);
     let ev = completed(&out, "fetch of /");
     assert_eq!(
@@ -467,7 +136,7 @@ fn page_through_tun_is_the_file_nginx_served() {
 /// nginx's file.
 #[test]
 fn sixteen_mib_through_tun_match_nginx_file() {
-    let Some(lab) = NsLab::up() else { return };
+    let Some(lab) = NsLab::up(PREFIX) else { return };
     let dir = Scratch::new("tun-16m");
     let body = dir.join("16M.bin");
     let out = output_within(
@@ -489,7 +158,7 @@ fn sixteen_mib_through_tun_match_nginx_file() {
 /// 64 MiB written to a file through TUN (text output, as a person would run it).
 #[test]
 fn sixty_four_mib_download_to_a_file_has_the_right_digest() {
-    let Some(lab) = NsLab::up() else { return };
+    let Some(lab) = NsLab::up(PREFIX) else { return };
     let dir = Scratch::new("tun-64m");
     let body = dir.join("64M.bin");
     let mut cmd = lab.fetch(
@@ -800,7 +469,7 @@ fn assert_same_packets(fetchscope: &[Seen], kernel: &[Seen], what: &str) -> usiz
 /// numbers, in the same order. For the home page and for a 1 MiB file.
 #[test]
 fn kernel_capture_shows_the_same_packets_as_fetchscope() {
-    let Some(lab) = NsLab::up() else { return };
+    let Some(lab) = NsLab::up(PREFIX) else { return };
     if !require(
         have("tcpdump") && have("tshark"),
         "the capture test needs tcpdump and tshark",
@@ -920,7 +589,7 @@ fn nobody_prerequisites() -> bool {
 /// one: exit 3, and a sentence that names the fixes.
 #[test]
 fn unprivileged_user_gets_exit_3_and_the_fix() {
-    let Some(lab) = NsLab::up() else { return };
+    let Some(lab) = NsLab::up(PREFIX) else { return };
     if !nobody_prerequisites() {
         return;
     }
@@ -972,7 +641,7 @@ fn owner_of_the_device_fetches_without_privileges() {
     if !lab_prerequisites() || !nobody_prerequisites() {
         return;
     }
-    let Some(lab) = NsLab::up_with_owner("nobody") else {
+    let Some(lab) = NsLab::up_with_owner(PREFIX, "nobody") else {
         return;
     };
     let dir = Scratch::new("tun-owner");
@@ -992,7 +661,7 @@ fn owner_of_the_device_fetches_without_privileges() {
 /// A device that is down: exit 3 and the command that brings it up.
 #[test]
 fn device_down_is_named_with_the_fix() {
-    let Some(lab) = NsLab::up() else { return };
+    let Some(lab) = NsLab::up(PREFIX) else { return };
     let tun = lab.var("FSC_TUN").to_string();
     let mut down = Command::new("ip");
     down.args(["-n", lab.var("FSC_CLI_NS"), "link", "set", &tun, "down"]);
@@ -1009,7 +678,7 @@ fn device_down_is_named_with_the_fix() {
 /// fails with the phase, the reason and a hint, and the exit status of that phase.
 #[test]
 fn unreachable_server_and_unroutable_stack_say_which() {
-    let Some(lab) = NsLab::up() else { return };
+    let Some(lab) = NsLab::up(PREFIX) else { return };
 
     // No route from the client namespace to 10.77.0.1.
     let cmd = lab.fetch(
@@ -1117,7 +786,7 @@ c.close()
 /// fetchscope sleeps: its CPU time is at most 2 % of the wall time.
 #[test]
 fn silent_server_costs_under_two_percent_cpu() {
-    let Some(lab) = NsLab::up() else { return };
+    let Some(lab) = NsLab::up(PREFIX) else { return };
     if !require(have("python3"), "the idle test needs python3") {
         return;
     }
@@ -1126,7 +795,7 @@ fn silent_server_costs_under_two_percent_cpu() {
     srv.args(["-c", SILENT_SERVER, &server_addr, "8443", "8"]);
     let mut server = Background::spawn(srv, "the silent server");
     // Its stdout: "listening", then "accepted".
-    let stdout = server.child.stdout.take().expect("piped");
+    let stdout = server.take_stdout();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
