@@ -338,6 +338,10 @@ impl Link for Lab {
     fn describe(&self) -> String {
         "built-in lab (virtual clock)".to_owned()
     }
+
+    fn is_virtual(&self) -> bool {
+        true
+    }
 }
 
 impl fmt::Debug for Lab {

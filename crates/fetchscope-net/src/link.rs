@@ -50,6 +50,16 @@ pub trait Link {
     fn mtu(&self) -> usize;
     /// A short description for people, e.g. "built-in lab" or "TUN device fsc0".
     fn describe(&self) -> String;
+    /// True when the link's clock is virtual: it stands still while nobody waits on the
+    /// link (the built-in lab), so a paused fetch never times out.
+    fn is_virtual(&self) -> bool {
+        false
+    }
+    /// A file descriptor that becomes readable when a packet arrives, for callers that
+    /// wait on other things too (a person's key press while a fetch is paused).
+    fn readiness_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }
 
 impl<L: Link + ?Sized> Link for Box<L> {
@@ -70,5 +80,11 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn is_virtual(&self) -> bool {
+        (**self).is_virtual()
+    }
+    fn readiness_fd(&self) -> Option<std::os::fd::RawFd> {
+        (**self).readiness_fd()
     }
 }

@@ -442,6 +442,10 @@ impl Link for TunLink {
     fn describe(&self) -> String {
         format!("TUN device {}", self.name)
     }
+
+    fn readiness_fd(&self) -> Option<RawFd> {
+        Some(self.as_raw_fd())
+    }
 }
 
 /// Rejects names the kernel would refuse, truncate or treat as a template.
