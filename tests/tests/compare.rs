@@ -156,7 +156,7 @@ impl Tcpdump {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(1000));
         let _ = Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status();
@@ -557,6 +557,56 @@ fn compare_in_the_namespace_lab_matches_tshark() {
         done.iter()
             .all(|d| d["status"] == 200 && d["tls_version"].is_null())
     );
+
+    // ---- Redirects are followed by both runs alike: on the same connection when it may
+    // be reused, on a new one (DNS, TCP, TLS anew) to another host.
+    for (path, hops) in [("/redirect/3", 3), ("/to-cdn", 1)] {
+        let mut args = compare_args(&format!("https://www.example.test{path}"));
+        args.push("--json".into());
+        let out = in_lab(&args);
+        assert_eq!(
+            code(&out),
+            0,
+            "{path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ev = events(&out.stdout);
+        let mut shapes = Vec::new();
+        for stack in ["userspace", "kernel"] {
+            let done = of_type(&ev, "done")
+                .into_iter()
+                .find(|d| d["stack"] == stack)
+                .unwrap_or_else(|| panic!("{path}: {stack} finished"));
+            assert_eq!(done["status"], 200, "{path}: {stack}");
+            assert_eq!(done["redirects"], hops, "{path}: {stack}");
+            let reuse: Vec<bool> = done["exchanges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["reused_connection"].as_bool().unwrap())
+                .collect();
+            let syns = packets_of(&ev, stack)
+                .iter()
+                .filter(|p| {
+                    p["dir"] == "tx"
+                        && p["tcp"]["flags"]
+                            .as_array()
+                            .is_some_and(|f| f.iter().any(|x| x == "SYN"))
+                })
+                .count();
+            shapes.push((reuse, syns));
+        }
+        assert_eq!(
+            shapes[0], shapes[1],
+            "{path}: the same exchanges and connections"
+        );
+        let last = ev.last().unwrap();
+        assert_eq!(
+            last["kernel"]["connections"].as_u64().unwrap() as usize,
+            shapes[1].1,
+            "{path}: connections in the report"
+        );
+    }
 
     // ---- A name that does not exist fails the same way in both runs: DNS, exit 4.
     let mut args = compare_args("https://nosuch.example.test/");

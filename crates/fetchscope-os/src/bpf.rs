@@ -4,8 +4,8 @@
 //! header; the ethertype comes from the ancillary load `SKF_AD_PROTOCOL`. It accepts:
 //!
 //! - UDP to or from one of the DNS sockets' local ports;
-//! - TCP between any local port and the server's address and port (the local port is not
-//!   known before `connect()` sends the SYN; user space then keeps the exact 4-tuple);
+//! - TCP between any local port and a server's address and port (the local port is not
+//!   known before `connect()` sends the SYN; user space then keeps the exact 4-tuples);
 //! - ICMP/ICMPv6 errors (unreachable, time exceeded, parameter problem, packet too big)
 //!   that quote a packet of those flows.
 //!
@@ -19,8 +19,9 @@ use std::net::IpAddr;
 pub struct FlowFilter {
     /// Local UDP ports of the DNS sockets.
     pub udp_ports: Vec<u16>,
-    /// The server's address and port, once known.
-    pub tcp_server: Option<(IpAddr, u16)>,
+    /// The servers' addresses and ports (one per connection the run makes; a redirect
+    /// may lead to another), once known.
+    pub tcp_servers: Vec<(IpAddr, u16)>,
 }
 
 const LD_W_ABS: u16 = 0x20;
@@ -43,16 +44,22 @@ const RET_K: u16 = 0x06;
 const ACCEPT: u32 = 0x0004_0000;
 
 /// A jump target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum To {
     Next,
-    L(&'static str),
+    L(String),
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Item {
     Insn { code: u16, k: u32, jt: To, jf: To },
-    Label(&'static str),
+    Label(String),
+}
+
+/// A jump to the label `name`.
+#[allow(non_snake_case)]
+fn L(name: &str) -> To {
+    To::L(name.to_string())
 }
 
 /// A tiny assembler: instructions with symbolic forward jumps.
@@ -75,8 +82,8 @@ impl Asm {
         self.items.push(Item::Insn { code, k, jt, jf });
     }
 
-    fn label(&mut self, name: &'static str) {
-        self.items.push(Item::Label(name));
+    fn label(&mut self, name: impl Into<String>) {
+        self.items.push(Item::Label(name.into()));
     }
 
     /// Resolves the labels; `None` if a jump goes backwards, too far or nowhere.
@@ -86,31 +93,31 @@ impl Asm {
         for item in &self.items {
             match item {
                 Item::Label(l) => {
-                    at.insert(*l, n);
+                    at.insert(l.as_str(), n);
                 }
                 Item::Insn { .. } => n += 1,
             }
         }
         let mut out = Vec::with_capacity(n);
         for item in &self.items {
-            let Item::Insn { code, k, jt, jf } = *item else {
+            let Item::Insn { code, k, jt, jf } = item else {
                 continue;
             };
             let here = out.len();
-            let off = |t: To| -> Option<u8> {
+            let off = |t: &To| -> Option<u8> {
                 match t {
                     To::Next => Some(0),
                     To::L(l) => {
-                        let target = *at.get(l)?;
+                        let target = *at.get(l.as_str())?;
                         u8::try_from(target.checked_sub(here + 1)?).ok()
                     }
                 }
             };
             out.push(libc::sock_filter {
-                code,
+                code: *code,
                 jt: off(jt)?,
                 jf: off(jf)?,
-                k,
+                k: *k,
             });
         }
         Some(out)
@@ -125,45 +132,45 @@ fn ancillary(offset: i32) -> u32 {
 pub fn compile(f: &FlowFilter) -> Vec<libc::sock_filter> {
     let mut a = Asm::default();
     a.op(LD_H_ABS, ancillary(libc::SKF_AD_PROTOCOL));
-    a.jump(JEQ_K, 0x0800, To::L("v4"), To::Next);
-    a.jump(JEQ_K, 0x86dd, To::L("v6"), To::L("drop"));
+    a.jump(JEQ_K, 0x0800, L("v4"), To::Next);
+    a.jump(JEQ_K, 0x86dd, L("v6"), L("drop"));
 
     // ---- IPv4: X = header length; later fragments dropped.
     a.label("v4");
     a.op(LD_H_ABS, 6);
-    a.jump(JSET_K, 0x1fff, To::L("drop"), To::Next);
+    a.jump(JSET_K, 0x1fff, L("drop"), To::Next);
     a.op(LDX_B_MSH, 0);
     a.op(LD_B_ABS, 9);
-    a.jump(JEQ_K, 17, To::L("v4udp"), To::Next);
-    a.jump(JEQ_K, 6, To::L("v4tcp"), To::Next);
-    a.jump(JEQ_K, 1, To::L("v4icmp"), To::L("drop"));
+    a.jump(JEQ_K, 17, L("v4udp"), To::Next);
+    a.jump(JEQ_K, 6, L("v4tcp"), To::Next);
+    a.jump(JEQ_K, 1, L("v4icmp"), L("drop"));
 
     a.label("v4udp");
     udp_ports(&mut a, LD_H_IND, 0, &f.udp_ports);
 
     a.label("v4tcp");
-    match f.tcp_server {
-        Some((IpAddr::V4(s), port)) => {
-            let s = u32::from(s);
-            a.op(LD_W_ABS, 12);
-            a.jump(JEQ_K, s, To::Next, To::L("v4tcp_dst"));
-            a.op(LD_H_IND, 0);
-            a.jump(JEQ_K, u32::from(port), To::L("accept"), To::L("drop"));
-            a.label("v4tcp_dst");
-            a.op(LD_W_ABS, 16);
-            a.jump(JEQ_K, s, To::Next, To::L("drop"));
-            a.op(LD_H_IND, 2);
-            a.jump(JEQ_K, u32::from(port), To::L("accept"), To::L("drop"));
-        }
-        _ => a.jump(JEQ_K, 0, To::L("drop"), To::L("drop")),
+    for (i, (ip, port)) in f.tcp_servers.iter().enumerate() {
+        let IpAddr::V4(ip) = ip else { continue };
+        let (s, port) = (u32::from(*ip), u32::from(*port));
+        a.op(LD_W_ABS, 12);
+        a.jump(JEQ_K, s, To::Next, L(&format!("v4tcp_dst{i}")));
+        a.op(LD_H_IND, 0);
+        a.jump(JEQ_K, port, L("accept"), L(&format!("v4tcp_dst{i}")));
+        a.label(format!("v4tcp_dst{i}"));
+        a.op(LD_W_ABS, 16);
+        a.jump(JEQ_K, s, To::Next, L(&format!("v4tcp_next{i}")));
+        a.op(LD_H_IND, 2);
+        a.jump(JEQ_K, port, L("accept"), L(&format!("v4tcp_next{i}")));
+        a.label(format!("v4tcp_next{i}"));
     }
+    a.jump(JEQ_K, 0, L("drop"), L("drop"));
 
     // ICMPv4 errors quote the IP header and 8 bytes of the packet that caused them.
     a.label("v4icmp");
     a.op(LD_B_IND, 0);
-    a.jump(JEQ_K, 3, To::L("v4icmperr"), To::Next);
-    a.jump(JEQ_K, 11, To::L("v4icmperr"), To::Next);
-    a.jump(JEQ_K, 12, To::L("v4icmperr"), To::L("drop"));
+    a.jump(JEQ_K, 3, L("v4icmperr"), To::Next);
+    a.jump(JEQ_K, 11, L("v4icmperr"), To::Next);
+    a.jump(JEQ_K, 12, L("v4icmperr"), L("drop"));
     a.label("v4icmperr");
     // M[0] = quoted protocol; X = outer + quoted header lengths.
     a.op(LD_B_IND, 8 + 9);
@@ -174,65 +181,67 @@ pub fn compile(f: &FlowFilter) -> Vec<libc::sock_filter> {
     a.op(ALU_ADD_X, 0);
     a.op(TAX, 0);
     a.op(LD_MEM, 0);
-    a.jump(JEQ_K, 17, To::L("v4icmp_udp"), To::Next);
-    a.jump(JEQ_K, 6, To::L("v4icmp_tcp"), To::L("drop"));
+    a.jump(JEQ_K, 17, L("v4icmp_udp"), To::Next);
+    a.jump(JEQ_K, 6, L("v4icmp_tcp"), L("drop"));
     a.label("v4icmp_udp");
     udp_ports(&mut a, LD_H_IND, 8, &f.udp_ports);
     a.label("v4icmp_tcp");
-    quoted_tcp(&mut a, LD_H_IND, 8, f.tcp_server.map(|(_, p)| p));
+    quoted_tcp(&mut a, LD_H_IND, 8, &f.tcp_servers);
 
     // ---- IPv6 (no extension headers): fixed offsets.
     a.label("v6");
     a.op(LD_B_ABS, 6);
-    a.jump(JEQ_K, 17, To::L("v6udp"), To::Next);
-    a.jump(JEQ_K, 6, To::L("v6tcp"), To::Next);
-    a.jump(JEQ_K, 58, To::L("v6icmp"), To::L("drop"));
+    a.jump(JEQ_K, 17, L("v6udp"), To::Next);
+    a.jump(JEQ_K, 6, L("v6tcp"), To::Next);
+    a.jump(JEQ_K, 58, L("v6icmp"), L("drop"));
 
     a.label("v6udp");
     udp_ports(&mut a, LD_H_ABS, 40, &f.udp_ports);
 
     a.label("v6tcp");
-    match f.tcp_server {
-        Some((IpAddr::V6(s), port)) => {
-            let words: Vec<u32> = s
-                .octets()
-                .chunks_exact(4)
-                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            // Source = server?
-            for (i, w) in words.iter().enumerate() {
-                a.op(LD_W_ABS, 8 + 4 * i as u32);
-                a.jump(JEQ_K, *w, To::Next, To::L("v6tcp_dst"));
-            }
-            a.op(LD_H_ABS, 40);
-            a.jump(JEQ_K, u32::from(port), To::L("accept"), To::L("drop"));
-            a.label("v6tcp_dst");
-            for (i, w) in words.iter().enumerate() {
-                a.op(LD_W_ABS, 24 + 4 * i as u32);
-                a.jump(JEQ_K, *w, To::Next, To::L("drop"));
-            }
-            a.op(LD_H_ABS, 42);
-            a.jump(JEQ_K, u32::from(port), To::L("accept"), To::L("drop"));
+    for (i, (ip, port)) in f.tcp_servers.iter().enumerate() {
+        let IpAddr::V6(ip) = ip else { continue };
+        let port = u32::from(*port);
+        let words: Vec<u32> = ip
+            .octets()
+            .chunks_exact(4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let (dst, next) = (format!("v6tcp_dst{i}"), format!("v6tcp_next{i}"));
+        // Source = server?
+        for (j, w) in words.iter().enumerate() {
+            a.op(LD_W_ABS, 8 + 4 * j as u32);
+            a.jump(JEQ_K, *w, To::Next, L(&dst));
         }
-        _ => a.jump(JEQ_K, 0, To::L("drop"), To::L("drop")),
+        a.op(LD_H_ABS, 40);
+        a.jump(JEQ_K, port, L("accept"), L(&dst));
+        a.label(dst.clone());
+        for (j, w) in words.iter().enumerate() {
+            a.op(LD_W_ABS, 24 + 4 * j as u32);
+            a.jump(JEQ_K, *w, To::Next, L(&next));
+        }
+        a.op(LD_H_ABS, 42);
+        a.jump(JEQ_K, port, L("accept"), L(&next));
+        a.label(next);
     }
+    a.jump(JEQ_K, 0, L("drop"), L("drop"));
 
     // ICMPv6 errors: destination unreachable (1), packet too big (2), time exceeded (3),
     // parameter problem (4); the quoted IPv6 header starts at 48.
     a.label("v6icmp");
     a.op(LD_B_ABS, 40);
-    a.jump(JEQ_K, 1, To::L("v6icmperr"), To::Next);
-    a.jump(JEQ_K, 2, To::L("v6icmperr"), To::Next);
-    a.jump(JEQ_K, 3, To::L("v6icmperr"), To::Next);
-    a.jump(JEQ_K, 4, To::L("v6icmperr"), To::L("drop"));
+    a.jump(JEQ_K, 1, L("v6icmperr"), To::Next);
+    a.jump(JEQ_K, 2, L("v6icmperr"), To::Next);
+    a.jump(JEQ_K, 3, L("v6icmperr"), To::Next);
+    a.jump(JEQ_K, 4, L("v6icmperr"), L("drop"));
     a.label("v6icmperr");
     a.op(LD_B_ABS, 48 + 6);
-    a.jump(JEQ_K, 17, To::L("v6icmp_udp"), To::Next);
-    a.jump(JEQ_K, 6, To::L("v6icmp_tcp"), To::L("drop"));
+    a.jump(JEQ_K, 17, L("v6icmp_udp"), To::Next);
+    a.jump(JEQ_K, 6, L("v6icmp_tcp"), L("drop"));
     a.label("v6icmp_udp");
     udp_ports(&mut a, LD_H_ABS, 88, &f.udp_ports);
     a.label("v6icmp_tcp");
-    quoted_tcp(&mut a, LD_H_ABS, 88, f.tcp_server.map(|(_, p)| p));
+    quoted_tcp(&mut a, LD_H_ABS, 88, &f.tcp_servers);
 
     a.label("accept");
     a.op(RET_K, ACCEPT);
@@ -256,22 +265,20 @@ fn udp_ports(a: &mut Asm, load: u16, base: u32, ports: &[u16]) {
     for off in [0, 2] {
         a.op(load, base + off);
         for p in ports {
-            a.jump(JEQ_K, u32::from(*p), To::L("accept"), To::Next);
+            a.jump(JEQ_K, u32::from(*p), L("accept"), To::Next);
         }
     }
-    a.jump(JEQ_K, 0, To::L("drop"), To::L("drop"));
+    a.jump(JEQ_K, 0, L("drop"), L("drop"));
 }
 
-/// Accept a quoted TCP header at `base` whose destination port is the server's (we sent
+/// Accept a quoted TCP header at `base` whose destination port is a server's (we sent
 /// the packet the error is about); else drop.
-fn quoted_tcp(a: &mut Asm, load: u16, base: u32, server_port: Option<u16>) {
-    match server_port {
-        Some(p) => {
-            a.op(load, base + 2);
-            a.jump(JEQ_K, u32::from(p), To::L("accept"), To::L("drop"));
-        }
-        None => a.jump(JEQ_K, 0, To::L("drop"), To::L("drop")),
+fn quoted_tcp(a: &mut Asm, load: u16, base: u32, servers: &[(IpAddr, u16)]) {
+    a.op(load, base + 2);
+    for (_, p) in servers {
+        a.jump(JEQ_K, u32::from(*p), L("accept"), To::Next);
     }
+    a.jump(JEQ_K, 0, L("drop"), L("drop"));
 }
 
 /// A filter that drops everything (used while the real one is not known yet).
@@ -371,7 +378,7 @@ mod tests {
     fn filter() -> Vec<libc::sock_filter> {
         compile(&FlowFilter {
             udp_ports: vec![40000],
-            tcp_server: Some((IpAddr::from(SRV), 443)),
+            tcp_servers: vec![(IpAddr::from(SRV), 443)],
         })
     }
 
@@ -396,7 +403,7 @@ mod tests {
         // No server yet: no TCP at all.
         let early = compile(&FlowFilter {
             udp_ports: vec![40000],
-            tcp_server: None,
+            tcp_servers: Vec::new(),
         });
         assert_eq!(
             run(&early, 0x0800, &ipv4(6, ME, SRV, &ports(51000, 443))),
@@ -441,7 +448,7 @@ mod tests {
         let me: std::net::Ipv6Addr = "fd00::2".parse().unwrap();
         let f = compile(&FlowFilter {
             udp_ports: vec![40000],
-            tcp_server: Some((IpAddr::V6(srv), 443)),
+            tcp_servers: vec![(IpAddr::V6(srv), 443)],
         });
         let v6 = |nh: u8, s: std::net::Ipv6Addr, d: std::net::Ipv6Addr, pl: &[u8]| {
             let mut p = vec![0x60, 0, 0, 0];
@@ -457,6 +464,20 @@ mod tests {
         assert_eq!(run(&f, 0x86dd, &v6(6, srv, me, &ports(444, 50000))), 0);
         assert_ne!(run(&f, 0x86dd, &v6(17, me, srv, &ports(40000, 53))), 0);
         assert_eq!(run(&f, 0x86dd, &v6(17, me, srv, &ports(40002, 53))), 0);
+    }
+
+    #[test]
+    fn several_servers_after_a_redirect() {
+        let other = [10, 88, 0, 3];
+        let f = compile(&FlowFilter {
+            udp_ports: vec![40000],
+            tcp_servers: vec![(IpAddr::from(SRV), 443), (IpAddr::from(other), 8443)],
+        });
+        assert_ne!(run(&f, 0x0800, &ipv4(6, ME, SRV, &ports(51000, 443))), 0);
+        assert_ne!(run(&f, 0x0800, &ipv4(6, other, ME, &ports(8443, 51001))), 0);
+        assert_ne!(run(&f, 0x0800, &ipv4(6, ME, other, &ports(51001, 8443))), 0);
+        assert_eq!(run(&f, 0x0800, &ipv4(6, ME, other, &ports(51001, 443))), 0);
+        assert_eq!(run(&f, 0x0800, &ipv4(6, ME, SRV, &ports(51001, 8443))), 0);
     }
 
     #[test]

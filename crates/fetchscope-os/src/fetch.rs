@@ -21,8 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fetchscope_flow::dns::{AnswerVerdict, DnsQuery, check_answer, rcode_name};
-use fetchscope_flow::event::{DnsEvent, ExchangeRecord, HttpRequestEvent, PacketEvent, TlsEvent};
-use fetchscope_flow::http::{self, BodySink, HttpProgress, Limits, RequestHead, ResponseReader};
+use fetchscope_flow::event::{
+    DnsEvent, ExchangeRecord, HttpRequestEvent, PacketEvent, RedirectEvent, TlsEvent,
+};
+use fetchscope_flow::http::{
+    self, BodySink, Discard, HttpProgress, Limits, RequestHead, ResponseReader,
+};
 use fetchscope_flow::timing::TimingMarks;
 use fetchscope_flow::tls::{LinkTime, TlsClient, TlsConfig, TlsSetup};
 use fetchscope_flow::{Event, EventKind, FailureClass, FetchError, Phase, Summary};
@@ -34,7 +38,7 @@ use rand::rngs::StdRng;
 use rustls::pki_types::ServerName;
 use sha2::{Digest, Sha256};
 use smoltcp::time::Instant;
-use url::Host;
+use url::{Host, Url};
 
 use crate::bpf::FlowFilter;
 use crate::capture::{Capture, CapturedPacket, flow_key};
@@ -153,9 +157,20 @@ pub struct OsFetch {
     finished: bool,
     result: Option<Result<Summary, FetchError>>,
 
+    /// The URL of the exchange in progress (a redirect changes it).
+    url: Url,
     host: String,
     port: u16,
     tls_used: bool,
+    redirects: usize,
+    done_exchanges: Vec<ExchangeRecord>,
+    /// The response being read is a redirect: its body is dropped.
+    redirecting: bool,
+    /// Where the redirect leads once this connection is closed.
+    next_hop: Option<Url>,
+    /// Every TCP connection of the run (local, remote), and the servers for the filter.
+    flows: Vec<(SocketAddr, SocketAddr)>,
+    servers: Vec<(IpAddr, u16)>,
     remote: Option<SocketAddr>,
     local: Option<SocketAddr>,
     dns: Option<Lookup>,
@@ -239,6 +254,7 @@ impl OsFetch {
             .port_or_known_default()
             .unwrap_or(if tls_used { 443 } else { 80 });
         let rng = cfg.randomness.rng("kernel-client");
+        let url = cfg.url.clone();
         let link_time = Arc::new(LinkTime::new(SystemTime::now()));
         // Another purpose than the userspace run's, so the two connections' TLS randoms
         // differ even with --seed (a shared key log keys secrets by client random).
@@ -271,9 +287,16 @@ impl OsFetch {
             started: false,
             finished: false,
             result: None,
+            url,
             host,
             port,
             tls_used,
+            redirects: 0,
+            done_exchanges: Vec::new(),
+            redirecting: false,
+            next_hop: None,
+            flows: Vec::new(),
+            servers: Vec::new(),
             remote: None,
             local: None,
             dns: None,
@@ -405,8 +428,13 @@ impl OsFetch {
         self.start = since_epoch();
         self.deadline = self.cfg.timeout;
         self.link_time = Arc::new(LinkTime::new(UNIX_EPOCH + self.start));
+        self.start_exchange()
+    }
+
+    /// Starts the exchange with `self.url` on a new connection: DNS (or not), then TCP.
+    fn start_exchange(&mut self) -> Result<(), FetchError> {
         self.enter(Phase::Resolve);
-        let literal: Option<IpAddr> = match self.cfg.url.host() {
+        let literal: Option<IpAddr> = match self.url.host() {
             Some(Host::Ipv4(a)) => Some(IpAddr::V4(a)),
             Some(Host::Ipv6(a)) => Some(IpAddr::V6(a)),
             _ => None,
@@ -480,7 +508,7 @@ impl OsFetch {
     fn update_filter(&mut self) -> Result<(), FetchError> {
         let filter = FlowFilter {
             udp_ports: self.udp_ports.clone(),
-            tcp_server: self.remote.map(|r| (r.ip(), r.port())),
+            tcp_servers: self.servers.clone(),
         };
         self.capture
             .set_filter(filter)
@@ -971,6 +999,10 @@ impl OsFetch {
         self.enter(Phase::Connect);
         let remote = SocketAddr::new(addr, self.port);
         self.remote = Some(remote);
+        self.local = None;
+        if !self.servers.contains(&(addr, self.port)) {
+            self.servers.push((addr, self.port));
+        }
         self.watch(addr)?;
         self.update_filter()?;
         let domain = if addr.is_ipv4() {
@@ -1010,6 +1042,9 @@ impl OsFetch {
             }
         }
         self.local = sys::local_addr(fd.as_fd()).ok();
+        if let Some(l) = self.local {
+            self.flows.push((l, remote));
+        }
         self.tcp = Some(TcpStream::from(fd));
         Ok(())
     }
@@ -1240,13 +1275,13 @@ impl OsFetch {
 
     fn queue_request(&mut self) {
         self.enter(Phase::Request);
-        let head = http::build_request("GET", &self.cfg.url, &self.cfg.user_agent);
+        let head = http::build_request("GET", &self.url, &self.cfg.user_agent);
         let bytes = head.to_bytes();
         self.marks.pretransfer = Some(instant(self.now_us()));
         self.emit(EventKind::HttpRequest(HttpRequestEvent {
             method: head.method.clone(),
             target: head.target.clone(),
-            url: self.cfg.url.to_string(),
+            url: self.url.to_string(),
             headers: head.headers.clone(),
         }));
         self.response = Some(ResponseReader::new("GET", Limits::default()));
@@ -1284,11 +1319,32 @@ impl OsFetch {
         let mut offset = 0;
         let mut events = Vec::new();
         while offset < data.len() && !reader.is_complete() {
-            let input = data.get(offset..).unwrap_or_default();
-            let feed = reader
-                .feed(input, &mut self.body)
-                .map_err(|e| http_error(&e))?;
+            // Until the final head is known, feed byte by byte: whether the body is kept
+            // (final response) or dropped (redirect) is decided by the head.
+            let rest = data.get(offset..).unwrap_or_default();
+            let input = if reader.head().is_none() {
+                rest.get(..1).unwrap_or_default()
+            } else {
+                rest
+            };
+            let feed = if self.redirecting {
+                reader.feed(input, &mut Discard)
+            } else {
+                reader.feed(input, &mut self.body)
+            };
+            let feed = match feed {
+                Ok(f) => f,
+                Err(e) => {
+                    self.report_http(events);
+                    return Err(http_error(&e));
+                }
+            };
             offset += feed.used;
+            for p in &feed.progress {
+                if let HttpProgress::Head(h) = p {
+                    self.redirecting = matches!(http::redirect(h, &self.url, "GET"), Ok(Some(_)));
+                }
+            }
             events.extend(feed.progress);
             if feed.used == 0 {
                 break;
@@ -1303,7 +1359,7 @@ impl OsFetch {
             ));
         }
         if complete {
-            self.response_done();
+            self.response_done()?;
         }
         Ok(())
     }
@@ -1327,29 +1383,189 @@ impl OsFetch {
         }
     }
 
-    fn response_done(&mut self) {
-        if self.marks.body_done.is_none() {
-            self.marks.body_done = Some(instant(self.now_us()));
-            let (bytes, wire) = self
-                .response
-                .as_ref()
-                .map(|r| (r.decoded_body_bytes(), r.wire_body_bytes()))
-                .unwrap_or_default();
+    /// The response is complete: follow a redirect (on this connection if it may be
+    /// reused, else on a new one once this one is closed), or close the connection.
+    fn response_done(&mut self) -> Result<(), FetchError> {
+        if self.marks.body_done.is_some() {
+            return Ok(());
+        }
+        self.marks.body_done = Some(instant(self.now_us()));
+        let Some(reader) = self.response.as_ref() else {
+            return Ok(());
+        };
+        let (bytes, wire) = (reader.decoded_body_bytes(), reader.wire_body_bytes());
+        let keep_alive = reader.keep_alive();
+        let next = match reader.head() {
+            Some(h) => http::redirect(h, &self.url, "GET").map_err(|e| http_error(&e))?,
+            None => None,
+        };
+        let Some(next) = next else {
             self.note(format!(
                 "response complete: {bytes} body bytes ({wire} on the wire)"
             ));
             self.begin_teardown();
+            return Ok(());
+        };
+        self.redirects += 1;
+        if self.redirects > http::MAX_REDIRECTS {
+            let visited = self
+                .done_exchanges
+                .iter()
+                .any(|e| e.url == next.url.as_str())
+                || self.url == next.url;
+            let (kind, why) = if visited {
+                (
+                    "redirect-loop",
+                    format!("the server redirects in a loop (back to {})", next.url),
+                )
+            } else {
+                (
+                    "too-many-redirects",
+                    format!("the last one pointed to {}", next.url),
+                )
+            };
+            return Err(FetchError::new(
+                FailureClass::Http,
+                Phase::Response,
+                kind,
+                format!(
+                    "more than {} redirects, as requests allows: {why}",
+                    http::MAX_REDIRECTS
+                ),
+            ));
         }
+        let same_origin = origin(&self.url) == origin(&next.url);
+        let reuse =
+            keep_alive && same_origin && !self.peer_eof && self.tcp_state == TCP_ESTABLISHED;
+        self.emit(EventKind::Redirect(RedirectEvent {
+            hop: self.redirects,
+            status: next.status,
+            from: self.url.to_string(),
+            to: next.url.to_string(),
+            method: next.method.clone(),
+            reuse,
+        }));
+        let record = self.exchange_record();
+        self.done_exchanges.push(record);
+        if reuse {
+            self.note(format!(
+                "connection reused: {} kept it alive and {} is on the same host",
+                self.host, next.url
+            ));
+            self.set_url(next.url);
+            self.new_exchange(true);
+            self.request_due = true;
+        } else {
+            self.note(if same_origin {
+                format!(
+                    "the server closes this connection; {} needs a new one",
+                    next.url
+                )
+            } else {
+                format!(
+                    "{} is on another host: close this connection, then DNS, TCP and TLS anew",
+                    next.url
+                )
+            });
+            self.next_hop = Some(next.url);
+            self.begin_teardown();
+        }
+        Ok(())
+    }
+
+    /// Makes `url` the current one (host, port, TLS).
+    fn set_url(&mut self, url: Url) {
+        self.tls_used = url.scheme().eq_ignore_ascii_case("https");
+        self.host = match url.host() {
+            Some(Host::Domain(d)) => d.to_ascii_lowercase(),
+            Some(Host::Ipv4(a)) => a.to_string(),
+            Some(Host::Ipv6(a)) => a.to_string(),
+            None => String::new(),
+        };
+        self.port = url
+            .port_or_known_default()
+            .unwrap_or(if self.tls_used { 443 } else { 80 });
+        self.url = url;
+    }
+
+    /// Forgets the previous exchange's response; its marks start now.
+    fn new_exchange(&mut self, reused: bool) {
+        self.marks = TimingMarks {
+            start: instant(self.now_us()),
+            reused,
+            ..TimingMarks::default()
+        };
+        self.response = None;
+        self.response_head = None;
+        self.request = None;
+        self.request_end = None;
+        self.redirecting = false;
+        self.status = None;
+    }
+
+    /// The record of the current exchange, for the summary.
+    fn exchange_record(&self) -> ExchangeRecord {
+        let head = self.response_head.clone().unwrap_or_default();
+        let request = self.request.as_ref();
+        let mut marks = self.marks;
+        if self.done_exchanges.is_empty() {
+            marks.start = Instant::ZERO;
+        }
+        ExchangeRecord {
+            url: self.url.to_string(),
+            method: request
+                .map(|r| r.method.clone())
+                .unwrap_or_else(|| "GET".into()),
+            request_headers: request.map(|r| r.headers.clone()).unwrap_or_default(),
+            status: head.status,
+            reason: head.reason,
+            http_version: head.version,
+            response_headers: head.headers,
+            started_us: u64::try_from(marks.start.total_micros()).unwrap_or(0),
+            reused_connection: marks.reused,
+            remote: self.remote.map(|r| r.to_string()).unwrap_or_default(),
+            body_bytes: self
+                .response
+                .as_ref()
+                .map_or(0, ResponseReader::decoded_body_bytes),
+            wire_body_bytes: self
+                .response
+                .as_ref()
+                .map_or(0, ResponseReader::wire_body_bytes),
+            har: marks.har(self.tls_used),
+        }
+    }
+
+    /// The previous connection is closed: the redirect's exchange starts on a new one.
+    fn start_next_hop(&mut self, url: Url) -> Result<(), FetchError> {
+        self.close_connection();
+        self.set_url(url);
+        self.new_exchange(false);
+        self.tcp_state = TCP_CLOSE;
+        self.tcp_state_name = "CLOSED".into();
+        self.fin_sent = false;
+        self.peer_eof = false;
+        self.tls = None;
+        self.tx_written = 0;
+        self.plain_out.clear();
+        self.plain.clear();
+        self.teardown_until = None;
+        self.start_exchange()
     }
 
     /// The server closed its side (TCP FIN or TLS close_notify).
     fn peer_closed_stream(&mut self) -> Result<(), FetchError> {
         if let Some(reader) = self.response.as_mut() {
             if !reader.is_complete() {
-                let progress = reader.finish(&mut self.body).map_err(|e| http_error(&e))?;
+                let progress = if self.redirecting {
+                    reader.finish(&mut Discard)
+                } else {
+                    reader.finish(&mut self.body)
+                }
+                .map_err(|e| http_error(&e))?;
                 self.report_http(progress);
                 if self.response.as_ref().is_some_and(|r| r.is_complete()) {
-                    self.response_done();
+                    self.response_done()?;
                 }
             }
             return Ok(());
@@ -1397,20 +1613,24 @@ impl OsFetch {
         }
         self.send_fin();
         let closed = self.tcp_state == TCP_CLOSE;
-        if self.fin_sent && (closed && self.peer_eof || self.tcp.is_none()) {
-            self.finish();
-            return Ok(());
-        }
-        if self
-            .teardown_until
-            .is_some_and(|t| Duration::from_micros(self.now_us()) >= t)
+        let mut done = self.fin_sent && (closed && self.peer_eof || self.tcp.is_none());
+        if !done
+            && self
+                .teardown_until
+                .is_some_and(|t| Duration::from_micros(self.now_us()) >= t)
         {
             self.note(format!(
                 "the server did not finish closing within {} s; stopping in {}",
                 TEARDOWN_LIMIT.as_secs(),
                 self.tcp_state_name
             ));
-            self.finish();
+            done = true;
+        }
+        if done {
+            match self.next_hop.take() {
+                Some(url) => return self.start_next_hop(url),
+                None => self.finish(),
+            }
         }
         Ok(())
     }
@@ -1441,9 +1661,8 @@ impl OsFetch {
         );
     }
 
-    /// Reads `TCP_INFO` a last time, closes the socket and collects the packets still on
-    /// their way to the capture (for [`GRACE`]).
-    fn wind_down(&mut self) {
+    /// Reads the connection's `TCP_INFO` a last time and closes its socket.
+    fn close_connection(&mut self) {
         if let Some(s) = &self.tcp
             && let Ok(info) = tcpinfo::read(s.as_fd())
         {
@@ -1451,6 +1670,12 @@ impl OsFetch {
             self.info_end = Some(info);
         }
         self.tcp = None;
+    }
+
+    /// Reads `TCP_INFO` a last time, closes the socket and collects the packets still on
+    /// their way to the capture (for [`GRACE`]).
+    fn wind_down(&mut self) {
+        self.close_connection();
         self.dns = None;
         let until = since_epoch() + GRACE;
         for _ in 0..16 {
@@ -1518,52 +1743,35 @@ impl OsFetch {
 
     fn summary(&self) -> Summary {
         let tls = self.tls.as_ref();
-        let mut marks = self.marks;
-        marks.start = Instant::ZERO;
-        let head = self.response_head.clone().unwrap_or_default();
-        let request = self.request.as_ref();
-        let remote = self.remote.map(|r| r.to_string()).unwrap_or_default();
-        let (body_bytes, wire) = (
-            self.body.bytes,
-            self.response
-                .as_ref()
-                .map(|r| r.wire_body_bytes())
-                .unwrap_or(0),
-        );
-        let exchange = ExchangeRecord {
-            url: self.cfg.url.to_string(),
-            method: request
-                .map(|r| r.method.clone())
-                .unwrap_or_else(|| "GET".into()),
-            request_headers: request.map(|r| r.headers.clone()).unwrap_or_default(),
-            status: head.status,
-            reason: head.reason,
-            http_version: head.version,
-            response_headers: head.headers,
-            started_us: 0,
-            reused_connection: false,
-            remote: remote.clone(),
-            body_bytes,
-            wire_body_bytes: wire,
-            har: marks.har(self.tls_used),
+        let mut exchanges = self.done_exchanges.clone();
+        let last = self.exchange_record();
+        let (body_bytes, wire, har) = (self.body.bytes, last.wire_body_bytes, last.har);
+        exchanges.push(last);
+        let marks = if self.done_exchanges.is_empty() {
+            TimingMarks {
+                start: Instant::ZERO,
+                ..self.marks
+            }
+        } else {
+            self.marks
         };
         Summary {
-            url: self.cfg.url.to_string(),
+            url: self.url.to_string(),
             status: self.status.unwrap_or(0),
             body_bytes,
             wire_body_bytes: wire,
             body_sha256: hex::encode(self.body.hasher.clone().finalize()),
             timings: marks.curl(Instant::ZERO, self.tls_used),
-            har: marks.har(self.tls_used),
-            remote,
+            har,
+            remote: self.remote.map(|r| r.to_string()).unwrap_or_default(),
             local: self.local.map(|l| l.to_string()).unwrap_or_default(),
             final_tcp_state: self.tcp_state_name.clone(),
             packets_tx: self.packets_tx,
             packets_rx: self.packets_rx,
             tls_version: tls.and_then(|t| t.version()),
             tls_suite: tls.and_then(|t| t.suite()),
-            redirects: 0,
-            exchanges: vec![exchange],
+            redirects: self.redirects,
+            exchanges,
         }
     }
 
@@ -1628,17 +1836,16 @@ impl OsFetch {
             17 if self.udp_ports.contains(&key.sport) => Direction::Tx,
             17 if self.udp_ports.contains(&key.dport) => Direction::Rx,
             6 => {
-                let (Some(l), Some(r)) = (self.local, self.remote) else {
+                let (src, dst) = (
+                    SocketAddr::new(key.src, key.sport),
+                    SocketAddr::new(key.dst, key.dport),
+                );
+                if self.flows.contains(&(src, dst)) {
+                    Direction::Tx
+                } else if self.flows.contains(&(dst, src)) {
+                    Direction::Rx
+                } else {
                     return;
-                };
-                let out = SocketAddr::new(key.src, key.sport) == l
-                    && SocketAddr::new(key.dst, key.dport) == r;
-                let inn = SocketAddr::new(key.src, key.sport) == r
-                    && SocketAddr::new(key.dst, key.dport) == l;
-                match (out, inn) {
-                    (true, _) => Direction::Tx,
-                    (_, true) => Direction::Rx,
-                    _ => return,
                 }
             }
             1 | 58 => p.dir,
@@ -1649,7 +1856,20 @@ impl OsFetch {
             Direction::Tx => self.packets_tx += 1,
             Direction::Rx => self.packets_rx += 1,
         }
-        self.account_tcp(dir, t_us, &layers);
+        // The request's last byte is looked for on the current connection only.
+        let current = match (self.local, self.remote) {
+            (Some(l), Some(r)) => {
+                let (src, dst) = (
+                    SocketAddr::new(key.src, key.sport),
+                    SocketAddr::new(key.dst, key.dport),
+                );
+                (src, dst) == (l, r)
+            }
+            _ => false,
+        };
+        if current {
+            self.account_tcp(dir, t_us, &layers);
+        }
         self.packets += 1;
         let mut summary = layers.summary();
         if let Some(orig) = p.cut_from {
@@ -1698,6 +1918,15 @@ fn time_wait_left(l: SocketAddr, r: SocketAddr) -> Option<Option<Duration>> {
         Some(d) => (d.state == TCP_TIME_WAIT).then_some(Some(d.expires)),
         None => (proc_tcp::state(l, r) == Some(TCP_TIME_WAIT)).then_some(None),
     }
+}
+
+/// What makes two URLs one origin for connection reuse: scheme, host, port.
+fn origin(u: &Url) -> (String, Option<String>, Option<u16>) {
+    (
+        u.scheme().to_ascii_lowercase(),
+        u.host_str().map(str::to_ascii_lowercase),
+        u.port_or_known_default(),
+    )
 }
 
 fn http_error(e: &http::HttpError) -> FetchError {

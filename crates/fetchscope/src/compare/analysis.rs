@@ -310,6 +310,11 @@ pub struct StackReport {
     pub packets_tx: u64,
     /// Packets received.
     pub packets_rx: u64,
+    /// TCP connections the run made (a redirect to another host needs a new one).
+    pub connections: usize,
+    /// Which connection the TCP details below describe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analyzed_connection: Option<String>,
     /// The client's SYN.
     pub syn: Option<SynInfo>,
     /// The server's SYN-ACK.
@@ -340,6 +345,19 @@ pub struct StackReport {
 /// Builds a [`StackReport`] from a run's events.
 #[derive(Debug, Default)]
 pub struct Analyzer {
+    report: StackReport,
+    /// One per TCP connection (a redirect may open another), by the client's port.
+    conns: Vec<Conn>,
+}
+
+/// Connections analysed at most.
+const MAX_CONNS: usize = 64;
+
+/// What one TCP connection shows: the connection fields of a [`StackReport`], and what
+/// the analysis needs to remember between packets.
+#[derive(Debug, Default)]
+struct Conn {
+    port: u16,
     report: StackReport,
     unacked: std::collections::VecDeque<(u32, u64)>,
     max_rx_end: Option<u32>,
@@ -533,19 +551,39 @@ impl Analyzer {
         } else {
             lines.1 += 1;
         }
+        let Some(t) = &p.layers.tcp else { return };
+        let port = if tx { t.src_port } else { t.dst_port };
+        let i = match self.conns.iter().position(|c| c.port == port) {
+            Some(i) => i,
+            None if self.conns.len() < MAX_CONNS => {
+                self.conns.push(Conn {
+                    port,
+                    report: StackReport {
+                        teardown: Teardown {
+                            time_wait: "nobody",
+                            ..Teardown::default()
+                        },
+                        ..StackReport::default()
+                    },
+                    ..Conn::default()
+                });
+                self.conns.len() - 1
+            }
+            None => return,
+        };
+        let Some(conn) = self.conns.get_mut(i) else {
+            return;
+        };
         // The client's TCP packets: a stack numbers IP IDs per connection or globally,
         // so the DNS datagram says nothing about the pattern.
-        if tx
-            && p.layers.tcp.is_some()
-            && let Some(ip) = &p.layers.ip
-        {
-            self.ip(ip);
+        if tx && let Some(ip) = &p.layers.ip {
+            conn.ip(ip);
         }
-        if p.layers.tcp.is_some() {
-            self.tcp(t_us, p);
-        }
+        conn.tcp(t_us, p);
     }
+}
 
+impl Conn {
     fn ip(&mut self, ip: &fetchscope_wire::IpLayer) {
         let h = &mut self.report.ip;
         if let Some(ttl) = ip.ttl.or(ip.hop_limit)
@@ -776,8 +814,8 @@ impl Analyzer {
         r.tcp.snd_mss = Some(peer_mss.saturating_sub(if ts { 12 } else { 0 }));
     }
 
-    /// The report, with what only the end can tell.
-    pub fn finish(mut self) -> StackReport {
+    /// The connection's part of the report, with what only the end can tell.
+    fn finish(mut self) -> StackReport {
         let flight_done = matches!(self.flight_state, FlightState::InFlight | FlightState::Done);
         if flight_done {
             self.flight.span_us = self.flight_last_t.saturating_sub(self.flight_first_t);
@@ -792,6 +830,49 @@ impl Analyzer {
             _ => "nobody",
         };
         self.report
+    }
+}
+
+impl Analyzer {
+    /// The report, with what only the end can tell. With several connections (after a
+    /// redirect) the TCP details are those of the one that carried the most server
+    /// data (the last of equals).
+    pub fn finish(self) -> StackReport {
+        let mut report = self.report;
+        let n = self.conns.len();
+        report.connections = n;
+        let last_port = self.conns.last().map(|c| c.port);
+        let best = self
+            .conns
+            .into_iter()
+            .enumerate()
+            .max_by(|(ia, a), (ib, b)| {
+                a.report
+                    .acks
+                    .data_segments
+                    .cmp(&b.report.acks.data_segments)
+                    .then(ia.cmp(ib))
+            });
+        if let Some((i, c)) = best {
+            let port = c.port;
+            let part = c.finish();
+            report.analyzed_connection =
+                Some(format!("connection {} of {n} (client port {port})", i + 1));
+            let final_state = report.teardown.final_state.take();
+            report.syn = part.syn;
+            report.syn_ack = part.syn_ack;
+            report.acks = part.acks;
+            report.server_flight = part.server_flight;
+            report.teardown = part.teardown;
+            report.retransmissions = part.retransmissions;
+            report.ip = part.ip;
+            report.tcp = part.tcp;
+            // The stack's final state is its last connection's.
+            if Some(port) == last_port {
+                report.teardown.final_state = final_state;
+            }
+        }
+        report
     }
 }
 

@@ -8,8 +8,8 @@ use super::analysis::{FinInfo, StackReport, SynInfo};
 /// One difference between the runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Difference {
-    /// What it is about: `syn`, `window`, `packets`, `acks`, `tls_flight`, `teardown`,
-    /// `retransmissions`, `ip`, `timing`, `body`, `status`.
+    /// What it is about: `outcome`, `connections`, `syn`, `window`, `packets`, `acks`,
+    /// `tls_flight`, `teardown`, `retransmissions`, `ip`, `timing`, `status`, `body`.
     pub topic: &'static str,
     /// The sentence.
     pub text: String,
@@ -46,6 +46,18 @@ pub fn differences(u: &StackReport, k: &StackReport) -> Vec<Difference> {
                 "{} completed the fetch but {bad} failed ({}).",
                 upper(good),
                 r.error.as_deref().unwrap_or("no reason given")
+            ),
+        ));
+    }
+    if u.connections != k.connections && u.connections > 0 && k.connections > 0 {
+        out.push(d(
+            "connections",
+            format!(
+                "{} run opened {} TCP connection{}, {U}'s {}.",
+                upper(&format!("{K}'s")),
+                k.connections,
+                if k.connections == 1 { "" } else { "s" },
+                u.connections
             ),
         ));
     }

@@ -119,6 +119,17 @@ impl<W: Write> CompareText<W> {
         )?;
         writeln!(self.out, "  fetchscope's stack: {}", u.path)?;
         writeln!(self.out, "  the kernel's stack: {}", k.path)?;
+        for (name, r) in [("fetchscope's stack", u), ("the kernel", k)] {
+            if r.connections > 1
+                && let Some(which) = &r.analyzed_connection
+            {
+                writeln!(
+                    self.out,
+                    "  {name} made {} TCP connections; the TCP details are those of {which}, which carried the most data",
+                    r.connections
+                )?;
+            }
+        }
         for r in [u, k] {
             if let Some(e) = &r.error {
                 writeln!(self.out, "  {} run FAILED in the {e}", r.stack)?;
