@@ -345,6 +345,19 @@ fn check_run_against_tshark(
     assert_eq!(num(&t[4]), r["win"].as_u64(), "{stack}: report SYN window");
     assert_eq!(num(&t[5]), r["len"].as_u64(), "{stack}: report SYN length");
 
+    // Retransmissions, as Wireshark's analysis marks them.
+    let rt = tshark(
+        capture,
+        &format!("({flows}) && tcp.analysis.retransmission"),
+        &["frame.number"],
+    );
+    let r = &report["retransmissions"];
+    assert_eq!(
+        rt.len() as u64,
+        r["client"].as_u64().unwrap() + r["server"].as_u64().unwrap(),
+        "{stack}: retransmissions, tshark {rt:?} vs {r}"
+    );
+
     // The client's FIN: who sent the first one, and whether it carried data.
     let fins = tshark(
         capture,
