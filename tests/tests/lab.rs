@@ -503,5 +503,8 @@ fn ipv6_in_the_lab_asks_for_aaaa_and_a_and_connects_over_ipv6() {
     assert_eq!(syn["ip"]["dst"], "fd00:88::1");
     let done = ev.last().unwrap();
     assert_eq!(done["body_sha256"], sha256_hex(LAB_PAGE));
-    assert!(done["remote"].as_str().unwrap().contains("fd00:88::1"), "{done}");
+    assert!(
+        done["remote"].as_str().unwrap().contains("fd00:88::1"),
+        "{done}"
+    );
 }

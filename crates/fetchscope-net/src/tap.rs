@@ -25,6 +25,8 @@ pub struct TapDevice<L> {
     link: L,
     frames: Vec<Frame>,
     error: Option<LinkError>,
+    /// Packets read (and recorded) ahead of the stack, handed to it first.
+    held: std::collections::VecDeque<Vec<u8>>,
 }
 
 impl<L: Link> TapDevice<L> {
@@ -34,6 +36,7 @@ impl<L: Link> TapDevice<L> {
             link,
             frames: Vec::new(),
             error: None,
+            held: std::collections::VecDeque::new(),
         }
     }
 
@@ -57,6 +60,28 @@ impl<L: Link> TapDevice<L> {
         !self.frames.is_empty()
     }
 
+    /// Reads up to `max` waiting packets off the link now, recording each with its
+    /// arrival time, and keeps them for the stack's next receives (which don't record them
+    /// again). For watching a real link while the stack is paused.
+    pub fn prefetch(&mut self, max: usize) -> Result<usize, LinkError> {
+        let mut n = 0;
+        while n < max {
+            match self.link.recv()? {
+                Some(data) => {
+                    self.frames.push(Frame {
+                        t: self.link.now(),
+                        dir: Direction::Rx,
+                        data: data.clone(),
+                    });
+                    self.held.push_back(data);
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        Ok(n)
+    }
+
     /// Takes the first link error seen since the last call.
     pub fn take_error(&mut self) -> Option<LinkError> {
         self.error.take()
@@ -76,6 +101,9 @@ impl<L: Link> Device for TapDevice<L> {
     fn receive(&mut self, _timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         if self.error.is_some() {
             return None;
+        }
+        if let Some(data) = self.held.pop_front() {
+            return Some((TapRxToken { data }, TapTxToken { dev: self }));
         }
         match self.link.recv() {
             Ok(Some(data)) => {

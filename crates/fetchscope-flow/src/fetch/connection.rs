@@ -43,6 +43,8 @@ pub(super) struct Conn {
     pub last_tx_ack: Option<u32>,
     /// Plaintext received and not yet given to HTTP.
     pub plain: Vec<u8>,
+    /// The sequence space, derived from the packets.
+    pub track: super::track::TcpTrack,
 }
 
 impl<L: Link> Fetch<L> {
@@ -82,6 +84,7 @@ impl<L: Link> Fetch<L> {
             peer_fin_end: None,
             last_tx_ack: None,
             plain: Vec::new(),
+            track: super::track::TcpTrack::default(),
         });
         self.observe_tcp(Some("connect() called: the SYN is queued"));
         Ok(())
@@ -432,6 +435,7 @@ impl<L: Link> Fetch<L> {
         if !ours {
             return;
         }
+        conn.track.segment(f.dir, t);
         let len = u32::try_from(t.payload_len).unwrap_or(u32::MAX);
         match f.dir {
             Direction::Rx => {

@@ -15,7 +15,12 @@
 mod connection;
 mod exchange;
 mod resolve;
+mod snapshot;
 mod teardown;
+mod track;
+
+pub use snapshot::{HttpSnapshot, Snapshot, TcpDerived, TcpExposed, TcpSnapshot, TlsSnapshot};
+pub use track::TcpTrack;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -126,6 +131,8 @@ pub struct Fetch<L: Link> {
     /// A failure found while decoding packets (an ICMP error about our own packets),
     /// raised before the next step.
     pending_error: Option<FetchError>,
+    /// A person paused the fetch while the connection was open on a real link.
+    paused_while_open: bool,
     packets: u64,
     packets_tx: u64,
     packets_rx: u64,
@@ -206,6 +213,7 @@ impl<L: Link> Fetch<L> {
             next_hop: None,
             teardown_until: None,
             pending_error: None,
+            paused_while_open: false,
             packets: 0,
             packets_tx: 0,
             packets_rx: 0,
@@ -529,10 +537,29 @@ impl<L: Link> Fetch<L> {
                         raw: Arc::from(f.data.into_boxed_slice()),
                     };
                     let t_us = self.t_us(f.t);
+                    let resent_by_peer = f.dir == Direction::Rx
+                        && ev
+                            .layers
+                            .tcp
+                            .as_ref()
+                            .is_some_and(|t| t.analysis.contains(&"retransmission"));
                     self.queue.push_back(Event {
                         t_us,
                         kind: EventKind::Packet(Box::new(ev)),
                     });
+                    if resent_by_peer {
+                        let why = if self.paused_while_open {
+                            "the fetch was paused (fetchscope step), so the stack did not acknowledge in time"
+                        } else {
+                            "its retransmission timer ran out before our acknowledgement arrived, or the copies crossed"
+                        };
+                        self.queue.push_back(Event {
+                            t_us,
+                            kind: EventKind::Note {
+                                text: format!("the server sent this segment again: {why}"),
+                            },
+                        });
+                    }
                 }
             }
         }

@@ -98,6 +98,54 @@ impl DnsLookup {
         )
     }
 
+    /// The lookup in a few words, for a snapshot.
+    pub(super) fn describe(&self) -> String {
+        let asked: Vec<String> = self
+            .questions
+            .iter()
+            .map(|q| {
+                let state = if q.answer.is_some() {
+                    "answered"
+                } else if q.tcp.is_some() {
+                    "asked again over TCP"
+                } else {
+                    "waiting"
+                };
+                format!(
+                    "{} {} (id 0x{:04x}): {state}",
+                    q.query.qtype,
+                    q.query.display_name(),
+                    q.query.id
+                )
+            })
+            .collect();
+        format!(
+            "{} — server {}, from UDP port {}, {} round{} of queries sent",
+            asked.join("; "),
+            self.server(),
+            self.local_port,
+            self.sent,
+            if self.sent == 1 { "" } else { "s" }
+        )
+    }
+
+    /// What the lookup does next, in one sentence.
+    pub(super) fn next_sentence(&self, now: Instant) -> String {
+        if self.udp_pending() {
+            let left = if self.retry_at > now {
+                (self.retry_at - now).total_millis() as f64 / 1000.0
+            } else {
+                0.0
+            };
+            format!(
+                "waiting for the DNS answer from {}; the query is resent in {left:.1} s if none arrives",
+                self.server()
+            )
+        } else {
+            format!("waiting for the DNS answer over TCP from {}", self.server())
+        }
+    }
+
     fn event(
         q: &DnsQuery,
         event: &str,
