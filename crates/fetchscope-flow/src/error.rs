@@ -17,6 +17,8 @@ pub enum FailureClass {
     Http,
     /// A phase did not finish in time (exit 8).
     Timeout,
+    /// A person stopped the fetch (`q` in `fetchscope step`; exit 130, as for Ctrl-C).
+    Aborted,
 }
 
 impl FailureClass {
@@ -29,6 +31,7 @@ impl FailureClass {
             FailureClass::Tls => 6,
             FailureClass::Http => 7,
             FailureClass::Timeout => 8,
+            FailureClass::Aborted => 130,
         }
     }
 }

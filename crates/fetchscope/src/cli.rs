@@ -46,6 +46,11 @@ pub struct Cli {
 pub enum Command {
     /// Fetch a URL and show every packet, state change and timing.
     Fetch(FetchArgs),
+    /// The same fetch, paused after each event: step through it and look at the TCP, TLS
+    /// and HTTP state at each pause (keys: Enter/n next, p packet, s state change, f phase,
+    /// c continue, b ladder, q quit, ? help; one command per line when stdin is not a
+    /// terminal).
+    Step(FetchArgs),
     /// Fetch a URL through fetchscope's stack (--tun) and through the kernel's, and show
     /// both side by side with their differences.
     Compare(crate::compare::CompareArgs),

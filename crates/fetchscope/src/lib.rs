@@ -9,3 +9,4 @@ pub mod pcap;
 pub mod render;
 pub mod resolvconf;
 pub mod run;
+pub mod step;

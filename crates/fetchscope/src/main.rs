@@ -7,6 +7,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Fetch(args) => fetchscope::run::fetch(&args.url, &args.common),
+        Command::Step(args) => fetchscope::step::step(&args.url, &args.common),
         Command::Compare(args) => fetchscope::compare::run(args),
     };
     let code = match result {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
-use fetchscope_flow::{EventKind, Fetch, FetchConfig, FetchError};
+use fetchscope_flow::{Event, EventKind, Fetch, FetchConfig, FetchError};
 use fetchscope_lab::{Lab, LabConfig};
 use fetchscope_net::{Link, Randomness};
 use fetchscope_net::{TunLink, TunOptions};
@@ -312,142 +312,219 @@ pub fn use_color(choice: ColorChoice) -> bool {
     }
 }
 
+/// A prepared fetch with its renderer and output files: what `fetch` and `step` share.
+pub struct Session {
+    /// The fetch machine.
+    pub fetch: Fetch<Box<dyn Link>>,
+    renderer: Renderer<BufWriter<io::StdoutLock<'static>>>,
+    pcap: Option<crate::pcap::PcapOutput>,
+    har: Option<(crate::render::har::HarRecorder, File)>,
+    ladder: Option<crate::render::ladder::LadderRecorder>,
+    report: Option<(crate::render::report::ReportRecorder, File)>,
+    json: bool,
+    write_err: Option<io::Error>,
+}
+
+impl Session {
+    /// Prepares the world, the configuration and every output of a fetch of `url`, and
+    /// prints the header line (text mode).
+    pub fn start(url: &str, args: &CommonArgs) -> Result<Session, SetupError> {
+        let url = parse_url(url)?;
+        let (mut cfg, world) = prepare(url.clone(), args)?;
+        if let Some(path) = &args.output {
+            let f = create_file(path, "output")?;
+            cfg.body_out = Some(Box::new(BufWriter::with_capacity(256 * 1024, f)));
+        }
+        let keylog_path = args.keylog.clone().or_else(|| {
+            std::env::var_os("SSLKEYLOGFILE")
+                .filter(|v| !v.is_empty())
+                .map(Into::into)
+        });
+        if let Some(path) = keylog_path {
+            let kl = FileKeyLog::open(&path)
+                .with_context(|| format!("cannot open the key log file {}", path.display()))
+                .map_err(SetupError::setup)?;
+            cfg.key_log = Some(Arc::new(kl));
+        }
+        let pcap = match &args.pcap {
+            Some(path) => {
+                Some(crate::pcap::PcapOutput::new(path, cfg.epoch).map_err(SetupError::setup)?)
+            }
+            None => None,
+        };
+        // --har, --ladder, --report: recorders fed every event; files created now so a bad
+        // path fails before the fetch, written at the end (also when the fetch failed).
+        let har = match &args.har {
+            Some(path) => Some((
+                crate::render::har::HarRecorder::new(cfg.epoch, &world.description),
+                create_file(path, "HAR")?,
+            )),
+            None => None,
+        };
+        let report = match &args.report {
+            Some(path) => Some((
+                crate::render::report::ReportRecorder::new(
+                    cfg.epoch,
+                    url.as_str(),
+                    &world.description,
+                ),
+                create_file(path, "report")?,
+            )),
+            None => None,
+        };
+        let ladder = args.ladder.then(crate::render::ladder::LadderRecorder::new);
+        let fetch = Fetch::new(cfg, world.link).map_err(|e| SetupError {
+            code: e.exit_code(),
+            error: anyhow::anyhow!(e.message.clone()),
+        })?;
+        let out = BufWriter::new(io::stdout().lock());
+        let renderer = if args.json {
+            Renderer::Json(JsonRenderer::new(out))
+        } else {
+            let mut t = TextRenderer::new(out, use_color(args.color));
+            t.header(url.as_str(), &world.description)?;
+            Renderer::Text(t)
+        };
+        Ok(Session {
+            fetch,
+            renderer,
+            pcap,
+            har,
+            ladder,
+            report,
+            json: args.json,
+            write_err: None,
+        })
+    }
+
+    /// Renders one event and feeds it to every output.
+    pub fn handle(&mut self, event: &Event) {
+        if let (Some(p), EventKind::Packet(pk)) = (&mut self.pcap, &event.kind)
+            && let Err(e) = p.packet(event.t_us, pk)
+        {
+            self.write_err.get_or_insert(e);
+        }
+        if let Err(e) = self.renderer.event(event) {
+            self.write_err.get_or_insert(e);
+        }
+        if let Some((h, _)) = &mut self.har {
+            h.event(event);
+        }
+        if let Some(l) = &mut self.ladder {
+            l.event(event);
+        }
+        if let Some((r, _)) = &mut self.report {
+            r.event(event);
+        }
+    }
+
+    /// Writes text to stdout beside the events (not in `--json` mode), flushing it.
+    pub fn say(&mut self, text: &str) {
+        if let Err(e) = self.renderer.raw(text) {
+            self.write_err.get_or_insert(e);
+        }
+    }
+
+    /// In `--json` mode, writes the state at a pause as a `{"type":"snapshot",...}` line.
+    pub fn snapshot_line(&mut self, snap: &fetchscope_flow::fetch::Snapshot) {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            #[serde(flatten)]
+            snap: &'a fetchscope_flow::fetch::Snapshot,
+        }
+        let line = Line {
+            kind: "snapshot",
+            snap,
+        };
+        if let Err(e) = self.renderer.json_line(&line) {
+            self.write_err.get_or_insert(e);
+        }
+    }
+
+    /// Flushes stdout.
+    pub fn flush(&mut self) {
+        let _ = self.renderer.flush();
+    }
+
+    /// Pulls every remaining event.
+    pub fn run_to_end(&mut self) {
+        while let Some(event) = self.fetch.next_event() {
+            self.handle(&event);
+        }
+    }
+
+    /// Writes the output files and returns the exit status.
+    pub fn finish(mut self) -> Result<i32, SetupError> {
+        let failure: Option<FetchError> = match self.fetch.result() {
+            Some(Err(e)) => Some(e.clone()),
+            _ => None,
+        };
+        if let Some(e) = &failure {
+            let _ = self.renderer.failed(e);
+        }
+        let _ = self.renderer.flush();
+        drop(self.renderer);
+        let mut write_err = self.write_err;
+        if let Some(l) = self.ladder.take() {
+            // After the text output on stdout; with --json on stderr, so stdout stays NDJSON.
+            let text = l.finish().to_text();
+            let written = if self.json {
+                io::stderr().write_all(format!("\n{text}").as_bytes())
+            } else {
+                let mut o = io::stdout().lock();
+                o.write_all(format!("\n{text}").as_bytes())
+                    .and_then(|()| o.flush())
+            };
+            if let Err(e) = written {
+                write_err.get_or_insert(e);
+            }
+        }
+        if let Some((h, mut f)) = self.har.take() {
+            f.write_all(h.to_json().as_bytes())
+                .and_then(|()| f.flush())
+                .context("could not write the HAR file")
+                .map_err(SetupError::setup)?;
+        }
+        if let Some((r, f)) = self.report.take() {
+            let mut f = BufWriter::new(f);
+            f.write_all(r.to_html().as_bytes())
+                .and_then(|()| f.flush())
+                .context("could not write the HTML report")
+                .map_err(SetupError::setup)?;
+        }
+        if let Some(p) = self.pcap.take() {
+            p.finish(self.fetch.key_log())
+                .context("could not write the pcapng file")
+                .map_err(SetupError::setup)?;
+        }
+        if let Some(e) = write_err
+            && e.kind() != io::ErrorKind::BrokenPipe
+        {
+            return Err(SetupError::setup(
+                anyhow::Error::new(e).context("could not write the output"),
+            ));
+        }
+        match failure {
+            Some(e) => {
+                eprintln!("fetchscope: {} failed: {}", e.phase, e.message);
+                Ok(e.exit_code())
+            }
+            None => Ok(0),
+        }
+    }
+}
+
 /// Runs `fetchscope fetch`; returns the exit status.
 pub fn fetch(url: &str, args: &CommonArgs) -> Result<i32, SetupError> {
     if args.lab_fault == Some(crate::cli::LabFaultChoice::Help) {
         print!("{}", lab_fault_help());
         return Ok(0);
     }
-    let url = parse_url(url)?;
-    let (mut cfg, world) = prepare(url.clone(), args)?;
-    if let Some(path) = &args.output {
-        let f = create_file(path, "output")?;
-        cfg.body_out = Some(Box::new(BufWriter::with_capacity(256 * 1024, f)));
-    }
-    let keylog_path = args.keylog.clone().or_else(|| {
-        std::env::var_os("SSLKEYLOGFILE")
-            .filter(|v| !v.is_empty())
-            .map(Into::into)
-    });
-    if let Some(path) = keylog_path {
-        let kl = FileKeyLog::open(&path)
-            .with_context(|| format!("cannot open the key log file {}", path.display()))
-            .map_err(SetupError::setup)?;
-        cfg.key_log = Some(Arc::new(kl));
-    }
-    let mut pcap = match &args.pcap {
-        Some(path) => {
-            Some(crate::pcap::PcapOutput::new(path, cfg.epoch).map_err(SetupError::setup)?)
-        }
-        None => None,
-    };
-
-    // --har, --ladder, --report: recorders fed every event; files created now so a bad
-    // path fails before the fetch, written at the end (also when the fetch failed).
-    let har_file = match &args.har {
-        Some(path) => Some(create_file(path, "HAR")?),
-        None => None,
-    };
-    let report_file = match &args.report {
-        Some(path) => Some(create_file(path, "report")?),
-        None => None,
-    };
-    let mut har = har_file
-        .as_ref()
-        .map(|_| crate::render::har::HarRecorder::new(cfg.epoch, &world.description));
-    let mut ladder = args.ladder.then(crate::render::ladder::LadderRecorder::new);
-    let mut report = report_file.as_ref().map(|_| {
-        crate::render::report::ReportRecorder::new(cfg.epoch, url.as_str(), &world.description)
-    });
-
-    let mut fetch = Fetch::new(cfg, world.link).map_err(|e| SetupError {
-        code: e.exit_code(),
-        error: anyhow::anyhow!(e.message.clone()),
-    })?;
-    let stdout = io::stdout();
-    let out = BufWriter::new(stdout.lock());
-    let mut renderer = if args.json {
-        Renderer::Json(JsonRenderer::new(out))
-    } else {
-        let mut t = TextRenderer::new(out, use_color(args.color));
-        t.header(url.as_str(), &world.description)?;
-        Renderer::Text(t)
-    };
-    let mut write_err: Option<io::Error> = None;
-    while let Some(event) = fetch.next_event() {
-        if let (Some(p), EventKind::Packet(pk)) = (&mut pcap, &event.kind)
-            && let Err(e) = p.packet(event.t_us, pk)
-        {
-            write_err.get_or_insert(e);
-        }
-        if let Err(e) = renderer.event(&event) {
-            write_err.get_or_insert(e);
-        }
-        if let Some(h) = &mut har {
-            h.event(&event);
-        }
-        if let Some(l) = &mut ladder {
-            l.event(&event);
-        }
-        if let Some(r) = &mut report {
-            r.event(&event);
-        }
-    }
-    let failure: Option<FetchError> = match fetch.result() {
-        Some(Err(e)) => Some(e.clone()),
-        _ => None,
-    };
-    if let Some(e) = &failure {
-        let _ = renderer.failed(e);
-    }
-    let _ = renderer.flush();
-    drop(renderer);
-    if let Some(l) = ladder.take() {
-        // After the text output on stdout; with --json on stderr, so stdout stays NDJSON.
-        let text = l.finish().to_text();
-        let written = if args.json {
-            io::stderr().write_all(format!("\n{text}").as_bytes())
-        } else {
-            let mut o = io::stdout().lock();
-            o.write_all(format!("\n{text}").as_bytes())
-                .and_then(|()| o.flush())
-        };
-        if let Err(e) = written {
-            write_err.get_or_insert(e);
-        }
-    }
-    if let (Some(h), Some(mut f)) = (har.take(), har_file) {
-        f.write_all(h.to_json().as_bytes())
-            .and_then(|()| f.flush())
-            .context("could not write the HAR file")
-            .map_err(SetupError::setup)?;
-    }
-    if let (Some(r), Some(f)) = (report.take(), report_file) {
-        let mut f = BufWriter::new(f);
-        f.write_all(r.to_html().as_bytes())
-            .and_then(|()| f.flush())
-            .context("could not write the HTML report")
-            .map_err(SetupError::setup)?;
-    }
-    if let Some(p) = pcap.take() {
-        p.finish(fetch.key_log())
-            .context("could not write the pcapng file")
-            .map_err(SetupError::setup)?;
-    }
-    if let Some(e) = write_err
-        && e.kind() != io::ErrorKind::BrokenPipe
-    {
-        return Err(SetupError::setup(
-            anyhow::Error::new(e).context("could not write the output"),
-        ));
-    }
-    match failure {
-        Some(e) => {
-            eprintln!("fetchscope: {} failed: {}", e.phase, e.message);
-            Ok(e.exit_code())
-        }
-        None => Ok(0),
-    }
+    let mut session = Session::start(url, args)?;
+    session.run_to_end();
+    session.finish()
 }
 
 /// The text of `--lab-fault help`.

@@ -133,6 +133,14 @@ pub struct Fetch<L: Link> {
     pending_error: Option<FetchError>,
     /// A person paused the fetch while the connection was open on a real link.
     paused_while_open: bool,
+    /// Step mode: a snapshot is kept for every event, as of that event.
+    step_snapshots: bool,
+    /// The state as the events flushed so far tell it.
+    as_of: snapshot::AsOf,
+    /// Snapshots of the queued events, in step mode.
+    snapshots: VecDeque<Snapshot>,
+    /// The snapshot of the last event returned, in step mode.
+    last_snapshot: Option<Snapshot>,
     packets: u64,
     packets_tx: u64,
     packets_rx: u64,
@@ -214,6 +222,15 @@ impl<L: Link> Fetch<L> {
             teardown_until: None,
             pending_error: None,
             paused_while_open: false,
+            step_snapshots: false,
+            as_of: snapshot::AsOf {
+                t_us: 0,
+                phase: Phase::Resolve,
+                tcp: None,
+                tls_stage: None,
+            },
+            snapshots: VecDeque::new(),
+            last_snapshot: None,
             packets: 0,
             packets_tx: 0,
             packets_rx: 0,
@@ -227,6 +244,7 @@ impl<L: Link> Fetch<L> {
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
             if let Some(e) = self.queue.pop_front() {
+                self.last_snapshot = self.snapshots.pop_front();
                 return Some(e);
             }
             if self.finished {
@@ -248,6 +266,21 @@ impl<L: Link> Fetch<L> {
             }
             self.flush();
         }
+    }
+
+    /// The next event already decided (e.g. packets [`Fetch::observe_while_paused`] read),
+    /// without letting the fetch go on.
+    pub fn next_queued_event(&mut self) -> Option<Event> {
+        let e = self.queue.pop_front()?;
+        self.last_snapshot = self.snapshots.pop_front();
+        Some(e)
+    }
+
+    /// Keeps a [`Snapshot`] for every event, as of that event (for stepping): then
+    /// [`Fetch::snapshot`] describes the moment of the last event returned, not the end of
+    /// the step that produced it.
+    pub fn keep_snapshots(&mut self, on: bool) {
+        self.step_snapshots = on;
     }
 
     /// The outcome, once [`Fetch::next_event`] has returned `None`.
@@ -518,7 +551,7 @@ impl<L: Link> Fetch<L> {
             match p {
                 Pending::Event(t, kind) => {
                     let t_us = self.t_us(t);
-                    self.queue.push_back(Event { t_us, kind });
+                    self.queue_event(Event { t_us, kind });
                 }
                 Pending::Frame(f, phase) => {
                     let layers = self.dissector.dissect(f.dir, &f.data);
@@ -543,7 +576,7 @@ impl<L: Link> Fetch<L> {
                             .tcp
                             .as_ref()
                             .is_some_and(|t| t.analysis.contains(&"retransmission"));
-                    self.queue.push_back(Event {
+                    self.queue_event(Event {
                         t_us,
                         kind: EventKind::Packet(Box::new(ev)),
                     });
@@ -553,7 +586,7 @@ impl<L: Link> Fetch<L> {
                         } else {
                             "its retransmission timer ran out before our acknowledgement arrived, or the copies crossed"
                         };
-                        self.queue.push_back(Event {
+                        self.queue_event(Event {
                             t_us,
                             kind: EventKind::Note {
                                 text: format!("the server sent this segment again: {why}"),
@@ -563,5 +596,16 @@ impl<L: Link> Fetch<L> {
                 }
             }
         }
+    }
+
+    /// Queues an event, with its snapshot in step mode.
+    fn queue_event(&mut self, e: Event) {
+        self.as_of.event(&e);
+        if self.step_snapshots {
+            let as_of = self.as_of.clone();
+            let snap = self.snapshot_as_of(&as_of);
+            self.snapshots.push_back(snap);
+        }
+        self.queue.push_back(e);
     }
 }

@@ -17,7 +17,12 @@ impl<W: Write> JsonRenderer<W> {
 
     /// Writes one event and flushes, so a reader sees each event as it happens.
     pub fn event(&mut self, e: &Event) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, e).map_err(io::Error::other)?;
+        self.line(e)
+    }
+
+    /// Writes any serialisable value as one line and flushes.
+    pub fn line<T: serde::Serialize>(&mut self, value: &T) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, value).map_err(io::Error::other)?;
         self.out.write_all(b"\n")?;
         self.out.flush()
     }

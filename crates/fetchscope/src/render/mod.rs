@@ -38,6 +38,22 @@ impl<W: Write> Renderer<W> {
         }
     }
 
+    /// Writes text beside the events (text mode only; NDJSON stays pure), and flushes.
+    pub fn raw(&mut self, text: &str) -> io::Result<()> {
+        match self {
+            Renderer::Text(t) => t.raw(text),
+            Renderer::Json(_) => Ok(()),
+        }
+    }
+
+    /// Writes `value` as one NDJSON line (JSON mode only).
+    pub fn json_line<T: serde::Serialize>(&mut self, value: &T) -> io::Result<()> {
+        match self {
+            Renderer::Text(_) => Ok(()),
+            Renderer::Json(j) => j.line(value),
+        }
+    }
+
     /// Flushes the output.
     pub fn flush(&mut self) -> io::Result<()> {
         match self {

@@ -353,6 +353,12 @@ impl<W: Write> TextRenderer<W> {
         )
     }
 
+    /// Writes `text` as it is and flushes (the step command's panel and prompts).
+    pub fn raw(&mut self, text: &str) -> io::Result<()> {
+        self.out.write_all(text.as_bytes())?;
+        self.out.flush()
+    }
+
     /// Flushes the output.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()

@@ -1,0 +1,215 @@
+//! `fetchscope step`: the same fetch, paused after each event, with the whole state shown
+//! at each pause.
+//!
+//! On a terminal each command is one key and the state panel is redrawn in place; with
+//! stdin not a terminal each line is one command, so `printf 'n\nn\nc\n' | fetchscope step`
+//! is scriptable. In the built-in lab the virtual clock stands still while paused, so
+//! nothing times out; over a TUN device real time goes on, and packets that arrive during
+//! a pause are shown as they come (the stack processes them when the fetch resumes).
+
+pub mod input;
+mod panel;
+
+use std::io::{self, IsTerminal};
+
+use fetchscope_flow::{Event, EventKind};
+
+use crate::cli::CommonArgs;
+use crate::render::ladder::LadderRecorder;
+use crate::run::{Session, SetupError};
+use input::{CommandInput, HELP, StepCommand, Waited};
+
+/// Where the next pause is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// After the next event.
+    Event,
+    /// After the next packet.
+    Packet,
+    /// After the next TCP or TLS state change.
+    State,
+    /// At the next phase.
+    Phase,
+    /// Never again.
+    End,
+}
+
+impl Until {
+    fn stops_at(self, e: &Event) -> bool {
+        match self {
+            Until::Event => !matches!(e.kind, EventKind::Done(_) | EventKind::Error(_)),
+            Until::Packet => matches!(e.kind, EventKind::Packet(_)),
+            Until::State => matches!(e.kind, EventKind::TcpState(_) | EventKind::Tls(_)),
+            Until::Phase => matches!(e.kind, EventKind::Phase { .. }),
+            Until::End => false,
+        }
+    }
+}
+
+/// The terminal's width in columns, or 100 when it can't be read.
+fn terminal_width() -> usize {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ fills a winsize struct for a terminal descriptor.
+    let r = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    if r == 0 && ws.ws_col >= 40 {
+        usize::from(ws.ws_col)
+    } else {
+        100
+    }
+}
+
+/// Cuts `line` to `width` characters (so a redraw knows how many rows it used).
+fn fit(line: &str, width: usize) -> String {
+    if line.chars().count() <= width {
+        line.to_string()
+    } else {
+        let mut s: String = line.chars().take(width.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// The state panel of a pause, drawn on stdout; on a terminal it is erased again before
+/// the next events are printed, so the screen stays tidy.
+struct Screen {
+    redraw: bool,
+    width: usize,
+    panel_rows: usize,
+}
+
+impl Screen {
+    fn erase(&mut self, session: &mut Session) {
+        if self.redraw && self.panel_rows > 0 {
+            session.say(&format!("\r\x1b[{}F\x1b[J", self.panel_rows));
+        }
+        self.panel_rows = 0;
+    }
+
+    fn draw(&mut self, session: &mut Session, lines: &[String]) {
+        let mut text = String::new();
+        for l in lines {
+            text.push_str(&fit(l, self.width));
+            text.push('\n');
+        }
+        session.say(&text);
+        self.panel_rows = if self.redraw { lines.len() } else { 0 };
+    }
+
+    /// Text that stays on screen (help, ladder, messages).
+    fn print(&mut self, session: &mut Session, text: &str) {
+        self.erase(session);
+        session.say(text);
+    }
+}
+
+/// Runs `fetchscope step`; returns the exit status.
+pub fn step(url: &str, args: &CommonArgs) -> Result<i32, SetupError> {
+    let mut session = Session::start(url, args)?;
+    session.fetch.keep_snapshots(true);
+    // Single keys only for people at a terminal reading text; NDJSON readers send lines.
+    let mut input = CommandInput::new(!args.json)?;
+    let mut screen = Screen {
+        redraw: input.is_terminal() && io::stdout().is_terminal(),
+        width: terminal_width().saturating_sub(1),
+        panel_rows: 0,
+    };
+    if !args.json {
+        let how = if input.is_terminal() {
+            "press a key"
+        } else {
+            "one command per line on stdin"
+        };
+        session.say(&format!(
+            "stepping: the fetch pauses after each event ({how}; ? for help)\n"
+        ));
+    }
+    let link_fd = session.fetch.link().readiness_fd();
+    let mut until = Until::Event;
+    let mut history: Vec<Event> = Vec::new();
+    while let Some(event) = session.fetch.next_event() {
+        screen.erase(&mut session);
+        session.handle(&event);
+        history.push(event.clone());
+        if !until.stops_at(&event) {
+            continue;
+        }
+        until = pause(
+            &mut session,
+            &mut input,
+            &mut screen,
+            &mut history,
+            link_fd,
+            args.json,
+        )?;
+    }
+    screen.erase(&mut session);
+    session.finish()
+}
+
+/// One pause: show the state, take commands until one resumes the fetch.
+fn pause(
+    session: &mut Session,
+    input: &mut CommandInput,
+    screen: &mut Screen,
+    history: &mut Vec<Event>,
+    link_fd: Option<std::os::fd::RawFd>,
+    json: bool,
+) -> Result<Until, SetupError> {
+    loop {
+        let snap = session.fetch.snapshot();
+        if json {
+            session.snapshot_line(&snap);
+        } else {
+            screen.draw(session, &panel::lines(&snap, screen.width));
+        }
+        session.flush();
+        let waited = input.wait(link_fd).map_err(SetupError::from)?;
+        match waited {
+            Waited::Link => {
+                // Real time goes on: show what arrived while paused.
+                session.fetch.observe_while_paused();
+                screen.erase(session);
+                while let Some(e) = session.fetch.next_queued_event() {
+                    session.handle(&e);
+                    history.push(e);
+                }
+            }
+            Waited::End => {
+                screen.print(session, "input ended: continuing to the end\n");
+                return Ok(Until::End);
+            }
+            Waited::Command(c) => match c {
+                StepCommand::Next => return Ok(Until::Event),
+                StepCommand::Packet => return Ok(Until::Packet),
+                StepCommand::State => return Ok(Until::State),
+                StepCommand::Phase => return Ok(Until::Phase),
+                StepCommand::Continue => return Ok(Until::End),
+                StepCommand::Quit => {
+                    screen.erase(session);
+                    session.fetch.abort(
+                        "you quit at a pause: fetchscope aborted the connection with a RST (fetchscope step)",
+                    );
+                    return Ok(Until::End);
+                }
+                StepCommand::Ladder => {
+                    let mut ladder = LadderRecorder::new();
+                    for e in history.iter() {
+                        ladder.event(e);
+                    }
+                    let text = ladder.finish().to_text();
+                    screen.print(session, &format!("\n{text}\n"));
+                }
+                StepCommand::Help => screen.print(session, &format!("{HELP}\n")),
+                StepCommand::Unknown(k) => screen.print(
+                    session,
+                    &format!("'{}' is not a command; ? shows them\n", k.escape_default()),
+                ),
+            },
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The state panel shown at each pause of `fetchscope step`.
+
+use fetchscope_flow::fetch::Snapshot;
+
+fn seq(v: Option<(u32, u32)>) -> String {
+    match v {
+        Some((rel, abs)) => format!("{rel} ({abs})"),
+        None => "-".into(),
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// The panel's lines for `snap` (no trailing newline on the last line).
+pub fn lines(snap: &Snapshot, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let title = format!(
+        "── paused at {:.3} ms · phase {}{} ",
+        snap.t_us as f64 / 1000.0,
+        snap.phase,
+        if snap.clock_paused {
+            " · lab clock stopped"
+        } else {
+            " · real time goes on"
+        }
+    );
+    let fill = width.saturating_sub(title.chars().count());
+    out.push(format!("{title}{}", "─".repeat(fill)));
+    if let Some(d) = &snap.dns {
+        out.push(format!(" DNS   {d}"));
+    }
+    if let Some(t) = &snap.tcp {
+        let s = &t.smoltcp;
+        out.push(format!(" TCP   {}  {} → {}", s.state, s.local, s.remote));
+        out.push(format!(
+            "       smoltcp: send queue {} / {} B, receive queue {} / {} B, Nagle {}, delayed ACK {}, next timer {}",
+            s.send_queue,
+            s.send_capacity,
+            s.recv_queue,
+            s.recv_capacity,
+            if s.nagle { "on" } else { "off" },
+            s.ack_delay_ms
+                .map(|m| format!("{m} ms"))
+                .unwrap_or_else(|| "off".into()),
+            s.timer_ms
+                .map(|m| format!("in {m:.1} ms"))
+                .unwrap_or_else(|| "none".into()),
+        ));
+        let d = &t.derived;
+        out.push(format!(
+            "       derived from the packets: SND.UNA {}  SND.NXT {}  RCV.NXT {}",
+            seq(d.snd_una),
+            seq(d.snd_nxt),
+            seq(d.rcv_nxt)
+        ));
+        out.push(format!(
+            "       windows: peer {} B, ours {} B · in flight {} B · MSS {}/{} · window scale {}/{} (ours/peer's) · retransmitted {}/{}",
+            opt(d.snd_wnd),
+            opt(d.rcv_wnd),
+            d.in_flight,
+            opt(d.mss.0),
+            opt(d.mss.1),
+            opt(d.window_scale.0),
+            opt(d.window_scale.1),
+            d.retransmissions.0,
+            d.retransmissions.1,
+        ));
+        if let Some(r) = &d.retransmission_timer {
+            out.push(format!("       retransmission timer: {r}"));
+        }
+    }
+    if let Some(t) = &snap.tls {
+        let mut line = format!(" TLS   {}", t.stage);
+        for v in [&t.version, &t.suite, &t.group].into_iter().flatten() {
+            line.push_str(&format!(" · {v}"));
+        }
+        if let Some(a) = &t.alpn {
+            line.push_str(&format!(" · ALPN {a}"));
+        }
+        if let Some(w) = &t.waiting_for {
+            line.push_str(&format!(" · waiting for {w}"));
+        }
+        out.push(line);
+    }
+    if let Some(h) = &snap.http {
+        out.push(format!(
+            " HTTP  {} · {} · {} body bytes ({} on the wire){}{}",
+            h.request.clone().unwrap_or_default(),
+            h.status
+                .map(|s| format!("status {s}"))
+                .unwrap_or_else(|| "no response yet".into()),
+            h.body_bytes,
+            h.wire_body_bytes,
+            if h.complete { " · complete" } else { "" },
+            if h.redirects > 0 {
+                format!(" · {} redirect(s) so far", h.redirects)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    out.push(format!(" next  {}", snap.next));
+    out.push(
+        " [Enter/n] next  [p] packet  [s] state  [f] phase  [c] continue  [b] ladder  [q] quit  [?] help"
+            .into(),
+    );
+    out
+}
