@@ -1,14 +1,44 @@
 //! fetchscope's fetch machine: DNS, TCP, TLS and HTTP over a smoltcp stack, hand-driven
 //! and pulled one event at a time.
 //!
-//! ```no_run
-//! # fn run(cfg: fetchscope_flow::FetchConfig, link: impl fetchscope_net::Link) {
-//! let mut fetch = fetchscope_flow::Fetch::new(cfg, link).expect("set-up");
-//! while let Some(event) = fetch.next_event() {
-//!     println!("{:>10.3} ms  {:?}", event.t_ms(), event.kind);
-//! }
-//! # }
+//! The machine is pulled: [`Fetch::next_event`] runs it until something happens and
+//! returns that one [`Event`]; nothing happens between calls (in the built-in lab not even
+//! time passes), so a caller can print, step, pause or stop at any event. With
+//! [`Fetch::keep_snapshots`], [`Fetch::snapshot`] describes the state as of the last event
+//! returned: the TCP socket as smoltcp exposes it and as the packets show it, the TLS
+//! stage, the HTTP progress, and what happens next.
+//!
 //! ```
+//! use std::sync::Arc;
+//! use fetchscope_flow::{EventKind, Fetch, FetchConfig};
+//! use fetchscope_lab::{Lab, LabConfig};
+//!
+//! let lab = Lab::new(LabConfig::default()).unwrap();
+//! let mut roots = rustls::RootCertStore::empty();
+//! roots.add(lab.ca_certificate()).unwrap();
+//! let url = url::Url::parse("https://www.example.test/").unwrap();
+//! let mut cfg = FetchConfig::new(url, vec![lab.client_cidr()], Arc::new(roots));
+//! cfg.gateways = vec![lab.client_gateway()];
+//! cfg.dns_servers = vec![lab.dns_server()];
+//! cfg.epoch = lab.epoch();
+//!
+//! let mut fetch = Fetch::new(cfg, lab).unwrap();
+//! fetch.keep_snapshots(true);
+//! let mut saw_syn_sent = false;
+//! while let Some(event) = fetch.next_event() {
+//!     if let EventKind::TcpState(s) = &event.kind {
+//!         if s.to == "SYN-SENT" {
+//!             let snap = fetch.snapshot();
+//!             assert!(snap.next.contains("SYN-ACK"));
+//!             saw_syn_sent = true;
+//!         }
+//!     }
+//! }
+//! assert!(saw_syn_sent);
+//! assert!(matches!(fetch.result(), Some(Ok(summary)) if summary.status == 200));
+//! ```
+//!
+//! `examples/pull.rs` is the same as a program: `cargo run -p fetchscope-flow --example pull`.
 
 pub mod certinfo;
 pub mod config;
