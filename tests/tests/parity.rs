@@ -148,3 +148,45 @@ fn wrong_name_and_unknown_ca_certificates_fail_like_requests() {
         );
     }
 }
+
+#[test]
+fn several_dns_servers_move_on_when_one_is_unreachable() {
+    let Some(lab) = NsLab::up(PREFIX) else { return };
+    // 10.88.0.9 is on the server network but nobody has it: the kernel's ARP fails and
+    // it answers our queries with ICMP host unreachable.
+    let mut cmd = lab.in_cli(fetchscope_bin());
+    cmd.args([
+        "fetch",
+        "https://www.example.test/",
+        "--json",
+        "--timeout",
+        "60",
+    ])
+    .args([
+        "--tun",
+        lab.var("FSC_TUN"),
+        "--addr",
+        lab.var("FSC_STACK_ADDR"),
+    ])
+    .args(["--cacert", lab.var("FSC_CACERT")])
+    .args(["--dns", "10.88.0.9", "--dns", lab.var("FSC_DNS")]);
+    let out = output_within(cmd, COMMAND_LIMIT);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let ev = events(&out.stdout);
+    let dns = of_type(&ev, "dns");
+    let asked: Vec<&str> = dns
+        .iter()
+        .filter(|d| d["event"] == "query" || d["event"] == "retry")
+        .map(|d| d["server"].as_str().unwrap())
+        .collect();
+    assert_eq!(asked.first(), Some(&"10.88.0.9"), "{asked:?}");
+    assert_eq!(asked.last(), Some(&lab.var("FSC_DNS")), "{asked:?}");
+    let answer = dns.iter().find(|d| d["event"] == "answer").unwrap();
+    assert_eq!(answer["server"], lab.var("FSC_DNS"));
+    let unreachable = of_type(&ev, "packet").into_iter().any(|p| {
+        p["icmp"]["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("unreachable"))
+    });
+    assert!(unreachable, "the kernel's ICMP error is in the trace");
+}

@@ -57,6 +57,8 @@ pub(super) struct DnsLookup {
     retry_at: Instant,
     /// The server that answered (for messages).
     answered_by: Option<IpAddr>,
+    /// Why the next query goes to another server early (an ICMP error about this one).
+    switch_reason: Option<String>,
 }
 
 impl DnsLookup {
@@ -280,6 +282,7 @@ impl<L: Link> Fetch<L> {
             waited: DNS_RETRY_FIRST,
             retry_at: now,
             answered_by: None,
+            switch_reason: None,
         });
         self.send_dns_queries(None)
     }
@@ -294,7 +297,13 @@ impl<L: Link> Fetch<L> {
         if d.tries_here >= DNS_TRIES_PER_SERVER && d.servers.len() > 1 {
             d.server_idx = (d.server_idx + 1) % d.servers.len();
             d.tries_here = 0;
+            // A fresh server gets the first, short timeout again.
+            d.timeout = DNS_RETRY_FIRST;
         }
+        let retry_reason = match d.switch_reason.take() {
+            Some(why) => Some(why),
+            None => retry_reason,
+        };
         let server = d.server();
         let timeout = d.timeout;
         let sock = self.sockets.get_mut::<udp::Socket>(d.udp);
@@ -364,6 +373,9 @@ impl<L: Link> Fetch<L> {
         if d.servers.len() > 1 {
             d.tries_here = DNS_TRIES_PER_SERVER;
             d.retry_at = now;
+            d.switch_reason = Some(format!(
+                "{server} is unreachable ({router} sent ICMP {what}): asking the next server"
+            ));
             return None;
         }
         Some(FetchError::new(
