@@ -1666,7 +1666,15 @@ impl OsFetch {
         if let Some(s) = &self.tcp
             && let Ok(info) = tcpinfo::read(s.as_fd())
         {
-            self.note(format!("TCP_INFO at the end: {}", info.brief()));
+            // Dated with the connection's last state change: what it reports is how the
+            // connection ended, not when this process got round to asking.
+            let t = self.last_state_us.max(self.last_rx_tcp_us);
+            self.pending.push(Item::Event(
+                t,
+                EventKind::Note {
+                    text: format!("TCP_INFO at the end: {}", info.brief()),
+                },
+            ));
             self.info_end = Some(info);
         }
         self.tcp = None;
@@ -1729,12 +1737,14 @@ impl OsFetch {
             ));
             return;
         }
-        self.enter(Phase::Done);
         // Release what came before, so the packet counts are complete; `done` comes
-        // last, at the end of the teardown (or just after the last packet).
+        // last, when the teardown ended (or just after a later packet).
         self.release(true);
-        let summary = self.summary();
         let t = self.last_released.max(total);
+        self.phase = Phase::Done;
+        self.pending
+            .push(Item::Event(t, EventKind::Phase { phase: Phase::Done }));
+        let summary = self.summary();
         self.pending
             .push(Item::Event(t, EventKind::Done(Box::new(summary.clone()))));
         self.result = Some(Ok(summary));
@@ -1886,6 +1896,8 @@ impl OsFetch {
             number: self.packets,
             layers,
             raw: Arc::from(p.data.into_boxed_slice()),
+            fault: None,
+            recovery: Vec::new(),
         };
         self.queue.push_back(Event {
             t_us,

@@ -32,6 +32,7 @@ use serde::Serialize;
 
 use crate::cli::CommonArgs;
 use crate::keylog::FileKeyLog;
+use crate::render::ladder::LadderRecorder;
 use crate::run::{EXIT_SETUP, EXIT_USAGE, SetupError, parse_url, prepare, use_color};
 use analysis::{Analyzer, StackReport};
 use differences::Difference;
@@ -146,6 +147,11 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
     }
     // Fail before anything is sent if the kernel run could not be captured.
     fetchscope_os::check_permission().map_err(|e| setup(anyhow!(e)))?;
+    if common.har.is_some() || common.report.is_some() {
+        eprintln!(
+            "fetchscope: note: --har and --report describe one fetch; compare writes neither (use `fetch` for each stack)"
+        );
+    }
     let (mut cfg, world) = prepare(url.clone(), common)?;
     let keylog_path = common.keylog.clone().or_else(|| {
         std::env::var_os("SSLKEYLOGFILE")
@@ -200,6 +206,9 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
         eprintln!("fetchscope: 1/2 fetching through fetchscope's stack ({description})");
     }
     let mut user = Analyzer::new("userspace", description);
+    let mut ladders = common
+        .ladder
+        .then(|| (LadderRecorder::new(), LadderRecorder::new()));
     let user_failure = {
         let mut fetch = Fetch::new(cfg, world.link).map_err(|e| SetupError {
             code: e.exit_code(),
@@ -207,6 +216,9 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
         })?;
         while let Some(event) = fetch.next_event() {
             user.observe(&event);
+            if let Some((l, _)) = &mut ladders {
+                l.event(&event);
+            }
             if let Some(p) = &mut pcap
                 && let Err(e) = p.push(epoch, &event)
             {
@@ -233,6 +245,9 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
     let mut kernel = Analyzer::new("kernel", String::new());
     while let Some(event) = os.next_event() {
         kernel.observe(&event);
+        if let Some((_, l)) = &mut ladders {
+            l.event(&event);
+        }
         if let Some(p) = &mut pcap
             && let Err(e) = p.push(os.started_at(), &event)
         {
@@ -291,6 +306,23 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
         }
     }
     drop(sink);
+    if let Some((lu, lk)) = ladders.take() {
+        // After the comparison on stdout; with --json on stderr, so stdout stays NDJSON.
+        let text = format!(
+            "\nLadder: fetchscope's stack\n{}\nLadder: the kernel's stack\n{}",
+            lu.finish().to_text(),
+            lk.finish().to_text()
+        );
+        let written = if common.json {
+            io::stderr().write_all(text.as_bytes())
+        } else {
+            let mut o = io::stdout().lock();
+            o.write_all(text.as_bytes()).and_then(|()| o.flush())
+        };
+        if let Err(e) = written {
+            write_err.get_or_insert(e);
+        }
+    }
     if let Some(p) = pcap.take() {
         p.finish()
             .context("could not write the pcapng file")
