@@ -17,7 +17,7 @@ type SynField = fn(&SynInfo) -> String;
 /// Width of a label column.
 const LABEL: usize = 30;
 /// Width of a value column.
-const COL: usize = 34;
+const COL: usize = 40;
 /// Width of a packet column in the side-by-side ladder.
 const LADDER_COL: usize = 58;
 
