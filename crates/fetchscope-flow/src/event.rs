@@ -126,6 +126,15 @@ pub struct PacketEvent {
     /// The packet's bytes, for pcap output.
     #[serde(skip)]
     pub raw: Arc<[u8]>,
+    /// What fault injection (`--loss`, `--delay`, ...) did to the packet; absent without
+    /// it. A received packet marked `dropped` never reached the stack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<fetchscope_net::LinkFault>,
+    /// The recovery the packet shows (retransmission after timeout, fast retransmission,
+    /// out-of-order segment queued, duplicate ignored, ...), derived from the packets and
+    /// the stack's known rules.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recovery: Vec<fetchscope_net::fault::Recovery>,
 }
 
 /// A TCP state change of the fetch's socket.
@@ -233,6 +242,38 @@ pub struct HttpResponseEvent {
     pub version: String,
     /// Header fields in the order received, names lower-cased.
     pub headers: Vec<(String, String)>,
+}
+
+impl HttpResponseEvent {
+    /// The event for a response head (header names lower-cased).
+    pub fn from_head(h: &crate::http::ResponseHead) -> Self {
+        HttpResponseEvent {
+            status: h.status,
+            reason: h.reason.clone(),
+            version: h.version.clone(),
+            headers: h
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// What an HTTP progress report becomes in the event stream: the response head's event,
+/// `Err(note)` for an interim (1xx) response, nothing for body progress. The userspace
+/// fetch and the kernel twin share these words.
+pub fn http_progress_event(
+    p: &crate::http::HttpProgress,
+) -> Option<Result<HttpResponseEvent, String>> {
+    match p {
+        crate::http::HttpProgress::Interim(h) => Some(Err(format!(
+            "interim response {} {} skipped, as requests does",
+            h.status, h.reason
+        ))),
+        crate::http::HttpProgress::Head(h) => Some(Ok(HttpResponseEvent::from_head(h))),
+        _ => None,
+    }
 }
 
 /// A redirect being followed.

@@ -340,6 +340,90 @@ pub enum TlsProgress {
     PeerClosed,
 }
 
+impl TlsProgress {
+    /// The `tls` event this progress becomes — stage name, one sentence for people (about
+    /// `host`) and the certificate chain — or `Err(note)` for progress that is only a note.
+    /// The userspace fetch and the kernel twin share these words.
+    pub fn into_stage(
+        self,
+        host: &str,
+    ) -> Result<(&'static str, String, Vec<crate::event::CertificateInfo>), String> {
+        Ok(match self {
+            TlsProgress::ClientHelloQueued => (
+                "client_hello_sent",
+                format!("ClientHello for {host} offering TLS 1.3 and 1.2, ALPN http/1.1"),
+                Vec::new(),
+            ),
+            TlsProgress::ServerHello {
+                version,
+                suite,
+                group,
+            } => (
+                "server_hello",
+                format!(
+                    "the server chose {version} with {suite}{}",
+                    group
+                        .map(|g| format!(" and key exchange {g}"))
+                        .unwrap_or_default()
+                ),
+                Vec::new(),
+            ),
+            TlsProgress::ChainVerified { chain } => (
+                "certificate_verified",
+                format!(
+                    "certificate chain ({} certificate{}) verified for {host}",
+                    chain.len(),
+                    if chain.len() == 1 { "" } else { "s" },
+                ),
+                chain
+                    .iter()
+                    .filter_map(|c| crate::certinfo::describe(c))
+                    .collect(),
+            ),
+            TlsProgress::SignatureVerified => (
+                "certificate_verify_ok",
+                "the server proved it holds the certificate's private key (CertificateVerify)"
+                    .to_string(),
+                Vec::new(),
+            ),
+            TlsProgress::ServerFinished => (
+                "server_finished",
+                "the server's Finished checked out: the handshake was not tampered with"
+                    .to_string(),
+                Vec::new(),
+            ),
+            TlsProgress::HandshakeComplete { alpn } => (
+                "handshake_complete",
+                format!(
+                    "client Finished sent; handshake complete{}",
+                    alpn.map(|a| format!(", ALPN {a}")).unwrap_or_default()
+                ),
+                Vec::new(),
+            ),
+            TlsProgress::TicketsReceived(n) => (
+                "session_ticket",
+                format!("the server sent a session ticket ({n} so far), for resuming later"),
+                Vec::new(),
+            ),
+            TlsProgress::AppDataQueued(n) => {
+                return Err(format!(
+                    "{n} bytes of HTTP encrypted into TLS application data"
+                ));
+            }
+            TlsProgress::CloseNotifyQueued => (
+                "close_notify_sent",
+                "close_notify alert sent: no more data from us".to_string(),
+                Vec::new(),
+            ),
+            TlsProgress::PeerClosed => (
+                "close_notify_received",
+                "the server sent close_notify: no more data from it".to_string(),
+                Vec::new(),
+            ),
+        })
+    }
+}
+
 /// A TLS client over a byte stream, driven by hand.
 pub struct TlsClient {
     conn: UnbufferedClientConnection,

@@ -1245,7 +1245,7 @@ impl OsFetch {
                 self.marks.appconnect = Some(instant(self.now_us()));
                 self.request_due = true;
             }
-            match report::tls_stage(p, &self.host) {
+            match p.into_stage(&self.host) {
                 Ok((stage, detail, certificates)) => {
                     let tls = self.tls.as_ref();
                     let ev = TlsEvent {
@@ -1366,7 +1366,7 @@ impl OsFetch {
 
     fn report_http(&mut self, progress: Vec<HttpProgress>) {
         for p in progress {
-            match report::http_event(&p) {
+            match fetchscope_flow::event::http_progress_event(&p) {
                 Some(Ok(h)) => {
                     self.status = Some(h.status);
                     self.response_head = Some(HttpResponseHead {

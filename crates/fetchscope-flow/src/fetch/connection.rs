@@ -295,80 +295,16 @@ impl<L: Link> Fetch<L> {
     fn report_tls(&mut self, progress: Vec<TlsProgress>) {
         let host = self.target.host.clone();
         for p in progress {
-            let (stage, detail, certs) = match p {
-                TlsProgress::ClientHelloQueued => (
-                    "client_hello_sent",
-                    format!("ClientHello for {host} offering TLS 1.3 and 1.2, ALPN http/1.1"),
-                    Vec::new(),
-                ),
-                TlsProgress::ServerHello {
-                    version,
-                    suite,
-                    group,
-                } => (
-                    "server_hello",
-                    format!(
-                        "the server chose {version} with {suite}{}",
-                        group
-                            .map(|g| format!(" and key exchange {g}"))
-                            .unwrap_or_default()
-                    ),
-                    Vec::new(),
-                ),
-                TlsProgress::ChainVerified { chain } => (
-                    "certificate_verified",
-                    format!(
-                        "certificate chain ({} certificate{}) verified for {host}",
-                        chain.len(),
-                        if chain.len() == 1 { "" } else { "s" },
-                    ),
-                    chain.iter().filter_map(crate::certinfo::describe).collect(),
-                ),
-                TlsProgress::SignatureVerified => (
-                    "certificate_verify_ok",
-                    "the server proved it holds the certificate's private key (CertificateVerify)"
-                        .to_string(),
-                    Vec::new(),
-                ),
-                TlsProgress::ServerFinished => (
-                    "server_finished",
-                    "the server's Finished checked out: the handshake was not tampered with"
-                        .to_string(),
-                    Vec::new(),
-                ),
-                TlsProgress::HandshakeComplete { alpn } => {
-                    self.exchange.marks.appconnect = Some(self.now());
-                    self.exchange.request_due = true;
-                    (
-                        "handshake_complete",
-                        format!(
-                            "client Finished sent; handshake complete{}",
-                            alpn.map(|a| format!(", ALPN {a}")).unwrap_or_default()
-                        ),
-                        Vec::new(),
-                    )
-                }
-                TlsProgress::TicketsReceived(n) => (
-                    "session_ticket",
-                    format!("the server sent a session ticket ({n} so far), for resuming later"),
-                    Vec::new(),
-                ),
-                TlsProgress::AppDataQueued(n) => {
-                    self.note(format!(
-                        "{n} bytes of HTTP encrypted into TLS application data"
-                    ));
+            if let TlsProgress::HandshakeComplete { .. } = &p {
+                self.exchange.marks.appconnect = Some(self.now());
+                self.exchange.request_due = true;
+            }
+            let (stage, detail, certs) = match p.into_stage(&host) {
+                Ok(s) => s,
+                Err(note) => {
+                    self.note(note);
                     continue;
                 }
-                TlsProgress::CloseNotifyQueued => (
-                    "close_notify_sent",
-                    "close_notify alert sent: no more data from us".to_string(),
-                    Vec::new(),
-                ),
-                TlsProgress::PeerClosed => (
-                    "close_notify_received",
-                    "the server sent close_notify: no more data from it".to_string(),
-                    Vec::new(),
-                ),
             };
             let tls = self.conn.as_ref().and_then(|c| c.tls.as_ref());
             let ev = TlsEvent {

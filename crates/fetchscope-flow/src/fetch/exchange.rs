@@ -10,9 +10,7 @@ use url::Url;
 
 use super::{Fetch, Target};
 use crate::error::{FailureClass, FetchError};
-use crate::event::{
-    EventKind, ExchangeRecord, HttpRequestEvent, HttpResponseEvent, Phase, RedirectEvent,
-};
+use crate::event::{EventKind, ExchangeRecord, HttpRequestEvent, Phase, RedirectEvent};
 use crate::http::{
     self, BodySink, Discard, HttpProgress, Limits, MAX_REDIRECTS, RequestHead, ResponseReader,
 };
@@ -221,26 +219,10 @@ impl<L: Link> Fetch<L> {
 
     fn report_http(&mut self, progress: Vec<HttpProgress>) {
         for p in progress {
-            match p {
-                HttpProgress::Interim(h) => {
-                    self.note(format!(
-                        "interim response {} {} skipped, as requests does",
-                        h.status, h.reason
-                    ));
-                }
-                HttpProgress::Head(h) => {
-                    self.emit(EventKind::Http(HttpResponseEvent {
-                        status: h.status,
-                        reason: h.reason.clone(),
-                        version: h.version.clone(),
-                        headers: h
-                            .headers
-                            .iter()
-                            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                            .collect(),
-                    }));
-                }
-                HttpProgress::Body { .. } | HttpProgress::Complete => {}
+            match crate::event::http_progress_event(&p) {
+                Some(Ok(head)) => self.emit(EventKind::Http(head)),
+                Some(Err(note)) => self.note(note),
+                None => {}
             }
         }
     }

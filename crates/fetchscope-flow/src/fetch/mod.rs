@@ -25,6 +25,7 @@ pub use track::TcpTrack;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use fetchscope_net::fault::RecoveryTracker;
 use fetchscope_net::{Direction, Frame, Link, TapDevice, WaitOutcome};
 use fetchscope_wire::Dissector;
 use rand::Rng;
@@ -131,6 +132,9 @@ pub struct Fetch<L: Link> {
     /// A failure found while decoding packets (an ICMP error about our own packets),
     /// raised before the next step.
     pending_error: Option<FetchError>,
+    /// Names the recovery each packet shows (and decodes packets fault injection
+    /// dropped on their way in).
+    recovery: RecoveryTracker,
     /// A person paused the fetch while the connection was open on a real link.
     paused_while_open: bool,
     /// Step mode: a snapshot is kept for every event, as of that event.
@@ -156,6 +160,8 @@ impl<L: Link> Fetch<L> {
         let target = Target::new(cfg.url.clone())?;
         let mut rng = cfg.randomness.rng("client");
         let mut dev = TapDevice::new(link);
+        // A virtual link is the built-in lab, whose servers run smoltcp too.
+        let peer_is_smoltcp = dev.link().is_virtual();
         let start = dev.link().now();
         let mut iface_cfg = Config::new(HardwareAddress::Ip);
         iface_cfg.random_seed = rng.random();
@@ -221,6 +227,7 @@ impl<L: Link> Fetch<L> {
             next_hop: None,
             teardown_until: None,
             pending_error: None,
+            recovery: RecoveryTracker::new(peer_is_smoltcp),
             paused_while_open: false,
             step_snapshots: false,
             as_of: snapshot::AsOf {
@@ -442,9 +449,12 @@ impl<L: Link> Fetch<L> {
 
     fn collect_frames(&mut self) -> Result<(), FetchError> {
         for f in self.dev.take_frames() {
+            // A received packet fault injection dropped never reached the stack.
+            let unreceived = f.dir == Direction::Rx && f.fault.as_ref().is_some_and(|x| x.dropped);
             match f.dir {
                 Direction::Tx => self.packets_tx += 1,
-                Direction::Rx => self.packets_rx += 1,
+                Direction::Rx if !unreceived => self.packets_rx += 1,
+                Direction::Rx => {}
             }
             self.pending.push(Pending::Frame(f, self.phase));
         }
@@ -554,11 +564,22 @@ impl<L: Link> Fetch<L> {
                     self.queue_event(Event { t_us, kind });
                 }
                 Pending::Frame(f, phase) => {
-                    let layers = self.dissector.dissect(f.dir, &f.data);
-                    self.account_tcp(&f, &layers);
-                    if f.dir == Direction::Rx {
-                        self.account_icmp(&layers);
+                    // A received packet that fault injection dropped never reached the
+                    // stack: decoded on the side, so the dissector learns nothing from it.
+                    let unreceived =
+                        f.dir == Direction::Rx && f.fault.as_ref().is_some_and(|x| x.dropped);
+                    let layers = if unreceived {
+                        self.recovery.dissect_unreceived(&f.data)
+                    } else {
+                        self.dissector.dissect(f.dir, &f.data)
+                    };
+                    if !unreceived {
+                        self.account_tcp(&f, &layers);
+                        if f.dir == Direction::Rx {
+                            self.account_icmp(&layers);
+                        }
                     }
+                    let recovery = self.recovery.observe(f.t, f.dir, &layers, f.fault.as_ref());
                     self.packets += 1;
                     let ev = PacketEvent {
                         dir: f.dir,
@@ -568,9 +589,12 @@ impl<L: Link> Fetch<L> {
                         number: self.packets,
                         layers,
                         raw: Arc::from(f.data.into_boxed_slice()),
+                        fault: f.fault,
+                        recovery,
                     };
                     let t_us = self.t_us(f.t);
                     let resent_by_peer = f.dir == Direction::Rx
+                        && ev.recovery.is_empty()
                         && ev
                             .layers
                             .tcp
