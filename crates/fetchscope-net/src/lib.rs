@@ -5,6 +5,7 @@
 //! the smoltcp [`Device`](smoltcp::phy::Device) that records every packet with its own
 //! timestamp. Servers inside the built-in lab use the plain [`QueueDevice`].
 
+pub mod fault;
 mod link;
 mod queue;
 mod random;
@@ -12,6 +13,7 @@ mod sim;
 mod tap;
 mod tun;
 
+pub use fault::{DroppedPacket, FaultConfig, FaultDirections, FaultLink, LinkFault};
 pub use link::{Link, LinkError, WaitOutcome};
 pub use queue::QueueDevice;
 pub use random::Randomness;

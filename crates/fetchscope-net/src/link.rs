@@ -60,6 +60,16 @@ pub trait Link {
     fn readiness_fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
+    /// What fault injection did to the packet of the last `send` or `recv` call, if
+    /// anything (see [`FaultLink`](crate::FaultLink)); plain links never report one.
+    fn last_fault(&mut self) -> Option<crate::LinkFault> {
+        None
+    }
+    /// Packets fault injection dropped on their way to the stack since the last call,
+    /// each with the time it arrived; plain links never drop one.
+    fn take_dropped(&mut self) -> Vec<crate::DroppedPacket> {
+        Vec::new()
+    }
 }
 
 impl<L: Link + ?Sized> Link for Box<L> {
@@ -86,5 +96,11 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn readiness_fd(&self) -> Option<std::os::fd::RawFd> {
         (**self).readiness_fd()
+    }
+    fn last_fault(&mut self) -> Option<crate::LinkFault> {
+        (**self).last_fault()
+    }
+    fn take_dropped(&mut self) -> Vec<crate::DroppedPacket> {
+        (**self).take_dropped()
     }
 }

@@ -14,6 +14,9 @@ pub struct Frame {
     pub dir: Direction,
     /// The IP packet, byte for byte.
     pub data: Vec<u8>,
+    /// What fault injection did to it (see [`FaultLink`](crate::FaultLink)); a received
+    /// frame that was `dropped` never reached the stack.
+    pub fault: Option<crate::LinkFault>,
 }
 
 /// A smoltcp [`Device`] over a [`Link`], recording each packet exactly once.
@@ -68,18 +71,35 @@ impl<L: Link> TapDevice<L> {
         while n < max {
             match self.link.recv()? {
                 Some(data) => {
+                    self.record_dropped();
                     self.frames.push(Frame {
                         t: self.link.now(),
                         dir: Direction::Rx,
                         data: data.clone(),
+                        fault: self.link.last_fault(),
                     });
                     self.held.push_back(data);
                     n += 1;
                 }
-                None => break,
+                None => {
+                    self.record_dropped();
+                    break;
+                }
             }
         }
         Ok(n)
+    }
+
+    /// Records the packets fault injection dropped on their way in, with their times.
+    fn record_dropped(&mut self) {
+        for d in self.link.take_dropped() {
+            self.frames.push(Frame {
+                t: d.t,
+                dir: Direction::Rx,
+                data: d.data,
+                fault: Some(d.fault),
+            });
+        }
     }
 
     /// Takes the first link error seen since the last call.
@@ -107,14 +127,19 @@ impl<L: Link> Device for TapDevice<L> {
         }
         match self.link.recv() {
             Ok(Some(data)) => {
+                self.record_dropped();
                 self.frames.push(Frame {
                     t: self.link.now(),
                     dir: Direction::Rx,
                     data: data.clone(),
+                    fault: self.link.last_fault(),
                 });
                 Some((TapRxToken { data }, TapTxToken { dev: self }))
             }
-            Ok(None) => None,
+            Ok(None) => {
+                self.record_dropped();
+                None
+            }
             Err(e) => {
                 self.error = Some(e);
                 None
@@ -165,6 +190,7 @@ impl<L: Link> phy::TxToken for TapTxToken<'_, L> {
                 t,
                 dir: Direction::Tx,
                 data,
+                fault: self.dev.link.last_fault(),
             }),
             Err(e) => {
                 if self.dev.error.is_none() {
