@@ -169,6 +169,117 @@ pub struct CommonArgs {
     /// `--lab-fault help` lists every fault.
     #[arg(long, value_name = "NAME", value_parser = parse_lab_fault, help_heading = "Run")]
     pub lab_fault: Option<LabFaultChoice>,
+
+    /// Fault injection on the stack's link: --loss, --reorder, --duplicate, --corrupt,
+    /// --delay, --jitter, --rate, --faults-dir.
+    #[command(flatten)]
+    pub faults: FaultArgs,
+}
+
+/// Fault injection on the stack's link, in the built-in lab or on a TUN device
+/// (docs/faults.md). Every random choice follows --seed.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FaultArgs {
+    /// Drop PCT % of the packets. A dropped packet still appears in the trace, marked
+    /// "dropped by fault injection" (a received one never reaches the stack).
+    #[arg(long, value_name = "PCT", value_parser = loss_pct, help_heading = "Faults")]
+    pub loss: Option<f64>,
+
+    /// Hold back PCT % of the packets so the next packet overtakes them (at most 10 ms).
+    #[arg(long, value_name = "PCT", value_parser = reorder_pct, help_heading = "Faults")]
+    pub reorder: Option<f64>,
+
+    /// Send PCT % of the packets twice.
+    #[arg(long, value_name = "PCT", value_parser = duplicate_pct, help_heading = "Faults")]
+    pub duplicate: Option<f64>,
+
+    /// Flip one bit in PCT % of the packets (the receiver finds a bad checksum).
+    #[arg(long, value_name = "PCT", value_parser = corrupt_pct, help_heading = "Faults")]
+    pub corrupt: Option<f64>,
+
+    /// Delay every packet by MS milliseconds (up to 60000; lab: virtual time).
+    #[arg(long, value_name = "MS", value_parser = delay_ms, help_heading = "Faults")]
+    pub delay: Option<smoltcp::time::Duration>,
+
+    /// Vary the delay by up to ± MS milliseconds, uniformly (packets keep their order).
+    #[arg(long, value_name = "MS", value_parser = jitter_ms, help_heading = "Faults")]
+    pub jitter: Option<smoltcp::time::Duration>,
+
+    /// Limit the bandwidth, written like tc: 10mbit, 512kbit, 1gbit (100kbps = bytes/s).
+    #[arg(long, value_name = "RATE", value_parser = rate_bps, help_heading = "Faults")]
+    pub rate: Option<u64>,
+
+    /// The direction the faults apply to: rx (packets to the stack), tx (packets it
+    /// sends) or both.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "both",
+        help_heading = "Faults"
+    )]
+    pub faults_dir: FaultsDir,
+}
+
+/// Which way `--loss`, `--delay`, ... apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FaultsDir {
+    /// Packets on their way to the stack.
+    Rx,
+    /// Packets the stack sends.
+    Tx,
+    /// Both.
+    #[default]
+    Both,
+}
+
+impl FaultArgs {
+    /// The fault configuration, or `None` when no fault was asked for.
+    pub fn config(&self) -> Option<fetchscope_net::FaultConfig> {
+        use fetchscope_net::FaultDirections;
+        let cfg = fetchscope_net::FaultConfig {
+            loss: self.loss.unwrap_or(0.0),
+            reorder: self.reorder.unwrap_or(0.0),
+            duplicate: self.duplicate.unwrap_or(0.0),
+            corrupt: self.corrupt.unwrap_or(0.0),
+            delay: self.delay.unwrap_or_default(),
+            jitter: self.jitter.unwrap_or_default(),
+            rate_bps: self.rate,
+            directions: match self.faults_dir {
+                FaultsDir::Rx => FaultDirections::Rx,
+                FaultsDir::Tx => FaultDirections::Tx,
+                FaultsDir::Both => FaultDirections::Both,
+            },
+        };
+        cfg.is_active().then_some(cfg)
+    }
+}
+
+fn loss_pct(s: &str) -> Result<f64, String> {
+    fetchscope_net::fault::parse_percent("loss", s).map_err(|e| e.to_string())
+}
+
+fn reorder_pct(s: &str) -> Result<f64, String> {
+    fetchscope_net::fault::parse_percent("reorder", s).map_err(|e| e.to_string())
+}
+
+fn duplicate_pct(s: &str) -> Result<f64, String> {
+    fetchscope_net::fault::parse_percent("duplicate", s).map_err(|e| e.to_string())
+}
+
+fn corrupt_pct(s: &str) -> Result<f64, String> {
+    fetchscope_net::fault::parse_percent("corrupt", s).map_err(|e| e.to_string())
+}
+
+fn delay_ms(s: &str) -> Result<smoltcp::time::Duration, String> {
+    fetchscope_net::fault::parse_millis("delay", s).map_err(|e| e.to_string())
+}
+
+fn jitter_ms(s: &str) -> Result<smoltcp::time::Duration, String> {
+    fetchscope_net::fault::parse_millis("jitter", s).map_err(|e| e.to_string())
+}
+
+fn rate_bps(s: &str) -> Result<u64, String> {
+    fetchscope_net::fault::parse_rate(s).map_err(|e| e.to_string())
 }
 
 /// When to colour the text output.
@@ -245,6 +356,47 @@ mod tests {
         assert_eq!(args.url, DEFAULT_URL);
         assert_eq!(args.common.timeout, 30.0);
         assert!(args.common.tun.is_none());
+    }
+
+    #[test]
+    fn fault_options_parse_and_bad_values_are_usage_errors() {
+        let cli = Cli::try_parse_from([
+            "fetchscope",
+            "fetch",
+            "--loss",
+            "5",
+            "--delay",
+            "20",
+            "--rate",
+            "10mbit",
+            "--faults-dir",
+            "rx",
+        ])
+        .unwrap();
+        let Command::Fetch(args) = cli.command else {
+            panic!("not fetch")
+        };
+        let cfg = args.common.faults.config().expect("faults asked for");
+        assert_eq!(cfg.loss, 5.0);
+        assert_eq!(cfg.delay.total_millis(), 20);
+        assert_eq!(cfg.rate_bps, Some(10_000_000));
+        assert_eq!(cfg.directions, fetchscope_net::FaultDirections::Rx);
+        let none = Cli::try_parse_from(["fetchscope", "fetch"]).unwrap();
+        let Command::Fetch(args) = none.command else {
+            panic!("not fetch")
+        };
+        assert!(args.common.faults.config().is_none());
+        for bad in [
+            ["--loss", "101"],
+            ["--reorder", "-1"],
+            ["--corrupt", "lots"],
+            ["--delay", "999999"],
+            ["--rate", "fast"],
+            ["--faults-dir", "up"],
+        ] {
+            let e = Cli::try_parse_from(["fetchscope", "fetch", bad[0], bad[1]]).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -114,14 +114,31 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
                 "--ipv6 is for the built-in lab; with --tun give the stack an IPv6 address with a second --addr"
             )));
         }
-        return prepare_tun(url, args, name, randomness);
+        let (cfg, world) = prepare_tun(url, args, name, randomness)?;
+        return Ok((cfg, with_faults(world, args)?));
     }
     if !args.addr.is_empty() || !args.gateway.is_empty() || !args.dns.is_empty() {
         return Err(SetupError::usage(anyhow::anyhow!(
             "--addr, --gateway and --dns only apply with --tun NAME; without --tun the fetch runs in the built-in lab"
         )));
     }
-    prepare_lab(url, args, randomness, lab_fault)
+    let (cfg, world) = prepare_lab(url, args, randomness, lab_fault)?;
+    Ok((cfg, with_faults(world, args)?))
+}
+
+/// Puts fault injection (`--loss`, `--delay`, ...) between the stack and the world's
+/// link, when asked for.
+fn with_faults(world: World, args: &CommonArgs) -> Result<World, SetupError> {
+    let Some(cfg) = args.faults.config() else {
+        return Ok(world);
+    };
+    let randomness = Randomness::new(args.seed);
+    let link = fetchscope_net::FaultLink::new(world.link, cfg, &randomness)
+        .map_err(|e| SetupError::usage(anyhow::anyhow!(e)))?;
+    Ok(World {
+        link: Box::new(link),
+        description: format!("{}, faults: {cfg}", world.description),
+    })
 }
 
 /// Builds the configuration for a fetch in the built-in lab.
@@ -399,7 +416,11 @@ impl Session {
 
     /// Renders one event and feeds it to every output.
     pub fn handle(&mut self, event: &Event) {
+        // The pcap holds what crossed the stack's device: not a received packet that
+        // fault injection dropped before it got there (docs/faults.md).
         if let (Some(p), EventKind::Packet(pk)) = (&mut self.pcap, &event.kind)
+            && !(pk.dir == fetchscope_wire::Direction::Rx
+                && pk.fault.as_ref().is_some_and(|f| f.dropped))
             && let Err(e) = p.packet(event.t_us, pk)
         {
             self.write_err.get_or_insert(e);

@@ -213,12 +213,33 @@ impl<W: Write> TextRenderer<W> {
         } else {
             "IP"
         };
+        let dropped = pk.fault.as_ref().is_some_and(|f| f.dropped);
         self.line(
             t_us,
             &format!("{arrow} #{}", pk.number),
             style,
-            &format!("{proto} {} B  {}", pk.len, pk.summary),
-        )
+            &format!(
+                "{}{proto} {} B  {}",
+                if dropped { "✗ " } else { "" },
+                pk.len,
+                pk.summary
+            ),
+        )?;
+        self.packet_fate(pk)
+    }
+
+    /// What fault injection did to a packet (a fact), then the recovery it shows
+    /// (derived), each on its own line under the packet.
+    fn packet_fate(&mut self, pk: &PacketEvent) -> io::Result<()> {
+        if let Some(f) = pk.fault.as_ref().filter(|f| !f.is_empty()) {
+            let text = format!("✗ {}", f.describe(pk.dir));
+            writeln!(self.out, "{:>24}{}", "", paint(self.palette.error, &text))?;
+        }
+        for r in &pk.recovery {
+            let text = format!("↳ {}", r.text);
+            writeln!(self.out, "{:>24}{}", "", paint(self.palette.state, &text))?;
+        }
+        Ok(())
     }
 
     fn dns(&mut self, t_us: u64, d: &DnsEvent) -> io::Result<()> {
