@@ -36,7 +36,8 @@ pub struct TcpLayer {
     /// The options present, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<TcpOptions>,
-    /// Wireshark-like analysis: "retransmission", "out-of-order", "duplicate-ack",
+    /// Wireshark-like analysis: "retransmission", "fast-retransmission" (the segment
+    /// the other side asked for in two or more duplicate ACKs), "out-of-order", "duplicate-ack",
     /// "zero-window", "window-update", "previous-segment-not-captured".
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub analysis: Vec<&'static str>,

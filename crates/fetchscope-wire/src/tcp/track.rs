@@ -41,6 +41,8 @@ struct Half {
     /// Last acknowledgment number and window this side sent.
     last_ack: Option<u32>,
     last_win: Option<u16>,
+    /// Duplicate ACKs this side sent in a row for `last_ack`.
+    dup_acks: u32,
 }
 
 impl Half {
@@ -136,6 +138,9 @@ impl TcpTrack {
         let mut analysis = Vec::new();
         let seg_len = h.seg_len();
         let end = h.seq.wrapping_add(seg_len);
+        // What the other side asked for in duplicate ACKs, for fast retransmissions.
+        let asked = (self.halves[other].last_ack, self.halves[other].dup_acks);
+        let mut answered = false;
         let me = &mut self.halves[side];
         let expected = me.next_seq;
         if seg_len > 0 {
@@ -153,7 +158,13 @@ impl TcpTrack {
                         me.next_seq = Some(end);
                     } else {
                         let filled = me.fill(h.seq, end);
-                        analysis.push(if filled {
+                        // Like Wireshark's tcp.analysis.fast_retransmission: the segment the
+                        // other side asked for in two or more duplicate ACKs.
+                        let fast = asked.0 == Some(h.seq) && asked.1 >= 2;
+                        answered = fast;
+                        analysis.push(if fast {
+                            "fast-retransmission"
+                        } else if filled {
                             "out-of-order"
                         } else {
                             "retransmission"
@@ -187,7 +198,16 @@ impl TcpTrack {
                 }
             }
         }
+        if answered {
+            // A later copy needs new duplicate ACKs to count as fast.
+            self.halves[other].dup_acks = 0;
+        }
         let me = &mut self.halves[side];
+        if analysis.contains(&"duplicate-ack") {
+            me.dup_acks = me.dup_acks.saturating_add(1);
+        } else if ackf && me.last_ack != Some(h.ack) {
+            me.dup_acks = 0;
+        }
         if !syn {
             me.last_win = Some(h.win);
             if ackf {
@@ -311,6 +331,31 @@ mod tests {
         t.track(0, &seg(1001, 5009, flag::ACK, 1000, b""));
         let same = t.track(0, &seg(1001, 5009, flag::ACK, 1000, b""));
         assert!(same.analysis.is_empty());
+    }
+
+    #[test]
+    fn fast_retransmission_after_duplicate_acks() {
+        let mut t = TcpTrack::default();
+        handshake(&mut t);
+        t.track(1, &seg(5001, 1001, flag::ACK, 500, b"aaaa"));
+        // 5005 is lost; what follows makes the client ask for 5005 again and again.
+        t.track(1, &seg(5009, 1001, flag::ACK, 500, b"cccc"));
+        t.track(0, &seg(1001, 5005, flag::ACK, 1000, b""));
+        t.track(1, &seg(5013, 1001, flag::ACK, 500, b"dddd"));
+        let d1 = t.track(0, &seg(1001, 5005, flag::ACK, 1000, b""));
+        assert_eq!(d1.analysis, vec!["duplicate-ack"]);
+        // one duplicate ACK is not enough
+        let early = t
+            .clone()
+            .track(1, &seg(5005, 1001, flag::ACK, 500, b"bbbb"));
+        assert_eq!(early.analysis, vec!["out-of-order"]);
+        let d2 = t.track(0, &seg(1001, 5005, flag::ACK, 1000, b""));
+        assert_eq!(d2.analysis, vec!["duplicate-ack"]);
+        let fast = t.track(1, &seg(5005, 1001, flag::ACK, 500, b"bbbb"));
+        assert_eq!(fast.analysis, vec!["fast-retransmission"]);
+        // sent yet again later (after a timeout): a plain retransmission
+        let again = t.track(1, &seg(5005, 1001, flag::ACK, 500, b"bbbb"));
+        assert_eq!(again.analysis, vec!["retransmission"]);
     }
 
     #[test]
