@@ -19,7 +19,8 @@ const CDN_PAGE: &[u8] = include_bytes!("../../crates/fetchscope-lab/src/http/cdn
 const TEXT_PAGE: &[u8] = include_bytes!("../../crates/fetchscope-lab/src/http/text.txt");
 
 /// Every fault this file tests; `--lab-fault help` must list exactly these.
-const TESTED_FAULTS: [&str; 20] = [
+/// (giant-tls-record and the endless-* faults are tested in limits.rs.)
+const TESTED_FAULTS: [&str; 24] = [
     "nxdomain",
     "servfail",
     "dns-silent",
@@ -32,6 +33,7 @@ const TESTED_FAULTS: [&str; 20] = [
     "cert-expired",
     "cert-self-signed",
     "tls-alert",
+    "giant-tls-record",
     "bad-status-line",
     "huge-headers",
     "bad-chunk",
@@ -40,6 +42,9 @@ const TESTED_FAULTS: [&str; 20] = [
     "redirect-loop",
     "too-many-redirects",
     "slow",
+    "endless-headers",
+    "endless-chunk-line",
+    "endless-body",
 ];
 
 /// Runs `fetchscope fetch --json --seed 1 --lab-fault NAME [extra]`.

@@ -35,6 +35,8 @@ pub enum LabFault {
     CertSelfSigned,
     /// The server answers the ClientHello with a fatal `handshake_failure` alert.
     TlsAlert,
+    /// The server answers the ClientHello with a TLS record announcing 65535 bytes.
+    GiantTlsRecord,
     /// The answer to `/` starts with a malformed status line.
     BadStatusLine,
     /// The answer to `/` has more than 64 KiB of header fields.
@@ -51,6 +53,12 @@ pub enum LabFault {
     TooManyRedirects,
     /// The server waits 5 s (virtual) before answering each request.
     Slow,
+    /// The answer to `/` sends header fields forever; the head never ends.
+    EndlessHeaders,
+    /// The answer to `/` is chunked, and its first chunk-size line never ends.
+    EndlessChunkLine,
+    /// The answer to `/` has no length and a body that never ends; the server never closes.
+    EndlessBody,
 }
 
 /// The protocol layer a fault breaks.
@@ -78,7 +86,7 @@ impl fmt::Display for FaultLayer {
 }
 
 /// Every fault, in the order of a fetch (DNS, TCP, TLS, HTTP).
-const ALL: [LabFault; 20] = [
+const ALL: [LabFault; 24] = [
     LabFault::Nxdomain,
     LabFault::Servfail,
     LabFault::DnsSilent,
@@ -91,6 +99,7 @@ const ALL: [LabFault; 20] = [
     LabFault::CertExpired,
     LabFault::CertSelfSigned,
     LabFault::TlsAlert,
+    LabFault::GiantTlsRecord,
     LabFault::BadStatusLine,
     LabFault::HugeHeaders,
     LabFault::BadChunk,
@@ -99,6 +108,9 @@ const ALL: [LabFault; 20] = [
     LabFault::RedirectLoop,
     LabFault::TooManyRedirects,
     LabFault::Slow,
+    LabFault::EndlessHeaders,
+    LabFault::EndlessChunkLine,
+    LabFault::EndlessBody,
 ];
 
 impl LabFault {
@@ -122,6 +134,7 @@ impl LabFault {
             LabFault::CertExpired => "cert-expired",
             LabFault::CertSelfSigned => "cert-self-signed",
             LabFault::TlsAlert => "tls-alert",
+            LabFault::GiantTlsRecord => "giant-tls-record",
             LabFault::BadStatusLine => "bad-status-line",
             LabFault::HugeHeaders => "huge-headers",
             LabFault::BadChunk => "bad-chunk",
@@ -130,6 +143,9 @@ impl LabFault {
             LabFault::RedirectLoop => "redirect-loop",
             LabFault::TooManyRedirects => "too-many-redirects",
             LabFault::Slow => "slow",
+            LabFault::EndlessHeaders => "endless-headers",
+            LabFault::EndlessChunkLine => "endless-chunk-line",
+            LabFault::EndlessBody => "endless-body",
         }
     }
 
@@ -166,6 +182,9 @@ impl LabFault {
             LabFault::TlsAlert => {
                 "the server answers the ClientHello with a fatal handshake_failure alert and closes"
             }
+            LabFault::GiantTlsRecord => {
+                "the server answers the ClientHello with a TLS record announcing 65535 bytes (TLS allows 18432)"
+            }
             LabFault::BadStatusLine => {
                 "the response to / starts with a malformed status line (HTTP/1.1 2OO OK)"
             }
@@ -188,6 +207,15 @@ impl LabFault {
             LabFault::Slow => {
                 "the server waits 5 s (virtual time) before answering each HTTP request"
             }
+            LabFault::EndlessHeaders => {
+                "the response to / sends header fields forever: its head never ends (clients stop at 64 KiB)"
+            }
+            LabFault::EndlessChunkLine => {
+                "the response to / is chunked, and its first chunk-size line never ends (clients stop at 4 KiB)"
+            }
+            LabFault::EndlessBody => {
+                "the response to / has no length and a body that never ends; the server never closes"
+            }
         }
     }
 
@@ -204,7 +232,8 @@ impl LabFault {
             | LabFault::CertWrongName
             | LabFault::CertExpired
             | LabFault::CertSelfSigned
-            | LabFault::TlsAlert => FaultLayer::Tls,
+            | LabFault::TlsAlert
+            | LabFault::GiantTlsRecord => FaultLayer::Tls,
             LabFault::BadStatusLine
             | LabFault::HugeHeaders
             | LabFault::BadChunk
@@ -212,7 +241,10 @@ impl LabFault {
             | LabFault::CorruptGzip
             | LabFault::RedirectLoop
             | LabFault::TooManyRedirects
-            | LabFault::Slow => FaultLayer::Http,
+            | LabFault::Slow
+            | LabFault::EndlessHeaders
+            | LabFault::EndlessChunkLine
+            | LabFault::EndlessBody => FaultLayer::Http,
         }
     }
 

@@ -14,6 +14,13 @@ pub(crate) enum Body {
         /// Body length in bytes.
         len: u64,
     },
+    /// `prefix`, then `unit` repeated forever (the `endless-*` faults): never ends.
+    Endless {
+        /// The bytes before the repetition.
+        prefix: &'static [u8],
+        /// The bytes repeated (not empty).
+        unit: &'static [u8],
+    },
 }
 
 impl Body {
@@ -22,6 +29,7 @@ impl Body {
         match self {
             Body::Bytes(b) => b.len() as u64,
             Body::Generated { len } => *len,
+            Body::Endless { .. } => u64::MAX,
         }
     }
 
@@ -41,8 +49,29 @@ impl Body {
                 }
             }
             Body::Generated { .. } => fill_generated(offset, dst),
+            Body::Endless { prefix, unit } => fill_endless(prefix, unit, offset, dst),
         }
         n
+    }
+}
+
+/// Fills `dst` with the bytes of `prefix` followed by `unit` repeated, from `offset` on.
+fn fill_endless(prefix: &[u8], unit: &[u8], offset: u64, dst: &mut [u8]) {
+    if unit.is_empty() {
+        dst.fill(0);
+        return;
+    }
+    for (i, b) in dst.iter_mut().enumerate() {
+        let at = offset.saturating_add(i as u64);
+        *b = match usize::try_from(at).ok().and_then(|a| prefix.get(a)) {
+            Some(p) => *p,
+            None => {
+                let k = at.saturating_sub(prefix.len() as u64) % unit.len() as u64;
+                unit.get(usize::try_from(k).unwrap_or(0))
+                    .copied()
+                    .unwrap_or(0)
+            }
+        };
     }
 }
 
@@ -60,6 +89,9 @@ pub(crate) enum Framing {
     Close,
     /// No body and no length field (1xx, 204, 304).
     NoBody,
+    /// No length field, and the head's field section is left open: the body's bytes
+    /// continue it (the `endless-headers` fault).
+    OpenHead,
 }
 
 /// A route's answer.
@@ -113,7 +145,10 @@ impl Response {
     /// the connection after the response (the body cannot end any other way).
     pub fn framed(mut self, framing: Framing) -> Self {
         self.framing = framing;
-        if matches!(framing, Framing::Close | Framing::DeclaredLength(_)) {
+        if matches!(
+            framing,
+            Framing::Close | Framing::DeclaredLength(_) | Framing::OpenHead
+        ) {
             self.close = true;
         }
         self
@@ -153,7 +188,7 @@ impl ResponseStream {
             }
             Framing::DeclaredLength(n) => head.push_str(&format!("Content-Length: {n}\r\n")),
             Framing::Chunked => head.push_str("Transfer-Encoding: chunked\r\n"),
-            Framing::Close | Framing::NoBody => {}
+            Framing::Close | Framing::NoBody | Framing::OpenHead => {}
         }
         for (name, value) in &response.extra_headers {
             head.push_str(&format!("{name}: {value}\r\n"));
@@ -163,6 +198,10 @@ impl ResponseStream {
         } else {
             "Connection: keep-alive\r\n\r\n"
         });
+        if response.framing == Framing::OpenHead {
+            // No empty line: the field section goes on in the body.
+            head.truncate(head.len() - 2);
+        }
         let send_body = !head_only && response.framing != Framing::NoBody;
         ResponseStream {
             head: head.into_bytes(),
@@ -295,6 +334,54 @@ mod tests {
         assert!(
             !t.contains("Content-") && t.ends_with("keep-alive\r\n\r\n"),
             "{t}"
+        );
+    }
+
+    #[test]
+    fn endless_bodies_and_open_heads() {
+        let r = Response::new(
+            200,
+            "OK",
+            "t",
+            Body::Endless {
+                prefix: b"1;x=",
+                unit: b"ab",
+            },
+        )
+        .framed(Framing::Chunked);
+        let mut s = ResponseStream::new(r, false, false, "D");
+        let mut buf = vec![0u8; 4096];
+        let mut sent = Vec::new();
+        for _ in 0..100 {
+            let n = s.peek(&mut buf);
+            assert_eq!(n, buf.len());
+            sent.extend_from_slice(&buf[..n]);
+            s.consume(n);
+            assert!(!s.is_done());
+        }
+        let text = String::from_utf8(sent).unwrap();
+        let body = text.split("\r\n\r\n").nth(1).unwrap();
+        assert!(body.starts_with("1;x=ababab"), "{body:.20}");
+        assert!(body[4..].bytes().all(|b| b == b'a' || b == b'b'));
+
+        let open = Response::new(
+            200,
+            "OK",
+            "t",
+            Body::Endless {
+                prefix: b"",
+                unit: b"X-More: 1\r\n",
+            },
+        )
+        .framed(Framing::OpenHead);
+        assert!(open.close);
+        let s = ResponseStream::new(open, false, true, "D");
+        let n = s.peek(&mut buf);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(!text.contains("\r\n\r\n"), "{text}");
+        assert!(
+            text.contains("Connection: close\r\nX-More: 1\r\nX-More: 1\r\n"),
+            "{text}"
         );
     }
 

@@ -26,6 +26,8 @@ const TOO_MANY_HOPS: u32 = 30;
 /// Header fields of the `huge-headers` fault and the length of each value: 80 KiB.
 const HUGE_FIELDS: usize = 80;
 const HUGE_FIELD_LEN: usize = 1024;
+/// The header field the `endless-headers` fault repeats forever.
+const ENDLESS_FIELD: &[u8] = b"X-Endless: the head of this response never ends\r\n";
 /// The status line of the `bad-status-line` fault: letters O where the digits 0 belong.
 const BAD_STATUS_LINE: &str = "HTTP/1.1 2OO OK";
 /// The longest `url` that `/redirect-to` puts in a `Location` field.
@@ -182,6 +184,21 @@ fn faulty_index(fault: LabFault, request: &Request) -> Option<Response> {
             .header("Content-Encoding", "gzip"),
         LabFault::RedirectLoop => redirect(302, &request.target),
         LabFault::TooManyRedirects => redirect(302, &format!("/hop/{TOO_MANY_HOPS}")),
+        LabFault::EndlessHeaders => html(Body::Endless {
+            prefix: b"",
+            unit: ENDLESS_FIELD,
+        })
+        .framed(Framing::OpenHead),
+        LabFault::EndlessChunkLine => html(Body::Endless {
+            prefix: b"1;ext=",
+            unit: b"a",
+        })
+        .framed(Framing::Chunked),
+        LabFault::EndlessBody => html(Body::Endless {
+            prefix: b"<!doctype html><title>endless</title>\n",
+            unit: b"This body never ends, and the server never closes the connection.\n",
+        })
+        .framed(Framing::Close),
         _ => return None,
     })
 }
@@ -531,10 +548,43 @@ mod tests {
             .map(|(_, v)| v.as_str())
     }
 
+    #[test]
+    fn endless_faults_never_end() {
+        let cx = |f| RouteContext {
+            fault: Some(f),
+            ..LAB
+        };
+        for fault in [
+            LabFault::EndlessHeaders,
+            LabFault::EndlessChunkLine,
+            LabFault::EndlessBody,
+        ] {
+            let r = get_with("GET / HTTP/1.1", "www.example.test", &cx(fault));
+            assert!(matches!(r.body, Body::Endless { .. }), "{fault}");
+            assert_eq!(r.body.len(), u64::MAX, "{fault}");
+            // Without a length, the end of the body would be the server's close.
+            assert!(r.close || r.framing == Framing::Chunked, "{fault}");
+        }
+        let r = get_with(
+            "GET / HTTP/1.1",
+            "www.example.test",
+            &cx(LabFault::EndlessHeaders),
+        );
+        assert_eq!(r.framing, Framing::OpenHead);
+        // Other paths are served as usual.
+        let r = get_with(
+            "GET /gzip HTTP/1.1",
+            "www.example.test",
+            &cx(LabFault::EndlessBody),
+        );
+        assert!(matches!(r.body, Body::Bytes(_)));
+    }
+
     fn body(r: &Response) -> &[u8] {
         match &r.body {
             Body::Bytes(b) => b,
             Body::Generated { .. } => panic!("generated body"),
+            Body::Endless { .. } => panic!("endless body"),
         }
     }
 

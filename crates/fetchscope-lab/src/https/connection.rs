@@ -35,6 +35,10 @@ pub(crate) const SLOW_DELAY: Duration = Duration::from_secs(5);
 /// version 1.2, length 2) holding a fatal (2) `handshake_failure` (40) alert, what a
 /// server without a cipher suite in common with the client sends.
 pub(crate) const HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
+/// The record header the `giant-tls-record` fault answers a ClientHello with: a handshake
+/// record (type 22, version 1.2) announcing 65535 bytes, more than any TLS version allows
+/// (2^14 + 2048); the 65535 bytes follow.
+pub(crate) const GIANT_RECORD_HEADER: [u8; 5] = [0x16, 0x03, 0x03, 0xff, 0xff];
 /// The most bytes of a ClientHello read before answering it with the alert anyway.
 const MAX_HELLO: usize = 5 + 16 * 1024;
 
@@ -199,7 +203,11 @@ impl Connection {
                 did = true;
                 continue;
             }
-            if self.fault == Some(LabFault::TlsAlert) && self.session.is_tls() {
+            if matches!(
+                self.fault,
+                Some(LabFault::TlsAlert | LabFault::GiantTlsRecord)
+            ) && self.session.is_tls()
+            {
                 if !self.refuse_handshake(socket, cx) {
                     break;
                 }
@@ -258,7 +266,8 @@ impl Connection {
     }
 
     /// The `tls-alert` fault: reads the first TLS record (the ClientHello), then queues a
-    /// fatal `handshake_failure` alert and closes without rustls ever seeing the hello.
+    /// fatal `handshake_failure` alert and closes without rustls ever seeing the hello
+    /// (the `giant-tls-record` fault: a 65535-byte record instead of the alert).
     /// True when bytes were read.
     fn refuse_handshake(&mut self, socket: &mut tcp::Socket, cx: &mut ServeContext<'_>) -> bool {
         let room = MAX_HELLO.saturating_sub(self.hello.len());
@@ -275,8 +284,15 @@ impl Connection {
             _ => usize::MAX,
         };
         if self.hello.len() >= record_len.min(MAX_HELLO) {
-            log::debug!("lab HTTPS: answering the ClientHello with a handshake_failure alert");
-            self.outgoing.extend_from_slice(&HANDSHAKE_FAILURE_ALERT);
+            if self.fault == Some(LabFault::GiantTlsRecord) {
+                log::debug!("lab HTTPS: answering the ClientHello with a 65535-byte record");
+                self.outgoing.extend_from_slice(&GIANT_RECORD_HEADER);
+                self.outgoing
+                    .resize(GIANT_RECORD_HEADER.len() + usize::from(u16::MAX), 0x42);
+            } else {
+                log::debug!("lab HTTPS: answering the ClientHello with a handshake_failure alert");
+                self.outgoing.extend_from_slice(&HANDSHAKE_FAILURE_ALERT);
+            }
             self.hello.clear();
             cx.stats.tls_alerts_sent += 1;
             self.closing = Some(CloseReason::TlsError);
