@@ -25,7 +25,13 @@ the process, joined to fetchscope's stack by an in-memory IP link on a virtual c
 needs no root and no network, and knows www.example.test (a small page at /, N generated \
 bytes at /bytes/N).\n\n\
 With --tun NAME the stack talks to the real network through a TUN device (see \
-scripts/netns-lab.sh and scripts/tun-nat.sh).",
+scripts/netns-lab.sh and scripts/tun-nat.sh).\n\n\
+Privileges: opening a TUN device needs root (or CAP_NET_ADMIN). Right after the device is \
+open and configured, before the first packet is parsed, fetch and step give up every \
+privilege: started with sudo it becomes the invoking user (SUDO_UID/SUDO_GID, no \
+supplementary groups); started as root otherwise it keeps uid 0 without any capability. \
+Output files (-o, --pcap, --keylog, --har, --report) are created after that, so they \
+belong to that user. The built-in lab needs no privileges at all.",
     after_help = "Examples:\n  \
 fetchscope fetch                                  # the built-in lab's page, every packet shown\n  \
 fetchscope fetch https://www.example.test/bytes/100000 -o body.bin\n  \
@@ -73,6 +79,10 @@ pub struct FetchArgs {
 pub struct CommonArgs {
     /// Use the TUN device NAME (attach if it exists, create it when permitted) instead of
     /// the built-in lab.
+    ///
+    /// Needs root or CAP_NET_ADMIN to open the device; `fetch` and `step` drop every
+    /// privilege right after (to the sudo user, or to no capabilities), before the first
+    /// packet is parsed, and create output files afterwards, as that user.
     #[arg(long, value_name = "NAME", help_heading = "Network")]
     pub tun: Option<String>,
 

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod compare;
 pub mod keylog;
 pub mod pcap;
+pub mod privileges;
 pub mod render;
 pub mod resolvconf;
 pub mod run;

@@ -340,6 +340,8 @@ pub struct Session {
     report: Option<(crate::render::report::ReportRecorder, File)>,
     json: bool,
     write_err: Option<io::Error>,
+    /// How privileges were dropped, until the note about it is shown with the first packet.
+    privilege_note: Option<crate::privileges::Dropped>,
 }
 
 impl Session {
@@ -348,6 +350,10 @@ impl Session {
     pub fn start(url: &str, args: &CommonArgs) -> Result<Session, SetupError> {
         let url = parse_url(url)?;
         let (mut cfg, world) = prepare(url.clone(), args)?;
+        // The TUN device is open and configured: give up root now, before any output file
+        // is created (so they belong to the invoking user) and before the first packet is
+        // read (see crate::privileges).
+        let dropped = crate::privileges::drop_privileges().map_err(SetupError::setup)?;
         if let Some(path) = &args.output {
             let f = create_file(path, "output")?;
             cfg.body_out = Some(Box::new(BufWriter::with_capacity(256 * 1024, f)));
@@ -411,11 +417,25 @@ impl Session {
             report,
             json: args.json,
             write_err: None,
+            privilege_note: dropped.dropped().then_some(dropped),
         })
     }
 
     /// Renders one event and feeds it to every output.
     pub fn handle(&mut self, event: &Event) {
+        // What /proc/self/status says while the first packet is processed, after the drop.
+        if matches!(event.kind, EventKind::Packet(_))
+            && let Some(text) = self
+                .privilege_note
+                .take()
+                .and_then(|d| crate::privileges::first_packet_note(&d))
+        {
+            let kind = EventKind::Note { text };
+            self.handle(&Event {
+                t_us: event.t_us,
+                kind,
+            });
+        }
         // The pcap holds what crossed the stack's device: not a received packet that
         // fault injection dropped before it got there (docs/faults.md).
         if let (Some(p), EventKind::Packet(pk)) = (&mut self.pcap, &event.kind)
