@@ -62,4 +62,9 @@ fi
 # --- tests -------------------------------------------------------------------------------
 say "cargo test"
 cargo test --workspace "$@"
+
+# --- fuzzing: a short run of every fuzz target (docs/security.md; longer: scripts/fuzz.sh TARGET SECONDS)
+say "fuzz: every target for ${FUZZ_CI_SECONDS:-20} s"
+FETCHSCOPE_BIN="${FETCHSCOPE_BIN:-${CARGO_TARGET_DIR:-target}/debug/fetchscope}" \
+    scripts/fuzz.sh ci "${FUZZ_CI_SECONDS:-20}"
 say "all tests passed"
