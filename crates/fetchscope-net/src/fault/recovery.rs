@@ -602,18 +602,12 @@ fn name_retransmission(
             );
         }
     }
-    if sender.gbn_next.is_some_and(|g| at_or_after(seq, g)) {
+    if known_rules && sender.gbn_next.is_some_and(|g| at_or_after(seq, g)) {
         sender.gbn_next = sender.max_end.filter(|m| after(*m, end)).map(|_| end);
         return Recovery::new(
             "go-back-n",
-            format!(
-                "resent as part of the recovery after the timeout: {}",
-                if known_rules {
-                    "smoltcp sends everything from the first unacknowledged byte again (go-back-N, no SACK)"
-                } else {
-                    "the sender goes on resending what it had sent"
-                }
-            ),
+            "resent as part of the recovery after the timeout: smoltcp sends everything from the first unacknowledged byte again (go-back-N, no SACK)"
+                .to_string(),
         );
     }
     sender.gbn_next = sender.max_end.filter(|m| after(*m, end)).map(|_| end);

@@ -53,12 +53,22 @@ impl Palette {
     }
 }
 
+/// The fates fault injection counts, in the order of [`FaultTally`].
+const FAULT_FATES: [&str; 5] = ["dropped", "corrupted", "duplicated", "reordered", "delayed"];
+
+/// Packets per fate of [`FAULT_FATES`]: [sent, received].
+#[derive(Debug, Default)]
+struct FaultTally([[u64; 2]; 5]);
+
 /// Writes a fetch as text for people.
 pub struct TextRenderer<W: Write> {
     out: W,
     palette: Palette,
     phase_no: usize,
     response_head: Option<(String, Vec<(String, String)>)>,
+    /// What fault injection did, counted for the summary (boxed: the renderer enum keeps
+    /// its variants of similar size).
+    faults: Box<FaultTally>,
 }
 
 fn paint(style: Style, text: &str) -> String {
@@ -77,6 +87,7 @@ impl<W: Write> TextRenderer<W> {
             palette: Palette::new(color),
             phase_no: 0,
             response_head: None,
+            faults: Box::default(),
         }
     }
 
@@ -214,6 +225,21 @@ impl<W: Write> TextRenderer<W> {
             "IP"
         };
         let dropped = pk.fault.as_ref().is_some_and(|f| f.dropped);
+        if let Some(f) = &pk.fault {
+            let hits = [
+                f.dropped,
+                f.corrupted.is_some(),
+                f.duplicated,
+                f.reordered,
+                f.delay_us > 0,
+            ];
+            let side = usize::from(pk.dir == Direction::Rx);
+            for (count, hit) in self.faults.0.iter_mut().zip(hits) {
+                if hit {
+                    count[side] += 1;
+                }
+            }
+        }
         self.line(
             t_us,
             &format!("{arrow} #{}", pk.number),
@@ -358,6 +384,25 @@ impl<W: Write> TextRenderer<W> {
                 (Some(v), Some(suite)) => format!(", {v} {suite}"),
                 _ => String::new(),
             }
+        )?;
+        self.fault_summary()
+    }
+
+    /// One line of what fault injection did, when it did anything.
+    fn fault_summary(&mut self) -> io::Result<()> {
+        let parts: Vec<String> = FAULT_FATES
+            .iter()
+            .zip(self.faults.0.iter())
+            .filter(|(_, [tx, rx])| tx + rx > 0)
+            .map(|(fate, [tx, rx])| format!("{fate} {tx} sent and {rx} received"))
+            .collect();
+        if parts.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            self.out,
+            "Fault injection: {} (packets; see the ✗ lines)",
+            parts.join(", ")
         )
     }
 
