@@ -573,13 +573,18 @@ impl<L: Link> Fetch<L> {
                     } else {
                         self.dissector.dissect(f.dir, &f.data)
                     };
-                    if !unreceived {
+                    let recovery = self.recovery.observe(f.t, f.dir, &layers, f.fault.as_ref());
+                    // Nor does one the stack drops for a bad checksum (e.g. corrupted by
+                    // fault injection) count for the connection's bookkeeping.
+                    let dropped_by_stack = recovery
+                        .iter()
+                        .any(|r| matches!(r.kind, "bad-checksum-dropped" | "malformed-dropped"));
+                    if !unreceived && !dropped_by_stack {
                         self.account_tcp(&f, &layers);
                         if f.dir == Direction::Rx {
                             self.account_icmp(&layers);
                         }
                     }
-                    let recovery = self.recovery.observe(f.t, f.dir, &layers, f.fault.as_ref());
                     self.packets += 1;
                     let ev = PacketEvent {
                         dir: f.dir,
