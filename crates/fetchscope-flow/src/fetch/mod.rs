@@ -598,8 +598,10 @@ impl<L: Link> Fetch<L> {
                         recovery,
                     };
                     let t_us = self.t_us(f.t);
+                    // The recovery names a retransmission already, unless a pause is
+                    // the reason for it.
                     let resent_by_peer = f.dir == Direction::Rx
-                        && ev.recovery.is_empty()
+                        && (ev.recovery.is_empty() || self.paused_while_open)
                         && ev
                             .layers
                             .tcp
