@@ -355,13 +355,31 @@ impl<L: Link> Fetch<L> {
             .poll_ingress_single(now, &mut self.dev, &mut self.sockets);
         self.collect_frames()?;
         self.observe_tcp(None);
+        let queued = self.rx_queued();
         self.drive()?;
+        // The transport reads a bounded amount per step (two TLS records): when it took
+        // some and more is waiting in the socket (a retransmission just filled a hole), the
+        // next step goes on at once instead of waiting for a packet that may never come.
+        let left = self.rx_queued();
+        let more_to_read = left > 0 && left < queued;
         let now = self.now();
         self.iface
             .poll_egress(now, &mut self.dev, &mut self.sockets);
         self.collect_frames()?;
         self.observe_tcp(None);
-        Ok(ingress != PollIngressSingleResult::None || self.pending.len() > before)
+        Ok(ingress != PollIngressSingleResult::None || self.pending.len() > before || more_to_read)
+    }
+
+    /// Bytes received on the fetch's TCP connection and not yet read from the socket.
+    fn rx_queued(&self) -> usize {
+        self.conn
+            .as_ref()
+            .map(|c| {
+                self.sockets
+                    .get::<smoltcp::socket::tcp::Socket>(c.tcp)
+                    .recv_queue()
+            })
+            .unwrap_or(0)
     }
 
     fn drive(&mut self) -> Result<(), FetchError> {
