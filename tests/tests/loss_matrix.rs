@@ -12,7 +12,8 @@
 //!   device, with the kernel dropping packets in both directions on the client
 //!   namespace's forwarding path — `tc netem` on the veth when the kernel has it, else an
 //!   nftables `numgen random` rule (this test's kernel may lack `sch_netem`) — and
-//!   fetchscope's own `--reorder`/`--duplicate` on the TUN link; fewer cases, real time.
+//!   fetchscope's own `--reorder`/`--duplicate` on the TUN link; then fetchscope's own
+//!   `--loss`, `--delay` and `--jitter` on the TUN link. Fewer cases, real time.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
@@ -349,5 +350,25 @@ fn tun_loss_in_the_kernel_is_recovered() {
         }
         rows.push(row);
     }
+    // fetchscope's own loss and delay on the TUN link, the kernel dropping nothing.
+    kernel_loss(&lab, 0);
+    let out = output_within(
+        lab.fetch(
+            "/files/1M.bin",
+            &[
+                "--json", "--seed", "4", "--loss", "5", "--delay", "3", "--jitter", "2",
+            ],
+        ),
+        COMMAND_LIMIT,
+    );
+    let ev = events(&out.stdout);
+    let row = check("TUN --loss 5 --delay 3 --jitter 2", &out, &ev, &sha);
+    assert!(row.dropped_tx > 0 && row.dropped_rx > 0, "both ways");
+    let delayed = of_type(&ev, "packet")
+        .iter()
+        .filter(|p| p["fault"]["delay_us"].as_u64().is_some_and(|d| d >= 1000))
+        .count();
+    assert!(delayed > 100, "{delayed} packets delayed");
+    rows.push(row);
     print_table("loss matrix through TUN (real seconds)", &rows);
 }
