@@ -9,8 +9,9 @@
 //! machine waits on the link — blocking on the device's file descriptor, or moving the
 //! built-in lab's virtual clock — never spinning.
 //!
-//! The machine is split by concern: [`resolve`] (the DNS stub), [`connection`] (TCP and
-//! TLS), [`exchange`] (HTTP requests, responses and redirects) and [`teardown`].
+//! The machine is split by concern into private modules: `resolve` (the DNS stub),
+//! `connection` (TCP and TLS), `exchange` (HTTP requests, responses and redirects) and
+//! `teardown`.
 
 mod connection;
 mod exchange;
