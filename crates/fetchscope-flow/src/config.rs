@@ -10,6 +10,7 @@ use rustls::{KeyLog, RootCertStore};
 use smoltcp::wire::IpCidr;
 use url::Url;
 
+use crate::event::DnsEvent;
 use crate::http::default_user_agent;
 
 /// A `--resolve HOST:PORT:ADDR` entry: skip DNS for HOST on PORT.
@@ -52,6 +53,43 @@ impl std::str::FromStr for ResolveOverride {
             addr,
         })
     }
+}
+
+/// The address to use without asking DNS — the URL's own IP literal, or a `--resolve`
+/// entry for `host` and `port` — with the `skipped` DNS event that says why.
+pub fn address_without_dns(
+    url: &Url,
+    host: &str,
+    port: u16,
+    overrides: &[ResolveOverride],
+) -> Option<(IpAddr, DnsEvent)> {
+    let literal: Option<IpAddr> = match url.host() {
+        Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
+        Some(url::Host::Ipv6(a)) => Some(IpAddr::V6(a)),
+        _ => None,
+    };
+    let over = overrides
+        .iter()
+        .find(|r| r.host == host && r.port == port)
+        .map(|r| r.addr);
+    let addr = literal.or(over)?;
+    let why = if literal.is_some() {
+        "the URL names an IP address"
+    } else {
+        "--resolve gives the address"
+    };
+    let event = DnsEvent {
+        event: "skipped".into(),
+        name: host.to_string(),
+        qtype: if addr.is_ipv4() { "A" } else { "AAAA" }.into(),
+        server: None,
+        id: None,
+        rcode: None,
+        addresses: vec![addr],
+        cnames: Vec::new(),
+        reason: Some(format!("no DNS query: {why}")),
+    };
+    Some((addr, event))
 }
 
 /// Everything a fetch needs to know.

@@ -25,7 +25,7 @@ use fetchscope_flow::event::{
     DnsEvent, ExchangeRecord, HttpRequestEvent, PacketEvent, RedirectEvent, TlsEvent,
 };
 use fetchscope_flow::http::{
-    self, BodySink, Discard, HttpProgress, Limits, RequestHead, ResponseReader,
+    self, DigestSink, Discard, HttpProgress, Limits, RequestHead, ResponseReader,
 };
 use fetchscope_flow::timing::TimingMarks;
 use fetchscope_flow::tls::{LinkTime, TlsClient, TlsConfig, TlsSetup};
@@ -36,7 +36,6 @@ use hickory_proto::rr::RecordType;
 use rand::Rng;
 use rand::rngs::StdRng;
 use rustls::pki_types::ServerName;
-use sha2::{Digest, Sha256};
 use smoltcp::time::Instant;
 use url::{Host, Url};
 
@@ -75,24 +74,6 @@ const TCP_CLOSE: u8 = 7;
 const TCP_CLOSE_WAIT: u8 = 8;
 const TCP_LAST_ACK: u8 = 9;
 const TCP_CLOSING: u8 = 11;
-
-/// The decoded body's destination: a SHA-256, a byte count and maybe a file.
-struct BodyOutput {
-    hasher: Sha256,
-    bytes: u64,
-    out: Option<Box<dyn Write>>,
-}
-
-impl BodySink for BodyOutput {
-    fn body(&mut self, decoded: &[u8]) -> std::io::Result<()> {
-        self.hasher.update(decoded);
-        self.bytes += decoded.len() as u64;
-        if let Some(out) = &mut self.out {
-            out.write_all(decoded)?;
-        }
-        Ok(())
-    }
-}
 
 /// The DNS lookup in progress.
 struct Lookup {
@@ -193,7 +174,7 @@ pub struct OsFetch {
     plain_out: Vec<u8>,
     response: Option<ResponseReader>,
     response_head: Option<HttpResponseHead>,
-    body: BodyOutput,
+    body: DigestSink,
     plain: Vec<u8>,
     status: Option<u16>,
     peer_eof: bool,
@@ -266,11 +247,7 @@ impl OsFetch {
             time: link_time.clone(),
         })
         .map_err(|e| OsError::io("TLS set-up failed", std::io::Error::other(e.to_string())))?;
-        let body = BodyOutput {
-            hasher: Sha256::new(),
-            bytes: 0,
-            out: cfg.body_out.take(),
-        };
+        let body = DigestSink::new(cfg.body_out.take());
         Ok(OsFetch {
             cfg,
             capture,
@@ -434,34 +411,13 @@ impl OsFetch {
     /// Starts the exchange with `self.url` on a new connection: DNS (or not), then TCP.
     fn start_exchange(&mut self) -> Result<(), FetchError> {
         self.enter(Phase::Resolve);
-        let literal: Option<IpAddr> = match self.url.host() {
-            Some(Host::Ipv4(a)) => Some(IpAddr::V4(a)),
-            Some(Host::Ipv6(a)) => Some(IpAddr::V6(a)),
-            _ => None,
-        };
-        let over = self
-            .cfg
-            .resolve
-            .iter()
-            .find(|r| r.host == self.host && r.port == self.port)
-            .map(|r| r.addr);
-        if let Some(addr) = literal.or(over) {
-            let why = if literal.is_some() {
-                "the URL names an IP address"
-            } else {
-                "--resolve gives the address"
-            };
-            self.emit(EventKind::Dns(DnsEvent {
-                event: "skipped".into(),
-                name: self.host.clone(),
-                qtype: if addr.is_ipv4() { "A" } else { "AAAA" }.into(),
-                server: None,
-                id: None,
-                rcode: None,
-                addresses: vec![addr],
-                cnames: Vec::new(),
-                reason: Some(format!("no DNS query: {why}")),
-            }));
+        if let Some((addr, event)) = fetchscope_flow::config::address_without_dns(
+            &self.url,
+            &self.host,
+            self.port,
+            &self.cfg.resolve,
+        ) {
+            self.emit(EventKind::Dns(event));
             return self.connect(addr);
         }
         self.start_dns()
@@ -777,7 +733,7 @@ impl OsFetch {
             Phase::Request => format!("the request to {remote} could not be delivered"),
             Phase::Response => format!(
                 "the response from {remote} did not complete ({} body bytes received)",
-                self.body.bytes
+                self.body.bytes()
             ),
             Phase::Teardown | Phase::Done => format!("closing the connection to {remote} stalled"),
         };
@@ -1316,49 +1272,24 @@ impl OsFetch {
             ));
             return Ok(());
         };
-        let mut offset = 0;
-        let mut events = Vec::new();
-        while offset < data.len() && !reader.is_complete() {
-            // Until the final head is known, feed byte by byte: whether the body is kept
-            // (final response) or dropped (redirect) is decided by the head.
-            let rest = data.get(offset..).unwrap_or_default();
-            let input = if reader.head().is_none() {
-                rest.get(..1).unwrap_or_default()
-            } else {
-                rest
-            };
-            let feed = if self.redirecting {
-                reader.feed(input, &mut Discard)
-            } else {
-                reader.feed(input, &mut self.body)
-            };
-            let feed = match feed {
-                Ok(f) => f,
-                Err(e) => {
-                    self.report_http(events);
-                    return Err(http_error(&e));
-                }
-            };
-            offset += feed.used;
-            for p in &feed.progress {
-                if let HttpProgress::Head(h) = p {
-                    self.redirecting = matches!(http::redirect(h, &self.url, "GET"), Ok(Some(_)));
-                }
-            }
-            events.extend(feed.progress);
-            if feed.used == 0 {
-                break;
-            }
+        let intake = http::feed_response(
+            reader,
+            &data,
+            &self.url,
+            &mut self.redirecting,
+            &mut self.body,
+        );
+        self.report_http(intake.progress);
+        if let Some(e) = intake.error {
+            return Err(http_error(&e));
         }
-        let complete = reader.is_complete();
-        let extra = data.len().saturating_sub(offset);
-        self.report_http(events);
-        if extra > 0 {
+        if intake.extra > 0 {
             self.note(format!(
-                "{extra} bytes arrived after the end of the response; ignored"
+                "{} bytes arrived after the end of the response; ignored",
+                intake.extra
             ));
         }
-        if complete {
+        if intake.complete {
             self.response_done()?;
         }
         Ok(())
@@ -1726,9 +1657,7 @@ impl OsFetch {
         self.marks.total = Some(instant(total));
         self.teardown_until = None;
         self.wind_down();
-        if let Some(out) = &mut self.body.out
-            && let Err(e) = out.flush()
-        {
+        if let Err(e) = self.body.flush() {
             self.fail(FetchError::new(
                 FailureClass::Setup,
                 Phase::Done,
@@ -1755,7 +1684,7 @@ impl OsFetch {
         let tls = self.tls.as_ref();
         let mut exchanges = self.done_exchanges.clone();
         let last = self.exchange_record();
-        let (body_bytes, wire, har) = (self.body.bytes, last.wire_body_bytes, last.har);
+        let (body_bytes, wire, har) = (self.body.bytes(), last.wire_body_bytes, last.har);
         exchanges.push(last);
         let marks = if self.done_exchanges.is_empty() {
             TimingMarks {
@@ -1770,7 +1699,7 @@ impl OsFetch {
             status: self.status.unwrap_or(0),
             body_bytes,
             wire_body_bytes: wire,
-            body_sha256: hex::encode(self.body.hasher.clone().finalize()),
+            body_sha256: self.body.sha256_hex(),
             timings: marks.curl(Instant::ZERO, self.tls_used),
             har,
             remote: self.remote.map(|r| r.to_string()).unwrap_or_default(),

@@ -3,7 +3,6 @@
 //! new one (DNS, TCP, TLS anew) otherwise.
 
 use fetchscope_net::Link;
-use sha2::{Digest, Sha256};
 use smoltcp::time::Instant;
 use smoltcp::wire::IpEndpoint;
 use url::Url;
@@ -12,48 +11,9 @@ use super::{Fetch, Target};
 use crate::error::{FailureClass, FetchError};
 use crate::event::{EventKind, ExchangeRecord, HttpRequestEvent, Phase, RedirectEvent};
 use crate::http::{
-    self, BodySink, Discard, HttpProgress, Limits, MAX_REDIRECTS, RequestHead, ResponseReader,
+    self, Discard, HttpProgress, Limits, MAX_REDIRECTS, RequestHead, ResponseReader,
 };
 use crate::timing::TimingMarks;
-
-/// The decoded body's destination: a SHA-256, a byte count and maybe a file.
-pub(super) struct BodyOutput {
-    hasher: Sha256,
-    pub bytes: u64,
-    out: Option<Box<dyn std::io::Write>>,
-}
-
-impl BodyOutput {
-    pub(super) fn new(out: Option<Box<dyn std::io::Write>>) -> Self {
-        BodyOutput {
-            hasher: Sha256::new(),
-            bytes: 0,
-            out,
-        }
-    }
-
-    pub(super) fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.out {
-            Some(out) => out.flush(),
-            None => Ok(()),
-        }
-    }
-
-    pub(super) fn sha256_hex(&self) -> String {
-        hex::encode(self.hasher.clone().finalize())
-    }
-}
-
-impl BodySink for BodyOutput {
-    fn body(&mut self, decoded: &[u8]) -> std::io::Result<()> {
-        self.hasher.update(decoded);
-        self.bytes += decoded.len() as u64;
-        if let Some(out) = &mut self.out {
-            out.write_all(decoded)?;
-        }
-        Ok(())
-    }
-}
 
 /// One request and its response.
 pub(super) struct Exchange {
@@ -165,53 +125,24 @@ impl<L: Link> Fetch<L> {
             ));
             return Ok(());
         };
-        let mut offset = 0;
-        let mut events = Vec::new();
-        while offset < data.len() && !reader.is_complete() {
-            // Until the final head is known, feed byte by byte: whether the body is kept
-            // (final response) or dropped (redirect) is decided by the head.
-            let rest = data.get(offset..).unwrap_or_default();
-            let input = if reader.head().is_none() {
-                rest.get(..1).unwrap_or_default()
-            } else {
-                rest
-            };
-            let feed = if self.exchange.redirecting {
-                reader.feed(input, &mut Discard)
-            } else {
-                reader.feed(input, &mut self.body)
-            };
-            let feed = match feed {
-                Ok(f) => f,
-                Err(e) => {
-                    // Report what was understood before the error (e.g. the head).
-                    self.report_http(events);
-                    return Err(http_error(&e));
-                }
-            };
-            offset += feed.used;
-            let head_now = feed.progress.iter().find_map(|p| match p {
-                HttpProgress::Head(h) => Some(h.clone()),
-                _ => None,
-            });
-            events.extend(feed.progress);
-            if let Some(h) = head_now {
-                self.exchange.redirecting =
-                    matches!(http::redirect(&h, &self.exchange.url, "GET"), Ok(Some(_)));
-            }
-            if feed.used == 0 {
-                break;
-            }
+        let intake = http::feed_response(
+            reader,
+            &data,
+            &self.exchange.url,
+            &mut self.exchange.redirecting,
+            &mut self.body,
+        );
+        self.report_http(intake.progress);
+        if let Some(e) = intake.error {
+            return Err(http_error(&e));
         }
-        let complete = reader.is_complete();
-        let extra = data.len().saturating_sub(offset);
-        self.report_http(events);
-        if extra > 0 {
+        if intake.extra > 0 {
             self.note(format!(
-                "{extra} bytes arrived after the end of the response; ignored"
+                "{} bytes arrived after the end of the response; ignored",
+                intake.extra
             ));
         }
-        if complete {
+        if intake.complete {
             self.response_done()?;
         }
         Ok(())

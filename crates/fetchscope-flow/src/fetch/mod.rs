@@ -39,10 +39,11 @@ use url::Url;
 use crate::config::FetchConfig;
 use crate::error::{FailureClass, FetchError};
 use crate::event::{Event, EventKind, PacketEvent, Phase, Summary};
+use crate::http::DigestSink;
 use crate::tls::{LinkTime, TlsConfig, TlsSetup};
 
 use connection::Conn;
-use exchange::{BodyOutput, Exchange};
+use exchange::Exchange;
 use resolve::DnsLookup;
 
 /// Something that happened in this step, in order; packets are decoded at the end of
@@ -122,7 +123,7 @@ pub struct Fetch<L: Link> {
     dns: Option<DnsLookup>,
     conn: Option<Conn>,
     exchange: Exchange,
-    body: BodyOutput,
+    body: DigestSink,
     /// The exchanges before the current one (redirect hops).
     done_exchanges: Vec<crate::event::ExchangeRecord>,
     redirects: usize,
@@ -201,7 +202,7 @@ impl<L: Link> Fetch<L> {
             time: link_time.clone(),
         })
         .map_err(|e| setup(e.to_string()))?;
-        let body = BodyOutput::new(cfg.body_out.take());
+        let body = DigestSink::new(cfg.body_out.take());
         Ok(Fetch {
             dev,
             iface,
@@ -512,7 +513,7 @@ impl<L: Link> Fetch<L> {
         let summary = Summary {
             url: self.target.url.to_string(),
             status: self.exchange.status(),
-            body_bytes: self.body.bytes,
+            body_bytes: self.body.bytes(),
             wire_body_bytes: self.exchange.wire_body_bytes(),
             body_sha256: self.body.sha256_hex(),
             timings: self.exchange.marks.curl(self.start, self.target.tls),

@@ -173,35 +173,13 @@ impl<L: Link> Fetch<L> {
     /// take its address from the URL or `--resolve`), then connect.
     pub(super) fn start_exchange(&mut self) -> Result<(), FetchError> {
         self.enter(Phase::Resolve);
-        let host = self.target.host.clone();
-        let literal: Option<IpAddr> = match self.target.url.host() {
-            Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
-            Some(url::Host::Ipv6(a)) => Some(IpAddr::V6(a)),
-            _ => None,
-        };
-        let over = self
-            .cfg
-            .resolve
-            .iter()
-            .find(|r| r.host == host && r.port == self.target.port)
-            .map(|r| r.addr);
-        if let Some(addr) = literal.or(over) {
-            let why = if literal.is_some() {
-                "the URL names an IP address"
-            } else {
-                "--resolve gives the address"
-            };
-            self.emit(EventKind::Dns(DnsEvent {
-                event: "skipped".into(),
-                name: host,
-                qtype: if addr.is_ipv4() { "A" } else { "AAAA" }.into(),
-                server: None,
-                id: None,
-                rcode: None,
-                addresses: vec![addr],
-                cnames: Vec::new(),
-                reason: Some(format!("no DNS query: {why}")),
-            }));
+        if let Some((addr, event)) = crate::config::address_without_dns(
+            &self.target.url,
+            &self.target.host,
+            self.target.port,
+            &self.cfg.resolve,
+        ) {
+            self.emit(EventKind::Dns(event));
             return self.connect(addr);
         }
         self.start_dns()

@@ -37,6 +37,7 @@ mod content;
 mod error;
 mod head;
 mod head_parser;
+mod intake;
 mod redirect;
 mod request;
 mod response;
@@ -44,7 +45,8 @@ mod sink;
 
 pub use error::HttpError;
 pub use head::{Framing, ResponseHead};
+pub use intake::{Intake, feed_response};
 pub use redirect::{MAX_REDIRECTS, Redirect, redirect};
 pub use request::{ACCEPT_ENCODING, RequestHead, build_request, default_user_agent};
 pub use response::{Feed, HttpProgress, Limits, ResponseReader};
-pub use sink::{BodySink, Discard, WriteSink};
+pub use sink::{BodySink, DigestSink, Discard, WriteSink};
