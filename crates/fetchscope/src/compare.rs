@@ -31,7 +31,7 @@ use fetchscope_wire::pcapng::PcapngSpool;
 use serde::Serialize;
 
 use crate::cli::CommonArgs;
-use crate::keylog::FileKeyLog;
+use crate::keylog::requested_key_log;
 use crate::render::ladder::LadderRecorder;
 use crate::run::{EXIT_SETUP, EXIT_USAGE, SetupError, parse_url, prepare, use_color};
 use analysis::{Analyzer, StackReport};
@@ -153,15 +153,7 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
         );
     }
     let (mut cfg, world) = prepare(url.clone(), common)?;
-    let keylog_path = common.keylog.clone().or_else(|| {
-        std::env::var_os("SSLKEYLOGFILE")
-            .filter(|v| !v.is_empty())
-            .map(Into::into)
-    });
-    if let Some(path) = keylog_path {
-        let kl = FileKeyLog::open(&path)
-            .with_context(|| format!("cannot open the key log file {}", path.display()))
-            .map_err(setup)?;
+    if let Some(kl) = requested_key_log(common.keylog.as_deref()).map_err(setup)? {
         cfg.key_log = Some(Arc::new(kl));
     }
     if let Some(path) = &common.output {

@@ -28,6 +28,23 @@ impl FileKeyLog {
     }
 }
 
+/// The key log the user asked for: `--keylog FILE`, else `SSLKEYLOGFILE` when set and
+/// not empty (as curl and requests honour it), else none.
+pub fn requested_key_log(explicit: Option<&Path>) -> anyhow::Result<Option<FileKeyLog>> {
+    use anyhow::Context;
+    let path: Option<std::path::PathBuf> = explicit.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os("SSLKEYLOGFILE")
+            .filter(|v| !v.is_empty())
+            .map(Into::into)
+    });
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    FileKeyLog::open(&path)
+        .map(Some)
+        .with_context(|| format!("cannot open the key log file {}", path.display()))
+}
+
 impl rustls::KeyLog for FileKeyLog {
     fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
         let line = format!(

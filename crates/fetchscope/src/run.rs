@@ -21,7 +21,7 @@ use url::Url;
 use crate::{addressing, resolvconf};
 
 use crate::cli::{ColorChoice, CommonArgs};
-use crate::keylog::FileKeyLog;
+use crate::keylog::requested_key_log;
 use crate::render::{JsonRenderer, Renderer, TextRenderer};
 
 /// Exit status for usage errors (as clap uses).
@@ -358,15 +358,7 @@ impl Session {
             let f = create_file(path, "output")?;
             cfg.body_out = Some(Box::new(BufWriter::with_capacity(256 * 1024, f)));
         }
-        let keylog_path = args.keylog.clone().or_else(|| {
-            std::env::var_os("SSLKEYLOGFILE")
-                .filter(|v| !v.is_empty())
-                .map(Into::into)
-        });
-        if let Some(path) = keylog_path {
-            let kl = FileKeyLog::open(&path)
-                .with_context(|| format!("cannot open the key log file {}", path.display()))
-                .map_err(SetupError::setup)?;
+        if let Some(kl) = requested_key_log(args.keylog.as_deref()).map_err(SetupError::setup)? {
             cfg.key_log = Some(Arc::new(kl));
         }
         let pcap = match &args.pcap {
