@@ -20,7 +20,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fetchscope_flow::dns::{AnswerVerdict, DnsQuery, check_answer, rcode_name};
+use fetchscope_flow::dns::{AnswerVerdict, DnsQuery, RetrySchedule, check_answer, rcode_name};
 use fetchscope_flow::event::{
     DnsEvent, ExchangeRecord, HttpRequestEvent, PacketEvent, RedirectEvent, TlsEvent,
 };
@@ -52,13 +52,6 @@ pub const SLACK: Duration = Duration::from_millis(3);
 const GRACE: Duration = Duration::from_millis(1);
 /// How long teardown may wait for the server to close its side.
 const TEARDOWN_LIMIT: Duration = Duration::from_secs(5);
-/// First DNS retransmission timeout; doubles per try up to [`DNS_RETRY_MAX`] (as
-/// fetchscope's own stub resolver).
-const DNS_RETRY_FIRST: Duration = Duration::from_secs(1);
-/// Largest DNS retransmission timeout.
-const DNS_RETRY_MAX: Duration = Duration::from_secs(8);
-/// Tries per DNS server before moving to the next one.
-const DNS_TRIES_PER_SERVER: u32 = 3;
 /// Packets read per capture socket and step.
 const CAPTURE_BATCH: usize = 2048;
 /// Plaintext read per step when there is no TLS.
@@ -79,21 +72,14 @@ const TCP_CLOSING: u8 = 11;
 struct Lookup {
     query: DnsQuery,
     sockets: Vec<UdpSocket>,
-    servers: Vec<IpAddr>,
-    server_idx: usize,
-    tries_here: u32,
-    sent: u32,
-    timeout: Duration,
-    waited: Duration,
+    /// The same retry rule as fetchscope's own stub resolver.
+    schedule: RetrySchedule,
     retry_at: Duration,
 }
 
 impl Lookup {
     fn server(&self) -> IpAddr {
-        self.servers
-            .get(self.server_idx)
-            .copied()
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+        self.schedule.server()
     }
 
     fn socket_for(&self, addr: IpAddr) -> Option<&UdpSocket> {
@@ -518,12 +504,7 @@ impl OsFetch {
         self.dns = Some(Lookup {
             query,
             sockets,
-            servers,
-            server_idx: 0,
-            tries_here: 0,
-            sent: 0,
-            timeout: DNS_RETRY_FIRST,
-            waited: DNS_RETRY_FIRST,
+            schedule: RetrySchedule::new(servers),
             retry_at: Duration::ZERO,
         });
         self.send_dns_query(None)
@@ -534,17 +515,12 @@ impl OsFetch {
         let Some(d) = self.dns.as_mut() else {
             return Ok(());
         };
-        if d.tries_here >= DNS_TRIES_PER_SERVER && d.servers.len() > 1 {
-            d.server_idx = (d.server_idx + 1) % d.servers.len();
-            d.tries_here = 0;
-        }
-        let server = d.server();
+        let (server, timeout) = d.schedule.next_try();
         let port = d
             .socket_for(server)
             .and_then(|s| s.local_addr().ok())
             .map(|a| a.port())
             .unwrap_or(0);
-        let timeout = d.timeout;
         let ev = DnsEvent {
             event: if retry_reason.is_some() {
                 "retry"
@@ -589,11 +565,7 @@ impl OsFetch {
                 ));
             }
         }
-        d.tries_here += 1;
-        d.sent += 1;
         d.retry_at = now + timeout;
-        d.waited = timeout;
-        d.timeout = (timeout * 2).min(DNS_RETRY_MAX);
         Ok(())
     }
 
@@ -719,7 +691,7 @@ impl OsFetch {
                 let (server, sent) = self
                     .dns
                     .as_ref()
-                    .map(|d| (d.server().to_string(), d.sent))
+                    .map(|d| (d.server().to_string(), d.schedule.sent()))
                     .unwrap_or_default();
                 format!(
                     "no DNS answer for {} from {server} after {sent} queries; check --dns and that the server is reachable",
@@ -877,7 +849,10 @@ impl OsFetch {
         }
         let now = Duration::from_micros(self.now_us());
         if let Some(d) = self.dns.as_ref().filter(|d| now >= d.retry_at) {
-            let reason = format!("no answer within {} ms; asking again", d.waited.as_millis());
+            let reason = format!(
+                "no answer within {} ms; asking again",
+                d.schedule.waited().as_millis()
+            );
             self.send_dns_query(Some(reason))?;
         }
         Ok(())

@@ -14,16 +14,10 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpAddress;
 
 use super::Fetch;
-use crate::dns::{AnswerVerdict, DnsAnswer, DnsQuery, check_answer, rcode_name};
+use crate::dns::{AnswerVerdict, DnsAnswer, DnsQuery, RetrySchedule, check_answer, rcode_name};
 use crate::error::{FailureClass, FetchError};
 use crate::event::{DnsEvent, EventKind, Phase};
 
-/// First DNS retransmission timeout; doubles per try up to [`DNS_RETRY_MAX`].
-const DNS_RETRY_FIRST: Duration = Duration::from_secs(1);
-/// Largest DNS retransmission timeout.
-const DNS_RETRY_MAX: Duration = Duration::from_secs(8);
-/// Tries per DNS server before moving to the next one.
-const DNS_TRIES_PER_SERVER: u32 = 3;
 /// Largest DNS message accepted over TCP (the length prefix allows 65535).
 const DNS_TCP_MAX: usize = 65535;
 
@@ -46,14 +40,8 @@ pub(super) struct DnsLookup {
     questions: Vec<Question>,
     udp: SocketHandle,
     local_port: u16,
-    servers: Vec<IpAddr>,
-    server_idx: usize,
-    tries_here: u32,
-    sent: u32,
-    /// Retransmission timeout for the next try.
-    timeout: Duration,
-    /// Retransmission timeout of the try in flight.
-    waited: Duration,
+    /// Which server the next try goes to, and its retransmission timeout.
+    schedule: RetrySchedule,
     retry_at: Instant,
     /// The server that answered (for messages).
     answered_by: Option<IpAddr>,
@@ -63,10 +51,7 @@ pub(super) struct DnsLookup {
 
 impl DnsLookup {
     fn server(&self) -> IpAddr {
-        self.servers
-            .get(self.server_idx)
-            .copied()
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+        self.schedule.server()
     }
 
     /// Questions still waiting for a UDP answer.
@@ -96,7 +81,7 @@ impl DnsLookup {
         format!(
             "no DNS answer for {host} from {} after {} queries; check --dns and that the server is reachable",
             self.server(),
-            self.sent
+            self.schedule.sent()
         )
     }
 
@@ -126,8 +111,8 @@ impl DnsLookup {
             asked.join("; "),
             self.server(),
             self.local_port,
-            self.sent,
-            if self.sent == 1 { "" } else { "s" }
+            self.schedule.sent(),
+            if self.schedule.sent() == 1 { "" } else { "s" }
         )
     }
 
@@ -252,12 +237,7 @@ impl<L: Link> Fetch<L> {
             questions,
             udp,
             local_port,
-            servers,
-            server_idx: 0,
-            tries_here: 0,
-            sent: 0,
-            timeout: DNS_RETRY_FIRST,
-            waited: DNS_RETRY_FIRST,
+            schedule: RetrySchedule::new(servers),
             retry_at: now,
             answered_by: None,
             switch_reason: None,
@@ -272,18 +252,12 @@ impl<L: Link> Fetch<L> {
         let Some(d) = self.dns.as_mut() else {
             return Ok(());
         };
-        if d.tries_here >= DNS_TRIES_PER_SERVER && d.servers.len() > 1 {
-            d.server_idx = (d.server_idx + 1) % d.servers.len();
-            d.tries_here = 0;
-            // A fresh server gets the first, short timeout again.
-            d.timeout = DNS_RETRY_FIRST;
-        }
         let retry_reason = match d.switch_reason.take() {
             Some(why) => Some(why),
             None => retry_reason,
         };
-        let server = d.server();
-        let timeout = d.timeout;
+        let (server, timeout) = d.schedule.next_try();
+        let timeout = Duration::from(timeout);
         let sock = self.sockets.get_mut::<udp::Socket>(d.udp);
         let mut events = Vec::new();
         for q in d
@@ -316,11 +290,7 @@ impl<L: Link> Fetch<L> {
             };
             events.push(DnsLookup::event(&q.query, kind, Some(server), Some(reason)));
         }
-        d.tries_here += 1;
-        d.sent += 1;
         d.retry_at = now + timeout;
-        d.waited = timeout;
-        d.timeout = (timeout * 2).min(DNS_RETRY_MAX);
         for ev in events {
             self.emit(EventKind::Dns(ev));
         }
@@ -348,8 +318,8 @@ impl<L: Link> Fetch<L> {
         if quoted != expected || !d.udp_pending() {
             return None;
         }
-        if d.servers.len() > 1 {
-            d.tries_here = DNS_TRIES_PER_SERVER;
+        if d.schedule.has_other_servers() {
+            d.schedule.skip_server();
             d.retry_at = now;
             d.switch_reason = Some(format!(
                 "{server} is unreachable ({router} sent ICMP {what}): asking the next server"
@@ -380,7 +350,7 @@ impl<L: Link> Fetch<L> {
         if d.udp_pending() && now >= d.retry_at {
             let reason = format!(
                 "no answer within {} ms; asking again",
-                d.waited.total_millis()
+                d.schedule.waited().as_millis()
             );
             self.send_dns_queries(Some(reason))?;
         }

@@ -10,6 +10,10 @@ use std::net::{IpAddr, SocketAddr};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 
+mod schedule;
+
+pub use schedule::{RETRY_FIRST, RETRY_MAX, RetrySchedule, TRIES_PER_SERVER};
+
 /// Longest CNAME chain followed.
 const MAX_CNAME_CHAIN: usize = 16;
 
