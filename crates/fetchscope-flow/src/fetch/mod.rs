@@ -448,23 +448,14 @@ impl<L: Link> Fetch<L> {
             Phase::Connect => format!(
                 "no SYN-ACK from {remote}: the server or the path to it is not answering (is --gateway right? is the port open?)"
             ),
-            Phase::Tls => format!("the TLS handshake with {remote} did not finish"),
-            Phase::Request => format!("the request to {remote} could not be delivered"),
-            Phase::Response => format!(
-                "the response from {remote} did not complete ({} body bytes received)",
-                self.exchange.reader_decoded_bytes()
-            ),
-            Phase::Teardown | Phase::Done => format!("closing the connection to {remote} stalled"),
+            phase => FetchError::stall_on_connection(
+                phase,
+                &remote,
+                self.exchange.reader_decoded_bytes(),
+            )
+            .unwrap_or_default(),
         };
-        FetchError::new(
-            FailureClass::Timeout,
-            self.phase,
-            "timeout",
-            format!(
-                "timed out after {secs} s in the {} phase: {what}",
-                self.phase
-            ),
-        )
+        FetchError::timed_out(self.phase, secs, &what)
     }
 
     fn collect_frames(&mut self) -> Result<(), FetchError> {
