@@ -66,6 +66,11 @@ impl FetchError {
         }
     }
 
+    /// The error for a response that broke HTTP or one of its limits.
+    pub fn http(e: &crate::http::HttpError) -> Self {
+        FetchError::new(FailureClass::Http, Phase::Response, e.kind(), e.to_string())
+    }
+
     /// The `timeout` error: the fetch's total time (`after_secs`) ran out in `phase` while
     /// it waited for what `what` describes.
     pub fn timed_out(phase: Phase, after_secs: f64, what: &str) -> Self {

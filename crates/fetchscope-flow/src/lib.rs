@@ -47,6 +47,7 @@ pub mod error;
 pub mod event;
 pub mod fetch;
 pub mod http;
+pub mod redirects;
 pub mod timing;
 pub mod tls;
 

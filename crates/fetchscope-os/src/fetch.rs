@@ -21,12 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fetchscope_flow::dns::{AnswerVerdict, DnsQuery, RetrySchedule, check_answer, rcode_name};
-use fetchscope_flow::event::{
-    DnsEvent, ExchangeRecord, HttpRequestEvent, PacketEvent, RedirectEvent, TlsEvent,
-};
+use fetchscope_flow::event::{DnsEvent, ExchangeRecord, HttpRequestEvent, PacketEvent, TlsEvent};
 use fetchscope_flow::http::{
     self, DigestSink, Discard, HttpProgress, Limits, RequestHead, ResponseReader,
 };
+use fetchscope_flow::redirects;
 use fetchscope_flow::timing::TimingMarks;
 use fetchscope_flow::tls::{LinkTime, TlsClient, TlsConfig, TlsSetup};
 use fetchscope_flow::{Event, EventKind, FailureClass, FetchError, Phase, Summary};
@@ -1243,7 +1242,7 @@ impl OsFetch {
         );
         self.report_http(intake.progress);
         if let Some(e) = intake.error {
-            return Err(http_error(&e));
+            return Err(FetchError::http(&e));
         }
         if intake.extra > 0 {
             self.note(format!(
@@ -1287,11 +1286,13 @@ impl OsFetch {
             return Ok(());
         };
         let (bytes, wire) = (reader.decoded_body_bytes(), reader.wire_body_bytes());
-        let keep_alive = reader.keep_alive();
-        let next = match reader.head() {
-            Some(h) => http::redirect(h, &self.url, "GET").map_err(|e| http_error(&e))?,
-            None => None,
-        };
+        let next = redirects::next_hop(
+            reader.head(),
+            &self.url,
+            &self.done_exchanges,
+            reader.keep_alive(),
+            !self.peer_eof && self.tcp_state == TCP_ESTABLISHED,
+        )?;
         let Some(next) = next else {
             self.note(format!(
                 "response complete: {bytes} body bytes ({wire} on the wire)"
@@ -1299,68 +1300,17 @@ impl OsFetch {
             self.begin_teardown();
             return Ok(());
         };
-        self.redirects += 1;
-        if self.redirects > http::MAX_REDIRECTS {
-            let visited = self
-                .done_exchanges
-                .iter()
-                .any(|e| e.url == next.url.as_str())
-                || self.url == next.url;
-            let (kind, why) = if visited {
-                (
-                    "redirect-loop",
-                    format!("the server redirects in a loop (back to {})", next.url),
-                )
-            } else {
-                (
-                    "too-many-redirects",
-                    format!("the last one pointed to {}", next.url),
-                )
-            };
-            return Err(FetchError::new(
-                FailureClass::Http,
-                Phase::Response,
-                kind,
-                format!(
-                    "more than {} redirects, as requests allows: {why}",
-                    http::MAX_REDIRECTS
-                ),
-            ));
-        }
-        let same_origin = origin(&self.url) == origin(&next.url);
-        let reuse =
-            keep_alive && same_origin && !self.peer_eof && self.tcp_state == TCP_ESTABLISHED;
-        self.emit(EventKind::Redirect(RedirectEvent {
-            hop: self.redirects,
-            status: next.status,
-            from: self.url.to_string(),
-            to: next.url.to_string(),
-            method: next.method.clone(),
-            reuse,
-        }));
+        self.redirects = next.event.hop;
+        self.emit(EventKind::Redirect(next.event));
         let record = self.exchange_record();
         self.done_exchanges.push(record);
-        if reuse {
-            self.note(format!(
-                "connection reused: {} kept it alive and {} is on the same host",
-                self.host, next.url
-            ));
-            self.set_url(next.url);
+        self.note(next.note);
+        if next.reuse {
+            self.set_url(next.redirect.url);
             self.new_exchange(true);
             self.request_due = true;
         } else {
-            self.note(if same_origin {
-                format!(
-                    "the server closes this connection; {} needs a new one",
-                    next.url
-                )
-            } else {
-                format!(
-                    "{} is on another host: close this connection, then DNS, TCP and TLS anew",
-                    next.url
-                )
-            });
-            self.next_hop = Some(next.url);
+            self.next_hop = Some(next.redirect.url);
             self.begin_teardown();
         }
         Ok(())
@@ -1455,7 +1405,7 @@ impl OsFetch {
                 } else {
                     reader.finish(&mut self.body)
                 }
-                .map_err(|e| http_error(&e))?;
+                .map_err(|e| FetchError::http(&e))?;
                 self.report_http(progress);
                 if self.response.as_ref().is_some_and(|r| r.is_complete()) {
                     self.response_done()?;
@@ -1821,17 +1771,4 @@ fn time_wait_left(l: SocketAddr, r: SocketAddr) -> Option<Option<Duration>> {
         Some(d) => (d.state == TCP_TIME_WAIT).then_some(Some(d.expires)),
         None => (proc_tcp::state(l, r) == Some(TCP_TIME_WAIT)).then_some(None),
     }
-}
-
-/// What makes two URLs one origin for connection reuse: scheme, host, port.
-fn origin(u: &Url) -> (String, Option<String>, Option<u16>) {
-    (
-        u.scheme().to_ascii_lowercase(),
-        u.host_str().map(str::to_ascii_lowercase),
-        u.port_or_known_default(),
-    )
-}
-
-fn http_error(e: &http::HttpError) -> FetchError {
-    FetchError::new(FailureClass::Http, Phase::Response, e.kind(), e.to_string())
 }

@@ -9,10 +9,9 @@ use url::Url;
 
 use super::{Fetch, Target};
 use crate::error::{FailureClass, FetchError};
-use crate::event::{EventKind, ExchangeRecord, HttpRequestEvent, Phase, RedirectEvent};
-use crate::http::{
-    self, Discard, HttpProgress, Limits, MAX_REDIRECTS, RequestHead, ResponseReader,
-};
+use crate::event::{EventKind, ExchangeRecord, HttpRequestEvent, Phase};
+use crate::http::{self, Discard, HttpProgress, Limits, RequestHead, ResponseReader};
+use crate::redirects;
 use crate::timing::TimingMarks;
 
 /// One request and its response.
@@ -69,10 +68,6 @@ impl Exchange {
             .map(ResponseReader::decoded_body_bytes)
             .unwrap_or(0)
     }
-}
-
-fn http_error(e: &http::HttpError) -> FetchError {
-    FetchError::new(FailureClass::Http, Phase::Response, e.kind(), e.to_string())
 }
 
 impl<L: Link> Fetch<L> {
@@ -134,7 +129,7 @@ impl<L: Link> Fetch<L> {
         );
         self.report_http(intake.progress);
         if let Some(e) = intake.error {
-            return Err(http_error(&e));
+            return Err(FetchError::http(&e));
         }
         if intake.extra > 0 {
             self.note(format!(
@@ -168,11 +163,17 @@ impl<L: Link> Fetch<L> {
             return Ok(());
         };
         let (bytes, wire) = (reader.decoded_body_bytes(), reader.wire_body_bytes());
-        let keep_alive = reader.keep_alive();
-        let next = match reader.head() {
-            Some(h) => http::redirect(h, &self.exchange.url, "GET").map_err(|e| http_error(&e))?,
-            None => None,
-        };
+        let connection_open = self
+            .conn
+            .as_ref()
+            .is_some_and(|c| !c.peer_eof && c.state == smoltcp::socket::tcp::State::Established);
+        let next = redirects::next_hop(
+            reader.head(),
+            &self.exchange.url,
+            &self.done_exchanges,
+            reader.keep_alive(),
+            connection_open,
+        )?;
         let Some(next) = next else {
             self.note(format!(
                 "response complete: {bytes} body bytes ({wire} on the wire)"
@@ -180,74 +181,24 @@ impl<L: Link> Fetch<L> {
             self.begin_teardown();
             return Ok(());
         };
-        self.redirects += 1;
-        if self.redirects > MAX_REDIRECTS {
-            let visited = self
-                .done_exchanges
-                .iter()
-                .any(|e| e.url == next.url.as_str())
-                || self.exchange.url == next.url;
-            let (kind, why) = if visited {
-                (
-                    "redirect-loop",
-                    format!("the server redirects in a loop (back to {})", next.url),
-                )
-            } else {
-                (
-                    "too-many-redirects",
-                    format!("the last one pointed to {}", next.url),
-                )
-            };
-            return Err(FetchError::new(
-                FailureClass::Http,
-                Phase::Response,
-                kind,
-                format!("more than {MAX_REDIRECTS} redirects, as requests allows: {why}"),
-            ));
-        }
-        let target = Target::new(next.url.clone()).map_err(|mut e| {
+        let target = Target::new(next.redirect.url.clone()).map_err(|mut e| {
             e.class = FailureClass::Http;
             e.phase = Phase::Response;
             e.kind = "bad-redirect".into();
             e
         })?;
-        let reuse = keep_alive
-            && self.target.same_origin(&target)
-            && self.conn.as_ref().is_some_and(|c| {
-                !c.peer_eof && c.state == smoltcp::socket::tcp::State::Established
-            });
-        self.emit(EventKind::Redirect(RedirectEvent {
-            hop: self.redirects,
-            status: next.status,
-            from: self.exchange.url.to_string(),
-            to: next.url.to_string(),
-            method: next.method.clone(),
-            reuse,
-        }));
+        self.redirects = next.event.hop;
+        self.emit(EventKind::Redirect(next.event));
         let record = self.exchange_record();
         self.done_exchanges.push(record);
-        let now = self.now();
-        if reuse {
-            self.note(format!(
-                "connection reused: {} kept it alive and {} is on the same host",
-                target.host, next.url
-            ));
+        self.note(next.note);
+        if next.reuse {
+            let now = self.now();
             self.target = target;
-            self.exchange = Exchange::new(next.url, now, true);
+            self.exchange = Exchange::new(next.redirect.url, now, true);
             self.exchange.remote = self.conn.as_ref().map(|c| c.remote);
             self.exchange.request_due = true;
         } else {
-            self.note(if self.target.same_origin(&target) {
-                format!(
-                    "the server closes this connection; {} needs a new one",
-                    next.url
-                )
-            } else {
-                format!(
-                    "{} is on another host: close this connection, then DNS, TCP and TLS anew",
-                    next.url
-                )
-            });
             self.next_hop = Some(target);
             self.begin_teardown();
         }
@@ -277,7 +228,7 @@ impl<L: Link> Fetch<L> {
                 } else {
                     reader.finish(&mut self.body)
                 }
-                .map_err(|e| http_error(&e))?;
+                .map_err(|e| FetchError::http(&e))?;
                 let complete = reader.is_complete();
                 self.report_http(progress);
                 if complete {

@@ -91,11 +91,6 @@ impl Target {
             tls,
         })
     }
-
-    /// Whether a connection made for `self` can carry a request for `other`.
-    fn same_origin(&self, other: &Target) -> bool {
-        self.host == other.host && self.port == other.port && self.tls == other.tls
-    }
 }
 
 /// The fetch machine. Create it with [`Fetch::new`], then pull [`Fetch::next_event`]

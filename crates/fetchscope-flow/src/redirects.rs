@@ -1,0 +1,256 @@
+//! [`next_hop`]: the redirect rule shared by the smoltcp machine and the kernel twin.
+//!
+//! Like requests: at most [`MAX_REDIRECTS`] hops (a loop is named as one), the method
+//! changes as [`http::redirect`] says, and the next request goes on the open connection
+//! only when the server kept it alive and the new URL has the same origin (scheme, host,
+//! port).
+
+use url::Url;
+
+use crate::error::{FailureClass, FetchError};
+use crate::event::{ExchangeRecord, Phase, RedirectEvent};
+use crate::http::{self, MAX_REDIRECTS, Redirect, ResponseHead};
+
+/// Where a redirect leads and how the fetch gets there.
+#[derive(Debug, Clone)]
+pub struct NextHop {
+    /// The next URL, method and the status that sent it.
+    pub redirect: Redirect,
+    /// The next request goes on the open connection.
+    pub reuse: bool,
+    /// The `redirect` event to report.
+    pub event: RedirectEvent,
+    /// A sentence on why the connection is reused or not.
+    pub note: String,
+}
+
+/// Whether two URLs have the same origin: scheme, host and port (the default port when
+/// none is given).
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme().eq_ignore_ascii_case(b.scheme())
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// What follows the complete response `head` to a GET of `url`: `None` when it is the
+/// final response, the next hop when it redirects. `earlier` are the exchanges before this
+/// one (one per hop taken), `keep_alive` says whether the server keeps this
+/// connection open, `connection_open` whether it still is (no FIN seen, established).
+///
+/// Errors: a bad `Location`, and the hop after the [`MAX_REDIRECTS`]th (named a loop when
+/// it leads back to a URL already asked for).
+pub fn next_hop(
+    head: Option<&ResponseHead>,
+    url: &Url,
+    earlier: &[ExchangeRecord],
+    keep_alive: bool,
+    connection_open: bool,
+) -> Result<Option<NextHop>, FetchError> {
+    let Some(head) = head else {
+        return Ok(None);
+    };
+    let redirect = http::redirect(head, url, "GET").map_err(|e| FetchError::http(&e))?;
+    let Some(redirect) = redirect else {
+        return Ok(None);
+    };
+    let hop = earlier.len() + 1;
+    if hop > MAX_REDIRECTS {
+        let visited =
+            earlier.iter().any(|e| e.url == redirect.url.as_str()) || *url == redirect.url;
+        let (kind, why) = if visited {
+            (
+                "redirect-loop",
+                format!("the server redirects in a loop (back to {})", redirect.url),
+            )
+        } else {
+            (
+                "too-many-redirects",
+                format!("the last one pointed to {}", redirect.url),
+            )
+        };
+        return Err(FetchError::new(
+            FailureClass::Http,
+            Phase::Response,
+            kind,
+            format!("more than {MAX_REDIRECTS} redirects, as requests allows: {why}"),
+        ));
+    }
+    let same = same_origin(url, &redirect.url);
+    let reuse = keep_alive && same && connection_open;
+    let note = if reuse {
+        format!(
+            "connection reused: {} kept it alive and {} is on the same host",
+            redirect.url.host_str().unwrap_or_default(),
+            redirect.url
+        )
+    } else if same {
+        format!(
+            "the server closes this connection; {} needs a new one",
+            redirect.url
+        )
+    } else {
+        format!(
+            "{} is on another host: close this connection, then DNS, TCP and TLS anew",
+            redirect.url
+        )
+    };
+    let event = RedirectEvent {
+        hop,
+        status: redirect.status,
+        from: url.to_string(),
+        to: redirect.url.to_string(),
+        method: redirect.method.clone(),
+        reuse,
+    };
+    Ok(Some(NextHop {
+        redirect,
+        reuse,
+        event,
+        note,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(status: u16, location: &str) -> ResponseHead {
+        ResponseHead::new(
+            "GET",
+            "HTTP/1.1",
+            status,
+            "x".into(),
+            vec![
+                ("Location".into(), location.into()),
+                ("Content-Length".into(), "0".into()),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    fn earlier(urls: &[&str]) -> Vec<ExchangeRecord> {
+        urls.iter()
+            .map(|u| ExchangeRecord {
+                url: (*u).to_string(),
+                method: "GET".into(),
+                request_headers: Vec::new(),
+                status: 302,
+                reason: String::new(),
+                http_version: "HTTP/1.1".into(),
+                response_headers: Vec::new(),
+                started_us: 0,
+                reused_connection: false,
+                remote: String::new(),
+                body_bytes: 0,
+                wire_body_bytes: 0,
+                har: Default::default(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_final_response_has_no_next_hop() {
+        let h = head(200, "/elsewhere");
+        let got = next_hop(Some(&h), &url("https://a.test/"), &[], true, true).unwrap();
+        assert!(got.is_none());
+        assert!(
+            next_hop(None, &url("https://a.test/"), &[], true, true)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn same_origin_kept_alive_reuses_the_connection() {
+        let h = head(302, "/next");
+        let next = next_hop(Some(&h), &url("https://a.test/"), &[], true, true)
+            .unwrap()
+            .unwrap();
+        assert!(next.reuse);
+        assert_eq!(next.event.hop, 1);
+        assert_eq!(next.event.to, "https://a.test/next");
+        assert!(next.note.starts_with("connection reused"), "{}", next.note);
+        // Closed by the server, or not kept alive: a new connection.
+        for (keep_alive, open) in [(false, true), (true, false)] {
+            let next = next_hop(Some(&h), &url("https://a.test/"), &[], keep_alive, open)
+                .unwrap()
+                .unwrap();
+            assert!(!next.reuse);
+            assert!(next.note.contains("needs a new one"), "{}", next.note);
+        }
+    }
+
+    #[test]
+    fn another_origin_needs_a_new_connection() {
+        for to in ["https://b.test/", "http://a.test/", "https://a.test:8443/"] {
+            let h = head(301, to);
+            let next = next_hop(Some(&h), &url("https://a.test/"), &[], true, true)
+                .unwrap()
+                .unwrap();
+            assert!(!next.reuse, "{to}");
+            assert!(next.note.contains("another host"), "{}", next.note);
+        }
+        assert!(same_origin(
+            &url("https://A.test:443/x"),
+            &url("https://a.test/y")
+        ));
+    }
+
+    #[test]
+    fn the_31st_hop_is_an_error_named_a_loop_when_it_comes_back() {
+        let thirty: Vec<String> = (0..30).map(|i| format!("https://a.test/{i}")).collect();
+        let refs: Vec<&str> = thirty.iter().map(String::as_str).collect();
+        let before = earlier(&refs);
+        let e = next_hop(
+            Some(&head(302, "/0")),
+            &url("https://a.test/30"),
+            &before,
+            true,
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, "redirect-loop");
+        let e = next_hop(
+            Some(&head(302, "/new")),
+            &url("https://a.test/30"),
+            &before,
+            true,
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, "too-many-redirects");
+        assert!(
+            e.message.contains("more than 30 redirects"),
+            "{}",
+            e.message
+        );
+        // The 30th hop itself is allowed.
+        let ok = next_hop(
+            Some(&head(302, "/new")),
+            &url("https://a.test/29"),
+            &before[..29],
+            true,
+            true,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(ok.event.hop, 30);
+    }
+
+    #[test]
+    fn a_bad_location_is_an_http_error() {
+        let e = next_hop(
+            Some(&head(302, "ftp://a.test/")),
+            &url("https://a.test/"),
+            &[],
+            true,
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(e.class, FailureClass::Http);
+    }
+}
