@@ -25,10 +25,10 @@ pub struct NextHop {
 }
 
 /// Whether two URLs have the same origin: scheme, host and port (the default port when
-/// none is given).
+/// none is given). `Url` already lower-cases schemes and host names.
 pub fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme().eq_ignore_ascii_case(b.scheme())
-        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
         && a.port_or_known_default() == b.port_or_known_default()
 }
 

@@ -22,9 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fetchscope_flow::dns::{AnswerVerdict, DnsQuery, RetrySchedule, check_answer, rcode_name};
 use fetchscope_flow::event::{DnsEvent, ExchangeRecord, HttpRequestEvent, PacketEvent, TlsEvent};
-use fetchscope_flow::http::{
-    self, DigestSink, Discard, HttpProgress, Limits, RequestHead, ResponseReader,
-};
+use fetchscope_flow::http::{self, DigestSink, HttpProgress, Limits, RequestHead, ResponseReader};
 use fetchscope_flow::redirects;
 use fetchscope_flow::timing::TimingMarks;
 use fetchscope_flow::tls::{LinkTime, TlsClient, TlsConfig, TlsSetup};
@@ -1240,15 +1238,13 @@ impl OsFetch {
             &mut self.redirecting,
             &mut self.body,
         );
+        let leftover = intake.leftover_note();
         self.report_http(intake.progress);
         if let Some(e) = intake.error {
             return Err(FetchError::http(&e));
         }
-        if intake.extra > 0 {
-            self.note(format!(
-                "{} bytes arrived after the end of the response; ignored",
-                intake.extra
-            ));
+        if let Some(note) = leftover {
+            self.note(note);
         }
         if intake.complete {
             self.response_done()?;
@@ -1400,12 +1396,8 @@ impl OsFetch {
     fn peer_closed_stream(&mut self) -> Result<(), FetchError> {
         if let Some(reader) = self.response.as_mut() {
             if !reader.is_complete() {
-                let progress = if self.redirecting {
-                    reader.finish(&mut Discard)
-                } else {
-                    reader.finish(&mut self.body)
-                }
-                .map_err(|e| FetchError::http(&e))?;
+                let progress = http::finish_response(reader, self.redirecting, &mut self.body)
+                    .map_err(|e| FetchError::http(&e))?;
                 self.report_http(progress);
                 if self.response.as_ref().is_some_and(|r| r.is_complete()) {
                     self.response_done()?;

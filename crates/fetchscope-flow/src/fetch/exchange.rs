@@ -10,7 +10,7 @@ use url::Url;
 use super::{Fetch, Target};
 use crate::error::{FailureClass, FetchError};
 use crate::event::{EventKind, ExchangeRecord, HttpRequestEvent, Phase};
-use crate::http::{self, Discard, HttpProgress, Limits, RequestHead, ResponseReader};
+use crate::http::{self, HttpProgress, Limits, RequestHead, ResponseReader};
 use crate::redirects;
 use crate::timing::TimingMarks;
 
@@ -127,15 +127,13 @@ impl<L: Link> Fetch<L> {
             &mut self.exchange.redirecting,
             &mut self.body,
         );
+        let leftover = intake.leftover_note();
         self.report_http(intake.progress);
         if let Some(e) = intake.error {
             return Err(FetchError::http(&e));
         }
-        if intake.extra > 0 {
-            self.note(format!(
-                "{} bytes arrived after the end of the response; ignored",
-                intake.extra
-            ));
+        if let Some(note) = leftover {
+            self.note(note);
         }
         if intake.complete {
             self.response_done()?;
@@ -223,12 +221,9 @@ impl<L: Link> Fetch<L> {
         let remote = conn.remote;
         match self.exchange.reader.as_mut() {
             Some(reader) if !reader.is_complete() => {
-                let progress = if self.exchange.redirecting {
-                    reader.finish(&mut Discard)
-                } else {
-                    reader.finish(&mut self.body)
-                }
-                .map_err(|e| FetchError::http(&e))?;
+                let progress =
+                    http::finish_response(reader, self.exchange.redirecting, &mut self.body)
+                        .map_err(|e| FetchError::http(&e))?;
                 let complete = reader.is_complete();
                 self.report_http(progress);
                 if complete {

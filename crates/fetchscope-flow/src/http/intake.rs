@@ -1,4 +1,5 @@
-//! [`feed_response`]: hands one batch of received bytes to a [`ResponseReader`].
+//! [`feed_response`] and [`finish_response`]: hand received bytes, and the end of the
+//! stream, to a [`ResponseReader`], keeping the body of the final response only.
 
 use url::Url;
 
@@ -15,6 +16,18 @@ pub struct Intake {
     pub extra: usize,
     /// The response is complete.
     pub complete: bool,
+}
+
+impl Intake {
+    /// The sentence for bytes past the end of the response, if any arrived.
+    pub fn leftover_note(&self) -> Option<String> {
+        (self.extra > 0).then(|| {
+            format!(
+                "{} bytes arrived after the end of the response; ignored",
+                self.extra
+            )
+        })
+    }
 }
 
 /// Feeds `data` to `reader`, the response to a GET of `url`.
@@ -38,8 +51,7 @@ pub fn feed_response(
         } else {
             rest
         };
-        let sink: &mut dyn BodySink = if *redirecting { &mut Discard } else { body };
-        let feed = match reader.feed(input, sink) {
+        let feed = match with_body_sink(*redirecting, body, |sink| reader.feed(input, sink)) {
             Ok(f) => f,
             Err(e) => {
                 return Intake {
@@ -66,6 +78,30 @@ pub fn feed_response(
         error: None,
         extra: data.len().saturating_sub(offset),
         complete: reader.is_complete(),
+    }
+}
+
+/// Tells `reader` that the stream ended (the peer closed it), which completes a response
+/// framed by the connection's end; the body goes where [`feed_response`] sends it.
+pub fn finish_response(
+    reader: &mut ResponseReader,
+    redirecting: bool,
+    body: &mut dyn BodySink,
+) -> Result<Vec<HttpProgress>, HttpError> {
+    with_body_sink(redirecting, body, |sink| reader.finish(sink))
+}
+
+/// Runs `f` with where the body goes: nowhere for a redirect that will be followed, else
+/// `body`.
+fn with_body_sink<R>(
+    redirecting: bool,
+    body: &mut dyn BodySink,
+    f: impl FnOnce(&mut dyn BodySink) -> R,
+) -> R {
+    if redirecting {
+        f(&mut Discard)
+    } else {
+        f(body)
     }
 }
 
@@ -116,5 +152,26 @@ mod tests {
         assert!(got.error.is_some());
         assert!(matches!(got.progress.first(), Some(HttpProgress::Head(h)) if h.status == 200));
         assert!(!got.complete);
+    }
+
+    #[test]
+    fn the_end_of_the_stream_completes_a_close_delimited_body_where_it_belongs() {
+        for (status, location, kept) in [(200, "", true), (302, "/next", false)] {
+            let mut reader = ResponseReader::new("GET", Limits::default());
+            let mut body = Vec::new();
+            let mut redirecting = false;
+            let data = format!("HTTP/1.1 {status} X\r\nLocation: {location}\r\n\r\nbody");
+            let got = feed_response(
+                &mut reader,
+                data.as_bytes(),
+                &url(),
+                &mut redirecting,
+                &mut body,
+            );
+            assert!(!got.complete);
+            finish_response(&mut reader, redirecting, &mut body).unwrap();
+            assert!(reader.is_complete());
+            assert_eq!(body.is_empty(), !kept, "status {status}");
+        }
     }
 }

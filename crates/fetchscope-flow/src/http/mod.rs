@@ -45,7 +45,7 @@ mod sink;
 
 pub use error::HttpError;
 pub use head::{Framing, ResponseHead};
-pub use intake::{Intake, feed_response};
+pub use intake::{Intake, feed_response, finish_response};
 pub use redirect::{MAX_REDIRECTS, Redirect, redirect};
 pub use request::{ACCEPT_ENCODING, RequestHead, build_request, default_user_agent};
 pub use response::{Feed, HttpProgress, Limits, ResponseReader};
