@@ -20,7 +20,7 @@ const TEXT_PAGE: &[u8] = include_bytes!("../../crates/fetchscope-lab/src/http/te
 
 /// Every fault this file tests; `--lab-fault help` must list exactly these.
 /// (giant-tls-record and the endless-* faults are tested in limits.rs.)
-const TESTED_FAULTS: [&str; 24] = [
+const TESTED_FAULTS: [&str; 26] = [
     "nxdomain",
     "servfail",
     "dns-silent",
@@ -32,6 +32,8 @@ const TESTED_FAULTS: [&str; 24] = [
     "cert-wrong-name",
     "cert-expired",
     "cert-self-signed",
+    "cert-chain-too-long",
+    "cert-client-auth-only",
     "tls-alert",
     "giant-tls-record",
     "bad-status-line",
@@ -92,6 +94,7 @@ fn expect_failure(fault: &str, extra: &[&str], want: Failure) -> Vec<Value> {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(code(&out), want.exit, "{fault}: stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "{fault}: {stderr}");
+    assert_no_debug_text(fault, &stderr);
     // one sentence on stderr, naming the phase
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{fault}: stderr is not one line: {stderr}");
@@ -122,6 +125,43 @@ fn expect_failure(fault: &str, extra: &[&str], want: Failure) -> Vec<Value> {
     assert!(phases.contains(&want.phase), "{fault}: {phases:?}");
     assert!(!phases.contains(&"done"), "{fault}: {phases:?}");
     ev
+}
+
+/// A Rust `Debug` representation (`Struct { field: … }`, `Tuple([…])`) must never reach a
+/// person.
+fn assert_no_debug_text(what: &str, text: &str) {
+    for pattern in ["{ ", "(["] {
+        assert!(
+            !text.contains(pattern),
+            "{what}: {pattern:?} (Debug text) in: {text}"
+        );
+    }
+}
+
+/// Every fault `--lab-fault help` lists, run once: whatever happens, stderr holds words,
+/// never the `Debug` text of a library type, and the exit status is a documented one.
+#[test]
+fn no_lab_fault_prints_debug_text() {
+    let help = run(&["fetch", "--lab-fault", "help"]);
+    assert_eq!(code(&help), 0);
+    let text = String::from_utf8_lossy(&help.stdout).into_owned();
+    let names: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.len() >= 24, "too few faults listed: {text}");
+    for name in names {
+        let out = run(&["fetch", "--seed", "1", "--lab-fault", name]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            [0, 4, 5, 6, 7, 8].contains(&code(&out)),
+            "{name}: exit {} {stderr}",
+            code(&out)
+        );
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert_no_debug_text(name, &stderr);
+    }
 }
 
 /// The packets sent (`tx`) or received (`rx`) with `dst_port` (tx) or `src_port` (rx).
@@ -407,7 +447,36 @@ fn cert_wrong_name() {
 
 #[test]
 fn cert_expired() {
-    certificate_failure("cert-expired", &["expired"]);
+    // Two dates in words, not rustls's `ExpiredContext { time: UnixTime(…) }`.
+    let ev = expect_failure(
+        "cert-expired",
+        &[],
+        Failure {
+            exit: 6,
+            phase: "tls",
+            kind: "certificate",
+            words: &["expired on 2025-12-02", "it is now 2026-01-01", "utc"],
+        },
+    );
+    assert!(!of_type(&ev, "error").is_empty());
+}
+
+#[test]
+fn cert_chain_too_long() {
+    // The lab CA is passed (it is the lab's only trust anchor): the cause is the chain's
+    // depth, and the advice must not send the user to --cacert.
+    certificate_failure(
+        "cert-chain-too-long",
+        &["chain of www.example.test is too long", "intermediate"],
+    );
+}
+
+#[test]
+fn cert_client_auth_only() {
+    certificate_failure(
+        "cert-client-auth-only",
+        &["not allowed for tls servers", "clientauth", "serverauth"],
+    );
 }
 
 #[test]

@@ -110,6 +110,8 @@ pub struct FetchConfig {
     pub timeout: Duration,
     /// Trust anchors for the server's certificate.
     pub roots: Arc<RootCertStore>,
+    /// Where the trust anchors came from (decides the advice in certificate errors).
+    pub trust: crate::tls::TrustSource,
     /// Where else to write TLS secrets (`--keylog`, `SSLKEYLOGFILE`).
     pub key_log: Option<Arc<dyn KeyLog>>,
     /// Where to write the decoded body (`-o`); the body is hashed either way.
@@ -153,6 +155,7 @@ impl FetchConfig {
             randomness: Randomness::new(None),
             timeout: Duration::from_secs(30),
             roots,
+            trust: crate::tls::TrustSource::default(),
             key_log: None,
             body_out: None,
             user_agent: default_user_agent(),

@@ -33,6 +33,10 @@ pub enum LabFault {
     CertExpired,
     /// The server certificate is self-signed.
     CertSelfSigned,
+    /// The server certificate reaches the lab CA through 8 intermediate CAs.
+    CertChainTooLong,
+    /// The server certificate is for client authentication only (EKU clientAuth).
+    CertClientAuthOnly,
     /// The server answers the ClientHello with a fatal `handshake_failure` alert.
     TlsAlert,
     /// The server answers the ClientHello with a TLS record announcing 65535 bytes.
@@ -86,7 +90,7 @@ impl fmt::Display for FaultLayer {
 }
 
 /// Every fault, in the order of a fetch (DNS, TCP, TLS, HTTP).
-const ALL: [LabFault; 24] = [
+const ALL: [LabFault; 26] = [
     LabFault::Nxdomain,
     LabFault::Servfail,
     LabFault::DnsSilent,
@@ -98,6 +102,8 @@ const ALL: [LabFault; 24] = [
     LabFault::CertWrongName,
     LabFault::CertExpired,
     LabFault::CertSelfSigned,
+    LabFault::CertChainTooLong,
+    LabFault::CertClientAuthOnly,
     LabFault::TlsAlert,
     LabFault::GiantTlsRecord,
     LabFault::BadStatusLine,
@@ -133,6 +139,8 @@ impl LabFault {
             LabFault::CertWrongName => "cert-wrong-name",
             LabFault::CertExpired => "cert-expired",
             LabFault::CertSelfSigned => "cert-self-signed",
+            LabFault::CertChainTooLong => "cert-chain-too-long",
+            LabFault::CertClientAuthOnly => "cert-client-auth-only",
             LabFault::TlsAlert => "tls-alert",
             LabFault::GiantTlsRecord => "giant-tls-record",
             LabFault::BadStatusLine => "bad-status-line",
@@ -178,6 +186,12 @@ impl LabFault {
             }
             LabFault::CertSelfSigned => {
                 "the server's certificate is self-signed: it is its own issuer, no CA vouches for it"
+            }
+            LabFault::CertChainTooLong => {
+                "the server's certificate reaches the trusted lab CA only through 8 intermediate CAs (verifiers follow at most 6)"
+            }
+            LabFault::CertClientAuthOnly => {
+                "the server's certificate comes from the trusted lab CA but is for client authentication only (EKU clientAuth)"
             }
             LabFault::TlsAlert => {
                 "the server answers the ClientHello with a fatal handshake_failure alert and closes"
@@ -232,6 +246,8 @@ impl LabFault {
             | LabFault::CertWrongName
             | LabFault::CertExpired
             | LabFault::CertSelfSigned
+            | LabFault::CertChainTooLong
+            | LabFault::CertClientAuthOnly
             | LabFault::TlsAlert
             | LabFault::GiantTlsRecord => FaultLayer::Tls,
             LabFault::BadStatusLine

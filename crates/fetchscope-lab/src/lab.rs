@@ -261,6 +261,8 @@ fn cert_kind(config: &LabConfig) -> ServerCertKind {
         Some(LabFault::CertUnknownCa) => ServerCertKind::UnknownCa,
         Some(LabFault::CertWrongName) => ServerCertKind::WrongName,
         Some(LabFault::CertSelfSigned) => ServerCertKind::SelfSigned,
+        Some(LabFault::CertChainTooLong) => ServerCertKind::LongChain,
+        Some(LabFault::CertClientAuthOnly) => ServerCertKind::ClientAuthOnly,
         Some(LabFault::CertExpired) => {
             let not_after = config
                 .epoch

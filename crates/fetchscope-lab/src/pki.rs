@@ -38,6 +38,9 @@ pub(crate) struct LabPki {
     pub ca_pem: String,
     /// The server's certificate, issued by the CA.
     pub server_cert: CertificateDer<'static>,
+    /// Intermediate CA certificates sent after the server's, nearest to it first (empty
+    /// but for `cert-chain-too-long`).
+    pub intermediates: Vec<CertificateDer<'static>>,
     /// The server's private key (PKCS#8).
     pub server_key: PrivateKeyDer<'static>,
 }
@@ -55,7 +58,15 @@ pub(crate) enum ServerCertKind {
     Expired(CertValidity),
     /// For the lab's names, signed by its own key: no CA vouches for it.
     SelfSigned,
+    /// Issued by the lab CA through a chain of [`LONG_CHAIN_INTERMEDIATES`] intermediate
+    /// CAs, more than a verifier follows.
+    LongChain,
+    /// Issued by the lab CA for the lab's names, for client authentication only.
+    ClientAuthOnly,
 }
+
+/// Intermediate CAs in the `cert-chain-too-long` chain (webpki follows at most 6).
+pub(crate) const LONG_CHAIN_INTERMEDIATES: usize = 8;
 
 /// The only name in the certificate of the `cert-wrong-name` fault.
 pub(crate) const WRONG_NAME: &str = "other.test";
@@ -72,7 +83,11 @@ impl LabPki {
         kind: ServerCertKind,
         rng: &mut dyn RngCore,
     ) -> Result<LabPki, LabError> {
-        let (ca_params, ca_key) = ca(CA_NAME, validity, rng)?;
+        let (mut ca_params, ca_key) = ca(CA_NAME, validity, rng)?;
+        if kind == ServerCertKind::LongChain {
+            // The path length is what the verifier's depth limit rejects, not the CA's.
+            ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
         let ca_cert = ca_params.self_signed(&ca_key)?;
         let ca_pem = ca_cert.pem();
         let ca_der = ca_cert.der().clone();
@@ -102,7 +117,24 @@ impl LabPki {
         params.distinguished_name = distinguished_name(&common_name);
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.extended_key_usages = match kind {
+            ServerCertKind::ClientAuthOnly => vec![ExtendedKeyUsagePurpose::ClientAuth],
+            _ => vec![ExtendedKeyUsagePurpose::ServerAuth],
+        };
+        // cert-chain-too-long: lab CA → intermediate 1 → … → intermediate N → server.
+        let mut intermediates = Vec::new();
+        let mut issuer = (ca_params, ca_key);
+        if kind == ServerCertKind::LongChain {
+            for i in 1..=LONG_CHAIN_INTERMEDIATES {
+                let (mut p, k) = ca(&format!("fetchscope intermediate CA {i}"), validity, rng)?;
+                p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                p.use_authority_key_identifier_extension = true;
+                let cert = p.signed_by(&k, &Issuer::new(issuer.0, &issuer.1))?;
+                intermediates.insert(0, cert.der().clone());
+                issuer = (p, k);
+            }
+        }
+        let (ca_params, ca_key) = issuer;
         params.serial_number = Some(serial(rng));
         params.not_before = to_datetime(server_validity.not_before)?;
         params.not_after = to_datetime(server_validity.not_after)?;
@@ -122,6 +154,7 @@ impl LabPki {
             ca_pem,
             ca_cert: ca_der,
             server_cert: server_cert.der().clone(),
+            intermediates,
             server_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
         })
     }

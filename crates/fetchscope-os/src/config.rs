@@ -26,6 +26,8 @@ pub struct OsConfig {
     pub timeout: Duration,
     /// Trust anchors for the server's certificate.
     pub roots: Arc<RootCertStore>,
+    /// Where the trust anchors came from (decides the advice in certificate errors).
+    pub trust: fetchscope_flow::tls::TrustSource,
     /// Where else to write TLS secrets.
     pub key_log: Option<Arc<dyn KeyLog>>,
     /// Where to write the decoded body; it is hashed either way.
@@ -60,6 +62,7 @@ impl OsConfig {
             randomness: Randomness::new(None),
             timeout: Duration::from_secs(30),
             roots,
+            trust: fetchscope_flow::tls::TrustSource::default(),
             key_log: None,
             body_out: None,
             user_agent: fetchscope_flow::default_user_agent(),

@@ -228,6 +228,7 @@ impl OsFetch {
             alpn: vec![b"http/1.1".to_vec()],
             key_log: cfg.key_log.clone(),
             time: link_time.clone(),
+            trust: cfg.trust,
         })
         .map_err(|e| OsError::io("TLS set-up failed", std::io::Error::other(e.to_string())))?;
         let body = DigestSink::new(cfg.body_out.take());

@@ -176,6 +176,7 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
         None => None,
     };
     let mut os_cfg = OsConfig::new(url.clone(), cfg.roots.clone());
+    os_cfg.trust = cfg.trust;
     os_cfg.resolve = cfg.resolve.clone();
     os_cfg.dns_servers = cfg.dns_servers.clone();
     os_cfg.randomness = cfg.randomness;

@@ -174,6 +174,7 @@ fn prepare_lab(
         gateways.push(g);
     }
     let mut cfg = FetchConfig::new(url, addrs, Arc::new(roots));
+    cfg.trust = fetchscope_flow::tls::TrustSource::Lab;
     cfg.gateways = gateways;
     cfg.dns_servers = vec![lab.dns_server()];
     cfg.resolve = args.resolve.clone();
@@ -262,6 +263,9 @@ fn prepare_tun(
         join(&dns_servers)
     );
     let mut cfg = FetchConfig::new(url, addressing.addrs.clone(), Arc::new(roots));
+    if args.cacert.is_some() {
+        cfg.trust = fetchscope_flow::tls::TrustSource::WebRootsAndCacert;
+    }
     cfg.gateways = addressing.gateways.clone();
     cfg.dns_servers = dns_servers;
     cfg.resolve = args.resolve.clone();

@@ -195,6 +195,7 @@ impl<L: Link> Fetch<L> {
             alpn: vec![b"http/1.1".to_vec()],
             key_log: cfg.key_log.clone(),
             time: link_time.clone(),
+            trust: cfg.trust,
         })
         .map_err(|e| setup(e.to_string()))?;
         let body = DigestSink::new(cfg.body_out.take());

@@ -17,7 +17,12 @@ pub(crate) fn server_config(
     let mut config = ServerConfig::builder_with_provider(randomness.crypto_provider("lab-tls"))
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(vec![pki.server_cert.clone()], pki.server_key.clone_key())?;
+        .with_single_cert(
+            std::iter::once(pki.server_cert.clone())
+                .chain(pki.intermediates.iter().cloned())
+                .collect(),
+            pki.server_key.clone_key(),
+        )?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

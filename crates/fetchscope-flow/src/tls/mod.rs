@@ -14,9 +14,11 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, KeyLog, RootCertStore, SignatureScheme,
-};
+pub mod explain;
+
+pub use explain::TrustSource;
+
+use rustls::{ClientConfig, DigitallySignedStruct, KeyLog, RootCertStore, SignatureScheme};
 
 /// Largest TLS record on the wire (header + 2^14 + 256).
 const MAX_RECORD: usize = 5 + 16384 + 256;
@@ -30,7 +32,7 @@ pub enum TlsError {
     #[error("{0}")]
     Certificate(String),
     /// The server sent a fatal alert.
-    #[error("the server ended the handshake with the alert '{0}'")]
+    #[error("the server ended the handshake with the alert {0}")]
     AlertReceived(String),
     /// The server broke the protocol.
     #[error("the server broke the TLS protocol: {0}")]
@@ -51,38 +53,14 @@ impl TlsError {
         }
     }
 
-    fn from_rustls(e: rustls::Error, host: &str) -> TlsError {
+    fn from_rustls(e: rustls::Error, host: &str, trust: TrustSource) -> TlsError {
         match e {
             rustls::Error::InvalidCertificate(c) => {
-                TlsError::Certificate(explain_certificate(&c, host))
+                TlsError::Certificate(explain::certificate(&c, host, trust))
             }
-            rustls::Error::AlertReceived(a) => TlsError::AlertReceived(format!("{a:?}")),
-            other => TlsError::Protocol(other.to_string()),
+            rustls::Error::AlertReceived(a) => TlsError::AlertReceived(explain::alert(a)),
+            other => TlsError::Protocol(explain::protocol(&other)),
         }
-    }
-}
-
-fn explain_certificate(c: &CertificateError, host: &str) -> String {
-    let hint = "If this is your own test server, pass its CA certificate with --cacert FILE.";
-    match c {
-        CertificateError::UnknownIssuer => format!(
-            "the certificate of {host} was issued by a certificate authority that is not trusted (unknown issuer). {hint}"
-        ),
-        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            format!(
-                "the certificate the server sent is not valid for the name {host} ({c:?}); check the URL or the server's configuration"
-            )
-        }
-        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-            format!("the certificate of {host} has expired ({c:?}); the server must renew it")
-        }
-        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-            format!("the certificate of {host} is not valid yet ({c:?}); check the clocks")
-        }
-        CertificateError::BadSignature => {
-            format!("a signature in the certificate chain of {host} is invalid")
-        }
-        other => format!("the certificate of {host} was rejected: {other:?}. {hint}"),
     }
 }
 
@@ -260,6 +238,8 @@ pub struct TlsSetup {
     pub key_log: Option<Arc<dyn KeyLog>>,
     /// The clock certificates are checked against.
     pub time: Arc<LinkTime>,
+    /// Where the trust anchors came from (for the advice in certificate errors).
+    pub trust: TrustSource,
 }
 
 /// A client configuration, built once per fetch (before the connection, as requests
@@ -268,6 +248,7 @@ pub struct TlsSetup {
 pub struct TlsConfig {
     config: Arc<ClientConfig>,
     observer: Arc<Observer>,
+    trust: TrustSource,
 }
 
 impl TlsConfig {
@@ -298,6 +279,7 @@ impl TlsConfig {
         Ok(TlsConfig {
             config: Arc::new(config),
             observer,
+            trust: setup.trust,
         })
     }
 }
@@ -446,6 +428,7 @@ pub struct TlsClient {
     closed: bool,
     tickets: u32,
     failed: Option<TlsError>,
+    trust: TrustSource,
 }
 
 impl std::fmt::Debug for TlsClient {
@@ -498,6 +481,7 @@ impl TlsClient {
             peer_closed: false,
             closed: false,
             tickets: 0,
+            trust: config.trust,
             failed: None,
         })
     }
@@ -646,7 +630,7 @@ impl TlsClient {
                 Err(e) => {
                     // rustls may have queued an alert for the peer; it's lost with the
                     // connection, as with any client that gives up here.
-                    return Err(TlsError::from_rustls(e, &self.host));
+                    return Err(TlsError::from_rustls(e, &self.host, self.trust));
                 }
             };
             let mut stop = false;
@@ -688,7 +672,8 @@ impl TlsClient {
                 ConnectionState::BlockedHandshake => stop = true,
                 ConnectionState::ReadTraffic(mut rt) => {
                     while let Some(rec) = rt.next_record() {
-                        let rec = rec.map_err(|e| TlsError::from_rustls(e, &self.host))?;
+                        let rec =
+                            rec.map_err(|e| TlsError::from_rustls(e, &self.host, self.trust))?;
                         on_plaintext(rec.payload);
                     }
                 }
