@@ -121,6 +121,8 @@ pub struct FetchConfig {
     /// Wall-clock time at the link's time zero (certificate validity is checked at
     /// `epoch + link time`).
     pub epoch: SystemTime,
+    /// Lab or real network, and fault injection: decides the advice in error messages.
+    pub conditions: crate::advice::Conditions,
     /// A sentence added to DNS "no such name" errors (e.g. the built-in lab's hint).
     pub nxdomain_hint: Option<String>,
     /// TCP receive buffer size (sets the window scale).
@@ -160,6 +162,7 @@ impl FetchConfig {
             body_out: None,
             user_agent: default_user_agent(),
             epoch: SystemTime::now(),
+            conditions: crate::advice::Conditions::default(),
             nxdomain_hint: None,
             tcp_rx_buffer: 256 * 1024,
             tcp_tx_buffer: 64 * 1024,

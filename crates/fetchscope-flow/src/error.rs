@@ -82,21 +82,6 @@ impl FetchError {
         )
     }
 
-    /// What a fetch waits for in the phases after the TCP handshake, for
-    /// [`FetchError::timed_out`]; `None` for resolve and connect, whose story depends on the
-    /// stack.
-    pub fn stall_on_connection(phase: Phase, remote: &str, body_bytes: u64) -> Option<String> {
-        Some(match phase {
-            Phase::Resolve | Phase::Connect => return None,
-            Phase::Tls => format!("the TLS handshake with {remote} did not finish"),
-            Phase::Request => format!("the request to {remote} could not be delivered"),
-            Phase::Response => format!(
-                "the response from {remote} did not complete ({body_bytes} body bytes received)"
-            ),
-            Phase::Teardown | Phase::Done => format!("closing the connection to {remote} stalled"),
-        })
-    }
-
     /// The process exit status.
     pub fn exit_code(&self) -> i32 {
         self.class.exit_code()

@@ -40,6 +40,7 @@
 //!
 //! `examples/pull.rs` is the same as a program: `cargo run -p fetchscope-flow --example pull`.
 
+pub mod advice;
 pub mod certinfo;
 pub mod config;
 pub mod dns;

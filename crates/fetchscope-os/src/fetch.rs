@@ -680,6 +680,8 @@ impl OsFetch {
 
     fn timeout_error(&self) -> FetchError {
         let secs = self.deadline.as_secs_f64();
+        // The kernel twin always runs on a real network.
+        let conditions = fetchscope_flow::advice::Conditions::default();
         let remote = self
             .remote
             .map(|r| r.to_string())
@@ -691,16 +693,18 @@ impl OsFetch {
                     .as_ref()
                     .map(|d| (d.server().to_string(), d.schedule.sent()))
                     .unwrap_or_default();
-                format!(
-                    "no DNS answer for {} from {server} after {sent} queries; check --dns and that the server is reachable",
-                    self.host
-                )
+                conditions.no_dns_answer(&self.host, &server, sent)
             }
-            Phase::Connect => {
-                format!("no SYN-ACK from {remote}: the server or the path to it is not answering")
-            }
-            phase => FetchError::stall_on_connection(phase, &remote, self.body.bytes())
-                .unwrap_or_default(),
+            Phase::Connect => conditions.no_syn_ack(&remote),
+            phase => conditions.stall(
+                phase,
+                &remote,
+                &fetchscope_flow::advice::StallFacts {
+                    body_bytes: self.body.bytes(),
+                    response_started: self.body.bytes() > 0,
+                    ..Default::default()
+                },
+            ),
         };
         FetchError::timed_out(self.phase, secs, &what)
     }

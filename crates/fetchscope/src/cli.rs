@@ -59,6 +59,8 @@ pub enum Command {
     Step(FetchArgs),
     /// Fetch a URL through fetchscope's stack (--tun) and through the kernel's, and show
     /// both side by side with their differences.
+    // The built-in lab's options mean nothing here: compare always runs over --tun.
+    #[command(mut_arg("ipv6", |a| a.hide(true)), mut_arg("lab_fault", |a| a.hide(true)))]
     Compare(crate::compare::CompareArgs),
 }
 
@@ -164,6 +166,8 @@ pub struct CommonArgs {
         long,
         value_name = "SECS",
         default_value_t = 30.0,
+        value_parser = timeout_secs,
+        allow_negative_numbers = true,
         help_heading = "Run"
     )]
     pub timeout: f64,
@@ -192,27 +196,27 @@ pub struct CommonArgs {
 pub struct FaultArgs {
     /// Drop PCT % of the packets. A dropped packet still appears in the trace, marked
     /// "dropped by fault injection" (a received one never reaches the stack).
-    #[arg(long, value_name = "PCT", value_parser = loss_pct, help_heading = "Faults")]
+    #[arg(long, value_name = "PCT", allow_negative_numbers = true, value_parser = loss_pct, help_heading = "Faults")]
     pub loss: Option<f64>,
 
     /// Hold back PCT % of the packets so the next packet overtakes them (at most 10 ms).
-    #[arg(long, value_name = "PCT", value_parser = reorder_pct, help_heading = "Faults")]
+    #[arg(long, value_name = "PCT", allow_negative_numbers = true, value_parser = reorder_pct, help_heading = "Faults")]
     pub reorder: Option<f64>,
 
     /// Send PCT % of the packets twice.
-    #[arg(long, value_name = "PCT", value_parser = duplicate_pct, help_heading = "Faults")]
+    #[arg(long, value_name = "PCT", allow_negative_numbers = true, value_parser = duplicate_pct, help_heading = "Faults")]
     pub duplicate: Option<f64>,
 
     /// Flip one bit in PCT % of the packets (the receiver finds a bad checksum).
-    #[arg(long, value_name = "PCT", value_parser = corrupt_pct, help_heading = "Faults")]
+    #[arg(long, value_name = "PCT", allow_negative_numbers = true, value_parser = corrupt_pct, help_heading = "Faults")]
     pub corrupt: Option<f64>,
 
     /// Delay every packet by MS milliseconds (up to 60000; lab: virtual time).
-    #[arg(long, value_name = "MS", value_parser = delay_ms, help_heading = "Faults")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = delay_ms, help_heading = "Faults")]
     pub delay: Option<smoltcp::time::Duration>,
 
     /// Vary the delay by up to ± MS milliseconds, uniformly (packets keep their order).
-    #[arg(long, value_name = "MS", value_parser = jitter_ms, help_heading = "Faults")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = jitter_ms, help_heading = "Faults")]
     pub jitter: Option<smoltcp::time::Duration>,
 
     /// Limit the bandwidth, written like tc: 10mbit, 512kbit, 1gbit (100kbps = bytes/s).
@@ -261,6 +265,21 @@ impl FaultArgs {
             },
         };
         cfg.is_active().then_some(cfg)
+    }
+}
+
+/// Parses `--timeout SECS`: more than 0, at most a day.
+fn timeout_secs(s: &str) -> Result<f64, String> {
+    let why = || {
+        format!(
+            "--timeout takes a number of seconds more than 0 and at most 86400 (a day), like 30 or 2.5; '{s}' is not one"
+        )
+    };
+    let secs: f64 = s.trim().parse().map_err(|_| why())?;
+    if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 {
+        Ok(secs)
+    } else {
+        Err(why())
     }
 }
 

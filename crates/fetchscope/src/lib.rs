@@ -2,6 +2,7 @@
 //! `fetchscope-flow`, `fetchscope-lab`, `fetchscope-net` and `fetchscope-wire` crates.
 
 pub mod addressing;
+pub mod body_output;
 pub mod cli;
 pub mod compare;
 pub mod keylog;
@@ -11,3 +12,4 @@ pub mod render;
 pub mod resolvconf;
 pub mod run;
 pub mod step;
+pub mod usage;

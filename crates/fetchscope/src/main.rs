@@ -4,7 +4,10 @@ use clap::Parser;
 use fetchscope::cli::{Cli, Command};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => std::process::exit(fetchscope::usage::report(&e)),
+    };
     let result = match &cli.command {
         Command::Fetch(args) => fetchscope::run::fetch(&args.url, &args.common),
         Command::Step(args) => fetchscope::step::step(&args.url, &args.common),

@@ -68,6 +68,25 @@ pub struct World {
 
 /// Parses and checks the URL.
 pub fn parse_url(s: &str) -> Result<Url, SetupError> {
+    let usage = |msg: String| SetupError::usage(anyhow::anyhow!(msg));
+    // `https//host` and `https:/host`: a scheme with its colon or a slash missing would
+    // otherwise become a host called "https".
+    for scheme in ["https", "http"] {
+        let lower = s.to_ascii_lowercase();
+        if let Some(rest) = lower.strip_prefix(scheme)
+            && (rest.starts_with("//") || (rest.starts_with(":/") && !rest.starts_with("://")))
+        {
+            let host_and_path = rest.trim_start_matches([':', '/']);
+            return Err(usage(format!(
+                "'{s}' is missing part of \"{scheme}://\"; did you mean {scheme}://{host_and_path}?"
+            )));
+        }
+    }
+    if s.starts_with('/') {
+        return Err(usage(format!(
+            "'{s}' is a path without a host; did you mean https://www.example.test{s}?"
+        )));
+    }
     let url = Url::parse(s)
         .or_else(|e| {
             if matches!(e, url::ParseError::RelativeUrlWithoutBase) {
@@ -76,19 +95,27 @@ pub fn parse_url(s: &str) -> Result<Url, SetupError> {
                 Err(e)
             }
         })
-        .with_context(|| format!("'{s}' is not a URL (try https://www.example.test/)"))
-        .map_err(SetupError::usage)?;
+        .map_err(|e| {
+            usage(format!(
+                "'{s}' is not a URL ({e}); try https://www.example.test/"
+            ))
+        })?;
     match url.scheme() {
         "http" | "https" => {}
         other => {
-            return Err(SetupError::usage(anyhow::anyhow!(
+            return Err(usage(format!(
                 "fetchscope fetches http:// and https:// URLs, not {other}://"
             )));
         }
     }
-    if url.host().is_none() {
-        return Err(SetupError::usage(anyhow::anyhow!(
-            "the URL {url} has no host"
+    if url.host().is_none() || url.host_str() == Some("") {
+        return Err(usage(format!("the URL {url} has no host")));
+    }
+    if url.port() == Some(0) {
+        return Err(usage(format!(
+            "the URL {url} names port 0, which no server can listen on; leave the port out for {}'s default ({})",
+            url.scheme(),
+            if url.scheme() == "https" { 443 } else { 80 }
         )));
     }
     Ok(url)
@@ -98,7 +125,7 @@ pub fn parse_url(s: &str) -> Result<Url, SetupError> {
 pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), SetupError> {
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 86_400.0) {
         return Err(SetupError::usage(anyhow::anyhow!(
-            "--timeout must be a number of seconds between 0 and 86400"
+            "--timeout takes a number of seconds more than 0 and at most 86400 (a day)"
         )));
     }
     let randomness = Randomness::new(args.seed);
@@ -114,7 +141,9 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
                 "--ipv6 is for the built-in lab; with --tun give the stack an IPv6 address with a second --addr"
             )));
         }
-        let (cfg, world) = prepare_tun(url, args, name, randomness)?;
+        let (mut cfg, world) = prepare_tun(url, args, name, randomness)?;
+        cfg.conditions.faults = args.faults.config().map(|c| c.to_string());
+        cfg.conditions.faults_drop_everything = args.faults.loss.is_some_and(|l| l >= 100.0);
         return Ok((cfg, with_faults(world, args)?));
     }
     if !args.addr.is_empty() || !args.gateway.is_empty() || !args.dns.is_empty() {
@@ -122,7 +151,14 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
             "--addr, --gateway and --dns only apply with --tun NAME; without --tun the fetch runs in the built-in lab"
         )));
     }
-    let (cfg, world) = prepare_lab(url, args, randomness, lab_fault)?;
+    let (mut cfg, world) = prepare_lab(url, args, randomness, lab_fault)?;
+    cfg.conditions = fetchscope_flow::advice::Conditions {
+        network: fetchscope_flow::advice::Network::Lab {
+            fault: lab_fault.map(|f| f.to_string()),
+        },
+        faults: args.faults.config().map(|c| c.to_string()),
+        faults_drop_everything: args.faults.loss.is_some_and(|l| l >= 100.0),
+    };
     Ok((cfg, with_faults(world, args)?))
 }
 
@@ -343,6 +379,8 @@ pub struct Session {
     ladder: Option<crate::render::ladder::LadderRecorder>,
     report: Option<(crate::render::report::ReportRecorder, File)>,
     json: bool,
+    /// `-o FILE`, renamed into place when the fetch completes.
+    body_output: Option<crate::body_output::BodyOutput>,
     write_err: Option<io::Error>,
     /// How privileges were dropped, until the note about it is shown with the first packet.
     privilege_note: Option<crate::privileges::Dropped>,
@@ -358,10 +396,17 @@ impl Session {
         // is created (so they belong to the invoking user) and before the first packet is
         // read (see crate::privileges).
         let dropped = crate::privileges::drop_privileges().map_err(SetupError::setup)?;
-        if let Some(path) = &args.output {
-            let f = create_file(path, "output")?;
-            cfg.body_out = Some(Box::new(BufWriter::with_capacity(256 * 1024, f)));
-        }
+        // -o FILE: written as FILE.part, renamed when the fetch completes (body_output).
+        let body_output = match &args.output {
+            Some(path) => {
+                let (out, f) = crate::body_output::BodyOutput::create(path)
+                    .with_context(|| format!("cannot create the output file {}", path.display()))
+                    .map_err(SetupError::setup)?;
+                cfg.body_out = Some(Box::new(BufWriter::with_capacity(256 * 1024, f)));
+                Some(out)
+            }
+            None => None,
+        };
         if let Some(kl) = requested_key_log(args.keylog.as_deref()).map_err(SetupError::setup)? {
             cfg.key_log = Some(Arc::new(kl));
         }
@@ -412,8 +457,10 @@ impl Session {
             ladder,
             report,
             json: args.json,
+            body_output,
             write_err: None,
-            privilege_note: dropped.dropped().then_some(dropped),
+            // Only over TUN is the drop news: the built-in lab needs no privileges at all.
+            privilege_note: (args.tun.is_some() && dropped.dropped()).then_some(dropped),
         })
     }
 
@@ -536,6 +583,23 @@ impl Session {
                 .context("could not write the pcapng file")
                 .map_err(SetupError::setup)?;
         }
+        // The body file: every byte is written once the machine is gone (its buffer
+        // flushed); it takes its name only when the fetch completed.
+        drop(self.fetch);
+        if let Some(out) = self.body_output.take() {
+            if failure.is_none() {
+                let path = out.path().to_path_buf();
+                out.commit()
+                    .with_context(|| format!("could not rename the body to {}", path.display()))
+                    .map_err(SetupError::setup)?;
+            } else if let crate::body_output::Abandoned::KeptPart(part, n) = out.abandon() {
+                eprintln!(
+                    "fetchscope: note: the {n} body bytes received before the failure are in {}; {} was not touched",
+                    part.display(),
+                    args_output_name(&part)
+                );
+            }
+        }
         if let Some(e) = write_err
             && e.kind() != io::ErrorKind::BrokenPipe
         {
@@ -551,6 +615,12 @@ impl Session {
             None => Ok(0),
         }
     }
+}
+
+/// `dir/name.part` → `dir/name`, for the note about a kept partial body.
+fn args_output_name(part: &Path) -> String {
+    let s = part.display().to_string();
+    s.strip_suffix(".part").unwrap_or(&s).to_string()
 }
 
 /// Runs `fetchscope fetch`; returns the exit status.
@@ -591,5 +661,38 @@ mod tests {
         );
         assert_eq!(parse_url("ftp://a/").unwrap_err().code, EXIT_USAGE);
         assert_eq!(parse_url("http://").unwrap_err().code, EXIT_USAGE);
+    }
+
+    #[test]
+    fn a_scheme_missing_its_colon_or_a_slash_is_named() {
+        for bad in [
+            "https//www.example.test",
+            "https:/www.example.test/x",
+            "HTTP//a.test",
+        ] {
+            let e = parse_url(bad).unwrap_err();
+            assert_eq!(e.code, EXIT_USAGE);
+            let text = e.error.to_string();
+            assert!(text.contains("did you mean"), "{bad}: {text}");
+        }
+        assert!(
+            parse_url("https//www.example.test")
+                .unwrap_err()
+                .error
+                .to_string()
+                .contains("https://www.example.test")
+        );
+        // a host that merely starts with "http" is a host
+        assert_eq!(
+            parse_url("httpbin.test/x").unwrap().as_str(),
+            "https://httpbin.test/x"
+        );
+    }
+
+    #[test]
+    fn port_zero_is_a_usage_error() {
+        let e = parse_url("https://www.example.test:0/").unwrap_err();
+        assert_eq!(e.code, EXIT_USAGE);
+        assert!(e.error.to_string().contains("port 0"));
     }
 }

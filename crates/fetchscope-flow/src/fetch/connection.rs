@@ -52,6 +52,35 @@ impl<L: Link> Fetch<L> {
     pub(super) fn connect(&mut self, addr: IpAddr) -> Result<(), FetchError> {
         self.enter(Phase::Connect);
         let remote = IpEndpoint::new(IpAddress::from(addr), self.target.port);
+        // No address of the server's IP version: nothing can be sent (smoltcp would
+        // answer its own SYN with a RST, which would read like a refusal).
+        if !self
+            .cfg
+            .addrs
+            .iter()
+            .any(|a| a.address().version() == remote.addr.version())
+        {
+            let (version, have) = if addr.is_ipv6() {
+                ("IPv6", "IPv4")
+            } else {
+                ("IPv4", "IPv6")
+            };
+            let advice = match (addr.is_ipv6(), self.cfg.conditions.is_lab()) {
+                (true, true) => "run with --ipv6 to give the lab's stack an IPv6 address".to_string(),
+                (true, false) => {
+                    "give the stack an IPv6 address with a second --addr (e.g. --addr fd00:88:1::2/64)".to_string()
+                }
+                (false, _) => "give the stack an IPv4 address with --addr".to_string(),
+            };
+            return Err(FetchError::new(
+                FailureClass::Connect,
+                Phase::Connect,
+                "no-address-family",
+                format!(
+                    "cannot connect to {remote}: it is an {version} address and the stack has only {have} addresses, so nothing was sent; {advice}"
+                ),
+            ));
+        }
         let rx = tcp::SocketBuffer::new(vec![0; self.cfg.tcp_rx_buffer]);
         let tx = tcp::SocketBuffer::new(vec![0; self.cfg.tcp_tx_buffer]);
         let mut sock = tcp::Socket::new(rx, tx);

@@ -436,22 +436,36 @@ impl<L: Link> Fetch<L> {
             .as_ref()
             .map(|c| c.remote.to_string())
             .unwrap_or_else(|| self.target.host.clone());
+        let conditions = &self.cfg.conditions;
         let what = match self.phase {
             Phase::Resolve => match &self.dns {
-                Some(d) => d.stall_description(&self.target.host),
+                Some(d) => d.stall_description(&self.target.host, conditions),
                 None => format!("no DNS answer for {}", self.target.host),
             },
-            Phase::Connect => format!(
-                "no SYN-ACK from {remote}: the server or the path to it is not answering (is --gateway right? is the port open?)"
-            ),
-            phase => FetchError::stall_on_connection(
-                phase,
-                &remote,
-                self.exchange.reader_decoded_bytes(),
-            )
-            .unwrap_or_default(),
+            Phase::Connect => conditions.no_syn_ack(&remote),
+            phase => conditions.stall(phase, &remote, &self.stall_facts()),
         };
-        FetchError::timed_out(self.phase, secs, &what)
+        let mut e = FetchError::timed_out(self.phase, secs, &what);
+        e.message.push_str(&conditions.after_timeout());
+        e
+    }
+
+    /// What the packets of the current connection show, for a timeout message.
+    fn stall_facts(&self) -> crate::advice::StallFacts {
+        let Some(conn) = self.conn.as_ref() else {
+            return crate::advice::StallFacts::default();
+        };
+        let sock = self.sockets.get::<smoltcp::socket::tcp::Socket>(conn.tcp);
+        // Bytes still in the socket's send buffer: queued, or sent and not acknowledged.
+        let unacknowledged = sock.send_queue() as u64;
+        crate::advice::StallFacts {
+            request_bytes: conn.tx_written,
+            unacknowledged: Some(unacknowledged),
+            zero_window: conn.track.snd_wnd == Some(0),
+            retransmissions: conn.track.retransmissions_tx,
+            body_bytes: self.exchange.reader_decoded_bytes(),
+            response_started: !conn.plain.is_empty() || self.exchange.marks.starttransfer.is_some(),
+        }
     }
 
     fn collect_frames(&mut self) -> Result<(), FetchError> {

@@ -67,7 +67,11 @@ impl DnsLookup {
     }
 
     /// What the lookup was waiting for, for a timeout message.
-    pub(super) fn stall_description(&self, host: &str) -> String {
+    pub(super) fn stall_description(
+        &self,
+        host: &str,
+        conditions: &crate::advice::Conditions,
+    ) -> String {
         if self
             .questions
             .iter()
@@ -78,11 +82,7 @@ impl DnsLookup {
                 self.server()
             );
         }
-        format!(
-            "no DNS answer for {host} from {} after {} queries; check --dns and that the server is reachable",
-            self.server(),
-            self.schedule.sent()
-        )
+        conditions.no_dns_answer(host, &self.server().to_string(), self.schedule.sent())
     }
 
     /// The lookup in a few words, for a snapshot.

@@ -153,7 +153,7 @@ pub fn protocol(e: &rustls::Error) -> String {
             camel_to_words(&format!("{got_type:?}"))
         ),
         rustls::Error::PeerMisbehaved(m) => {
-            format!("{}", camel_to_words(&first_word(&format!("{m:?}"))))
+            camel_to_words(&first_word(&format!("{m:?}")))
         }
         rustls::Error::PeerIncompatible(m) => format!(
             "it is not compatible with fetchscope's TLS ({})",

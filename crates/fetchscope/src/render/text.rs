@@ -56,9 +56,12 @@ impl Palette {
 /// The fates fault injection counts, in the order of [`FaultTally`].
 const FAULT_FATES: [&str; 5] = ["dropped", "corrupted", "duplicated", "reordered", "delayed"];
 
-/// Packets per fate of [`FAULT_FATES`]: [sent, received].
+/// Packets per fate of [`FAULT_FATES`], and TCP retransmissions: each [sent, received].
 #[derive(Debug, Default)]
-struct FaultTally([[u64; 2]; 5]);
+struct FaultTally {
+    fates: [[u64; 2]; 5],
+    retransmissions: [u64; 2],
+}
 
 /// Writes a fetch as text for people.
 pub struct TextRenderer<W: Write> {
@@ -225,6 +228,13 @@ impl<W: Write> TextRenderer<W> {
             "IP"
         };
         let dropped = pk.fault.as_ref().is_some_and(|f| f.dropped);
+        if pk.layers.tcp.as_ref().is_some_and(|t| {
+            t.analysis
+                .iter()
+                .any(|a| matches!(*a, "retransmission" | "fast-retransmission"))
+        }) {
+            self.faults.retransmissions[usize::from(pk.dir == Direction::Rx)] += 1;
+        }
         if let Some(f) = &pk.fault {
             let hits = [
                 f.dropped,
@@ -234,7 +244,7 @@ impl<W: Write> TextRenderer<W> {
                 f.delay_us > 0,
             ];
             let side = usize::from(pk.dir == Direction::Rx);
-            for (count, hit) in self.faults.0.iter_mut().zip(hits) {
+            for (count, hit) in self.faults.fates.iter_mut().zip(hits) {
                 if hit {
                     count[side] += 1;
                 }
@@ -388,11 +398,19 @@ impl<W: Write> TextRenderer<W> {
         self.fault_summary()
     }
 
-    /// One line of what fault injection did, when it did anything.
+    /// One line of what fault injection did and one of the retransmissions, when there
+    /// were any.
     fn fault_summary(&mut self) -> io::Result<()> {
+        let [tx, rx] = self.faults.retransmissions;
+        if tx + rx > 0 {
+            writeln!(
+                self.out,
+                "Retransmissions: {tx} sent, {rx} received (TCP segments carrying bytes sent before)"
+            )?;
+        }
         let parts: Vec<String> = FAULT_FATES
             .iter()
-            .zip(self.faults.0.iter())
+            .zip(self.faults.fates.iter())
             .filter(|(_, [tx, rx])| tx + rx > 0)
             .map(|(fate, [tx, rx])| format!("{fate} {tx} sent and {rx} received"))
             .collect();
@@ -416,7 +434,9 @@ impl<W: Write> TextRenderer<W> {
                 self.palette.error,
                 &format!("Failed in the {} phase ({}).", e.phase, e.kind)
             )
-        )
+        )?;
+        // What the link did up to the failure: often the story of a timeout.
+        self.fault_summary()
     }
 
     /// Writes `text` as it is and flushes (the step command's panel and prompts).
