@@ -192,7 +192,7 @@ fn pause(
                 StepCommand::Quit => {
                     screen.erase(session);
                     session.fetch.abort(
-                        "you quit at a pause: fetchscope aborted the connection with a RST (fetchscope step)",
+                        "you quit at a pause (fetchscope step)",
                     );
                     return Ok(Until::End);
                 }
