@@ -228,12 +228,7 @@ impl<L: Link> Fetch<L> {
             recovery: RecoveryTracker::new(peer_is_smoltcp),
             paused_while_open: false,
             step_snapshots: false,
-            as_of: snapshot::AsOf {
-                t_us: 0,
-                phase: Phase::Resolve,
-                tcp: None,
-                tls_stage: None,
-            },
+            as_of: snapshot::AsOf::start(),
             snapshots: VecDeque::new(),
             last_snapshot: None,
             packets: 0,
@@ -354,7 +349,13 @@ impl<L: Link> Fetch<L> {
         self.collect_frames()?;
         self.observe_tcp(None);
         let queued = self.rx_queued();
+        let phase = self.phase;
         self.drive()?;
+        // The DNS answer called connect(): the SYN goes out in the next step (at the same
+        // moment), so a person who quits at the answer (fetchscope step) sends nothing.
+        if phase == Phase::Resolve && self.phase == Phase::Connect {
+            return Ok(true);
+        }
         // The transport reads a bounded amount per step (two TLS records): when it took
         // some and more is waiting in the socket (a retransmission just filled a hole), the
         // next step goes on at once instead of waiting for a packet that may never come.

@@ -144,19 +144,83 @@ pub(super) struct AsOf {
     pub tcp: Option<tcp::State>,
     /// The last TLS stage reported (`client_hello_sent`, `server_hello`, ...).
     pub tls_stage: Option<String>,
+    /// What the TLS events so far negotiated: version, suite, group, ALPN.
+    pub tls_params: [Option<String>; 4],
+    /// Our TLS message of the last stage (ClientHello, Finished, close_notify) is reported
+    /// but its packet not shown yet.
+    pub tls_unsent: bool,
+    /// A packet with the server's TLS records is shown but rustls has not reported on it.
+    pub tls_unread: bool,
+    /// A DNS query is reported but its packet not shown yet.
+    pub dns_unsent: bool,
 }
 
 impl AsOf {
+    /// Before the first event.
+    pub fn start() -> AsOf {
+        AsOf {
+            t_us: 0,
+            phase: Phase::Resolve,
+            tcp: None,
+            tls_stage: None,
+            tls_params: Default::default(),
+            tls_unsent: false,
+            tls_unread: false,
+            dns_unsent: false,
+        }
+    }
+
     /// Takes in one event.
     pub fn event(&mut self, e: &crate::event::Event) {
         use crate::event::EventKind;
         self.t_us = e.t_us;
         match &e.kind {
-            EventKind::Phase { phase } => self.phase = *phase,
-            EventKind::Packet(p) => self.phase = p.phase,
+            EventKind::Phase { phase } => {
+                self.phase = *phase;
+                // A lookup starts: its queries go out in the machine's next step.
+                if *phase == Phase::Resolve {
+                    self.dns_unsent = true;
+                }
+            }
+            EventKind::Packet(p) => {
+                self.phase = p.phase;
+                let tx = p.dir == fetchscope_wire::Direction::Tx;
+                if tx && p.layers.dns.is_some() {
+                    self.dns_unsent = false;
+                }
+                if !p.layers.tls.is_empty() {
+                    if tx {
+                        self.tls_unsent = false;
+                    } else {
+                        self.tls_unread = true;
+                    }
+                }
+            }
+            EventKind::Dns(d) if d.event == "query" => self.dns_unsent = true,
             EventKind::TcpState(c) => self.tcp = parse_state(&c.to),
-            EventKind::Tls(t) => self.tls_stage = Some(t.stage.clone()),
-            EventKind::Redirect(_) => self.tls_stage = None,
+            EventKind::Tls(t) => {
+                self.tls_stage = Some(t.stage.clone());
+                for (have, new) in self
+                    .tls_params
+                    .iter_mut()
+                    .zip([&t.version, &t.suite, &t.group, &t.alpn])
+                {
+                    if new.is_some() {
+                        have.clone_from(new);
+                    }
+                }
+                self.tls_unsent = matches!(
+                    t.stage.as_str(),
+                    "client_hello_sent" | "handshake_complete" | "close_notify_sent"
+                );
+                self.tls_unread = false;
+            }
+            EventKind::Redirect(_) => {
+                self.tls_stage = None;
+                self.tls_params = Default::default();
+                self.tls_unsent = false;
+                self.tls_unread = false;
+            }
             _ => {}
         }
     }
@@ -182,21 +246,104 @@ fn parse_state(s: &str) -> Option<tcp::State> {
     .find(|st| st.to_string() == s)
 }
 
-/// A TLS stage name in words, and what the handshake waits for then.
-fn tls_stage_words(stage: Option<&str>) -> (&'static str, Option<&'static str>) {
+/// How far a TLS stage is into the handshake, to tell whether rustls is already past the
+/// stage a pause shows (the rest of the server's flight came in the same packets).
+fn tls_rank(stage: Option<&str>) -> u8 {
     match stage {
-        None | Some("client_hello_sent") => ("ClientHello sent", Some("the ServerHello")),
-        Some("server_hello") => (
+        None => 0,
+        Some("client_hello_sent") => 1,
+        Some("server_hello") => 2,
+        Some("certificate_verified") => 3,
+        Some("certificate_verify_ok") => 4,
+        Some("server_finished") => 5,
+        Some("handshake_complete") => 6,
+        Some(_) => 7,
+    }
+}
+
+/// The TLS handshake in words as of one event: the stage, what it waits for from the
+/// server, and what happens next. `ahead`: rustls has already processed more of what the
+/// server sent than the events up to this one show.
+pub(super) struct TlsWords {
+    pub stage: &'static str,
+    pub waiting_for: Option<&'static str>,
+    pub next: &'static str,
+}
+
+/// [`TlsWords`] for `as_of` (see there for `ahead`).
+pub(super) fn tls_words(as_of: &AsOf, ahead: bool) -> TlsWords {
+    let w = |stage, waiting_for, next| TlsWords {
+        stage,
+        waiting_for,
+        next,
+    };
+    match as_of.tls_stage.as_deref() {
+        None => w("starting", None, "the TLS ClientHello goes out next"),
+        Some("client_hello_sent") if as_of.tls_unsent => {
+            w("ClientHello queued", None, "our ClientHello goes out next")
+        }
+        Some("client_hello_sent") if as_of.tls_unread => w(
+            "ClientHello sent; the server's answer is in",
+            None,
+            "rustls reads the server's answer (ServerHello and what came with it) next",
+        ),
+        Some("client_hello_sent") => w(
+            "ClientHello sent",
+            Some("the ServerHello"),
+            "waiting for the server's ServerHello and the rest of its handshake flight",
+        ),
+        Some("server_hello") if ahead || as_of.tls_unread => w(
+            "ServerHello received",
+            None,
+            "the rest of the server's flight is in: rustls checks the certificate chain next",
+        ),
+        Some("server_hello") => w(
             "ServerHello received",
             Some("the rest of the server's flight (Certificate, CertificateVerify, Finished)"),
+            "waiting for the rest of the server's flight (EncryptedExtensions, Certificate, CertificateVerify, Finished)",
         ),
-        Some("certificate_verified" | "certificate_verify_ok" | "server_finished") => {
-            ("server's flight verified", Some("our Finished to be sent"))
-        }
-        Some("handshake_complete" | "session_ticket") => ("established", None),
-        Some("close_notify_sent") => ("closing", Some("the server's close_notify")),
-        Some("close_notify_received") => ("closed by the server", None),
-        Some(_) => ("in progress", None),
+        Some("certificate_verified") if ahead || as_of.tls_unread => w(
+            "certificate chain verified",
+            None,
+            "rustls checks the server's CertificateVerify signature next",
+        ),
+        Some("certificate_verified") => w(
+            "certificate chain verified",
+            Some("the server's CertificateVerify and Finished"),
+            "waiting for the server's CertificateVerify and Finished",
+        ),
+        Some("certificate_verify_ok") if ahead || as_of.tls_unread => w(
+            "CertificateVerify checked",
+            None,
+            "rustls checks the server's Finished next",
+        ),
+        Some("certificate_verify_ok") => w(
+            "CertificateVerify checked",
+            Some("the server's Finished"),
+            "waiting for the server's Finished",
+        ),
+        Some("server_finished") => w(
+            "server's flight verified",
+            None,
+            "our Finished goes out next",
+        ),
+        Some("handshake_complete") if as_of.tls_unsent => w(
+            "established (our Finished queued)",
+            None,
+            "our Finished goes out next, then the HTTP request",
+        ),
+        Some("handshake_complete" | "session_ticket") => w(
+            "established",
+            None,
+            "the handshake is complete: the HTTP request goes out next",
+        ),
+        Some("close_notify_sent") => w(
+            "closing",
+            Some("the server's close_notify"),
+            "closing the TLS session",
+        ),
+        Some("close_notify_received") => w("closed by the server", None, "closing the TLS session"),
+        Some(_) => w("in progress", None, "the handshake goes on"),
     }
 }
 
@@ -214,11 +361,18 @@ impl<L: Link> Fetch<L> {
 
     /// The state as the machine itself has it now (the end of the last step).
     pub(super) fn live_as_of(&self) -> AsOf {
+        let tls = self.conn.as_ref().and_then(|c| c.tls.as_ref());
         AsOf {
             t_us: self.t_us(self.now()),
             phase: self.phase,
             tcp: self.conn.as_ref().map(|c| c.state),
-            tls_stage: self.conn.as_ref().and_then(|c| c.tls.as_ref()).map(|t| {
+            tls_params: tls
+                .map(|t| [t.version(), t.suite(), t.group(), t.alpn()])
+                .unwrap_or_default(),
+            tls_unsent: false,
+            tls_unread: false,
+            dns_unsent: false,
+            tls_stage: tls.map(|t| {
                 if t.peer_closed() {
                     "close_notify_received"
                 } else if t.close_queued() {
@@ -286,15 +440,17 @@ impl<L: Link> Fetch<L> {
                 },
             }
         });
-        let tls = self.conn.as_ref().and_then(|c| c.tls.as_ref()).map(|t| {
-            let (stage, waiting) = tls_stage_words(as_of.tls_stage.as_deref());
+        let tls_ahead = self.tls_ahead(as_of);
+        let tls = self.conn.as_ref().and_then(|c| c.tls.as_ref()).map(|_| {
+            let words = tls_words(as_of, tls_ahead);
+            let [version, suite, group, alpn] = as_of.tls_params.clone();
             TlsSnapshot {
-                stage: stage.into(),
-                version: t.version(),
-                suite: t.suite(),
-                group: t.group(),
-                alpn: t.alpn(),
-                waiting_for: waiting.map(str::to_string),
+                stage: words.stage.into(),
+                version,
+                suite,
+                group,
+                alpn,
+                waiting_for: words.waiting_for.map(str::to_string),
             }
         });
         let http = self.exchange.request.as_ref().map(|r| HttpSnapshot {
@@ -326,6 +482,13 @@ impl<L: Link> Fetch<L> {
         }
     }
 
+    /// Whether rustls is already further into the handshake than the events up to
+    /// `as_of` show (the rest of the server's flight came with the packets shown).
+    fn tls_ahead(&self, as_of: &AsOf) -> bool {
+        let live = self.live_as_of();
+        tls_rank(live.tls_stage.as_deref()) > tls_rank(as_of.tls_stage.as_deref())
+    }
+
     /// One sentence on what happens next, from the phase and the TCP state.
     fn next_sentence(&self, as_of: &AsOf, timer_ms: Option<f64>) -> String {
         let timer = |what: &str| match timer_ms {
@@ -337,6 +500,7 @@ impl<L: Link> Fetch<L> {
         }
         match (as_of.phase, as_of.tcp) {
             (Phase::Resolve, _) => match &self.dns {
+                Some(_) if as_of.dns_unsent => "the DNS query goes out next".into(),
                 Some(d) => d.next_sentence(self.now()),
                 None if self.conn.is_some() => {
                     "the address is known: the TCP connection starts next".into()
@@ -347,6 +511,11 @@ impl<L: Link> Fetch<L> {
                 if self.conn.as_ref().is_some_and(|c| c.track.irs.is_some()) =>
             {
                 "the SYN-ACK is in: smoltcp moves to ESTABLISHED and acknowledges it".into()
+            }
+            (Phase::Connect, Some(tcp::State::SynSent))
+                if self.conn.as_ref().is_some_and(|c| c.track.iss.is_none()) =>
+            {
+                "connect() queued the SYN: it goes out next".into()
             }
             (Phase::Connect, Some(tcp::State::SynSent)) => format!(
                 "waiting for the server's SYN-ACK{}",
@@ -359,19 +528,16 @@ impl<L: Link> Fetch<L> {
                     "the TCP handshake is done: the HTTP request goes out next".into()
                 }
             }
-            (Phase::Tls, _) => match as_of.tls_stage.as_deref() {
-                None => "the TLS ClientHello goes out next".into(),
-                Some("client_hello_sent") => format!(
-                    "waiting for the server's ServerHello and the rest of its handshake flight{}",
-                    timer("our ClientHello is resent")
-                ),
-                Some("handshake_complete" | "session_ticket") => {
-                    "the handshake is complete: the HTTP request goes out next".into()
+            (Phase::Tls, _) => {
+                let words = tls_words(as_of, self.tls_ahead(as_of));
+                if as_of.tls_stage.as_deref() == Some("client_hello_sent")
+                    && words.waiting_for.is_some()
+                {
+                    format!("{}{}", words.next, timer("our ClientHello is resent"))
+                } else {
+                    words.next.to_string()
                 }
-                Some(_) => {
-                    "checking the server's handshake flight; our Finished goes out next".into()
-                }
-            },
+            }
             (Phase::Request, _) => format!(
                 "waiting for the server to acknowledge the request and answer{}",
                 timer("unacknowledged data is resent")
@@ -398,29 +564,43 @@ impl<L: Link> Fetch<L> {
         }
     }
 
-    /// Ends the fetch now: the connection is aborted with a RST (smoltcp's `abort()`) and
-    /// an `error` event says so. For a person quitting `fetchscope step`.
+    /// Ends the fetch now, sending nothing new but what it takes to tell the server: a
+    /// connection whose SYN went out is aborted with a RST (smoltcp's `abort()`); one whose
+    /// SYN was only queued is dropped silently, and a DNS lookup in flight is left. An
+    /// `error` event gives `why` and what was sent. For a person quitting `fetchscope step`.
     pub fn abort(&mut self, why: &str) {
         if self.finished {
             return;
         }
-        if let Some(h) = self.conn.as_ref().map(|c| c.tcp) {
+        let mut consequence = "nothing more was sent";
+        if let Some((h, syn_out)) = self.conn.as_ref().map(|c| (c.tcp, c.track.iss.is_some())) {
             let sock = self.sockets.get_mut::<tcp::Socket>(h);
             if sock.is_open() {
                 sock.abort();
-                self.observe_tcp(Some("abort() called: a RST tells the server"));
-                let now = self.now();
-                self.iface
-                    .poll_egress(now, &mut self.dev, &mut self.sockets);
-                let _ = self.collect_frames();
+                if syn_out {
+                    consequence = "the connection was aborted with a RST, so the server forgets it";
+                    self.observe_tcp(Some("abort() called: a RST tells the server"));
+                    let now = self.now();
+                    self.iface
+                        .poll_egress(now, &mut self.dev, &mut self.sockets);
+                    let _ = self.collect_frames();
+                } else {
+                    // smoltcp would send a RST for the aborted socket at the next poll:
+                    // there is none, so the queued SYN never leaves.
+                    consequence = "the SYN had not gone out yet, so nothing was sent";
+                    self.observe_tcp(Some(
+                        "abort() called before the SYN went out: nothing is sent",
+                    ));
+                }
             }
         }
         self.finished = true;
+        self.dns = None;
         let e = crate::error::FetchError::new(
             crate::error::FailureClass::Aborted,
             self.phase,
             "aborted",
-            why.to_string(),
+            format!("{why}: {consequence}"),
         );
         self.emit(crate::event::EventKind::Error(e.to_event()));
         self.result = Some(Err(e));
@@ -444,5 +624,69 @@ impl<L: Link> Fetch<L> {
             return;
         }
         self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(stage: Option<&str>) -> AsOf {
+        AsOf {
+            phase: Phase::Tls,
+            tcp: Some(tcp::State::Established),
+            tls_stage: stage.map(str::to_string),
+            ..AsOf::start()
+        }
+    }
+
+    #[test]
+    fn the_tls_words_follow_the_events_shown() {
+        let mut a = at(Some("client_hello_sent"));
+        a.tls_unsent = true;
+        assert_eq!(tls_words(&a, false).next, "our ClientHello goes out next");
+        a.tls_unsent = false;
+        assert_eq!(tls_words(&a, false).waiting_for, Some("the ServerHello"));
+        // The packet with the ServerHello is shown; rustls has not reported on it yet.
+        a.tls_unread = true;
+        let w = tls_words(&a, false);
+        assert!(w.waiting_for.is_none(), "{:?}", w.waiting_for);
+        assert!(!w.next.contains("waiting"), "{}", w.next);
+        // After the ServerHello: the rest of the flight, whether in already or not.
+        let w = tls_words(&at(Some("server_hello")), true);
+        assert!(w.next.contains("rustls checks the certificate chain next"));
+        let w = tls_words(&at(Some("server_hello")), false);
+        assert!(
+            w.next
+                .starts_with("waiting for the rest of the server's flight")
+        );
+        assert!(!w.next.contains("ServerHello"));
+        let w = tls_words(&at(Some("certificate_verify_ok")), false);
+        assert_eq!(w.next, "waiting for the server's Finished");
+        let w = tls_words(&at(Some("server_finished")), false);
+        assert_eq!(w.next, "our Finished goes out next");
+    }
+
+    #[test]
+    fn tls_parameters_come_from_the_events_not_the_end_of_the_step() {
+        let mut a = at(Some("client_hello_sent"));
+        let tls = |stage: &str, version: Option<&str>| crate::event::Event {
+            t_us: 1,
+            kind: crate::event::EventKind::Tls(crate::event::TlsEvent {
+                stage: stage.into(),
+                version: version.map(str::to_string),
+                suite: None,
+                group: None,
+                alpn: None,
+                detail: String::new(),
+                certificates: Vec::new(),
+            }),
+        };
+        a.event(&tls("client_hello_sent", None));
+        assert_eq!(a.tls_params[0], None);
+        assert!(a.tls_unsent);
+        a.event(&tls("server_hello", Some("TLSv1.3")));
+        assert_eq!(a.tls_params[0].as_deref(), Some("TLSv1.3"));
+        assert!(!a.tls_unsent && !a.tls_unread);
     }
 }

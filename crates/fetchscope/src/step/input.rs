@@ -1,11 +1,11 @@
 //! Reading step commands: single keys on a terminal (raw mode, restored on drop), one
 //! command per line otherwise — so `printf 'n\nn\nc\n' | fetchscope step` is scriptable.
 
-use std::io::{self, BufRead, IsTerminal, Read};
+use std::io::{self, BufRead, IsTerminal};
 use std::os::fd::{AsRawFd, RawFd};
 
 /// A command at a pause.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepCommand {
     /// Enter or `n`: the next event.
     Next,
@@ -23,8 +23,8 @@ pub enum StepCommand {
     Quit,
     /// `?`: help.
     Help,
-    /// Something else (ignored with a hint).
-    Unknown(char),
+    /// Something else, as typed (answered with a hint; the step stays paused).
+    Unknown(String),
 }
 
 impl StepCommand {
@@ -39,24 +39,91 @@ impl StepCommand {
             'b' => StepCommand::Ladder,
             'q' | '\u{3}' | '\u{4}' => StepCommand::Quit,
             '?' | 'h' => StepCommand::Help,
-            other => StepCommand::Unknown(other),
+            other => StepCommand::Unknown(other.escape_debug().to_string()),
+        }
+    }
+
+    /// The command a line stands for: empty (Enter), one key, or the key's word
+    /// (`next`, `packet`, `state`, `phase`, `continue`, `ladder`, `quit`, `help`).
+    pub fn from_line(line: &str) -> StepCommand {
+        let word = line.trim();
+        let mut chars = word.chars();
+        match (chars.next(), chars.next()) {
+            (None, _) => StepCommand::Next,
+            (Some(c), None) => StepCommand::from_char(c),
+            _ => match word.to_ascii_lowercase().as_str() {
+                "next" => StepCommand::Next,
+                "packet" => StepCommand::Packet,
+                "state" => StepCommand::State,
+                "phase" => StepCommand::Phase,
+                "continue" => StepCommand::Continue,
+                "ladder" => StepCommand::Ladder,
+                "quit" | "exit" => StepCommand::Quit,
+                "help" => StepCommand::Help,
+                _ => StepCommand::Unknown(word.escape_debug().to_string()),
+            },
+        }
+    }
+
+    /// The command of the key that `bytes` (what a terminal sent, at least one byte)
+    /// starts with, and how many bytes the key took: an escape sequence (an arrow or
+    /// function key) and a UTF-8 character are one key each.
+    pub fn from_key_bytes(bytes: &[u8]) -> (StepCommand, usize) {
+        let Some(&first) = bytes.first() else {
+            return (StepCommand::Next, 0);
+        };
+        if first == 0x1b {
+            // ESC [ params final, or ESC O x (SS3); a lone ESC is the Escape key.
+            let len = match bytes.get(1) {
+                Some(b'[') => bytes[2..]
+                    .iter()
+                    .position(|b| (0x40..=0x7e).contains(b))
+                    .map_or(bytes.len(), |i| i + 3),
+                Some(b'O') if bytes.len() > 2 => 3,
+                _ => 1,
+            };
+            let name = match &bytes[..len] {
+                b"\x1b[A" => "↑",
+                b"\x1b[B" => "↓",
+                b"\x1b[C" => "→",
+                b"\x1b[D" => "←",
+                [0x1b] => "Esc",
+                _ => "an escape sequence",
+            };
+            return (StepCommand::Unknown(name.to_string()), len);
+        }
+        let len = match first {
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf7 => 4,
+            _ => 1,
+        }
+        .min(bytes.len());
+        match std::str::from_utf8(&bytes[..len])
+            .ok()
+            .and_then(|s| s.chars().next())
+        {
+            Some(c) => (StepCommand::from_char(c), len),
+            None => (StepCommand::Unknown(format!("\\x{first:02x}")), 1),
         }
     }
 }
 
 /// The help text shown with `?`.
-pub const HELP: &str = "\
-  Enter, n   next event
-  p          next packet
-  s          next TCP or TLS state change
-  f          next phase
-  c          continue to the end
-  b          the packets so far as a ladder diagram
-  q          quit: the connection is aborted with a RST
-  ?          this help";
+pub const HELP: &str = concat!(
+    "  Enter, n   next event\n",
+    "  p          next packet\n",
+    "  s          next TCP or TLS state change\n",
+    "  f          next phase\n",
+    "  c          continue to the end\n",
+    "  b          the packets so far as a ladder diagram\n",
+    "  q          quit: nothing new is sent, but a RST for a connection whose SYN went out\n",
+    "  ?          this help\n",
+    "  (piped, one command a line: the key or its word, e.g. next, packet, quit)",
+);
 
 /// What waiting for a command ended with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Waited {
     /// A command arrived.
     Command(StepCommand),
@@ -135,18 +202,20 @@ impl CommandInput {
     /// One key (terminal) or one line (otherwise).
     fn read_command(&mut self) -> io::Result<Waited> {
         if self.raw.is_some() {
-            let mut b = [0u8; 1];
-            if self.lines.read(&mut b)? == 0 {
+            // A key's bytes arrive together (one read fills the buffer with them).
+            let bytes = self.lines.fill_buf()?;
+            if bytes.is_empty() {
                 return Ok(Waited::End);
             }
-            return Ok(Waited::Command(StepCommand::from_char(char::from(b[0]))));
+            let (command, used) = StepCommand::from_key_bytes(bytes);
+            self.lines.consume(used.max(1));
+            return Ok(Waited::Command(command));
         }
         let mut line = String::new();
         if self.lines.read_line(&mut line)? == 0 {
             return Ok(Waited::End);
         }
-        let c = line.trim().chars().next().unwrap_or('\n');
-        Ok(Waited::Command(StepCommand::from_char(c)))
+        Ok(Waited::Command(StepCommand::from_line(&line)))
     }
 }
 
@@ -202,6 +271,47 @@ mod tests {
         assert_eq!(StepCommand::from_char('q'), StepCommand::Quit);
         assert_eq!(StepCommand::from_char('\u{3}'), StepCommand::Quit);
         assert_eq!(StepCommand::from_char('?'), StepCommand::Help);
-        assert_eq!(StepCommand::from_char('x'), StepCommand::Unknown('x'));
+        assert_eq!(
+            StepCommand::from_char('x'),
+            StepCommand::Unknown("x".into())
+        );
+    }
+
+    #[test]
+    fn lines_are_whole_commands() {
+        assert_eq!(StepCommand::from_line("\n"), StepCommand::Next);
+        assert_eq!(StepCommand::from_line(" n \n"), StepCommand::Next);
+        assert_eq!(StepCommand::from_line("next"), StepCommand::Next);
+        assert_eq!(StepCommand::from_line("Quit\n"), StepCommand::Quit);
+        // Not the first letter of anything: "foo" is no `f`.
+        assert_eq!(
+            StepCommand::from_line("foo\n"),
+            StepCommand::Unknown("foo".into())
+        );
+        assert_eq!(
+            StepCommand::from_line("x"),
+            StepCommand::Unknown("x".into())
+        );
+    }
+
+    #[test]
+    fn an_escape_sequence_or_a_utf8_character_is_one_key() {
+        assert_eq!(
+            StepCommand::from_key_bytes(b"\x1b[A"),
+            (StepCommand::Unknown("↑".into()), 3)
+        );
+        assert_eq!(
+            StepCommand::from_key_bytes(b"\x1b[15~n"),
+            (StepCommand::Unknown("an escape sequence".into()), 5)
+        );
+        assert_eq!(
+            StepCommand::from_key_bytes(b"\x1b"),
+            (StepCommand::Unknown("Esc".into()), 1)
+        );
+        assert_eq!(
+            StepCommand::from_key_bytes("é".as_bytes()),
+            (StepCommand::Unknown("é".into()), 2)
+        );
+        assert_eq!(StepCommand::from_key_bytes(b"nn"), (StepCommand::Next, 1));
     }
 }

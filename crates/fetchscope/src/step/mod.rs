@@ -36,6 +36,16 @@ enum Until {
 
 impl Until {
     fn stops_at(self, e: &Event) -> bool {
+        // The fetch is over: its summary follows at once (the text shows no line for
+        // this phase, so a pause would show a panel after nothing).
+        if matches!(
+            e.kind,
+            EventKind::Phase {
+                phase: fetchscope_flow::Phase::Done
+            }
+        ) {
+            return false;
+        }
         match self {
             Until::Event => !matches!(e.kind, EventKind::Done(_) | EventKind::Error(_)),
             Until::Packet => matches!(e.kind, EventKind::Packet(_)),
@@ -46,8 +56,8 @@ impl Until {
     }
 }
 
-/// The terminal's width in columns, or 100 when it can't be read.
-fn terminal_width() -> usize {
+/// The terminal's width in columns, if stdout is a terminal that reports at least 40.
+fn terminal_width() -> Option<usize> {
     let mut ws = libc::winsize {
         ws_row: 0,
         ws_col: 0,
@@ -56,12 +66,12 @@ fn terminal_width() -> usize {
     };
     // SAFETY: TIOCGWINSZ fills a winsize struct for a terminal descriptor.
     let r = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
-    if r == 0 && ws.ws_col >= 40 {
-        usize::from(ws.ws_col)
-    } else {
-        100
-    }
+    (r == 0 && ws.ws_col >= 40).then_some(usize::from(ws.ws_col))
 }
+
+/// The width a panel is laid out for (its title rule, the key bar) when stdout is not a
+/// terminal: lines are printed whole, this only shapes the panel.
+const PIPED_WIDTH: usize = 80;
 
 /// Cuts `line` to `width` characters (so a redraw knows how many rows it used).
 fn fit(line: &str, width: usize) -> String {
@@ -74,12 +84,40 @@ fn fit(line: &str, width: usize) -> String {
     }
 }
 
+/// How a panel is laid out: on a terminal, for its width (one column spare, so no line
+/// wraps) and each line cut to it; otherwise for [`PIPED_WIDTH`] with lines kept whole.
+fn layout(stdout_terminal: bool, columns: Option<usize>) -> (usize, bool) {
+    match (stdout_terminal, columns) {
+        (true, Some(c)) => (c - 1, true),
+        (true, None) => (PIPED_WIDTH - 1, true),
+        (false, _) => (PIPED_WIDTH, false),
+    }
+}
+
+/// The panel's lines as printed: cut to `width` when `cut`, whole otherwise.
+fn shape(lines: &[String], width: usize, cut: bool) -> String {
+    let mut text = String::new();
+    for l in lines {
+        if cut {
+            text.push_str(&fit(l, width));
+        } else {
+            text.push_str(l);
+        }
+        text.push('\n');
+    }
+    text
+}
+
 /// The state panel of a pause, drawn on stdout; on a terminal it is erased again before
 /// the next events are printed, so the screen stays tidy.
 struct Screen {
     redraw: bool,
     width: usize,
+    /// Cut lines to `width` (stdout is a terminal).
+    cut: bool,
     panel_rows: usize,
+    /// A one-line message shown under the panel until the next redraw (terminal only).
+    notice: Option<String>,
 }
 
 impl Screen {
@@ -91,12 +129,9 @@ impl Screen {
     }
 
     fn draw(&mut self, session: &mut Session, lines: &[String]) {
-        let mut text = String::new();
-        for l in lines {
-            text.push_str(&fit(l, self.width));
-            text.push('\n');
-        }
-        session.say(&text);
+        let mut lines = lines.to_vec();
+        lines.extend(self.notice.take());
+        session.say(&shape(&lines, self.width, self.cut));
         self.panel_rows = if self.redraw { lines.len() } else { 0 };
     }
 
@@ -113,10 +148,14 @@ pub fn step(url: &str, args: &CommonArgs) -> Result<i32, SetupError> {
     session.fetch.keep_snapshots(true);
     // Single keys only for people at a terminal reading text; NDJSON readers send lines.
     let mut input = CommandInput::new(!args.json)?;
+    let stdout_terminal = io::stdout().is_terminal();
+    let (width, cut) = layout(stdout_terminal, terminal_width());
     let mut screen = Screen {
-        redraw: input.is_terminal() && io::stdout().is_terminal(),
-        width: terminal_width().saturating_sub(1),
+        redraw: input.is_terminal() && stdout_terminal,
+        width,
+        cut,
         panel_rows: 0,
+        notice: None,
     };
     if !args.json {
         let how = if input.is_terminal() {
@@ -160,13 +199,16 @@ fn pause(
     link_fd: Option<std::os::fd::RawFd>,
     json: bool,
 ) -> Result<Until, SetupError> {
+    // Whether the panel is shown (again) before the next command.
+    let mut show = true;
     loop {
         let snap = session.fetch.snapshot();
-        if json {
+        if show && json {
             session.snapshot_line(&snap);
-        } else {
+        } else if show {
             screen.draw(session, &panel::lines(&snap, screen.width));
         }
+        show = true;
         session.flush();
         let waited = input.wait(link_fd).map_err(SetupError::from)?;
         match waited {
@@ -191,9 +233,7 @@ fn pause(
                 StepCommand::Continue => return Ok(Until::End),
                 StepCommand::Quit => {
                     screen.erase(session);
-                    session.fetch.abort(
-                        "you quit at a pause: fetchscope aborted the connection with a RST (fetchscope step)",
-                    );
+                    session.fetch.abort("you quit at a pause (fetchscope step)");
                     return Ok(Until::End);
                 }
                 StepCommand::Ladder => {
@@ -205,11 +245,44 @@ fn pause(
                     screen.print(session, &format!("\n{text}\n"));
                 }
                 StepCommand::Help => screen.print(session, &format!("{HELP}\n")),
-                StepCommand::Unknown(k) => screen.print(
-                    session,
-                    &format!("'{}' is not a command; ? shows them\n", k.escape_default()),
-                ),
+                StepCommand::Unknown(k) => {
+                    // One line, and still paused: on a terminal under the redrawn panel
+                    // (gone with the next redraw), otherwise printed once after it.
+                    let what = if input.is_terminal() {
+                        "key"
+                    } else {
+                        "command"
+                    };
+                    let hint = format!("unknown {what} '{k}' — ? shows the keys");
+                    if screen.redraw {
+                        screen.erase(session);
+                        screen.notice = Some(hint);
+                    } else {
+                        if json {
+                            eprintln!("fetchscope: {hint}");
+                        } else {
+                            session.say(&format!("{hint}\n"));
+                        }
+                        show = false;
+                    }
+                }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_cut_on_a_terminal_only() {
+        let long = vec!["x".repeat(300)];
+        let (width, cut) = layout(false, None);
+        assert_eq!(shape(&long, width, cut).trim_end().len(), 300);
+        let (width, cut) = layout(true, Some(80));
+        let text = shape(&long, width, cut);
+        assert_eq!(text.trim_end().chars().count(), 79);
+        assert!(text.trim_end().ends_with('…'));
     }
 }

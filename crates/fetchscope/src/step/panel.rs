@@ -102,9 +102,57 @@ pub fn lines(snap: &Snapshot, width: usize) -> Vec<String> {
         ));
     }
     out.push(format!(" next  {}", snap.next));
-    out.push(
-        " [Enter/n] next  [p] packet  [s] state  [f] phase  [c] continue  [b] ladder  [q] quit  [?] help"
-            .into(),
-    );
+    out.extend(key_bar(width));
     out
+}
+
+/// The keys a pause takes, as shown under the panel.
+const KEYS: [&str; 8] = [
+    "[Enter/n] next",
+    "[p] packet",
+    "[s] state",
+    "[f] phase",
+    "[c] continue",
+    "[b] ladder",
+    "[q] quit",
+    "[?] help",
+];
+
+/// The key bar in lines of at most `width` columns (wrapped between keys; one line
+/// from 97 columns on, two at 80, three at 40).
+pub fn key_bar(width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for k in KEYS {
+        let len = line.chars().count();
+        if len > 0 && len + 2 + k.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        line.push_str(if line.is_empty() { " " } else { "  " });
+        line.push_str(k);
+    }
+    out.push(line);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_bar_fits_every_width_from_40_columns_on() {
+        for width in 40..=200 {
+            let bar = key_bar(width);
+            for l in &bar {
+                assert!(l.chars().count() <= width, "{width}: {l:?}");
+            }
+            let joined = bar.join(" ");
+            for k in KEYS {
+                assert!(joined.contains(k), "{width}: {k} missing from {bar:?}");
+            }
+        }
+        // 80 columns on a terminal leave 79 for a line: two lines, nothing cut.
+        assert_eq!(key_bar(79).len(), 2);
+        assert_eq!(key_bar(120).len(), 1);
+    }
 }
