@@ -232,5 +232,40 @@ mod tests {
             DnsBehaviour::Normal
         );
         assert_eq!(DnsBehaviour::for_fault(None), DnsBehaviour::Normal);
+        let alias = DnsBehaviour::for_fault(Some(LabFault::DnsCnameOnly));
+        assert!(alias.policy(Transport::Udp).cname_only && alias.policy(Transport::Tcp).cname_only);
+        for fault in [LabFault::DnsBigAnswer, LabFault::DnsFragmentLost] {
+            let b = DnsBehaviour::for_fault(Some(fault));
+            assert!(b.policy(Transport::Udp).pad && !b.policy(Transport::Udp).truncate);
+        }
+    }
+
+    #[test]
+    fn the_alias_faults_make_www_an_alias() {
+        let zone = || {
+            Zone::new([
+                (
+                    "www.example.test".to_owned(),
+                    ZoneRecord::A(Ipv4Addr::new(10, 88, 0, 1)),
+                ),
+                (
+                    "example.test".to_owned(),
+                    ZoneRecord::A(Ipv4Addr::new(10, 88, 0, 1)),
+                ),
+            ])
+        };
+        let only = DnsBehaviour::for_fault(Some(LabFault::DnsCnameOnly)).zone(zone());
+        assert_eq!(
+            only.lookup("www.example.test"),
+            Some(Ipv4Addr::new(10, 88, 0, 1))
+        );
+        assert!(only.records().contains(&(
+            "www.example.test".to_owned(),
+            ZoneRecord::Cname("example.test".to_owned())
+        )));
+        let looped = DnsBehaviour::for_fault(Some(LabFault::DnsCnameLoop)).zone(zone());
+        assert!(looped.addresses("www.example.test").is_empty());
+        assert!(looped.addresses(LOOP_NAME).is_empty());
+        assert_eq!(DnsBehaviour::Normal.zone(zone()), zone());
     }
 }
