@@ -27,6 +27,9 @@ const LAB_DIR: &str = "/tmp/fetchscope-lab-fscc";
 const KERNEL_ADDR: &str = "10.88.0.2";
 const STACK_ADDR: &str = "10.88.1.2";
 
+/// The lab tests of this file share one prefix: one at a time.
+static LAB_SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn compare_without_tun_is_a_usage_error_that_says_how() {
     let out = run(&["compare", "https://www.example.test/"]);
@@ -401,6 +404,9 @@ fn compare_in_the_namespace_lab_matches_tshark() {
     }
     // Built before anything is captured.
     let _ = fetchscope_bin();
+    let _serial = LAB_SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _lab = Lab::up();
     let dir = scratch_dir("compare");
     let veth_cap = dir.join("veth.pcap");
@@ -637,4 +643,163 @@ fn compare_in_the_namespace_lab_matches_tshark() {
     assert!(errors.iter().all(|e| e["kind"] == "nxdomain"));
 
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A DNS server that answers an alias with its CNAME record only, as unbound's
+/// `local-data` does: `www.example.test` → `edge.example.test` (A 10.88.0.1), and the
+/// loop `loop.example.test` → `loop2.example.test` → `loop.example.test`.
+const CNAME_ONLY_DNS: &str = r#"
+import socket, struct
+ALIAS = {"www.example.test": "edge.example.test",
+         "loop.example.test": "loop2.example.test",
+         "loop2.example.test": "loop.example.test"}
+ADDR = {"edge.example.test": "10.88.0.1"}
+def wire(n):
+    return b"".join(bytes([len(l)]) + l.encode() for l in n.split(".")) + b"\0"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.88.0.53", 53))
+print("ready", flush=True)
+while True:
+    q, peer = s.recvfrom(4096)
+    if len(q) < 17:
+        continue
+    qid, flags = struct.unpack(">HH", q[:4])
+    i, labels = 12, []
+    while i < len(q) and q[i]:
+        labels.append(q[i + 1:i + 1 + q[i]].decode("ascii", "replace").lower())
+        i += 1 + q[i]
+    if i + 5 > len(q):
+        continue
+    qname, question = ".".join(labels), q[12:i + 5]
+    qtype = struct.unpack(">H", q[i + 1:i + 3])[0]
+    answer, count, rcode = b"", 0, 0
+    if qname in ALIAS:
+        target = wire(ALIAS[qname])
+        answer = b"\xc0\x0c" + struct.pack(">HHIH", 5, 1, 300, len(target)) + target
+        count = 1
+    elif qname in ADDR:
+        if qtype == 1:
+            answer = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 300, 4) + socket.inet_aton(ADDR[qname])
+            count = 1
+    else:
+        rcode = 3
+    header = struct.pack(">HHHHHH", qid, 0x8480 | (flags & 0x0100) | rcode, 1, count, 0, 0)
+    s.sendto(header + question + answer, peer)
+"#;
+
+/// The `dns` events of one stack's run with `event`.
+fn dns_of<'a>(ev: &'a [Value], stack: &str, event: &str) -> Vec<&'a Value> {
+    of_type(ev, "dns")
+        .into_iter()
+        .filter(|d| d["stack"] == stack && d["event"] == event)
+        .collect()
+}
+
+#[test]
+fn both_stacks_follow_a_cname_only_answer_and_name_a_loop() {
+    if !require(is_root(), "root (network namespaces, TUN, packet capture)") {
+        return;
+    }
+    for tool in ["ip", "nginx", "dnsmasq", "openssl", "python3"] {
+        if !require(have(tool), &format!("{tool} for the namespace lab test")) {
+            return;
+        }
+    }
+    let _ = fetchscope_bin();
+    let _serial = LAB_SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _lab = Lab::up();
+    // A second address for the CNAME-only server (dnsmasq keeps 10.88.0.1); it goes
+    // with the namespace when the lab is taken down.
+    let added = Command::new("ip")
+        .args([
+            "-n",
+            "fscc-srv",
+            "addr",
+            "add",
+            "10.88.0.53/24",
+            "dev",
+            "fscc-srv0",
+        ])
+        .status()
+        .expect("run ip addr add");
+    assert!(added.success(), "ip addr add 10.88.0.53 failed");
+    let mut server = fetchscope_tests::netns::Background::spawn(
+        {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", "fscc-srv", "python3", "-c", CNAME_ONLY_DNS]);
+            c
+        },
+        "the CNAME-only DNS server",
+    );
+    server.wait_for_line(false, "ready", Duration::from_secs(20));
+    let with_dns = |url: &str| {
+        let mut args = compare_args(url);
+        let at = args.iter().position(|a| a == "10.88.0.1").expect("--dns");
+        args[at] = "10.88.0.53".into();
+        args.push("--json".into());
+        in_lab(&args)
+    };
+
+    // ---- the alias is followed by a second query, its own id, in both stacks
+    let out = with_dns("https://www.example.test/");
+    assert_eq!(
+        code(&out),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out.stdout);
+    for stack in ["userspace", "kernel"] {
+        let queries = dns_of(&ev, stack, "query");
+        let answers = dns_of(&ev, stack, "answer");
+        assert_eq!(queries.len(), 2, "{stack}: {queries:?}");
+        assert_eq!(answers.len(), 2, "{stack}: {answers:?}");
+        assert_eq!(answers[0]["cnames"][0], "edge.example.test", "{stack}");
+        assert_eq!(queries[1]["name"], "edge.example.test", "{stack}");
+        assert_ne!(queries[1]["id"], queries[0]["id"], "{stack}");
+        assert!(
+            queries[1]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("www.example.test → edge.example.test")),
+            "{stack}: {}",
+            queries[1]
+        );
+        assert_eq!(answers[1]["id"], queries[1]["id"], "{stack}");
+        assert_eq!(answers[1]["addresses"][0], "10.88.0.1", "{stack}");
+        let done: Vec<_> = of_type(&ev, "done")
+            .into_iter()
+            .filter(|d| d["stack"] == stack)
+            .collect();
+        assert_eq!(done.len(), 1, "{stack}");
+        assert_eq!(done[0]["status"], 200, "{stack}");
+    }
+
+    // ---- an alias loop across answers is named as a loop by both
+    let out = with_dns("https://loop.example.test/");
+    assert_eq!(
+        code(&out),
+        4,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out.stdout);
+    for stack in ["userspace", "kernel"] {
+        let errors: Vec<_> = of_type(&ev, "error")
+            .into_iter()
+            .filter(|e| e["stack"] == stack)
+            .collect();
+        assert_eq!(errors.len(), 1, "{stack}: {errors:?}");
+        assert_eq!(errors[0]["kind"], "cname-loop", "{stack}");
+        let message = errors[0]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(
+                "loop.example.test is an alias loop: loop.example.test → loop2.example.test → loop.example.test"
+            ),
+            "{stack}: {message}"
+        );
+        assert_eq!(dns_of(&ev, stack, "query").len(), 2, "{stack}");
+    }
+    server.stop("TERM");
 }

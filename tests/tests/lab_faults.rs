@@ -20,12 +20,16 @@ const TEXT_PAGE: &[u8] = include_bytes!("../../crates/fetchscope-lab/src/http/te
 
 /// Every fault this file tests; `--lab-fault help` must list exactly these.
 /// (giant-tls-record and the endless-* faults are tested in limits.rs.)
-const TESTED_FAULTS: [&str; 26] = [
+const TESTED_FAULTS: &[&str] = &[
     "nxdomain",
     "servfail",
     "dns-silent",
     "dns-wrong-id",
     "dns-truncated",
+    "dns-cname-only",
+    "dns-cname-loop",
+    "dns-big-answer",
+    "dns-fragment-lost",
     "refused",
     "syn-silent",
     "cert-unknown-ca",
@@ -363,6 +367,161 @@ fn dns_truncated() {
     );
     assert!(!tcp_packets(&ev, "rx", 53).is_empty());
     let answer = &dns_events(&ev, "answer")[0];
+    assert_eq!(answer["addresses"][0], "10.88.0.1");
+    let done = single(&ev, "done");
+    assert_eq!(done["status"], 200);
+    assert_eq!(done["body_sha256"], sha256_hex(LAB_PAGE));
+}
+
+/// The DNS queries the client sent over UDP, as packets.
+fn udp_dns_queries(ev: &[Value]) -> Vec<&Value> {
+    of_type(ev, "packet")
+        .into_iter()
+        .filter(|p| p["dir"] == "tx" && p["udp"]["dst_port"] == 53)
+        .collect()
+}
+
+/// The IPv4 fragments that arrived, as `(IPv4 id, offset)`.
+fn rx_fragments(ev: &[Value]) -> Vec<(u64, u64)> {
+    of_type(ev, "packet")
+        .into_iter()
+        .filter(|p| p["dir"] == "rx" && p["ip"]["fragment"].is_object())
+        .map(|p| {
+            (
+                p["ip"]["id"].as_u64().unwrap_or(u64::MAX),
+                p["ip"]["fragment"]["offset"].as_u64().unwrap_or(u64::MAX),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn dns_cname_only() {
+    let (out, ev) = fetch_with_fault("dns-cname-only", &[]);
+    assert_eq!(
+        code(&out),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the answer named only the alias; the target was asked for with its own query
+    let queries = dns_events(&ev, "query");
+    let answers = dns_events(&ev, "answer");
+    assert_eq!(queries.len(), 2, "{queries:?}");
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(queries[0]["name"], "www.example.test");
+    assert_eq!(answers[0]["id"], queries[0]["id"]);
+    assert_eq!(answers[0]["cnames"][0], "example.test");
+    assert!(answers[0]["addresses"].as_array().is_none_or(Vec::is_empty));
+    assert_eq!(queries[1]["name"], "example.test");
+    assert_ne!(
+        queries[1]["id"], queries[0]["id"],
+        "the second query needs its own id"
+    );
+    assert!(
+        queries[1]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("alias www.example.test → example.test")),
+        "{}",
+        queries[1]
+    );
+    assert!(queries[1]["t_us"].as_u64() >= answers[0]["t_us"].as_u64());
+    assert_eq!(answers[1]["id"], queries[1]["id"]);
+    assert_eq!(answers[1]["name"], "example.test");
+    assert_eq!(answers[1]["addresses"][0], "10.88.0.1");
+    // both queries crossed the wire, each with its own id
+    let sent: Vec<&Value> = udp_dns_queries(&ev)
+        .into_iter()
+        .map(|p| &p["dns"]["id"])
+        .collect();
+    assert_eq!(sent, [&queries[0]["id"], &queries[1]["id"]]);
+    let done = single(&ev, "done");
+    assert_eq!(done["status"], 200);
+    assert_eq!(done["body_sha256"], sha256_hex(LAB_PAGE));
+}
+
+#[test]
+fn dns_cname_loop() {
+    let ev = expect_failure(
+        "dns-cname-loop",
+        &[],
+        Failure {
+            exit: 4,
+            phase: "resolve",
+            kind: "cname-loop",
+            words: &[
+                "alias loop",
+                "www.example.test → loop.example.test → www.example.test",
+                "--resolve www.example.test:443:addr",
+            ],
+        },
+    );
+    let queries = dns_events(&ev, "query");
+    assert_eq!(queries.len(), 2, "{queries:?}");
+    assert_eq!(queries[1]["name"], "loop.example.test");
+    assert_ne!(queries[1]["id"], queries[0]["id"]);
+    assert_eq!(udp_dns_queries(&ev).len(), 2);
+    // no connection was tried
+    assert!(tcp_packets(&ev, "tx", 443).is_empty());
+}
+
+#[test]
+fn dns_big_answer() {
+    let (out, ev) = fetch_with_fault("dns-big-answer", &[]);
+    assert_eq!(
+        code(&out),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // one answer in three IP fragments, each shown once, reassembled by the stack
+    let frags = rx_fragments(&ev);
+    assert_eq!(frags.len(), 3, "{frags:?}");
+    assert!(frags.iter().all(|(id, _)| *id == frags[0].0), "{frags:?}");
+    let offsets: Vec<u64> = frags.iter().map(|(_, o)| *o).collect();
+    assert_eq!(offsets, [0, 1480, 2960]);
+    assert_eq!(udp_dns_queries(&ev).len(), 1, "no retry was needed");
+    assert!(dns_events(&ev, "fragmented").is_empty());
+    assert!(tcp_packets(&ev, "tx", 53).is_empty(), "no TCP fallback");
+    let answer = &dns_events(&ev, "answer")[0];
+    assert_eq!(answer["addresses"][0], "10.88.0.1");
+    let done = single(&ev, "done");
+    assert_eq!(done["status"], 200);
+    assert_eq!(done["body_sha256"], sha256_hex(LAB_PAGE));
+}
+
+#[test]
+fn dns_fragment_lost() {
+    let (out, ev) = fetch_with_fault("dns-fragment-lost", &[]);
+    assert_eq!(
+        code(&out),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the first and last fragments came, the second was lost: no whole answer
+    let offsets: Vec<u64> = rx_fragments(&ev).iter().map(|(_, o)| *o).collect();
+    assert_eq!(offsets, [0, 2960]);
+    // at the retransmission timeout the question went over TCP, saying why
+    let fragmented = dns_events(&ev, "fragmented");
+    assert_eq!(fragmented.len(), 1, "{fragmented:?}");
+    let reason = fragmented[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("IP fragments that could not be reassembled") && reason.contains("TCP"),
+        "{reason}"
+    );
+    assert_eq!(fragmented[0]["t_us"], 1_000_000);
+    assert!(dns_events(&ev, "retry").is_empty(), "no UDP retry");
+    let syn53 = tcp_packets(&ev, "tx", 53);
+    assert!(syn53.first().is_some_and(|p| has_flag(p, "SYN")));
+    let answer = &dns_events(&ev, "answer")[0];
+    assert_eq!(answer["id"], dns_events(&ev, "query")[0]["id"]);
+    assert!(
+        answer["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("over TCP")),
+        "{answer}"
+    );
     assert_eq!(answer["addresses"][0], "10.88.0.1");
     let done = single(&ev, "done");
     assert_eq!(done["status"], 200);

@@ -21,6 +21,15 @@ pub enum LabFault {
     DnsWrongId,
     /// DNS over UDP answers with the TC bit and no records; TCP port 53 answers in full.
     DnsTruncated,
+    // DNS aliases and big answers (issue 11).
+    /// DNS answers `www.example.test` with only a CNAME to `example.test`.
+    DnsCnameOnly,
+    /// DNS answers `www.example.test` with only a CNAME to a name that points back.
+    DnsCnameLoop,
+    /// DNS answers over UDP are padded to about 3.7 KB: IP fragments at MTU 1500.
+    DnsBigAnswer,
+    /// As `dns-big-answer`, and the router loses the second fragment of each UDP answer.
+    DnsFragmentLost,
     /// Nothing listens on TCP port 443: SYNs get a RST.
     Refused,
     /// SYNs to TCP port 443 are dropped: no SYN-ACK ever comes.
@@ -90,12 +99,16 @@ impl fmt::Display for FaultLayer {
 }
 
 /// Every fault, in the order of a fetch (DNS, TCP, TLS, HTTP).
-const ALL: [LabFault; 26] = [
+const ALL: &[LabFault] = &[
     LabFault::Nxdomain,
     LabFault::Servfail,
     LabFault::DnsSilent,
     LabFault::DnsWrongId,
     LabFault::DnsTruncated,
+    LabFault::DnsCnameOnly,
+    LabFault::DnsCnameLoop,
+    LabFault::DnsBigAnswer,
+    LabFault::DnsFragmentLost,
     LabFault::Refused,
     LabFault::SynSilent,
     LabFault::CertUnknownCa,
@@ -122,7 +135,7 @@ const ALL: [LabFault; 26] = [
 impl LabFault {
     /// Every fault, in the order of a fetch (DNS, TCP, TLS, HTTP).
     pub fn all() -> &'static [LabFault] {
-        &ALL
+        ALL
     }
 
     /// The fault's name on the command line, e.g. `dns-wrong-id`.
@@ -133,6 +146,10 @@ impl LabFault {
             LabFault::DnsSilent => "dns-silent",
             LabFault::DnsWrongId => "dns-wrong-id",
             LabFault::DnsTruncated => "dns-truncated",
+            LabFault::DnsCnameOnly => "dns-cname-only",
+            LabFault::DnsCnameLoop => "dns-cname-loop",
+            LabFault::DnsBigAnswer => "dns-big-answer",
+            LabFault::DnsFragmentLost => "dns-fragment-lost",
             LabFault::Refused => "refused",
             LabFault::SynSilent => "syn-silent",
             LabFault::CertUnknownCa => "cert-unknown-ca",
@@ -170,6 +187,18 @@ impl LabFault {
             }
             LabFault::DnsTruncated => {
                 "DNS over UDP answers with the TC (truncated) bit and no records; TCP port 53 gives the full answer"
+            }
+            LabFault::DnsCnameOnly => {
+                "DNS answers www.example.test with only a CNAME to example.test (like unbound's local-data); the client asks for the target itself"
+            }
+            LabFault::DnsCnameLoop => {
+                "DNS answers www.example.test with only a CNAME to loop.example.test, which is a CNAME back to www.example.test: an alias loop"
+            }
+            LabFault::DnsBigAnswer => {
+                "DNS answers are padded to about 3.7 KB (TXT records), over the 1500-byte MTU: they arrive as three IP fragments"
+            }
+            LabFault::DnsFragmentLost => {
+                "as dns-big-answer, and the router loses the second IP fragment of every UDP answer: the client must ask over TCP"
             }
             LabFault::Refused => {
                 "nothing listens on TCP port 443: the SYN is answered with a RST (connection refused)"
@@ -240,7 +269,11 @@ impl LabFault {
             | LabFault::Servfail
             | LabFault::DnsSilent
             | LabFault::DnsWrongId
-            | LabFault::DnsTruncated => FaultLayer::Dns,
+            | LabFault::DnsTruncated
+            | LabFault::DnsCnameOnly
+            | LabFault::DnsCnameLoop
+            | LabFault::DnsBigAnswer
+            | LabFault::DnsFragmentLost => FaultLayer::Dns,
             LabFault::Refused | LabFault::SynSilent => FaultLayer::Tcp,
             LabFault::CertUnknownCa
             | LabFault::CertWrongName

@@ -64,6 +64,8 @@ pub struct Lab {
     epoch: SystemTime,
     fault: Option<LabFault>,
     ipv6: bool,
+    /// The router's loss of DNS answer fragments (`dns-fragment-lost`).
+    fragment_loss: Option<router::SecondFragmentLoss>,
 }
 
 impl Lab {
@@ -95,6 +97,8 @@ impl Lab {
             epoch: config.epoch,
             fault: config.fault,
             ipv6: config.ipv6,
+            fragment_loss: (config.fault == Some(LabFault::DnsFragmentLost))
+                .then(router::SecondFragmentLoss::default),
         })
     }
 
@@ -202,6 +206,11 @@ impl Lab {
         }
         self.server.step(self.clock);
         while let Some(packet) = self.server.take_outgoing() {
+            if let Some(loss) = self.fragment_loss.as_mut()
+                && loss.drops(&packet)
+            {
+                continue;
+            }
             if let Some(packet) = router::forward(packet) {
                 self.to_client.send(self.clock, packet);
             }

@@ -20,7 +20,9 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fetchscope_flow::dns::{AnswerVerdict, DnsQuery, RetrySchedule, check_answer, rcode_name};
+use fetchscope_flow::dns::{
+    AnswerVerdict, ChaseStep, CnameChase, DnsQuery, RetrySchedule, check_answer, rcode_name,
+};
 use fetchscope_flow::event::{DnsEvent, ExchangeRecord, HttpRequestEvent, PacketEvent, TlsEvent};
 use fetchscope_flow::http::{self, DigestSink, HttpProgress, Limits, RequestHead, ResponseReader};
 use fetchscope_flow::redirects;
@@ -72,6 +74,11 @@ struct Lookup {
     /// The same retry rule as fetchscope's own stub resolver.
     schedule: RetrySchedule,
     retry_at: Duration,
+    /// The alias chain from the fetch's host to the name asked now (the same rule as
+    /// fetchscope's own stub resolver).
+    chase: CnameChase,
+    /// Why the next query follows an alias, until it is sent.
+    follows: Option<String>,
 }
 
 impl Lookup {
@@ -504,6 +511,8 @@ impl OsFetch {
             sockets,
             schedule: RetrySchedule::new(servers),
             retry_at: Duration::ZERO,
+            chase: CnameChase::new(&self.host, self.port),
+            follows: None,
         });
         self.send_dns_query(None)
     }
@@ -519,13 +528,18 @@ impl OsFetch {
             .and_then(|s| s.local_addr().ok())
             .map(|a| a.port())
             .unwrap_or(0);
+        let follows = d.follows.take();
+        let first = format!(
+            "from port {port}; resent after {} ms if no answer",
+            timeout.as_millis()
+        );
+        let (kind, reason) = match (follows, retry_reason) {
+            (Some(alias), _) => ("query", format!("{alias}; {first}")),
+            (None, Some(r)) => ("retry", r),
+            (None, None) => ("query", first),
+        };
         let ev = DnsEvent {
-            event: if retry_reason.is_some() {
-                "retry"
-            } else {
-                "query"
-            }
-            .into(),
+            event: kind.into(),
             name: d.query.display_name(),
             qtype: d.query.qtype.to_string(),
             server: Some(server),
@@ -533,12 +547,7 @@ impl OsFetch {
             rcode: None,
             addresses: Vec::new(),
             cnames: Vec::new(),
-            reason: retry_reason.or_else(|| {
-                Some(format!(
-                    "from port {port}; resent after {} ms if no answer",
-                    timeout.as_millis()
-                ))
-            }),
+            reason: Some(reason),
         };
         // The event goes first: the query packet is stamped when it leaves.
         self.emit(EventKind::Dns(ev));
@@ -852,14 +861,12 @@ impl OsFetch {
         answer: fetchscope_flow::dns::DnsAnswer,
         server: IpAddr,
     ) -> Result<(), FetchError> {
-        let Some(d) = self.dns.take() else {
+        let Some(d) = self.dns.as_ref() else {
             return Ok(());
         };
-        // The sockets close here: a late duplicate answer meets a closed port.
-        let name = d.query.display_name();
         self.emit(EventKind::Dns(DnsEvent {
             event: "answer".into(),
-            name: name.clone(),
+            name: d.query.display_name(),
             qtype: d.query.qtype.to_string(),
             server: Some(server),
             id: Some(d.query.id),
@@ -868,6 +875,39 @@ impl OsFetch {
             cnames: answer.cnames.clone(),
             reason: answer.ttl.map(|t| format!("ttl {t} s")),
         }));
+        let id: u16 = self.rng.random();
+        let Some(d) = self.dns.as_mut() else {
+            return Ok(());
+        };
+        if let ChaseStep::Follow { reason, .. } = d.chase.answer(&answer, server)? {
+            // Only the alias came back: ask for its target with a new query (own id,
+            // own question check), on a fresh retry schedule at the server that answered.
+            d.query = DnsQuery::new(d.chase.current(), d.query.qtype, id).map_err(|e| {
+                FetchError::new(
+                    FailureClass::Dns,
+                    Phase::Resolve,
+                    "bad-name",
+                    format!("the alias target cannot be asked for: {e}"),
+                )
+            })?;
+            d.follows = Some(reason);
+            d.schedule.restart();
+            return self.send_dns_query(None);
+        }
+        let Some(d) = self.dns.take() else {
+            return Ok(());
+        };
+        // The sockets close here: a late duplicate answer meets a closed port.
+        let name = if d.chase.chain().len() > 1 {
+            format!(
+                "{} (the alias target of {})",
+                d.chase.current(),
+                d.chase.origin()
+            )
+        } else {
+            d.query.display_name()
+        };
+        let no_address = d.chase.no_address_message("A", server);
         drop(d);
         match answer.rcode {
             ResponseCode::NoError => {}
@@ -906,7 +946,9 @@ impl OsFetch {
                 FailureClass::Dns,
                 Phase::Resolve,
                 "no-address",
-                format!("{name} exists but has no IPv4 address (no A record) at {server}."),
+                no_address.unwrap_or_else(|| {
+                    format!("{name} exists but has no IPv4 address (no A record) at {server}.")
+                }),
             ));
         };
         self.marks.namelookup = Some(instant(self.now_us()));

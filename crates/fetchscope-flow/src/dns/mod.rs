@@ -10,11 +10,13 @@ use std::net::{IpAddr, SocketAddr};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 
+mod chase;
 mod schedule;
 
+pub use chase::{ChaseStep, CnameChase, MAX_CNAME_QUERIES};
 pub use schedule::{RETRY_FIRST, RETRY_MAX, RetrySchedule, TRIES_PER_SERVER};
 
-/// Longest CNAME chain followed.
+/// Longest CNAME chain followed inside one answer.
 const MAX_CNAME_CHAIN: usize = 16;
 
 /// Why a DNS query could not be built.
@@ -81,7 +83,8 @@ pub struct DnsAnswer {
     pub rcode: ResponseCode,
     /// Addresses of the asked type for the name at the end of the CNAME chain.
     pub addresses: Vec<IpAddr>,
-    /// The aliases followed, in order.
+    /// The aliases followed, in order; a chain that loops ends with the first name that
+    /// came back (so [`CnameChase`] names the loop).
     pub cnames: Vec<String>,
     /// Smallest TTL of the records used.
     pub ttl: Option<u32>,
@@ -154,6 +157,7 @@ pub fn check_answer(
 /// Follows the CNAME chain from the question and collects the addresses at its end.
 fn follow_answers(query: &DnsQuery, msg: &Message) -> DnsAnswer {
     let mut target = query.name.to_lowercase();
+    let mut visited = vec![target.clone()];
     let mut cnames = Vec::new();
     let mut ttl: Option<u32> = None;
     for _ in 0..MAX_CNAME_CHAIN {
@@ -166,6 +170,11 @@ fn follow_answers(query: &DnsQuery, msg: &Message) -> DnsAnswer {
                 ttl = Some(ttl.map_or(t, |x| x.min(t)));
                 target = alias.to_lowercase();
                 cnames.push(alias.to_string().trim_end_matches('.').to_string());
+                if visited.contains(&target) {
+                    // A loop inside the answer: stop at the name that came back.
+                    break;
+                }
+                visited.push(target.clone());
             }
             None => break,
         }
@@ -302,6 +311,33 @@ mod tests {
         assert_eq!(a.cnames, vec!["www.example.test".to_string()]);
         assert_eq!(a.addresses.len(), 1);
         assert_eq!(a.ttl, Some(60));
+    }
+
+    #[test]
+    fn a_loop_inside_an_answer_ends_at_the_name_that_came_back() {
+        let q = DnsQuery::new("a.example.test", RecordType::A, 2).unwrap();
+        let s: SocketAddr = SERVER.parse().unwrap();
+        let b = Name::from_ascii("b.example.test.").unwrap();
+        let mut m = Message::new(2, MessageType::Response, OpCode::Query);
+        m.add_query(Query::query(q.name.clone(), RecordType::A));
+        m.add_answer(Record::from_rdata(
+            q.name.clone(),
+            60,
+            RData::CNAME(CNAME(b.clone())),
+        ));
+        m.add_answer(Record::from_rdata(
+            b,
+            60,
+            RData::CNAME(CNAME(q.name.clone())),
+        ));
+        let AnswerVerdict::Accept(a) = check_answer(&q, s, s, &m.to_vec().unwrap()) else {
+            panic!()
+        };
+        assert_eq!(a.cnames, ["b.example.test", "a.example.test"]);
+        assert!(a.addresses.is_empty());
+        let mut chase = CnameChase::new("a.example.test", 443);
+        let e = chase.answer(&a, s.ip()).unwrap_err();
+        assert_eq!(e.kind, "cname-loop");
     }
 
     #[test]

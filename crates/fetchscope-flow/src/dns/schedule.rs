@@ -66,6 +66,13 @@ impl RetrySchedule {
         (self.server(), timeout)
     }
 
+    /// Starts the current server's tries again from [`RETRY_FIRST`], for a new question
+    /// (an alias target to follow) asked of the server that just answered.
+    pub fn restart(&mut self) {
+        self.tries_here = 0;
+        self.next_timeout = RETRY_FIRST;
+    }
+
     /// Gives up on the current server: the next try goes to the next one.
     pub fn skip_server(&mut self) {
         self.tries_here = TRIES_PER_SERVER;
@@ -140,6 +147,20 @@ mod tests {
         lone.next_try();
         lone.skip_server();
         assert_eq!(lone.next_try().0, a);
+    }
+
+    #[test]
+    fn a_restart_stays_on_the_server_with_the_first_timeout() {
+        let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+        let mut s = RetrySchedule::new(vec![a, b]);
+        s.next_try();
+        s.next_try();
+        s.restart();
+        assert_eq!(s.next_try(), (a, secs(1)));
+        assert_eq!(s.next_try(), (a, secs(2)));
+        assert_eq!(s.next_try(), (a, secs(4)));
+        assert_eq!(s.next_try(), (b, secs(1)));
+        assert_eq!(s.sent(), 6);
     }
 
     #[test]

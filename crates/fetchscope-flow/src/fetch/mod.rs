@@ -605,6 +605,7 @@ impl<L: Link> Fetch<L> {
                         self.account_tcp(&f, &layers);
                         if f.dir == Direction::Rx {
                             self.account_icmp(&layers);
+                            self.account_dns_fragment(&layers);
                         }
                     }
                     self.packets += 1;

@@ -1,10 +1,13 @@
 //! The DNS stub: A (and AAAA when the stack has an IPv6 address) queries over one smoltcp
 //! UDP socket, retries with backoff across the servers, answers judged by id, port and
-//! question, and a retry over TCP for a question whose answer came back truncated (TC).
+//! question, a retry over TCP for a question whose answer came back truncated (TC) or in
+//! IP fragments that could not be reassembled, and a new query for an alias target when
+//! an answer names only the alias ([`CnameChase`]).
 
 use std::net::{IpAddr, SocketAddr};
 
 use fetchscope_net::Link;
+use fetchscope_wire::Dissection;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use rand::Rng;
@@ -14,18 +17,23 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpAddress;
 
 use super::Fetch;
-use crate::dns::{AnswerVerdict, DnsAnswer, DnsQuery, RetrySchedule, check_answer, rcode_name};
+use crate::dns::{
+    AnswerVerdict, ChaseStep, CnameChase, DnsAnswer, DnsQuery, RetrySchedule, check_answer,
+    rcode_name,
+};
 use crate::error::{FailureClass, FetchError};
 use crate::event::{DnsEvent, EventKind, Phase};
 
 /// Largest DNS message accepted over TCP (the length prefix allows 65535).
 const DNS_TCP_MAX: usize = 65535;
 
-/// A question asked over TCP after a truncated UDP answer.
+/// A question asked over TCP after a truncated (or unassemblable) UDP answer.
 struct TcpQuestion {
     handle: SocketHandle,
     sent: bool,
     answer: Vec<u8>,
+    /// Why UDP was not enough, for a timeout message.
+    why: &'static str,
 }
 
 /// One question (A or AAAA) of the lookup.
@@ -33,6 +41,10 @@ struct Question {
     query: DnsQuery,
     answer: Option<DnsAnswer>,
     tcp: Option<TcpQuestion>,
+    /// The alias chain from the fetch's host to the name asked now.
+    chase: CnameChase,
+    /// Why this query follows an alias, until it is sent.
+    follows: Option<String>,
 }
 
 /// The DNS lookup in progress.
@@ -47,6 +59,10 @@ pub(super) struct DnsLookup {
     answered_by: Option<IpAddr>,
     /// Why the next query goes to another server early (an ICMP error about this one).
     switch_reason: Option<String>,
+    /// IP fragments from the server received while UDP questions waited: when the
+    /// retransmission timer runs out with these seen, the answer could not be
+    /// reassembled and the question goes over TCP.
+    fragments_seen: usize,
 }
 
 impl DnsLookup {
@@ -72,14 +88,16 @@ impl DnsLookup {
         host: &str,
         conditions: &crate::advice::Conditions,
     ) -> String {
-        if self
+        if let Some(t) = self
             .questions
             .iter()
-            .any(|q| q.tcp.is_some() && q.answer.is_none())
+            .filter(|q| q.answer.is_none())
+            .find_map(|q| q.tcp.as_ref())
         {
             return format!(
-                "no DNS answer for {host} from {} over TCP (the UDP answer was truncated)",
-                self.server()
+                "no DNS answer for {host} from {} over TCP ({})",
+                self.server(),
+                t.why
             );
         }
         conditions.no_dns_answer(host, &self.server().to_string(), self.schedule.sent())
@@ -217,6 +235,8 @@ impl<L: Link> Fetch<L> {
                 query,
                 answer: None,
                 tcp: None,
+                chase: CnameChase::new(&host, self.target.port),
+                follows: None,
             });
         }
         let local_port: u16 = self.rng.random_range(49152..=65535);
@@ -241,29 +261,40 @@ impl<L: Link> Fetch<L> {
             retry_at: now,
             answered_by: None,
             switch_reason: None,
+            fragments_seen: 0,
         });
-        self.send_dns_queries(None)
+        self.send_dns_queries(None, false)
     }
 
-    /// Sends every question still waiting for a UDP answer.
-    fn send_dns_queries(&mut self, retry_reason: Option<String>) -> Result<(), FetchError> {
+    /// Sends every question still waiting for a UDP answer; with `only_new`, only the
+    /// new queries that follow an alias, on the retransmission timer already running.
+    fn send_dns_queries(
+        &mut self,
+        retry_reason: Option<String>,
+        only_new: bool,
+    ) -> Result<(), FetchError> {
         let now = self.now();
         let local = self.cfg.addrs.first().copied();
         let Some(d) = self.dns.as_mut() else {
             return Ok(());
         };
         let retry_reason = match d.switch_reason.take() {
-            Some(why) => Some(why),
-            None => retry_reason,
+            Some(why) if !only_new => Some(why),
+            _ => retry_reason,
         };
-        let (server, timeout) = d.schedule.next_try();
+        let (server, timeout) = if only_new {
+            (d.server(), d.schedule.waited())
+        } else {
+            d.schedule.next_try()
+        };
         let timeout = Duration::from(timeout);
         let sock = self.sockets.get_mut::<udp::Socket>(d.udp);
         let mut events = Vec::new();
         for q in d
             .questions
-            .iter()
+            .iter_mut()
             .filter(|q| q.answer.is_none() && q.tcp.is_none())
+            .filter(|q| !only_new || q.follows.is_some())
         {
             sock.send_slice(&q.query.bytes, (IpAddress::from(server), 53))
                 .map_err(|e| {
@@ -275,22 +306,21 @@ impl<L: Link> Fetch<L> {
                         format!("could not send the DNS query to {server}{from}: {e}"),
                     )
                 })?;
-            let reason = match &retry_reason {
-                Some(r) => r.clone(),
-                None => format!(
-                    "from port {}; resent after {} ms if no answer",
-                    d.local_port,
-                    timeout.total_millis()
-                ),
-            };
-            let kind = if retry_reason.is_some() {
-                "retry"
-            } else {
-                "query"
+            let first = format!(
+                "from port {}; resent after {} ms if no answer",
+                d.local_port,
+                timeout.total_millis()
+            );
+            let (kind, reason) = match (q.follows.take(), &retry_reason) {
+                (Some(alias), _) => ("query", format!("{alias}; {first}")),
+                (None, Some(r)) => ("retry", r.clone()),
+                (None, None) => ("query", first),
             };
             events.push(DnsLookup::event(&q.query, kind, Some(server), Some(reason)));
         }
-        d.retry_at = now + timeout;
+        if !only_new {
+            d.retry_at = now + timeout;
+        }
         for ev in events {
             self.emit(EventKind::Dns(ev));
         }
@@ -347,14 +377,77 @@ impl<L: Link> Fetch<L> {
             return self.dns_answered();
         }
         let now = self.now();
+        if d.udp_pending() && now >= d.retry_at && d.fragments_seen > 0 {
+            return self.dns_fragments_over_tcp();
+        }
         if d.udp_pending() && now >= d.retry_at {
             let reason = format!(
                 "no answer within {} ms; asking again",
                 d.schedule.waited().as_millis()
             );
-            self.send_dns_queries(Some(reason))?;
+            self.send_dns_queries(Some(reason), false)?;
         }
         Ok(())
+    }
+
+    /// Question `i`'s answer named only an alias: ask for its target with a new query
+    /// (own id, own question check), sent at once.
+    fn follow_alias(&mut self, i: usize, reason: String) -> Result<(), FetchError> {
+        let id: u16 = self.rng.random();
+        let Some(d) = self.dns.as_mut() else {
+            return Ok(());
+        };
+        let Some(q) = d.questions.get_mut(i) else {
+            return Ok(());
+        };
+        let query = DnsQuery::new(q.chase.current(), q.query.qtype, id).map_err(|e| {
+            FetchError::new(
+                FailureClass::Dns,
+                Phase::Resolve,
+                "bad-name",
+                format!("the alias target cannot be asked for: {e}"),
+            )
+        })?;
+        q.query = query;
+        q.answer = None;
+        q.tcp = None;
+        q.follows = Some(reason);
+        // With no other question waiting, the new one starts the retry schedule anew on
+        // the server that answered; otherwise it joins the timer already running.
+        let others_waiting = d
+            .questions
+            .iter()
+            .any(|q| q.answer.is_none() && q.tcp.is_none() && q.follows.is_none());
+        if others_waiting {
+            self.send_dns_queries(None, true)
+        } else {
+            d.schedule.restart();
+            self.send_dns_queries(None, false)
+        }
+    }
+
+    /// Judges question `i`'s accepted answer against its alias chain: keeps it (final),
+    /// or returns the reason to follow the alias it names.
+    fn take_answer(
+        &mut self,
+        i: usize,
+        a: DnsAnswer,
+        server: IpAddr,
+    ) -> Result<Option<String>, FetchError> {
+        let Some(d) = self.dns.as_mut() else {
+            return Ok(None);
+        };
+        let Some(q) = d.questions.get_mut(i) else {
+            return Ok(None);
+        };
+        match q.chase.answer(&a, server)? {
+            ChaseStep::Final => {
+                q.answer = Some(a);
+                d.answered_by = Some(server);
+                Ok(None)
+            }
+            ChaseStep::Follow { reason, .. } => Ok(Some(reason)),
+        }
     }
 
     fn drive_dns_udp(&mut self) -> Result<(), FetchError> {
@@ -364,6 +457,7 @@ impl<L: Link> Fetch<L> {
         let server = SocketAddr::new(d.server(), 53);
         let mut events = Vec::new();
         let mut truncated = Vec::new();
+        let mut accepted = Vec::new();
         // Judge everything that arrived (bounded by the socket's buffer).
         let sock = self.sockets.get_mut::<udp::Socket>(d.udp);
         while let Ok((data, meta)) = sock.recv() {
@@ -373,7 +467,7 @@ impl<L: Link> Fetch<L> {
             let mut ignored = None;
             let mut matched = false;
             for (i, q) in d.questions.iter_mut().enumerate() {
-                if q.answer.is_some() || q.tcp.is_some() {
+                if q.answer.is_some() || q.tcp.is_some() || accepted.iter().any(|(j, _)| *j == i) {
                     continue;
                 }
                 match check_answer(&q.query, server, from, data) {
@@ -393,8 +487,9 @@ impl<L: Link> Fetch<L> {
                         ev.addresses = a.addresses.clone();
                         ev.cnames = a.cnames.clone();
                         events.push(ev);
-                        q.answer = Some(a);
-                        d.answered_by = Some(server.ip());
+                        // Judged against the alias chain below; until then no other
+                        // datagram answers this question.
+                        accepted.push((i, a));
                         matched = true;
                         break;
                     }
@@ -417,14 +512,79 @@ impl<L: Link> Fetch<L> {
         for ev in events {
             self.emit(EventKind::Dns(ev));
         }
+        for (i, a) in accepted {
+            if let Some(reason) = self.take_answer(i, a, server.ip())? {
+                self.follow_alias(i, reason)?;
+            }
+        }
         for i in truncated {
-            self.dns_over_tcp(i, server.ip())?;
+            self.dns_over_tcp(
+                i,
+                server.ip(),
+                "truncated",
+                "the answer did not fit in UDP (TC bit set): asking again over TCP port 53".into(),
+                "the UDP answer was truncated",
+            )?;
         }
         Ok(())
     }
 
-    /// Question `i`'s UDP answer was truncated: ask again over TCP (RFC 7766).
-    fn dns_over_tcp(&mut self, i: usize, server: IpAddr) -> Result<(), FetchError> {
+    /// A received packet: an IP fragment from the DNS server while UDP questions wait is
+    /// counted (smoltcp reassembles what it can; the count decides the TCP retry).
+    pub(super) fn account_dns_fragment(&mut self, d: &Dissection) {
+        let Some(ip) = d.ip.as_ref().filter(|ip| ip.fragment.is_some()) else {
+            return;
+        };
+        let Some(lookup) = self.dns.as_mut() else {
+            return;
+        };
+        if ip.protocol == "udp" && ip.src == lookup.server() && lookup.udp_pending() {
+            lookup.fragments_seen += 1;
+        }
+    }
+
+    /// The retransmission timer ran out after IP fragments came from the server without a
+    /// whole answer: ask every waiting question again over TCP.
+    fn dns_fragments_over_tcp(&mut self) -> Result<(), FetchError> {
+        let Some(d) = self.dns.as_ref() else {
+            return Ok(());
+        };
+        let server = d.server();
+        let reason = format!(
+            "the answer came in IP fragments that could not be reassembled ({} fragment{} from {server}, no whole datagram within {} ms): asking again over TCP port 53",
+            d.fragments_seen,
+            if d.fragments_seen == 1 { "" } else { "s" },
+            d.schedule.waited().as_millis()
+        );
+        let waiting: Vec<usize> = d
+            .questions
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| q.answer.is_none() && q.tcp.is_none())
+            .map(|(i, _)| i)
+            .collect();
+        for i in waiting {
+            self.dns_over_tcp(
+                i,
+                server,
+                "fragmented",
+                reason.clone(),
+                "the UDP answer's IP fragments could not be reassembled",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Question `i`'s UDP answer was truncated (or could not be reassembled): ask again
+    /// over TCP (RFC 7766), with a `kind` event giving `reason`.
+    fn dns_over_tcp(
+        &mut self,
+        i: usize,
+        server: IpAddr,
+        kind: &str,
+        reason: String,
+        why: &'static str,
+    ) -> Result<(), FetchError> {
         let local_port: u16 = self.rng.random_range(49152..=65535);
         let mut sock = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; 8 * 1024]),
@@ -452,15 +612,9 @@ impl<L: Link> Fetch<L> {
             handle,
             sent: false,
             answer: Vec::new(),
+            why,
         });
-        let ev = DnsLookup::event(
-            &q.query,
-            "truncated",
-            Some(server),
-            Some(
-                "the answer did not fit in UDP (TC bit set): asking again over TCP port 53".into(),
-            ),
-        );
+        let ev = DnsLookup::event(&q.query, kind, Some(server), Some(reason));
         self.emit(EventKind::Dns(ev));
         Ok(())
     }
@@ -471,7 +625,8 @@ impl<L: Link> Fetch<L> {
         };
         let server = d.server();
         let mut events = Vec::new();
-        for q in d.questions.iter_mut() {
+        let mut accepted = Vec::new();
+        for (i, q) in d.questions.iter_mut().enumerate() {
             let Some(t) = q.tcp.as_mut().filter(|_| q.answer.is_none()) else {
                 continue;
             };
@@ -534,8 +689,7 @@ impl<L: Link> Fetch<L> {
                     ev.addresses = a.addresses.clone();
                     ev.cnames = a.cnames.clone();
                     events.push(ev);
-                    q.answer = Some(a);
-                    d.answered_by = Some(server);
+                    accepted.push((i, a));
                 }
                 AnswerVerdict::Ignore(reason) => {
                     return Err(FetchError::new(
@@ -552,6 +706,11 @@ impl<L: Link> Fetch<L> {
         for ev in events {
             self.emit(EventKind::Dns(ev));
         }
+        for (i, a) in accepted {
+            if let Some(reason) = self.take_answer(i, a, server)? {
+                self.follow_alias(i, reason)?;
+            }
+        }
         Ok(())
     }
 
@@ -565,11 +724,21 @@ impl<L: Link> Fetch<L> {
         // with any stub resolver. TCP ones were closed and finish their FIN exchange.
         self.sockets.remove(d.udp);
         let server = d.answered_by.unwrap_or_else(|| d.server());
-        let name = d
+        // The alias chain of the first question that has one (both have the same when
+        // A and AAAA were asked).
+        let chase = d
             .questions
-            .first()
-            .map(|q| q.query.display_name())
-            .unwrap_or_default();
+            .iter()
+            .map(|q| &q.chase)
+            .find(|c| c.chain().len() > 1);
+        let name = match chase {
+            Some(c) => format!("{} (the alias target of {})", c.current(), c.origin()),
+            None => d
+                .questions
+                .first()
+                .map(|q| q.query.display_name())
+                .unwrap_or_default(),
+        };
         let answers: Vec<&DnsAnswer> = d
             .questions
             .iter()
@@ -615,13 +784,14 @@ impl<L: Link> Fetch<L> {
                     .iter()
                     .map(|q| q.query.qtype.to_string())
                     .collect();
-                dns_error(
-                    "no-address",
-                    format!(
-                        "{name} exists but has no address of the kind the stack can use ({} record) at {server}.{hint}",
-                        types.join(" or ")
+                let types = types.join(" or ");
+                let message = match chase.and_then(|c| c.no_address_message(&types, server)) {
+                    Some(m) => m,
+                    None => format!(
+                        "{name} exists but has no address of the kind the stack can use ({types} record) at {server}.{hint}"
                     ),
-                )
+                };
+                dns_error("no-address", message)
             }
             other => dns_error(
                 "rcode",

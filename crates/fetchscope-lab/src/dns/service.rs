@@ -42,7 +42,18 @@ pub(crate) enum DnsBehaviour {
     WrongIdFirst,
     /// Truncates every UDP answer (TC bit, no records); TCP answers in full.
     TruncateUdp,
+    /// Answers aliases with their CNAME record only; `www.example.test` is an alias of
+    /// `example.test`, or (`looped`) of [`LOOP_NAME`], an alias of `www.example.test`.
+    CnameOnly {
+        /// The alias points back to itself through [`LOOP_NAME`].
+        looped: bool,
+    },
+    /// Pads every answer past the MTU (and past the UDP size limit).
+    Padded,
 }
+
+/// The second name of the `dns-cname-loop` fault's alias loop.
+pub const LOOP_NAME: &str = "loop.example.test";
 
 impl DnsBehaviour {
     /// The behaviour for the lab's fault.
@@ -53,6 +64,9 @@ impl DnsBehaviour {
             Some(LabFault::DnsSilent) => DnsBehaviour::Silent,
             Some(LabFault::DnsWrongId) => DnsBehaviour::WrongIdFirst,
             Some(LabFault::DnsTruncated) => DnsBehaviour::TruncateUdp,
+            Some(LabFault::DnsCnameOnly) => DnsBehaviour::CnameOnly { looped: false },
+            Some(LabFault::DnsCnameLoop) => DnsBehaviour::CnameOnly { looped: true },
+            Some(LabFault::DnsBigAnswer | LabFault::DnsFragmentLost) => DnsBehaviour::Padded,
             _ => DnsBehaviour::Normal,
         }
     }
@@ -66,6 +80,22 @@ impl DnsBehaviour {
                 _ => None,
             },
             truncate: self == DnsBehaviour::TruncateUdp && transport == Transport::Udp,
+            cname_only: matches!(self, DnsBehaviour::CnameOnly { .. }),
+            pad: self == DnsBehaviour::Padded,
+        }
+    }
+
+    /// The zone served under this behaviour: the alias faults turn `www.example.test`
+    /// into an alias.
+    pub fn zone(self, zone: Zone) -> Zone {
+        match self {
+            DnsBehaviour::CnameOnly { looped: false } => {
+                zone.with_alias("www.example.test", "example.test")
+            }
+            DnsBehaviour::CnameOnly { looped: true } => zone
+                .with_alias("www.example.test", LOOP_NAME)
+                .with_alias(LOOP_NAME, "www.example.test"),
+            _ => zone,
         }
     }
 }
@@ -94,7 +124,7 @@ impl DnsService {
         let mut socket = udp::Socket::new(buffer(), buffer());
         socket.bind(53)?;
         Ok(DnsService {
-            zone,
+            zone: behaviour.zone(zone),
             behaviour,
             handle: sockets.add(socket),
         })
@@ -202,5 +232,40 @@ mod tests {
             DnsBehaviour::Normal
         );
         assert_eq!(DnsBehaviour::for_fault(None), DnsBehaviour::Normal);
+        let alias = DnsBehaviour::for_fault(Some(LabFault::DnsCnameOnly));
+        assert!(alias.policy(Transport::Udp).cname_only && alias.policy(Transport::Tcp).cname_only);
+        for fault in [LabFault::DnsBigAnswer, LabFault::DnsFragmentLost] {
+            let b = DnsBehaviour::for_fault(Some(fault));
+            assert!(b.policy(Transport::Udp).pad && !b.policy(Transport::Udp).truncate);
+        }
+    }
+
+    #[test]
+    fn the_alias_faults_make_www_an_alias() {
+        let zone = || {
+            Zone::new([
+                (
+                    "www.example.test".to_owned(),
+                    ZoneRecord::A(Ipv4Addr::new(10, 88, 0, 1)),
+                ),
+                (
+                    "example.test".to_owned(),
+                    ZoneRecord::A(Ipv4Addr::new(10, 88, 0, 1)),
+                ),
+            ])
+        };
+        let only = DnsBehaviour::for_fault(Some(LabFault::DnsCnameOnly)).zone(zone());
+        assert_eq!(
+            only.lookup("www.example.test"),
+            Some(Ipv4Addr::new(10, 88, 0, 1))
+        );
+        assert!(only.records().contains(&(
+            "www.example.test".to_owned(),
+            ZoneRecord::Cname("example.test".to_owned())
+        )));
+        let looped = DnsBehaviour::for_fault(Some(LabFault::DnsCnameLoop)).zone(zone());
+        assert!(looped.addresses("www.example.test").is_empty());
+        assert!(looped.addresses(LOOP_NAME).is_empty());
+        assert_eq!(DnsBehaviour::Normal.zone(zone()), zone());
     }
 }

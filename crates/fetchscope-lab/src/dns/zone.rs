@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 /// TTL of the lab's records, in seconds.
@@ -20,6 +20,10 @@ const TCP_PAYLOAD: usize = 65_535;
 
 /// Longest CNAME chain the server follows inside its zone.
 const MAX_CNAME_CHAIN: usize = 8;
+
+/// Bytes of TXT padding a padded answer carries in its additional section (with the rest
+/// of the message, a UDP answer of about 3.7 KB: three IP fragments at MTU 1500).
+pub(crate) const PADDING_BYTES: usize = 3_600;
 
 /// One record of the lab's zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +54,12 @@ pub(crate) struct AnswerPolicy {
     pub rcode: Option<ResponseCode>,
     /// Set the TC bit and drop every record, whatever the size.
     pub truncate: bool,
+    /// Answer an alias with its CNAME record only, without the target's records (as
+    /// unbound's `local-data` does): the client must ask for the target itself.
+    pub cname_only: bool,
+    /// Add [`PADDING_BYTES`] of TXT records to the additional section and ignore the
+    /// UDP size limit (a server that sends answers larger than the path's MTU).
+    pub pad: bool,
 }
 
 impl AnswerPolicy {
@@ -59,6 +69,8 @@ impl AnswerPolicy {
             transport,
             rcode: None,
             truncate: false,
+            cname_only: false,
+            pad: false,
         }
     }
 }
@@ -85,6 +97,15 @@ impl Zone {
                 })
                 .collect(),
         }
+    }
+
+    /// The zone with `name`'s records replaced by one CNAME record to `target`.
+    pub fn with_alias(mut self, name: &str, target: &str) -> Self {
+        let name = normalize(name);
+        self.records.retain(|(n, _)| *n != name);
+        self.records
+            .push((name, ZoneRecord::Cname(normalize(target))));
+        self
     }
 
     /// The zone's records.
@@ -221,10 +242,14 @@ impl Zone {
                 response.metadata.response_code = code;
                 response.metadata.authoritative = code != ResponseCode::ServFail;
             }
-            None => self.fill_answer(&mut response, question),
+            None => self.fill_answer(&mut response, question, policy.cname_only),
         }
         if policy.truncate {
             return response.truncate().to_vec().ok();
+        }
+        if policy.pad {
+            pad(&mut response, question);
+            return response.to_vec().ok();
         }
 
         let bytes = response.to_vec().ok()?;
@@ -239,7 +264,7 @@ impl Zone {
         Some(bytes)
     }
 
-    fn fill_answer(&self, response: &mut Message, question: &Query) {
+    fn fill_answer(&self, response: &mut Message, question: &Query, cname_only: bool) {
         if question.query_class() != DNSClass::IN {
             response.metadata.response_code = ResponseCode::Refused;
             response.metadata.authoritative = false;
@@ -263,8 +288,8 @@ impl Zone {
                 RData::CNAME(CNAME(target_name.clone())),
             ));
             owner = target_name;
-            if qtype == RecordType::CNAME {
-                // Only the alias itself was asked for.
+            if qtype == RecordType::CNAME || cname_only {
+                // Only the alias itself was asked for, or the server names no more.
                 return;
             }
         }
@@ -281,6 +306,18 @@ impl Zone {
             response.add_answer(Record::from_rdata(owner.clone(), DNS_TTL, data));
         }
     }
+}
+
+/// Adds [`PADDING_BYTES`] of TXT data for the question's name to the additional section.
+fn pad(response: &mut Message, question: &Query) {
+    let strings: Vec<String> = (0..PADDING_BYTES / 255)
+        .map(|i| format!("{:-<255}", format!("fetchscope-lab-padding-{i}")))
+        .collect();
+    response.add_additional(Record::from_rdata(
+        question.name().clone(),
+        DNS_TTL,
+        RData::TXT(TXT::new(strings)),
+    ));
 }
 
 /// An answer with only a header (and the given response code).
@@ -551,6 +588,64 @@ mod tests {
         let r = parse(&z.respond(&q, &AnswerPolicy::plain(Transport::Tcp)).unwrap());
         assert!(!r.metadata.truncation);
         assert_eq!(r.answers.len(), 1);
+    }
+
+    #[test]
+    fn cname_only_answers_name_the_alias_and_nothing_more() {
+        let z = lab_zone();
+        let policy = AnswerPolicy {
+            cname_only: true,
+            ..AnswerPolicy::plain(Transport::Udp)
+        };
+        let r = parse(
+            &z.respond(&query(1, "chain.example.test", RecordType::A), &policy)
+                .unwrap(),
+        );
+        assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(r.answers.len(), 1);
+        assert_eq!(
+            r.answers[0].data,
+            RData::CNAME(CNAME(Name::from_ascii("alias.example.test.").unwrap()))
+        );
+        // the target's own query gets its address
+        let r = parse(
+            &z.respond(&query(2, "www.example.test", RecordType::A), &policy)
+                .unwrap(),
+        );
+        assert_eq!(r.answers[0].data, RData::A(A(Ipv4Addr::new(10, 88, 0, 1))));
+        // an alias replaces the name's records
+        let z = lab_zone().with_alias("WWW.example.test.", "example.test");
+        assert_eq!(
+            z.records()
+                .iter()
+                .filter(|(n, _)| n == "www.example.test")
+                .collect::<Vec<_>>(),
+            [&(
+                "www.example.test".to_owned(),
+                ZoneRecord::Cname("example.test".to_owned())
+            )]
+        );
+    }
+
+    #[test]
+    fn padded_answers_exceed_the_mtu_over_udp_and_keep_their_records() {
+        let z = lab_zone();
+        let policy = AnswerPolicy {
+            pad: true,
+            ..AnswerPolicy::plain(Transport::Udp)
+        };
+        let bytes = z
+            .respond(&query(3, "www.example.test", RecordType::A), &policy)
+            .unwrap();
+        assert!(
+            bytes.len() > 3_000 && bytes.len() < 4_000,
+            "{}",
+            bytes.len()
+        );
+        let r = parse(&bytes);
+        assert!(!r.metadata.truncation);
+        assert_eq!(r.answers.len(), 1);
+        assert_eq!(r.additionals.len(), 1);
     }
 
     #[test]
