@@ -121,6 +121,8 @@ pub struct FetchConfig {
     /// Wall-clock time at the link's time zero (certificate validity is checked at
     /// `epoch + link time`).
     pub epoch: SystemTime,
+    /// The schemes a redirect may lead to (`--proto-redir`).
+    pub redirect_protocols: crate::redirects::RedirectProtocols,
     /// Lab or real network, and fault injection: decides the advice in error messages.
     pub conditions: crate::advice::Conditions,
     /// A sentence added to DNS "no such name" errors (e.g. the built-in lab's hint).
@@ -162,6 +164,7 @@ impl FetchConfig {
             body_out: None,
             user_agent: default_user_agent(),
             epoch: SystemTime::now(),
+            redirect_protocols: crate::redirects::RedirectProtocols::default(),
             conditions: crate::advice::Conditions::default(),
             nxdomain_hint: None,
             tcp_rx_buffer: 256 * 1024,

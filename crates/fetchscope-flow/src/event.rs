@@ -291,6 +291,8 @@ pub struct RedirectEvent {
     pub method: String,
     /// Whether the open connection carries the next request (same host, kept alive).
     pub reuse: bool,
+    /// The redirect leaves https for http: the rest of the fetch is not encrypted.
+    pub downgrade: bool,
 }
 
 /// One HTTP request/response exchange of the fetch (one per redirect hop).

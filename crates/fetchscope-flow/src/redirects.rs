@@ -11,6 +11,111 @@ use crate::error::{FailureClass, FetchError};
 use crate::event::{ExchangeRecord, Phase, RedirectEvent};
 use crate::http::{self, MAX_REDIRECTS, Redirect, ResponseHead};
 
+/// The schemes a redirect may lead to (`--proto-redir`, as curl names it); both by
+/// default, as requests follows an https → http redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedirectProtocols {
+    /// `http://` targets are followed.
+    pub http: bool,
+    /// `https://` targets are followed.
+    pub https: bool,
+}
+
+impl Default for RedirectProtocols {
+    fn default() -> Self {
+        RedirectProtocols {
+            http: true,
+            https: true,
+        }
+    }
+}
+
+impl RedirectProtocols {
+    /// Whether a redirect to `scheme` is followed.
+    pub fn allows(&self, scheme: &str) -> bool {
+        match scheme {
+            "http" => self.http,
+            "https" => self.https,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for RedirectProtocols {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match (self.http, self.https) {
+            (true, true) => "http,https",
+            (true, false) => "http",
+            (false, true) => "https",
+            (false, false) => "none",
+        })
+    }
+}
+
+impl std::str::FromStr for RedirectProtocols {
+    type Err = String;
+
+    /// Parses curl's `--proto-redir` list: `=https`, `-all,https`, `-http`, `+https`;
+    /// names without any modifier (`https`, `http,https`) are the whole set (curl would
+    /// add them to its defaults, which would allow http:// anyway).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let tokens: Vec<&str> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect();
+        if tokens.is_empty() {
+            return Err(
+                "--proto-redir takes a list of protocols such as =https or -all,https".into(),
+            );
+        }
+        let bare = tokens.iter().all(|t| !t.starts_with(['+', '-', '=']));
+        let mut set = if bare {
+            RedirectProtocols {
+                http: false,
+                https: false,
+            }
+        } else {
+            RedirectProtocols::default()
+        };
+        for token in tokens {
+            let (modifier, name) = match token.chars().next() {
+                Some(c @ ('+' | '-' | '=')) => (c, token.get(1..).unwrap_or_default()),
+                _ => ('+', token),
+            };
+            let name = name.to_ascii_lowercase();
+            let which = match name.as_str() {
+                "all" => RedirectProtocols::default(),
+                "http" => RedirectProtocols {
+                    http: true,
+                    https: false,
+                },
+                "https" => RedirectProtocols {
+                    http: false,
+                    https: true,
+                },
+                other => {
+                    return Err(format!(
+                        "--proto-redir: fetchscope follows only http and https redirects, not '{other}' (use http, https or all, with curl's + - = modifiers)"
+                    ));
+                }
+            };
+            match modifier {
+                '=' => set = which,
+                '-' => {
+                    set.http &= !which.http;
+                    set.https &= !which.https;
+                }
+                _ => {
+                    set.http |= which.http;
+                    set.https |= which.https;
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
 /// Where a redirect leads and how the fetch gets there.
 #[derive(Debug, Clone)]
 pub struct NextHop {
@@ -20,7 +125,7 @@ pub struct NextHop {
     pub reuse: bool,
     /// The `redirect` event to report.
     pub event: RedirectEvent,
-    /// A sentence on why the connection is reused or not.
+    /// A sentence on why the connection is reused or not (and on a downgrade to http).
     pub note: String,
 }
 
@@ -37,14 +142,15 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
 /// one (one per hop taken), `keep_alive` says whether the server keeps this
 /// connection open, `connection_open` whether it still is (no FIN seen, established).
 ///
-/// Errors: a bad `Location`, and the hop after the [`MAX_REDIRECTS`]th (named a loop when
-/// it leads back to a URL already asked for).
+/// Errors: a bad `Location`, a scheme `allowed` refuses, and the hop after the
+/// [`MAX_REDIRECTS`]th (named a loop when it leads back to a URL already asked for).
 pub fn next_hop(
     head: Option<&ResponseHead>,
     url: &Url,
     earlier: &[ExchangeRecord],
     keep_alive: bool,
     connection_open: bool,
+    allowed: RedirectProtocols,
 ) -> Result<Option<NextHop>, FetchError> {
     let Some(head) = head else {
         return Ok(None);
@@ -75,8 +181,32 @@ pub fn next_hop(
             format!("more than {MAX_REDIRECTS} redirects, as requests allows: {why}"),
         ));
     }
+    let downgrade = url.scheme() == "https" && redirect.url.scheme() == "http";
+    if !allowed.allows(redirect.url.scheme()) {
+        return Err(FetchError::new(
+            FailureClass::Http,
+            Phase::Response,
+            "redirect-refused",
+            format!(
+                "the server redirected ({}) to {}, and --proto-redir {allowed} does not follow {}:// redirects{}",
+                redirect.status,
+                redirect.url,
+                redirect.url.scheme(),
+                if downgrade {
+                    " (it would have gone on unencrypted)"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
     let same = same_origin(url, &redirect.url);
     let reuse = keep_alive && same && connection_open;
+    let anew = if redirect.url.scheme() == "https" {
+        "DNS, TCP and TLS"
+    } else {
+        "DNS and TCP"
+    };
     let note = if reuse {
         format!(
             "connection reused: {} kept it alive and {} is on the same host",
@@ -88,11 +218,29 @@ pub fn next_hop(
             "the server closes this connection; {} needs a new one",
             redirect.url
         )
-    } else {
+    } else if url.host() != redirect.url.host() {
         format!(
-            "{} is on another host: close this connection, then DNS, TCP and TLS anew",
+            "{} is on another host: close this connection, then {anew} anew",
             redirect.url
         )
+    } else if url.scheme() != redirect.url.scheme() {
+        format!(
+            "{} is the same host over {}://: close this connection, then {anew} anew",
+            redirect.url,
+            redirect.url.scheme()
+        )
+    } else {
+        format!(
+            "{} is the same host on another port: close this connection, then {anew} anew",
+            redirect.url
+        )
+    };
+    let note = if downgrade {
+        format!(
+            "{note}. DOWNGRADE: the redirect leaves https for http, so the rest of the fetch is not encrypted and anyone on the path can read and change it (--proto-redir =https refuses this)"
+        )
+    } else {
+        note
     };
     let event = RedirectEvent {
         hop,
@@ -101,6 +249,7 @@ pub fn next_hop(
         to: redirect.url.to_string(),
         method: redirect.method.clone(),
         reuse,
+        downgrade,
     };
     Ok(Some(NextHop {
         redirect,
@@ -155,30 +304,59 @@ mod tests {
     #[test]
     fn a_final_response_has_no_next_hop() {
         let h = head(200, "/elsewhere");
-        let got = next_hop(Some(&h), &url("https://a.test/"), &[], true, true).unwrap();
+        let got = next_hop(
+            Some(&h),
+            &url("https://a.test/"),
+            &[],
+            true,
+            true,
+            RedirectProtocols::default(),
+        )
+        .unwrap();
         assert!(got.is_none());
         assert!(
-            next_hop(None, &url("https://a.test/"), &[], true, true)
-                .unwrap()
-                .is_none()
+            next_hop(
+                None,
+                &url("https://a.test/"),
+                &[],
+                true,
+                true,
+                RedirectProtocols::default()
+            )
+            .unwrap()
+            .is_none()
         );
     }
 
     #[test]
     fn same_origin_kept_alive_reuses_the_connection() {
         let h = head(302, "/next");
-        let next = next_hop(Some(&h), &url("https://a.test/"), &[], true, true)
-            .unwrap()
-            .unwrap();
+        let next = next_hop(
+            Some(&h),
+            &url("https://a.test/"),
+            &[],
+            true,
+            true,
+            RedirectProtocols::default(),
+        )
+        .unwrap()
+        .unwrap();
         assert!(next.reuse);
         assert_eq!(next.event.hop, 1);
         assert_eq!(next.event.to, "https://a.test/next");
         assert!(next.note.starts_with("connection reused"), "{}", next.note);
         // Closed by the server, or not kept alive: a new connection.
         for (keep_alive, open) in [(false, true), (true, false)] {
-            let next = next_hop(Some(&h), &url("https://a.test/"), &[], keep_alive, open)
-                .unwrap()
-                .unwrap();
+            let next = next_hop(
+                Some(&h),
+                &url("https://a.test/"),
+                &[],
+                keep_alive,
+                open,
+                RedirectProtocols::default(),
+            )
+            .unwrap()
+            .unwrap();
             assert!(!next.reuse);
             assert!(next.note.contains("needs a new one"), "{}", next.note);
         }
@@ -186,13 +364,24 @@ mod tests {
 
     #[test]
     fn another_origin_needs_a_new_connection() {
-        for to in ["https://b.test/", "http://a.test/", "https://a.test:8443/"] {
+        for (to, why) in [
+            ("https://b.test/", "is on another host"),
+            ("http://a.test/", "is the same host over http://"),
+            ("https://a.test:8443/", "is the same host on another port"),
+        ] {
             let h = head(301, to);
-            let next = next_hop(Some(&h), &url("https://a.test/"), &[], true, true)
-                .unwrap()
-                .unwrap();
+            let next = next_hop(
+                Some(&h),
+                &url("https://a.test/"),
+                &[],
+                true,
+                true,
+                RedirectProtocols::default(),
+            )
+            .unwrap()
+            .unwrap();
             assert!(!next.reuse, "{to}");
-            assert!(next.note.contains("another host"), "{}", next.note);
+            assert!(next.note.contains(why), "{to}: {}", next.note);
         }
         assert!(same_origin(
             &url("https://A.test:443/x"),
@@ -211,6 +400,7 @@ mod tests {
             &before,
             true,
             true,
+            RedirectProtocols::default(),
         )
         .unwrap_err();
         assert_eq!(e.kind, "redirect-loop");
@@ -220,6 +410,7 @@ mod tests {
             &before,
             true,
             true,
+            RedirectProtocols::default(),
         )
         .unwrap_err();
         assert_eq!(e.kind, "too-many-redirects");
@@ -235,6 +426,7 @@ mod tests {
             &before[..29],
             true,
             true,
+            RedirectProtocols::default(),
         )
         .unwrap()
         .unwrap();
@@ -249,8 +441,99 @@ mod tests {
             &[],
             true,
             true,
+            RedirectProtocols::default(),
         )
         .unwrap_err();
         assert_eq!(e.class, FailureClass::Http);
+    }
+}
+
+#[cfg(test)]
+mod protocol_tests {
+    use super::*;
+
+    fn head(status: u16, location: &str) -> ResponseHead {
+        ResponseHead::new(
+            "GET",
+            "HTTP/1.1",
+            status,
+            "x".into(),
+            vec![
+                ("Location".into(), location.into()),
+                ("Content-Length".into(), "0".into()),
+            ],
+        )
+        .expect("a head")
+    }
+
+    #[test]
+    fn proto_redir_parses_like_curl_and_bare_names_are_the_set() {
+        let p = |s: &str| s.parse::<RedirectProtocols>();
+        let only_https = RedirectProtocols {
+            http: false,
+            https: true,
+        };
+        assert_eq!(p("=https"), Ok(only_https));
+        assert_eq!(p("-all,https"), Ok(only_https));
+        assert_eq!(p("-http"), Ok(only_https));
+        assert_eq!(p("https"), Ok(only_https));
+        assert_eq!(p("http,https"), Ok(RedirectProtocols::default()));
+        assert_eq!(p("+http"), Ok(RedirectProtocols::default()));
+        assert!(p("ftp").is_err());
+        assert!(p("").is_err());
+    }
+
+    #[test]
+    fn a_downgrade_is_named_and_can_be_refused() {
+        let from = Url::parse("https://a.test/").expect("url");
+        let h = head(302, "http://a.test/plain");
+        let next = next_hop(
+            Some(&h),
+            &from,
+            &[],
+            true,
+            true,
+            RedirectProtocols::default(),
+        )
+        .expect("ok")
+        .expect("a hop");
+        assert!(next.event.downgrade);
+        assert!(!next.reuse, "another scheme is another origin");
+        assert!(
+            next.note.contains("same host over http://"),
+            "{}",
+            next.note
+        );
+        assert!(next.note.contains("DNS and TCP anew"), "{}", next.note);
+        assert!(next.note.contains("DOWNGRADE"), "{}", next.note);
+        let refused = next_hop(
+            Some(&h),
+            &from,
+            &[],
+            true,
+            true,
+            "=https".parse().expect("set"),
+        )
+        .expect_err("refused");
+        assert_eq!(refused.kind, "redirect-refused");
+        assert!(
+            refused.message.contains("--proto-redir https"),
+            "{}",
+            refused.message
+        );
+        // https → https on another host is no downgrade
+        let h = head(302, "https://b.test/");
+        let next = next_hop(
+            Some(&h),
+            &from,
+            &[],
+            true,
+            true,
+            RedirectProtocols::default(),
+        )
+        .expect("ok")
+        .expect("a hop");
+        assert!(!next.event.downgrade);
+        assert!(next.note.contains("another host") && next.note.contains("DNS, TCP and TLS"));
     }
 }

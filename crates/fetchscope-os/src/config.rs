@@ -28,6 +28,8 @@ pub struct OsConfig {
     pub roots: Arc<RootCertStore>,
     /// Where the trust anchors came from (decides the advice in certificate errors).
     pub trust: fetchscope_flow::tls::TrustSource,
+    /// The schemes a redirect may lead to (`--proto-redir`).
+    pub redirect_protocols: fetchscope_flow::redirects::RedirectProtocols,
     /// Where else to write TLS secrets.
     pub key_log: Option<Arc<dyn KeyLog>>,
     /// Where to write the decoded body; it is hashed either way.
@@ -63,6 +65,7 @@ impl OsConfig {
             timeout: Duration::from_secs(30),
             roots,
             trust: fetchscope_flow::tls::TrustSource::default(),
+            redirect_protocols: Default::default(),
             key_log: None,
             body_out: None,
             user_agent: fetchscope_flow::default_user_agent(),

@@ -1335,6 +1335,7 @@ impl OsFetch {
             &self.done_exchanges,
             reader.keep_alive(),
             !self.peer_eof && self.tcp_state == TCP_ESTABLISHED,
+            self.cfg.redirect_protocols,
         )?;
         let Some(next) = next else {
             self.note(format!(

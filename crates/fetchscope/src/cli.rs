@@ -177,6 +177,18 @@ pub struct CommonArgs {
     #[arg(long, value_name = "N", help_heading = "Run")]
     pub seed: Option<u64>,
 
+    /// Follow redirects only to these protocols, written like curl's --proto-redir:
+    /// =https (only https), -http, -all,https; a bare list (https, http,https) is the
+    /// whole set. Default: http,https, as requests.get() follows https → http too (the
+    /// trace marks such a downgrade).
+    #[arg(
+        long,
+        value_name = "PROTOCOLS",
+        default_value = "http,https",
+        help_heading = "Run"
+    )]
+    pub proto_redir: fetchscope_flow::redirects::RedirectProtocols,
+
     /// Make the built-in lab misbehave in one way, to see how the fetch fails or copes:
     /// DNS (nxdomain, dns-wrong-id, dns-truncated, ...), TCP (refused, syn-silent), TLS
     /// (cert-expired, tls-alert, ...) or HTTP (truncated, redirect-loop, slow, ...).

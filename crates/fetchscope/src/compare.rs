@@ -177,6 +177,7 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
     };
     let mut os_cfg = OsConfig::new(url.clone(), cfg.roots.clone());
     os_cfg.trust = cfg.trust;
+    os_cfg.redirect_protocols = cfg.redirect_protocols;
     os_cfg.resolve = cfg.resolve.clone();
     os_cfg.dns_servers = cfg.dns_servers.clone();
     os_cfg.randomness = cfg.randomness;

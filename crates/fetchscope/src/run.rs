@@ -214,6 +214,7 @@ fn prepare_lab(
     cfg.gateways = gateways;
     cfg.dns_servers = vec![lab.dns_server()];
     cfg.resolve = args.resolve.clone();
+    cfg.redirect_protocols = args.proto_redir;
     cfg.randomness = randomness;
     cfg.epoch = epoch;
     if args.cacert.is_some() {
@@ -305,6 +306,7 @@ fn prepare_tun(
     cfg.gateways = addressing.gateways.clone();
     cfg.dns_servers = dns_servers;
     cfg.resolve = args.resolve.clone();
+    cfg.redirect_protocols = args.proto_redir;
     cfg.randomness = randomness;
     cfg.timeout = Duration::from_secs_f64(args.timeout);
     Ok((

@@ -171,6 +171,7 @@ impl<L: Link> Fetch<L> {
             &self.done_exchanges,
             reader.keep_alive(),
             connection_open,
+            self.cfg.redirect_protocols,
         )?;
         let Some(next) = next else {
             self.note(format!(

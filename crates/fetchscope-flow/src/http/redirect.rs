@@ -38,12 +38,15 @@ pub fn redirect(
     };
     let location = latin1_to_utf8(location);
     let bad =
-        |why: &str| HttpError::BadRedirect(format!("`{}` {why}", quote(location.as_bytes(), 120)));
+        |why: &str| HttpError::BadRedirect(format!("`{}`{why}", quote(location.as_bytes(), 120)));
     let mut url = current
         .join(location.trim())
-        .map_err(|e| bad(&format!("is not a valid URL ({e})")))?;
+        .map_err(|e| bad(&format!(", which is not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad("is not an http or https URL"));
+        return Err(bad(&format!(
+            ": fetchscope follows only http:// and https:// redirects, not {}://",
+            url.scheme()
+        )));
     }
     if url.fragment().is_none() {
         url.set_fragment(current.fragment());

@@ -797,6 +797,7 @@ mod tests {
                     to: "https://a.test/b".into(),
                     method: "GET".into(),
                     reuse: true,
+                    downgrade: false,
                 }),
             ),
             ev(

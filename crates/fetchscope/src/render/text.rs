@@ -188,7 +188,7 @@ impl<W: Write> TextRenderer<W> {
                     paint(
                         p.heading,
                         &format!(
-                            "── redirect {} ({}): {} → {} {}",
+                            "── redirect {} ({}): {} → {} {}{}",
                             r.hop,
                             r.status,
                             r.from,
@@ -197,6 +197,11 @@ impl<W: Write> TextRenderer<W> {
                                 "on the same connection"
                             } else {
                                 "on a new connection"
+                            },
+                            if r.downgrade {
+                                "  ⚠ DOWNGRADE from https to http: not encrypted from here on"
+                            } else {
+                                ""
                             }
                         )
                     )
@@ -376,6 +381,28 @@ impl<W: Write> TextRenderer<W> {
             for (k, v) in headers {
                 writeln!(self.out, "  {k}: {v}")?;
             }
+        }
+        // An https → http redirect: the summary says it too, not only the trace.
+        if let Some(hop) = s
+            .exchanges
+            .windows(2)
+            .position(|w| w[0].url.starts_with("https://") && w[1].url.starts_with("http://"))
+        {
+            writeln!(
+                self.out,
+                "\n{}",
+                paint(
+                    self.palette.error,
+                    &format!(
+                        "Downgraded: redirect {} left https for http; {} and what followed crossed the network unencrypted",
+                        hop + 1,
+                        s.exchanges
+                            .get(hop + 1)
+                            .map(|e| e.url.as_str())
+                            .unwrap_or("the rest")
+                    )
+                )
+            )?;
         }
         writeln!(
             self.out,
