@@ -17,7 +17,7 @@ pub enum Network {
 /// What a stalled fetch's packets show, for [`stall`]: which of its causes fits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StallFacts {
-    /// Bytes of the request handed to TCP.
+    /// Bytes handed to TCP on the connection (TLS handshake and request).
     pub request_bytes: u64,
     /// Of those, bytes the server has not acknowledged (`None`: not known).
     pub unacknowledged: Option<u64>,
@@ -134,13 +134,13 @@ fn request_stall(remote: &str, f: &StallFacts) -> String {
     let n = f.request_bytes;
     match f.unacknowledged {
         Some(0) if n > 0 => format!(
-            "{remote} acknowledged all {n} bytes of the request but sent no response: the server is slow or stuck, the network delivered the request"
+            "{remote} acknowledged every byte sent, the request included ({n} bytes on the connection), but sent no response: the network delivered the request, the server is slow or stuck"
         ),
         Some(_) if f.zero_window => format!(
             "{remote} advertises a zero receive window and takes no more of the request: the server stopped reading"
         ),
         Some(left) => format!(
-            "the request to {remote} could not be delivered: {left} of its {n} bytes are still unacknowledged after {} retransmission{} (packets lost on the way, or too large for the path)",
+            "the request to {remote} could not be delivered: {left} of the {n} bytes sent on the connection are still unacknowledged after {} retransmission{} (packets lost on the way, or too large for the path)",
             f.retransmissions,
             if f.retransmissions == 1 { "" } else { "s" }
         ),
@@ -209,7 +209,7 @@ mod tests {
         };
         let s = c.stall(Phase::Request, "h:443", &acked);
         assert!(
-            s.contains("acknowledged all 120 bytes") && !s.contains("could not be delivered"),
+            s.contains("acknowledged every byte sent, the request included (120 bytes") && !s.contains("could not be delivered"),
             "{s}"
         );
         let lost = StallFacts {
@@ -220,7 +220,7 @@ mod tests {
         };
         let s = c.stall(Phase::Request, "h:443", &lost);
         assert!(
-            s.contains("could not be delivered: 4540 of its 6000 bytes"),
+            s.contains("could not be delivered: 4540 of the 6000 bytes"),
             "{s}"
         );
         let zero = StallFacts {
