@@ -882,14 +882,7 @@ impl OsFetch {
         if let ChaseStep::Follow { reason, .. } = d.chase.answer(&answer, server)? {
             // Only the alias came back: ask for its target with a new query (own id,
             // own question check), on a fresh retry schedule at the server that answered.
-            d.query = DnsQuery::new(d.chase.current(), d.query.qtype, id).map_err(|e| {
-                FetchError::new(
-                    FailureClass::Dns,
-                    Phase::Resolve,
-                    "bad-name",
-                    format!("the alias target cannot be asked for: {e}"),
-                )
-            })?;
+            d.query = d.chase.next_query(d.query.qtype, id)?;
             d.follows = Some(reason);
             d.schedule.restart();
             return self.send_dns_query(None);

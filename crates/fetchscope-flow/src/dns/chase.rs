@@ -70,6 +70,22 @@ impl CnameChase {
         &self.chain
     }
 
+    /// The query for the name the chase is at now (the alias target), with its own `id`.
+    pub fn next_query(
+        &self,
+        qtype: hickory_proto::rr::RecordType,
+        id: u16,
+    ) -> Result<super::DnsQuery, FetchError> {
+        super::DnsQuery::new(self.current(), qtype, id).map_err(|e| {
+            FetchError::new(
+                FailureClass::Dns,
+                Phase::Resolve,
+                "bad-name",
+                format!("the alias target cannot be asked for: {e}"),
+            )
+        })
+    }
+
     /// Extra queries sent to follow aliases so far.
     pub fn queries(&self) -> usize {
         self.queries

@@ -400,14 +400,7 @@ impl<L: Link> Fetch<L> {
         let Some(q) = d.questions.get_mut(i) else {
             return Ok(());
         };
-        let query = DnsQuery::new(q.chase.current(), q.query.qtype, id).map_err(|e| {
-            FetchError::new(
-                FailureClass::Dns,
-                Phase::Resolve,
-                "bad-name",
-                format!("the alias target cannot be asked for: {e}"),
-            )
-        })?;
+        let query = q.chase.next_query(q.query.qtype, id)?;
         q.query = query;
         q.answer = None;
         q.tcp = None;
