@@ -412,6 +412,23 @@ fn lab_fault_timeouts_name_the_fault_not_gateway_or_dns() {
 }
 
 #[test]
+fn lab_dns_failures_do_not_point_to_the_dns_option() {
+    // The lab's DNS server is the only one there is: --dns and --gateway do not apply.
+    for (fault, exit) in [("servfail", 4), ("nxdomain", 4), ("dns-cname-loop", 4)] {
+        let (stdout, stderr) =
+            failed_text_run(&["fetch", "--seed", "1", "--lab-fault", fault], exit);
+        assert!(
+            stderr.starts_with("fetchscope: resolve failed: "),
+            "{fault}: {stderr}"
+        );
+        for wrong in ["--gateway", "--dns"] {
+            assert!(!stderr.contains(wrong), "{fault}: {wrong:?} in {stderr}");
+            assert!(!stdout.contains(wrong), "{fault}: {wrong:?} in stdout");
+        }
+    }
+}
+
+#[test]
 fn total_loss_says_no_timeout_is_long_enough() {
     let (_, stderr) = failed_text_run(
         &["fetch", "--seed", "1", "--timeout", "5", "--loss", "100"],
