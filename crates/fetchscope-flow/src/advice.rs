@@ -17,14 +17,16 @@ pub enum Network {
 /// What a stalled fetch's packets show, for [`stall`]: which of its causes fits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StallFacts {
-    /// Bytes handed to TCP on the connection (TLS handshake and request).
+    /// Bytes of the request on the wire (the TLS records that carry it).
     pub request_bytes: u64,
     /// Of those, bytes the server has not acknowledged (`None`: not known).
     pub unacknowledged: Option<u64>,
     /// The server's receive window is zero: it takes no more bytes.
     pub zero_window: bool,
-    /// Segments we sent again.
+    /// Segments of the request we sent again.
     pub retransmissions: u32,
+    /// Bytes received beyond a hole, held by the stack until the missing segment comes.
+    pub held_out_of_order: u64,
     /// Bytes of the response's body received.
     pub body_bytes: u64,
     /// Any byte of the response arrived.
@@ -107,6 +109,16 @@ impl Conditions {
         }
     }
 
+    /// The DNS server at `server` answered SERVFAIL for `name`.
+    pub fn servfail(&self, server: &str, name: &str) -> String {
+        let base = format!("the DNS server {server} could not resolve {name} (SERVFAIL)");
+        match (self.induced(), &self.network) {
+            (Some(why), _) => format!("{base}: {why}"),
+            (None, Network::Lab { .. }) => format!("{base}: the built-in lab's DNS server failed"),
+            (None, Network::Real) => format!("{base}; try again later or another --dns"),
+        }
+    }
+
     /// A connection stalled after the handshake, in `phase`, talking to `remote`.
     pub fn stall(&self, phase: crate::event::Phase, remote: &str, facts: &StallFacts) -> String {
         use crate::event::Phase;
@@ -132,15 +144,21 @@ impl Conditions {
 /// No byte of the response arrived: was the request delivered?
 fn request_stall(remote: &str, f: &StallFacts) -> String {
     let n = f.request_bytes;
+    if f.held_out_of_order > 0 {
+        return format!(
+            "the response from {remote} is stuck behind a lost segment: {} bytes of it arrived out of order and wait for the missing one",
+            f.held_out_of_order
+        );
+    }
     match f.unacknowledged {
         Some(0) if n > 0 => format!(
-            "{remote} acknowledged every byte sent, the request included ({n} bytes on the connection), but sent no response: the network delivered the request, the server is slow or stuck"
+            "{remote} acknowledged all {n} bytes of the request but sent no response: the network delivered the request, the server is slow or stuck"
         ),
         Some(_) if f.zero_window => format!(
             "{remote} advertises a zero receive window and takes no more of the request: the server stopped reading"
         ),
         Some(left) => format!(
-            "the request to {remote} could not be delivered: {left} of the {n} bytes sent on the connection are still unacknowledged after {} retransmission{} (packets lost on the way, or too large for the path)",
+            "the request to {remote} could not be delivered: {left} of its {n} bytes are still unacknowledged after {} retransmission{} (packets lost on the way, or too large for the path)",
             f.retransmissions,
             if f.retransmissions == 1 { "" } else { "s" }
         ),
@@ -197,6 +215,12 @@ mod tests {
         assert!(real.no_syn_ack("x").contains("--gateway"));
         assert!(real.no_dns_answer("h", "s", 1).contains("--dns"));
         assert!(real.after_timeout().is_empty());
+        let s = lab(Some("servfail")).servfail("10.88.0.1", "h");
+        assert!(
+            s.contains("--lab-fault servfail") && !s.contains("--dns"),
+            "{s}"
+        );
+        assert!(real.servfail("s", "h").contains("another --dns"));
     }
 
     #[test]
@@ -209,7 +233,8 @@ mod tests {
         };
         let s = c.stall(Phase::Request, "h:443", &acked);
         assert!(
-            s.contains("acknowledged every byte sent, the request included (120 bytes") && !s.contains("could not be delivered"),
+            s.contains("acknowledged all 120 bytes of the request")
+                && !s.contains("could not be delivered"),
             "{s}"
         );
         let lost = StallFacts {
@@ -220,7 +245,7 @@ mod tests {
         };
         let s = c.stall(Phase::Request, "h:443", &lost);
         assert!(
-            s.contains("could not be delivered: 4540 of the 6000 bytes"),
+            s.contains("could not be delivered: 4540 of its 6000 bytes"),
             "{s}"
         );
         let zero = StallFacts {

@@ -917,9 +917,9 @@ impl OsFetch {
                     FailureClass::Dns,
                     Phase::Resolve,
                     "servfail",
-                    format!(
-                        "the DNS server {server} could not resolve {name} (SERVFAIL); try again later or another --dns"
-                    ),
+                    // The kernel twin always runs on a real network.
+                    fetchscope_flow::advice::Conditions::default()
+                        .servfail(&server.to_string(), &name),
                 ));
             }
             other => {

@@ -39,6 +39,10 @@ pub fn render(e: &clap::Error) -> String {
     if !out.ends_with('\n') {
         out.push('\n');
     }
+    // Removing a tip may leave two blank lines in a row.
+    while out.contains("\n\n\n") {
+        out = out.replace("\n\n\n", "\n\n");
+    }
     out
 }
 

@@ -21,8 +21,12 @@ pub(super) struct Exchange {
     /// Send the request in the next step (the connection is ready for it).
     pub request_due: bool,
     pub request: Option<RequestHead>,
+    /// TCP stream offset of the request's first byte.
+    pub request_start: Option<u64>,
     /// TCP stream offset just past the request's last byte.
     pub request_end: Option<u64>,
+    /// Retransmissions we had sent on the connection when the request was queued.
+    pub retransmissions_before: u32,
     pub reader: Option<ResponseReader>,
     pub remote: Option<IpEndpoint>,
     /// The response is a redirect: its body is read and dropped.
@@ -40,7 +44,9 @@ impl Exchange {
             },
             request_due: false,
             request: None,
+            request_start: None,
             request_end: None,
+            retransmissions_before: 0,
             reader: None,
             remote: None,
             redirecting: false,
@@ -84,6 +90,10 @@ impl<L: Link> Fetch<L> {
             headers: head.headers.clone(),
         }));
         self.exchange.reader = Some(ResponseReader::new("GET", Limits::default()));
+        if let Some(conn) = self.conn.as_ref() {
+            self.exchange.request_start = Some(conn.tx_written);
+            self.exchange.retransmissions_before = conn.track.retransmissions_tx;
+        }
         let tls = self.conn.as_mut().and_then(|c| c.tls.as_mut());
         match tls {
             Some(tls) => {

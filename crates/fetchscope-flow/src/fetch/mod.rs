@@ -458,12 +458,21 @@ impl<L: Link> Fetch<L> {
         };
         let sock = self.sockets.get::<smoltcp::socket::tcp::Socket>(conn.tcp);
         // Bytes still in the socket's send buffer: queued, or sent and not acknowledged.
-        let unacknowledged = sock.send_queue() as u64;
+        // In the request phase they are the request's (nothing is queued after it).
+        let request_bytes = match (self.exchange.request_start, self.exchange.request_end) {
+            (Some(a), Some(b)) if b >= a => b - a,
+            _ => conn.tx_written,
+        };
+        let unacknowledged = (sock.send_queue() as u64).min(request_bytes);
         crate::advice::StallFacts {
-            request_bytes: conn.tx_written,
+            request_bytes,
             unacknowledged: Some(unacknowledged),
             zero_window: conn.track.snd_wnd == Some(0),
-            retransmissions: conn.track.retransmissions_tx,
+            retransmissions: conn
+                .track
+                .retransmissions_tx
+                .saturating_sub(self.exchange.retransmissions_before),
+            held_out_of_order: u64::from(conn.track.held_out_of_order()),
             body_bytes: self.exchange.reader_decoded_bytes(),
             response_started: !conn.plain.is_empty() || self.exchange.marks.starttransfer.is_some(),
         }

@@ -767,9 +767,7 @@ impl<L: Link> Fetch<L> {
             ),
             ResponseCode::ServFail => dns_error(
                 "servfail",
-                format!(
-                    "the DNS server {server} could not resolve {name} (SERVFAIL); try again later or another --dns"
-                ),
+                self.cfg.conditions.servfail(&server.to_string(), &name),
             ),
             ResponseCode::NoError => {
                 let types: Vec<String> = d

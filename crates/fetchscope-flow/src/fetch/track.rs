@@ -37,6 +37,8 @@ pub struct TcpTrack {
     pub retransmissions_tx: u32,
     /// Segments the peer sent again.
     pub retransmissions_rx: u32,
+    /// Just past the highest byte of data received, in order or not (raw).
+    pub rx_data_end: Option<u32>,
 }
 
 /// True when `a` is after `b` in sequence space (RFC 1982 arithmetic).
@@ -97,7 +99,19 @@ impl TcpTrack {
                 if retransmission {
                     self.retransmissions_rx += 1;
                 }
+                let data_end = t.seq_raw.wrapping_add(len);
+                if len > 0 && self.rx_data_end.is_none_or(|e| after(data_end, e)) {
+                    self.rx_data_end = Some(data_end);
+                }
             }
+        }
+    }
+
+    /// Bytes received beyond what was acknowledged: held out of order behind a hole.
+    pub fn held_out_of_order(&self) -> u32 {
+        match (self.rx_data_end, self.rcv_nxt) {
+            (Some(e), Some(n)) if after(e, n) => e.wrapping_sub(n),
+            _ => 0,
         }
     }
 
