@@ -18,13 +18,13 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{PoisonError, mpsc};
+use std::sync::{Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use fetchscope_tests::netns::{
     Background, COMMAND_LIMIT, FETCH_TIMEOUT_SECS, NsLab, Scratch, lab_prerequisites, output_within,
 };
-use fetchscope_tests::{code, events, fetchscope_bin, have, of_type, require};
+use fetchscope_tests::{code, events, fetchscope_bin, have, in_ci, is_root, of_type, require};
 use serde_json::Value;
 
 /// The lab's name prefix for this test binary (see `FSC_LAB_PREFIX` in netns-lab.sh).
@@ -585,8 +585,136 @@ fn nobody_prerequisites() -> bool {
     )
 }
 
+// ------------------------------------------------------------------ /dev/net/tun's mode
+
+/// Where the kernel's TUN driver is opened.
+const TUN_NODE: &str = "/dev/net/tun";
+/// Held (an exclusive lock) while a test has changed `/dev/net/tun`'s mode, by any test
+/// process on the machine (other worktrees' test binaries too).
+const NODE_LOCK: &str = "fetchscope-dev-net-tun.lock";
+/// The mode `/dev/net/tun` had before a test changed it, while changed: a process killed
+/// before it restored the mode leaves it behind, and the next test restores that mode.
+const NODE_SAVED: &str = "fetchscope-dev-net-tun.mode";
+
+/// The permission bits of `/dev/net/tun`.
+fn tun_node_mode() -> u32 {
+    fs::metadata(TUN_NODE)
+        .unwrap_or_else(|e| panic!("{TUN_NODE}: {e}"))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// True when a mode lets every user open the node for reading and writing.
+fn world_rw(mode: u32) -> bool {
+    mode & 0o006 == 0o006
+}
+
+/// The guards alive in this process, and the lock and the original mode they share: the
+/// first one changes the mode, the last one restores it, so a test that ends never takes
+/// the mode away from one still running.
+struct NodeState {
+    holders: usize,
+    lock: Option<fs::File>,
+    original: u32,
+}
+
+static NODE_STATE: Mutex<NodeState> = Mutex::new(NodeState {
+    holders: 0,
+    lock: None,
+    original: 0,
+});
+
+/// `/dev/net/tun` at mode 0666 (what udev gives it on most systems) for as long as this
+/// guard lives; dropping the last one in the process restores the original mode, also
+/// when the test panics. Other tests run as root and open the node whatever its mode.
+struct WorldTunNode;
+
+impl WorldTunNode {
+    /// Sets mode 0666, waiting (at most a minute) for another process's guard to end.
+    fn acquire() -> WorldTunNode {
+        let mut state = NODE_STATE.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.holders == 0 {
+            let tmp = std::env::temp_dir();
+            let lock = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(tmp.join(NODE_LOCK))
+                .unwrap_or_else(|e| panic!("{NODE_LOCK}: {e}"));
+            let start = Instant::now();
+            while lock.try_lock().is_err() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "another test process has held {TUN_NODE}'s mode for a minute"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let saved = tmp.join(NODE_SAVED);
+            let original = fs::read_to_string(&saved)
+                .ok()
+                .and_then(|t| u32::from_str_radix(t.trim(), 8).ok())
+                .unwrap_or_else(tun_node_mode);
+            fs::write(&saved, format!("{original:o}\n")).expect("save the mode");
+            set_tun_node_mode(0o666);
+            eprintln!(
+                "{TUN_NODE}: mode {original:04o} → 0666 for this test (as udev would set it)"
+            );
+            state.lock = Some(lock);
+            state.original = original;
+        }
+        state.holders += 1;
+        WorldTunNode
+    }
+}
+
+impl Drop for WorldTunNode {
+    fn drop(&mut self) {
+        let mut state = NODE_STATE.lock().unwrap_or_else(PoisonError::into_inner);
+        state.holders -= 1;
+        if state.holders == 0 {
+            set_tun_node_mode(state.original);
+            let _ = fs::remove_file(std::env::temp_dir().join(NODE_SAVED));
+            eprintln!("{TUN_NODE}: mode restored to {:04o}", state.original);
+            // Closing the file releases the lock.
+            state.lock = None;
+        }
+    }
+}
+
+fn set_tun_node_mode(mode: u32) {
+    if let Err(e) = fs::set_permissions(TUN_NODE, fs::Permissions::from_mode(mode)) {
+        eprintln!("cannot set {TUN_NODE} to mode {mode:04o}: {e}");
+    }
+}
+
+/// Makes sure an unprivileged user can open `/dev/net/tun` for `what`: `Some(None)` when
+/// its mode allows that already; `Some(guard)` when, under `CI=true` as root, the mode was
+/// set to 0666 until the guard is dropped; `None` when the test must skip (it fails
+/// instead under `CI=true`).
+fn tun_node_for_everyone(what: &str) -> Option<Option<WorldTunNode>> {
+    let mode = tun_node_mode();
+    if world_rw(mode) {
+        return Some(None);
+    }
+    eprintln!(
+        "{TUN_NODE} is mode {mode:04o}: no user but root can open it, whoever owns the TUN device"
+    );
+    if in_ci() && is_root() {
+        return Some(Some(WorldTunNode::acquire()));
+    }
+    require(
+        false,
+        &format!(
+            "{what} needs {TUN_NODE} at mode 0666, as udev sets it on most systems (`sudo chmod 0666 {TUN_NODE}`; under CI=true as root the test sets it itself)"
+        ),
+    );
+    None
+}
+
 /// An unprivileged user may neither attach to a TUN device someone else owns nor create
-/// one: exit 3, and a sentence that names the fixes.
+/// one: exit 3, and a sentence that names the fixes. Where `/dev/net/tun` itself keeps
+/// the user out (mode 0600), the sentence names that mode first.
 #[test]
 fn unprivileged_user_gets_exit_3_and_the_fix() {
     let Some(lab) = NsLab::up(PREFIX) else { return };
@@ -596,6 +724,31 @@ fn unprivileged_user_gets_exit_3_and_the_fix() {
     let dir = Scratch::new("tun-perm");
     let bin = binary_for_everyone(&dir);
     let tun = lab.var("FSC_TUN").to_string();
+
+    let mode = tun_node_mode();
+    if !world_rw(mode) {
+        let out = output_within(as_nobody(&lab, &bin, "/", &tun), COMMAND_LIMIT);
+        let err = stderr_of(&out);
+        assert_eq!(
+            code(&out),
+            3,
+            "attach through a mode-{mode:04o} node: {err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "no permission to attach to TUN device {tun} (Permission denied (os error 13)): /dev/net/tun is mode {mode:04o} (owner root), so only root can open it, whoever owns the TUN device"
+            )),
+            "{err}"
+        );
+        assert!(err.contains("sudo chmod 0666 /dev/net/tun"), "{err}");
+        assert!(
+            !err.contains("setcap"),
+            "setcap cannot open the node: {err}"
+        );
+    }
+    let Some(_node) = tun_node_for_everyone("the ownership half of the permission test") else {
+        return;
+    };
 
     let out = output_within(as_nobody(&lab, &bin, "/", &tun), COMMAND_LIMIT);
     let err = stderr_of(&out);
@@ -635,13 +788,17 @@ fn unprivileged_user_gets_exit_3_and_the_fix() {
 }
 
 /// The owner of a persistent TUN device (`ip tuntap add ... user OWNER`) attaches to it
-/// without any privilege and fetches.
+/// without any privilege and fetches, where `/dev/net/tun` lets every user open it (mode
+/// 0666, as udev sets it; see [`tun_node_for_everyone`]).
 #[test]
 fn owner_of_the_device_fetches_without_privileges() {
     if !lab_prerequisites() || !nobody_prerequisites() {
         return;
     }
     let Some(lab) = NsLab::up_with_owner(PREFIX, "nobody") else {
+        return;
+    };
+    let Some(_node) = tun_node_for_everyone("the owner test") else {
         return;
     };
     let dir = Scratch::new("tun-owner");
