@@ -1077,6 +1077,88 @@ fn unreachable_server_and_unroutable_stack_say_which() {
     );
 }
 
+// ------------------------------------------------------------------ path MTU
+
+/// Gives the router's route to the server's network (in the client namespace, out of
+/// its veth) the MTU `mtu`: the kernel forwards nothing larger that way and answers a
+/// larger packet with don't-fragment set with ICMP "fragmentation needed", as a router
+/// in front of a tunnel does. Its own link stays at 1500 bytes, so the server still
+/// offers an MSS of 1460 and sends full-size segments back.
+fn narrow_the_path(lab: &NsLab, mtu: u32) {
+    let net = format!(
+        "{}.0/24",
+        lab.var("FSC_SERVER_ADDR")
+            .rsplit_once('.')
+            .map_or("10.88.0", |(net, _)| net)
+    );
+    let mut c = Command::new("ip");
+    c.args(["-n", lab.var("FSC_CLI_NS"), "route", "replace", &net])
+        .args(["dev", lab.var("FSC_CAPTURE_IF")])
+        .args(["proto", "kernel", "scope", "link", "mtu", &mtu.to_string()]);
+    let out = output_within(c, COMMAND_LIMIT);
+    assert!(
+        out.status.success(),
+        "ip route replace {net} ... mtu {mtu}: {}",
+        stderr_of(&out)
+    );
+}
+
+/// A path whose MTU is smaller than the TUN link's (the router's route to the server
+/// allows 1280 bytes, as through a tunnel): a request of over 5 KB still arrives. The router
+/// answers our first full-size segment with ICMP "fragmentation needed (mtu 1280)"; the
+/// stack lowers the connection's segment size, says so, and sends no packet larger than
+/// 1280 bytes after that. (Before path-MTU discovery the request never arrived: every
+/// retransmission was 1500 bytes again.)
+#[test]
+fn icmp_fragmentation_needed_lowers_the_segment_size() {
+    let Some(lab) = NsLab::up(PREFIX) else { return };
+    narrow_the_path(&lab, 1280);
+    let path = format!("/?x={}", "a".repeat(5000));
+    let out = output_within(
+        lab.fetch(&path, &["--json", "--timeout", "60"]),
+        COMMAND_LIMIT,
+    );
+    let ev = completed(&out, "a 5 KB request over a 1280-byte path");
+    assert_eq!(done_event(&ev)["status"], 200);
+    let server = lab.var("FSC_SERVER_ADDR");
+    let packets = of_type(&ev, "packet");
+    let frag_needed = packets
+        .iter()
+        .position(|p| p["dir"] == "rx" && p["icmp"]["mtu"] == 1280)
+        .unwrap_or_else(|| panic!("no ICMP fragmentation needed (mtu 1280) in the trace"));
+    assert!(
+        packets[frag_needed]["icmp"]["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("fragmentation needed")),
+        "{}",
+        packets[frag_needed]
+    );
+    let note = format!("path MTU to {server} is 1280 bytes");
+    let notes: Vec<&str> = of_type(&ev, "note")
+        .iter()
+        .filter_map(|n| n["text"].as_str())
+        .filter(|t| t.contains(&note))
+        .collect();
+    assert_eq!(notes.len(), 1, "one note '{note}…' expected: {notes:?}");
+    assert!(
+        notes[0].contains("segments now at most 1240 bytes"),
+        "{}",
+        notes[0]
+    );
+    // After the router's answer, nothing the stack sends is larger than the path allows.
+    let frag_at = packets[frag_needed]["number"].as_u64().expect("number");
+    let too_big: Vec<u64> = packets
+        .iter()
+        .filter(|p| p["dir"] == "tx" && p["number"].as_u64() > Some(frag_at))
+        .filter(|p| p["len"].as_u64().is_some_and(|l| l > 1280))
+        .filter_map(|p| p["number"].as_u64())
+        .collect();
+    assert!(
+        too_big.is_empty(),
+        "packets over 1280 bytes after the ICMP: {too_big:?}"
+    );
+}
+
 // ------------------------------------------------------------------ idle CPU
 
 /// CPU time of process `pid` so far (user + system), from `/proc/PID/stat`.

@@ -101,6 +101,7 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
             "--timeout must be a number of seconds between 0 and 86400"
         )));
     }
+    let mtu = stack_mtu(args)?;
     let randomness = Randomness::new(args.seed);
     let lab_fault = args.lab_fault.and_then(|c| c.fault());
     if let (Some(fault), Some(_)) = (lab_fault, &args.tun) {
@@ -114,7 +115,8 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
                 "--ipv6 is for the built-in lab; with --tun give the stack an IPv6 address with a second --addr"
             )));
         }
-        let (cfg, world) = prepare_tun(url, args, name, randomness)?;
+        let (mut cfg, world) = prepare_tun(url, args, name, randomness)?;
+        cfg.mtu = mtu;
         return Ok((cfg, with_faults(world, args)?));
     }
     if !args.addr.is_empty() || !args.gateway.is_empty() || !args.dns.is_empty() {
@@ -122,8 +124,30 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
             "--addr, --gateway and --dns only apply with --tun NAME; without --tun the fetch runs in the built-in lab"
         )));
     }
-    let (cfg, world) = prepare_lab(url, args, randomness, lab_fault)?;
+    let (mut cfg, world) = prepare_lab(url, args, randomness, lab_fault)?;
+    cfg.mtu = mtu;
     Ok((cfg, with_faults(world, args)?))
+}
+
+/// `--mtu`, checked: 576 to 65535 bytes, and at least 1280 when the stack has IPv6
+/// (`--ipv6`, or an IPv6 `--addr`).
+fn stack_mtu(args: &CommonArgs) -> Result<Option<usize>, SetupError> {
+    let Some(mtu) = args.mtu else {
+        return Ok(None);
+    };
+    let ipv6 = args.ipv6 || args.addr.iter().any(|a| a.contains(':'));
+    let min = if ipv6 { 1280 } else { 576 };
+    if !(min..=65_535).contains(&mtu) {
+        let why = match (mtu < min, ipv6) {
+            (true, true) => ": IPv6 links carry at least 1280",
+            (true, false) => ": every IPv4 host takes 576-byte packets",
+            (false, _) => ": no IP packet is larger",
+        };
+        return Err(SetupError::usage(anyhow::anyhow!(
+            "--mtu {mtu} is out of range: give {min} to 65535 bytes{why}"
+        )));
+    }
+    Ok(usize::try_from(mtu).ok())
 }
 
 /// Puts fault injection (`--loss`, `--delay`, ...) between the stack and the world's
