@@ -131,6 +131,8 @@ pub struct FetchConfig {
     pub tcp_rx_buffer: usize,
     /// TCP send buffer size.
     pub tcp_tx_buffer: usize,
+    /// The stack's IP MTU when smaller than the link's (`--mtu`); `None`: the link's.
+    pub mtu: Option<usize>,
 }
 
 impl std::fmt::Debug for FetchConfig {
@@ -169,6 +171,7 @@ impl FetchConfig {
             nxdomain_hint: None,
             tcp_rx_buffer: 256 * 1024,
             tcp_tx_buffer: 64 * 1024,
+            mtu: None,
         }
     }
 }

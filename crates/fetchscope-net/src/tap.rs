@@ -30,6 +30,8 @@ pub struct TapDevice<L> {
     error: Option<LinkError>,
     /// Packets read (and recorded) ahead of the stack, handed to it first.
     held: std::collections::VecDeque<Vec<u8>>,
+    /// An MTU below the link's (`--mtu`, or a path MTU learned from ICMP).
+    mtu_limit: Option<usize>,
 }
 
 impl<L: Link> TapDevice<L> {
@@ -40,7 +42,25 @@ impl<L: Link> TapDevice<L> {
             frames: Vec::new(),
             error: None,
             held: std::collections::VecDeque::new(),
+            mtu_limit: None,
         }
+    }
+
+    /// The IP MTU the stack is told: the link's, or the limit set with
+    /// [`TapDevice::limit_mtu`] when that is smaller.
+    pub fn mtu(&self) -> usize {
+        let link = self.link.mtu();
+        self.mtu_limit.map_or(link, |m| m.min(link))
+    }
+
+    /// Reports at most `mtu` bytes as the IP MTU from now on (`None`: the link's own).
+    ///
+    /// smoltcp reads a device's capabilities once, when its `Interface` is made: the
+    /// owner makes a new `Interface` over this device for the change to take effect (its
+    /// sockets keep their state; a TCP socket sizes every segment it sends or resends
+    /// from the interface's MTU at that moment).
+    pub fn limit_mtu(&mut self, mtu: Option<usize>) {
+        self.mtu_limit = mtu;
     }
 
     /// The link underneath.
@@ -157,7 +177,7 @@ impl<L: Link> Device for TapDevice<L> {
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ip;
-        caps.max_transmission_unit = self.link.mtu();
+        caps.max_transmission_unit = self.mtu();
         caps
     }
 }

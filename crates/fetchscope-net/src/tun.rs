@@ -116,6 +116,29 @@ pub enum TunError {
         #[source]
         source: io::Error,
     },
+    /// `/dev/net/tun` itself may not be opened by this user: its mode, not who owns the
+    /// TUN device, is the cause.
+    #[error(
+        "set-up failed: no permission to {action} TUN device {name} ({source}): {TUN_DEVICE_PATH} is mode \
+         {mode:04o} (owner {owner}), so only {openers} can open it, whoever owns the TUN device; \
+         make it usable as udev does on most systems with `sudo chmod 0666 {TUN_DEVICE_PATH}`, \
+         or run fetchscope with sudo"
+    )]
+    DeviceNodeMode {
+        /// The device name.
+        name: String,
+        /// "create" or "attach to".
+        action: &'static str,
+        /// The permission bits of `/dev/net/tun`.
+        mode: u32,
+        /// Its owner's name.
+        owner: String,
+        /// Who may open it, e.g. "root" or "root and the group netdev".
+        openers: String,
+        /// What the system said.
+        #[source]
+        source: io::Error,
+    },
     /// No device of that name exists and we were not asked to create one.
     #[error(
         "TUN device {name} does not exist; create it with `sudo ip tuntap add dev {name} mode \
@@ -197,7 +220,10 @@ impl TunError {
     /// True when the failure is a missing privilege (the CLI exits with status 3 and
     /// prints the fix).
     pub fn is_permission(&self) -> bool {
-        matches!(self, TunError::Permission { .. })
+        matches!(
+            self,
+            TunError::Permission { .. } | TunError::DeviceNodeMode { .. }
+        )
     }
 }
 
@@ -483,17 +509,44 @@ fn io_error(name: &str, action: &'static str) -> impl FnOnce(io::Error) -> TunEr
     }
 }
 
-/// Turns the error of opening `/dev/net/tun` plus `TUNSETIFF` into advice.
+/// Turns the error of opening `/dev/net/tun` plus `TUNSETIFF` into advice, looking at
+/// `/dev/net/tun`'s mode when opening it was refused (EACCES: TUNSETIFF refuses with
+/// EPERM, after the open succeeded).
 fn attach_error(name: &str, existed: bool, e: io::Error) -> TunError {
+    let blocked = match e.raw_os_error() {
+        Some(libc::EACCES) => node_blocks_us(),
+        _ => None,
+    };
+    attach_error_given(name, existed, e, blocked)
+}
+
+/// [`attach_error`] with the verdict on `/dev/net/tun`'s mode already made.
+fn attach_error_given(
+    name: &str,
+    existed: bool,
+    e: io::Error,
+    blocked: Option<NodeAdvice>,
+) -> TunError {
     let name = name.to_owned();
+    let action = if existed { "attach to" } else { "create" };
     match e.raw_os_error() {
-        Some(libc::EPERM | libc::EACCES) => TunError::Permission {
-            name,
-            action: if existed { "attach to" } else { "create" },
-            exe: std::env::current_exe()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| "/path/to/fetchscope".into()),
-            source: e,
+        Some(libc::EPERM | libc::EACCES) => match blocked {
+            Some(advice) => TunError::DeviceNodeMode {
+                name,
+                action,
+                mode: advice.mode,
+                owner: advice.owner,
+                openers: advice.openers,
+                source: e,
+            },
+            None => TunError::Permission {
+                name,
+                action,
+                exe: std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "/path/to/fetchscope".into()),
+                source: e,
+            },
         },
         Some(libc::ENOENT | libc::ENODEV | libc::ENXIO) => TunError::DriverMissing {
             detail: e.to_string(),
@@ -506,6 +559,124 @@ fn attach_error(name: &str, existed: bool, e: io::Error) -> TunError {
             source: e,
         },
     }
+}
+
+/// The owner, group and permission bits of a device node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NodeAccess {
+    /// Permission bits (`st_mode & 0o7777`).
+    mode: u32,
+    /// Owner's uid.
+    uid: u32,
+    /// Group's gid.
+    gid: u32,
+}
+
+/// What to tell a user whom `/dev/net/tun`'s mode keeps out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NodeAdvice {
+    mode: u32,
+    owner: String,
+    openers: String,
+}
+
+/// Whether `node`'s mode stops a process with effective uid `euid` and groups `groups`
+/// (effective gid included) from opening it for reading and writing, as `/dev/net/tun`
+/// must be. Root is never stopped by a mode.
+fn node_mode_blocks(node: NodeAccess, euid: u32, groups: &[u32]) -> bool {
+    if euid == 0 {
+        return false;
+    }
+    let bits = if euid == node.uid {
+        node.mode >> 6
+    } else if groups.contains(&node.gid) {
+        node.mode >> 3
+    } else {
+        node.mode
+    } & 0o7;
+    bits & 0o6 != 0o6
+}
+
+/// The advice for `node` when its mode stops this process (see [`node_mode_blocks`]);
+/// `names` turns a uid and a gid into the user's and the group's names.
+fn node_advice(
+    node: NodeAccess,
+    euid: u32,
+    groups: &[u32],
+    names: impl Fn(u32, u32) -> (String, String),
+) -> Option<NodeAdvice> {
+    if !node_mode_blocks(node, euid, groups) {
+        return None;
+    }
+    let (owner, group) = names(node.uid, node.gid);
+    let owner_may = node.mode & 0o600 == 0o600;
+    let group_may = node.mode & 0o060 == 0o060;
+    let mut openers = vec!["root".to_string()];
+    if owner_may && node.uid != 0 {
+        openers.push(owner.clone());
+    }
+    if group_may {
+        openers.push(format!("the group {group}"));
+    }
+    let openers = match openers.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => "root".to_string(),
+    };
+    Some(NodeAdvice {
+        mode: node.mode,
+        owner,
+        openers,
+    })
+}
+
+/// The advice when `/dev/net/tun`'s mode keeps this process out; `None` when the mode lets
+/// it in (the device's owner or a privilege is the problem then) or cannot be read.
+fn node_blocks_us() -> Option<NodeAdvice> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(TUN_DEVICE_PATH).ok()?;
+    let node = NodeAccess {
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+    };
+    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let mut groups = vec![egid];
+    groups.extend(supplementary_groups());
+    node_advice(node, euid, &groups, |uid, gid| {
+        (
+            id_name("/etc/passwd", uid).unwrap_or_else(|| format!("uid {uid}")),
+            id_name("/etc/group", gid).unwrap_or_else(|| format!("gid {gid}")),
+        )
+    })
+}
+
+/// This process's supplementary groups (empty when they cannot be read).
+fn supplementary_groups() -> Vec<u32> {
+    // SAFETY: with a size of 0, getgroups only returns the number of groups.
+    let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+    let Ok(len) = usize::try_from(n) else {
+        return Vec::new();
+    };
+    let mut groups: Vec<libc::gid_t> = vec![0; len];
+    // SAFETY: `groups` has room for `n` entries, as the call is told.
+    let got = unsafe { libc::getgroups(n, groups.as_mut_ptr()) };
+    groups.truncate(usize::try_from(got).unwrap_or(0));
+    groups
+}
+
+/// The name of `id` in a passwd- or group-style file (`name:x:id:...`); root for 0.
+fn id_name(file: &str, id: u32) -> Option<String> {
+    if id == 0 {
+        return Some("root".into());
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next()?;
+        let found = f.nth(1)?.parse::<u32>().ok()? == id;
+        found.then(|| name.to_string())
+    })
 }
 
 /// Gives a freshly created device its gateway address and brings it up.
@@ -886,7 +1057,13 @@ mod tests {
 
     #[test]
     fn errors_map_to_advice() {
-        let e = attach_error("fsc0", false, io::Error::from_raw_os_error(libc::EPERM));
+        // `None`: /dev/net/tun's mode lets the user in, so a privilege or the owner decides.
+        let e = attach_error_given(
+            "fsc0",
+            false,
+            io::Error::from_raw_os_error(libc::EPERM),
+            None,
+        );
         assert!(e.is_permission());
         let text = e.to_string();
         assert!(text.contains("setcap cap_net_admin+ep"), "{text}");
@@ -895,7 +1072,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("to create TUN device fsc0"), "{text}");
-        let e = attach_error("fsc0", true, io::Error::from_raw_os_error(libc::EACCES));
+        let e = attach_error_given(
+            "fsc0",
+            true,
+            io::Error::from_raw_os_error(libc::EACCES),
+            None,
+        );
         assert!(e.to_string().contains("attach to TUN device fsc0"));
         assert!(matches!(
             attach_error("fsc0", true, io::Error::from_raw_os_error(libc::EBUSY)),
@@ -914,6 +1096,100 @@ mod tests {
         };
         assert!(!down.is_permission());
         assert!(down.to_string().contains("ip link set fsc0 up"));
+    }
+
+    fn names(uid: u32, gid: u32) -> (String, String) {
+        let n = |id: u32, what: &str| match id {
+            0 => "root".to_string(),
+            _ => format!("{what}{id}"),
+        };
+        (n(uid, "user"), n(gid, "group"))
+    }
+
+    const NOBODY: u32 = 65_534;
+    const ROOT_0600: NodeAccess = NodeAccess {
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+    };
+
+    #[test]
+    fn the_mode_of_dev_net_tun_is_named_only_when_it_keeps_the_user_out() {
+        // 0600 root:root keeps every user but root out, whoever owns the TUN device.
+        let advice = node_advice(ROOT_0600, NOBODY, &[NOBODY], names).expect("blocked");
+        assert_eq!(advice.mode, 0o600);
+        assert_eq!(advice.owner, "root");
+        assert_eq!(advice.openers, "root");
+        // Root is never kept out by a mode.
+        assert_eq!(node_advice(ROOT_0600, 0, &[0], names), None);
+        // The usual 0666 lets everyone open it: then ownership or a privilege decides.
+        let usual = NodeAccess {
+            mode: 0o666,
+            ..ROOT_0600
+        };
+        assert_eq!(node_advice(usual, NOBODY, &[NOBODY], names), None);
+        // 0660 root:netdev: members of the group get in, others are told who may.
+        let group = NodeAccess {
+            mode: 0o660,
+            uid: 0,
+            gid: 108,
+        };
+        assert_eq!(node_advice(group, 1000, &[1000, 108], names), None);
+        let advice = node_advice(group, 1000, &[1000], names).expect("blocked");
+        assert_eq!(advice.openers, "root and the group group108");
+        // A node owned by the user with the owner's bits set lets the user in.
+        let mine = NodeAccess {
+            mode: 0o600,
+            uid: 1000,
+            gid: 1000,
+        };
+        assert_eq!(node_advice(mine, 1000, &[1000], names), None);
+        // Read without write is not enough: the device is opened read-write.
+        let read_only = NodeAccess {
+            mode: 0o644,
+            ..ROOT_0600
+        };
+        assert!(node_mode_blocks(read_only, NOBODY, &[NOBODY]));
+    }
+
+    #[test]
+    fn a_mode_that_keeps_the_user_out_is_the_advice() {
+        let blocked = node_advice(ROOT_0600, NOBODY, &[NOBODY], names);
+        let e = attach_error_given(
+            "fsc0",
+            true,
+            io::Error::from_raw_os_error(libc::EACCES),
+            blocked,
+        );
+        assert!(e.is_permission());
+        let text = e.to_string();
+        assert!(
+            text.contains("no permission to attach to TUN device fsc0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("/dev/net/tun is mode 0600 (owner root), so only root can open it, whoever owns the TUN device"),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("set-up failed: "),
+            "names the phase: {text}"
+        );
+        assert!(text.contains("`sudo chmod 0666 /dev/net/tun`"), "{text}");
+        assert!(text.contains("run fetchscope with sudo"), "{text}");
+        // The advice that does not fit (setcap does not open a 0600 node) is not given.
+        assert!(!text.contains("setcap"), "{text}");
+        assert!(!text.contains("tuntap add"), "{text}");
+        // One sentence: no full stop before the end.
+        assert!(!text.trim_end_matches('.').contains(". "), "{text}");
+        // Without a blocking mode the old advice stands.
+        let e = attach_error_given(
+            "fsc0",
+            true,
+            io::Error::from_raw_os_error(libc::EPERM),
+            None,
+        );
+        assert!(matches!(e, TunError::Permission { .. }), "{e:?}");
     }
 
     #[test]

@@ -160,6 +160,13 @@ pub struct CommonArgs {
     #[arg(long, help_heading = "Network")]
     pub ipv6: bool,
 
+    /// The stack's IP MTU, when smaller than its link's (e.g. 1280 to try a tunnel's path
+    /// MTU): 576 to 65535, at least 1280 with IPv6. Without it the stack uses the link's
+    /// MTU and lowers it when a router says the path needs less (ICMP "fragmentation
+    /// needed").
+    #[arg(long, value_name = "BYTES", help_heading = "Network")]
+    pub mtu: Option<u32>,
+
     /// Give up after SECS seconds in total, naming the phase that stalled (lab: virtual
     /// seconds).
     #[arg(

@@ -128,6 +128,7 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
             "--timeout takes a number of seconds more than 0 and at most 86400 (a day)"
         )));
     }
+    let mtu = stack_mtu(args)?;
     let randomness = Randomness::new(args.seed);
     let lab_fault = args.lab_fault.and_then(|c| c.fault());
     if let (Some(fault), Some(_)) = (lab_fault, &args.tun) {
@@ -144,6 +145,7 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
         let (mut cfg, world) = prepare_tun(url, args, name, randomness)?;
         cfg.conditions.faults = args.faults.config().map(|c| c.to_string());
         cfg.conditions.faults_drop_everything = args.faults.loss.is_some_and(|l| l >= 100.0);
+        cfg.mtu = mtu;
         return Ok((cfg, with_faults(world, args)?));
     }
     if !args.addr.is_empty() || !args.gateway.is_empty() || !args.dns.is_empty() {
@@ -159,7 +161,29 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
         faults: args.faults.config().map(|c| c.to_string()),
         faults_drop_everything: args.faults.loss.is_some_and(|l| l >= 100.0),
     };
+    cfg.mtu = mtu;
     Ok((cfg, with_faults(world, args)?))
+}
+
+/// `--mtu`, checked: 576 to 65535 bytes, and at least 1280 when the stack has IPv6
+/// (`--ipv6`, or an IPv6 `--addr`).
+fn stack_mtu(args: &CommonArgs) -> Result<Option<usize>, SetupError> {
+    let Some(mtu) = args.mtu else {
+        return Ok(None);
+    };
+    let ipv6 = args.ipv6 || args.addr.iter().any(|a| a.contains(':'));
+    let min = if ipv6 { 1280 } else { 576 };
+    if !(min..=65_535).contains(&mtu) {
+        let why = match (mtu < min, ipv6) {
+            (true, true) => ": IPv6 links carry at least 1280",
+            (true, false) => ": every IPv4 host takes 576-byte packets",
+            (false, _) => ": no IP packet is larger",
+        };
+        return Err(SetupError::usage(anyhow::anyhow!(
+            "--mtu {mtu} is out of range: give {min} to 65535 bytes{why}"
+        )));
+    }
+    Ok(usize::try_from(mtu).ok())
 }
 
 /// Puts fault injection (`--loss`, `--delay`, ...) between the stack and the world's

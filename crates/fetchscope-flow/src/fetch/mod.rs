@@ -148,6 +148,42 @@ pub struct Fetch<L: Link> {
     key_log: String,
 }
 
+/// The stack's interface over `dev` (which reports its MTU), with the addresses and
+/// default routes of `cfg`. Made again, with the same addresses and routes, when the
+/// path MTU drops: smoltcp reads the device's MTU only when an interface is made.
+fn new_interface<L: Link>(
+    dev: &mut TapDevice<L>,
+    cfg: &FetchConfig,
+    seed: u64,
+    now: Instant,
+) -> Result<Interface, FetchError> {
+    let setup = |msg: String| FetchError::new(FailureClass::Setup, Phase::Resolve, "setup", msg);
+    let mut iface_cfg = Config::new(HardwareAddress::Ip);
+    iface_cfg.random_seed = seed;
+    let mut iface = Interface::new(iface_cfg, dev, now);
+    let mut pushed = Ok(());
+    iface.update_ip_addrs(|list| {
+        for a in &cfg.addrs {
+            if list.push(*a).is_err() {
+                pushed = Err(*a);
+            }
+        }
+    });
+    if let Err(a) = pushed {
+        return Err(setup(format!("could not give the stack the address {a}")));
+    }
+    for gw in &cfg.gateways {
+        let r = match *gw {
+            std::net::IpAddr::V4(a) => iface.routes_mut().add_default_ipv4_route(a).map(|_| ()),
+            std::net::IpAddr::V6(a) => iface.routes_mut().add_default_ipv6_route(a).map(|_| ()),
+        };
+        if r.is_err() {
+            return Err(setup(format!("could not add a default route via {gw}")));
+        }
+    }
+    Ok(iface)
+}
+
 impl<L: Link> Fetch<L> {
     /// Prepares a fetch over `link`. Nothing is sent until the first
     /// [`Fetch::next_event`].
@@ -160,33 +196,20 @@ impl<L: Link> Fetch<L> {
         // A virtual link is the built-in lab, whose servers run smoltcp too.
         let peer_is_smoltcp = dev.link().is_virtual();
         let start = dev.link().now();
-        let mut iface_cfg = Config::new(HardwareAddress::Ip);
-        iface_cfg.random_seed = rng.random();
-        let mut iface = Interface::new(iface_cfg, &mut dev, start);
         if cfg.addrs.is_empty() {
             return Err(setup("the stack needs an address (--addr)".to_string()));
         }
-        let addrs = cfg.addrs.clone();
-        let mut pushed = Ok(());
-        iface.update_ip_addrs(|list| {
-            for a in &addrs {
-                if list.push(*a).is_err() {
-                    pushed = Err(*a);
-                }
+        if let Some(mtu) = cfg.mtu {
+            let link_mtu = dev.link().mtu();
+            if mtu > link_mtu {
+                return Err(setup(format!(
+                    "--mtu {mtu} is larger than the stack's link allows ({}: MTU {link_mtu}): give --mtu {link_mtu} or less",
+                    dev.link().describe()
+                )));
             }
-        });
-        if let Err(a) = pushed {
-            return Err(setup(format!("could not give the stack the address {a}")));
+            dev.limit_mtu(Some(mtu));
         }
-        for gw in &cfg.gateways {
-            let r = match *gw {
-                std::net::IpAddr::V4(a) => iface.routes_mut().add_default_ipv4_route(a).map(|_| ()),
-                std::net::IpAddr::V6(a) => iface.routes_mut().add_default_ipv6_route(a).map(|_| ()),
-            };
-            if r.is_err() {
-                return Err(setup(format!("could not add a default route via {gw}")));
-            }
-        }
+        let iface = new_interface(&mut dev, &cfg, rng.random(), start)?;
         let timeout = Duration::from_micros(cfg.timeout.as_micros().min(u64::MAX as u128) as u64);
         let link_time = Arc::new(LinkTime::new(cfg.epoch));
         let tls_config = TlsConfig::new(TlsSetup {
@@ -487,7 +510,17 @@ impl<L: Link> Fetch<L> {
                 Direction::Rx if !unreceived => self.packets_rx += 1,
                 Direction::Rx => {}
             }
+            // A path MTU learned from ICMP applies before the stack sends anything more
+            // (this step's egress); its note follows the packet in the trace.
+            let too_big = (f.dir == Direction::Rx && !unreceived)
+                .then(|| self.account_too_big(&f.data))
+                .flatten();
+            let t = f.t;
             self.pending.push(Pending::Frame(f, self.phase));
+            if let Some(text) = too_big {
+                self.pending
+                    .push(Pending::Event(t, EventKind::Note { text }));
+            }
         }
         if let Some(e) = self.dev.take_error() {
             return Err(FetchError::new(
@@ -613,7 +646,7 @@ impl<L: Link> Fetch<L> {
                     if !unreceived && !dropped_by_stack {
                         self.account_tcp(&f, &layers);
                         if f.dir == Direction::Rx {
-                            self.account_icmp(&layers);
+                            self.account_icmp(&f.data, &layers);
                             self.account_dns_fragment(&layers);
                         }
                     }
