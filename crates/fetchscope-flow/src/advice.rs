@@ -14,7 +14,7 @@ pub enum Network {
     },
 }
 
-/// What a stalled fetch's packets show, for [`stall`]: which of its causes fits.
+/// What a stalled fetch's packets show, for [`Conditions::stall`]: which of its causes fits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StallFacts {
     /// Bytes of the request on the wire (the TLS records that carry it).
