@@ -24,17 +24,19 @@
 //!
 //! let mut fetch = Fetch::new(cfg, lab).unwrap();
 //! fetch.keep_snapshots(true);
-//! let mut saw_syn_sent = false;
+//! let (mut syn_sent, mut waited_for_syn_ack) = (false, false);
 //! while let Some(event) = fetch.next_event() {
-//!     if let EventKind::TcpState(s) = &event.kind {
-//!         if s.to == "SYN-SENT" {
-//!             let snap = fetch.snapshot();
-//!             assert!(snap.next.contains("SYN-ACK"));
-//!             saw_syn_sent = true;
+//!     match &event.kind {
+//!         EventKind::TcpState(s) if s.to == "SYN-SENT" => syn_sent = true,
+//!         // The SYN's own packet event: from now on the machine waits for the SYN-ACK.
+//!         EventKind::Packet(_) if syn_sent && !waited_for_syn_ack => {
+//!             assert!(fetch.snapshot().next.contains("SYN-ACK"));
+//!             waited_for_syn_ack = true;
 //!         }
+//!         _ => {}
 //!     }
 //! }
-//! assert!(saw_syn_sent);
+//! assert!(waited_for_syn_ack);
 //! assert!(matches!(fetch.result(), Some(Ok(summary)) if summary.status == 200));
 //! ```
 //!

@@ -99,11 +99,11 @@ pub enum TunError {
     },
     /// This process may not create or attach to the device.
     #[error(
-        "no permission to {action} TUN device {name} ({source}). Either let this program manage \
-         TUN devices: `sudo setcap cap_net_admin+ep {exe}`; or create the device once for your \
-         user: `sudo ip tuntap add dev {name} mode tun user $USER && sudo ip addr add \
-         10.88.1.1/24 dev {name} && sudo ip link set {name} up`; or use the namespace lab: \
-         `sudo scripts/netns-lab.sh up`"
+        "no permission to {action} TUN device {name} ({source}): let this program manage \
+         TUN devices with `sudo setcap cap_net_admin+ep {exe}`, create the device once for your \
+         user with `sudo ip tuntap add dev {name} mode tun user $USER && sudo ip addr add \
+         10.88.1.1/24 dev {name} && sudo ip link set {name} up`, or use the namespace lab \
+         (`sudo scripts/netns-lab.sh up`)"
     )]
     Permission {
         /// The device name.
@@ -119,7 +119,7 @@ pub enum TunError {
     /// `/dev/net/tun` itself may not be opened by this user: its mode, not who owns the
     /// TUN device, is the cause.
     #[error(
-        "set-up failed: no permission to {action} TUN device {name} ({source}): {TUN_DEVICE_PATH} is mode \
+        "no permission to {action} TUN device {name} ({source}): {TUN_DEVICE_PATH} is mode \
          {mode:04o} (owner {owner}), so only {openers} can open it, whoever owns the TUN device; \
          make it usable as udev does on most systems with `sudo chmod 0666 {TUN_DEVICE_PATH}`, \
          or run fetchscope with sudo"
@@ -1172,7 +1172,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.starts_with("set-up failed: "),
+            text.starts_with("no permission to "),
             "names the phase: {text}"
         );
         assert!(text.contains("`sudo chmod 0666 /dev/net/tun`"), "{text}");

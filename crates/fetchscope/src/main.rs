@@ -16,7 +16,13 @@ fn main() {
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("fetchscope: {:#}", e.error);
+            // Set-up failures name their phase, as a failed fetch does ("tls failed: …").
+            let phase = if e.code == fetchscope::run::EXIT_SETUP {
+                "set-up failed: "
+            } else {
+                ""
+            };
+            eprintln!("fetchscope: {phase}{:#}", e.error);
             e.code
         }
     };

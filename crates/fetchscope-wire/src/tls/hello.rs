@@ -75,9 +75,17 @@ pub(crate) fn describe(msg: &[u8], tls13: bool, rec: &mut TlsRecord) -> Result<F
     facts
 }
 
+/// What a parser's failure means, in words (its `Debug` text would show the input bytes).
+fn parse_failure<E>(e: &tls_parser::nom::Err<E>) -> &'static str {
+    match e {
+        tls_parser::nom::Err::Incomplete(_) => "cut short",
+        tls_parser::nom::Err::Error(_) | tls_parser::nom::Err::Failure(_) => "malformed",
+    }
+}
+
 fn client_hello(msg: &[u8], rec: &mut TlsRecord) -> Result<Facts, DecodeError> {
     let parsed = parse_tls_message_handshake(msg)
-        .map_err(|e| DecodeError::Rejected(format!("ClientHello: {e:?}")))?;
+        .map_err(|e| DecodeError::Rejected(format!("ClientHello: {}", parse_failure(&e))))?;
     let TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)) = parsed.1 else {
         return Err(DecodeError::Rejected(
             "ClientHello: unexpected layout".into(),
@@ -89,8 +97,9 @@ fn client_hello(msg: &[u8], rec: &mut TlsRecord) -> Result<Facts, DecodeError> {
         .map_err(|_| DecodeError::field("ClientHello random length", ch.random.len()))?;
     rec.suites = Some(ch.ciphers.len());
     if let Some(ext) = ch.ext {
-        let (_, exts) = parse_tls_client_hello_extensions(ext)
-            .map_err(|e| DecodeError::Rejected(format!("ClientHello extensions: {e:?}")))?;
+        let (_, exts) = parse_tls_client_hello_extensions(ext).map_err(|e| {
+            DecodeError::Rejected(format!("ClientHello extensions: {}", parse_failure(&e)))
+        })?;
         for ext in exts {
             match ext {
                 TlsExtension::SNI(list) => {
@@ -124,7 +133,7 @@ fn client_hello(msg: &[u8], rec: &mut TlsRecord) -> Result<Facts, DecodeError> {
 
 fn server_hello(msg: &[u8], rec: &mut TlsRecord) -> Result<Facts, DecodeError> {
     let parsed = parse_tls_message_handshake(msg)
-        .map_err(|e| DecodeError::Rejected(format!("ServerHello: {e:?}")))?;
+        .map_err(|e| DecodeError::Rejected(format!("ServerHello: {}", parse_failure(&e))))?;
     let TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)) = parsed.1 else {
         return Err(DecodeError::Rejected(
             "ServerHello: unexpected layout".into(),
@@ -134,8 +143,9 @@ fn server_hello(msg: &[u8], rec: &mut TlsRecord) -> Result<Facts, DecodeError> {
     let mut version = sh.version.0;
     let suite = sh.cipher.0;
     if let Some(ext) = sh.ext {
-        let (_, exts) = parse_tls_server_hello_extensions(ext)
-            .map_err(|e| DecodeError::Rejected(format!("ServerHello extensions: {e:?}")))?;
+        let (_, exts) = parse_tls_server_hello_extensions(ext).map_err(|e| {
+            DecodeError::Rejected(format!("ServerHello extensions: {}", parse_failure(&e)))
+        })?;
         for ext in exts {
             match ext {
                 TlsExtension::SupportedVersions(list) => {
