@@ -483,20 +483,16 @@ mod protocol_tests {
         assert!(p("").is_err());
     }
 
+    /// The hop a 302 to `to` from `from` makes on a kept-alive open connection.
+    fn hop(from: &Url, to: &str, allowed: RedirectProtocols) -> Result<NextHop, FetchError> {
+        next_hop(Some(&head(302, to)), from, &[], true, true, allowed)
+            .map(|n| n.expect("a redirect"))
+    }
+
     #[test]
     fn a_downgrade_is_named_and_can_be_refused() {
         let from = Url::parse("https://a.test/").expect("url");
-        let h = head(302, "http://a.test/plain");
-        let next = next_hop(
-            Some(&h),
-            &from,
-            &[],
-            true,
-            true,
-            RedirectProtocols::default(),
-        )
-        .expect("ok")
-        .expect("a hop");
+        let next = hop(&from, "http://a.test/plain", RedirectProtocols::default()).expect("ok");
         assert!(next.event.downgrade);
         assert!(!next.reuse, "another scheme is another origin");
         assert!(
@@ -506,15 +502,8 @@ mod protocol_tests {
         );
         assert!(next.note.contains("DNS and TCP anew"), "{}", next.note);
         assert!(next.note.contains("DOWNGRADE"), "{}", next.note);
-        let refused = next_hop(
-            Some(&h),
-            &from,
-            &[],
-            true,
-            true,
-            "=https".parse().expect("set"),
-        )
-        .expect_err("refused");
+        let refused =
+            hop(&from, "http://a.test/plain", "=https".parse().expect("set")).expect_err("refused");
         assert_eq!(refused.kind, "redirect-refused");
         assert!(
             refused.message.contains("--proto-redir https"),
@@ -522,17 +511,7 @@ mod protocol_tests {
             refused.message
         );
         // https → https on another host is no downgrade
-        let h = head(302, "https://b.test/");
-        let next = next_hop(
-            Some(&h),
-            &from,
-            &[],
-            true,
-            true,
-            RedirectProtocols::default(),
-        )
-        .expect("ok")
-        .expect("a hop");
+        let next = hop(&from, "https://b.test/", RedirectProtocols::default()).expect("ok");
         assert!(!next.event.downgrade);
         assert!(next.note.contains("another host") && next.note.contains("DNS, TCP and TLS"));
     }
