@@ -189,4 +189,11 @@ fn several_dns_servers_move_on_when_one_is_unreachable() {
             .is_some_and(|n| n.contains("unreachable"))
     });
     assert!(unreachable, "the kernel's ICMP error is in the trace");
+    // ... and it is why the next server was asked (the ICMP's quoted query matched ours).
+    assert!(
+        dns.iter().any(|d| d["reason"].as_str().is_some_and(|r| r
+            .contains("10.88.0.9 is unreachable")
+            && r.contains("asking the next server"))),
+        "no switch because of the ICMP error: {dns:?}"
+    );
 }

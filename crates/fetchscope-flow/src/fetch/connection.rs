@@ -360,9 +360,9 @@ impl<L: Link> Fetch<L> {
         };
         let unreachable = matches!((ip.version, icmp.kind), (4, 3) | (6, 1))
             && !too_big(ip.version, icmp.kind, icmp.code);
-        let Some(quoted) = icmp.quoted.as_deref().filter(|_| unreachable) else {
+        if !unreachable {
             return;
-        };
+        }
         let router = ip.src;
         if let Some(conn) = self.conn.as_ref()
             && conn.state == tcp::State::SynSent
@@ -383,7 +383,10 @@ impl<L: Link> Fetch<L> {
                 ));
             }
         }
-        if let Some(e) = self.dns_unreachable(quoted, router, &icmp.name) {
+        if let Some(e) = icmp_quote(packet)
+            .and_then(quoted_udp_of)
+            .and_then(|q| self.dns_unreachable(q, router, &icmp.name))
+        {
             self.pending_error.get_or_insert(e);
         }
     }
@@ -523,13 +526,13 @@ fn next_path_mtu(
     (mtu < current).then_some(mtu)
 }
 
-/// The TCP segment an ICMP error quotes.
+/// The TCP segment or UDP datagram an ICMP error quotes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct QuotedTcp {
+pub(super) struct QuotedTcp {
     /// Its source endpoint (ours, for a segment we sent).
-    src: std::net::SocketAddr,
+    pub src: std::net::SocketAddr,
     /// Its destination.
-    dst: std::net::SocketAddr,
+    pub dst: std::net::SocketAddr,
     /// The length of its IP packet, as its header says.
     ip_len: usize,
 }
@@ -598,7 +601,7 @@ fn too_big_report(packet: &[u8]) -> Option<TooBig> {
 
 /// The packet quoted by the ICMP or ICMPv6 message that the IP packet `packet` carries
 /// (the bytes after the 8-byte ICMP header).
-fn icmp_quote(packet: &[u8]) -> Option<&[u8]> {
+pub(super) fn icmp_quote(packet: &[u8]) -> Option<&[u8]> {
     match packet.first()? >> 4 {
         4 if *packet.get(9)? == 1 => packet.get(usize::from(packet.first()? & 0x0f) * 4 + 8..),
         6 if *packet.get(6)? == 58 => packet.get(48..),
@@ -609,11 +612,22 @@ fn icmp_quote(packet: &[u8]) -> Option<&[u8]> {
 /// The TCP segment whose start `inner` (the packet an ICMP error quotes) holds, when it
 /// is long enough to name the ports.
 fn quoted_tcp_of(inner: &[u8]) -> Option<QuotedTcp> {
+    quoted_flow_of(inner, 6)
+}
+
+/// The UDP datagram whose start `inner` (the packet an ICMP error quotes) holds.
+pub(super) fn quoted_udp_of(inner: &[u8]) -> Option<QuotedTcp> {
+    quoted_flow_of(inner, 17)
+}
+
+/// The endpoints of the quoted packet `inner` when it carries IP protocol `proto` (6 TCP,
+/// 17 UDP: both start with the two ports).
+fn quoted_flow_of(inner: &[u8], proto: u8) -> Option<QuotedTcp> {
     let word = |b: &[u8], at: usize| Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]));
     let (src, dst, ip_len, tcp): (IpAddr, IpAddr, usize, &[u8]) = match inner.first()? >> 4 {
         4 => {
             let header = usize::from(inner.first()? & 0x0f) * 4;
-            if header < 20 || *inner.get(9)? != 6 {
+            if header < 20 || *inner.get(9)? != proto {
                 return None;
             }
             let src: [u8; 4] = inner.get(12..16)?.try_into().ok()?;
@@ -626,7 +640,7 @@ fn quoted_tcp_of(inner: &[u8]) -> Option<QuotedTcp> {
             )
         }
         6 => {
-            if *inner.get(6)? != 6 {
+            if *inner.get(6)? != proto {
                 return None;
             }
             let src: [u8; 16] = inner.get(8..24)?.try_into().ok()?;
@@ -726,6 +740,25 @@ mod tests {
         // The same bytes as a quote for the unreachable check.
         let q = icmp_quote(&packet).and_then(quoted_tcp_of);
         assert_eq!(q, Some(report.quoted));
+    }
+
+    #[test]
+    fn a_quoted_udp_datagram_is_read_as_endpoints() {
+        // A port unreachable quoting our DNS query (10.88.1.2:50000 → 10.88.0.1:443 with
+        // the protocol set to UDP): the DNS stub compares these endpoints, not text.
+        let mut udp = quoted_v4();
+        udp[9] = 17;
+        let packet = icmp_v4(3, 3, 0, &udp);
+        let q = icmp_quote(&packet)
+            .and_then(quoted_udp_of)
+            .expect("a UDP quote");
+        assert_eq!(q.src, "10.88.1.2:50000".parse().unwrap());
+        assert_eq!(q.dst, "10.88.0.1:443".parse().unwrap());
+        assert_eq!(icmp_quote(&packet).and_then(quoted_tcp_of), None);
+        assert_eq!(
+            icmp_quote(&icmp_v4(3, 3, 0, &quoted_v4())).and_then(quoted_udp_of),
+            None
+        );
     }
 
     #[test]

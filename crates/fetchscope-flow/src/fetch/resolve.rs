@@ -327,12 +327,13 @@ impl<L: Link> Fetch<L> {
         Ok(())
     }
 
-    /// An ICMP error quoting our DNS query (`UDP local → server:53`): nothing listens on
+    /// An ICMP error whose quoted datagram is our DNS query (local → server:53, compared
+    /// as endpoints): nothing listens on
     /// that server. With more servers the next one is asked at once; with one, the
     /// lookup fails.
     pub(super) fn dns_unreachable(
         &mut self,
-        quoted: &str,
+        quoted: super::connection::QuotedTcp,
         router: IpAddr,
         what: &str,
     ) -> Option<FetchError> {
@@ -340,12 +341,8 @@ impl<L: Link> Fetch<L> {
         let now = self.now();
         let d = self.dns.as_mut()?;
         let server = d.server();
-        let expected = format!(
-            "UDP {} → {}",
-            SocketAddr::new(IpAddr::from(local), d.local_port),
-            SocketAddr::new(server, 53)
-        );
-        if quoted != expected || !d.udp_pending() {
+        let ours = SocketAddr::new(IpAddr::from(local), d.local_port);
+        if quoted.src != ours || quoted.dst != SocketAddr::new(server, 53) || !d.udp_pending() {
             return None;
         }
         if d.schedule.has_other_servers() {
