@@ -103,8 +103,9 @@ impl DnsLookup {
         conditions.no_dns_answer(host, &self.server().to_string(), self.schedule.sent())
     }
 
-    /// The lookup in a few words, for a snapshot.
-    pub(super) fn describe(&self) -> String {
+    /// The lookup in a few words, for a snapshot; `unsent` when the latest round of
+    /// queries is reported but its packets are not shown yet (they go out next).
+    pub(super) fn describe(&self, unsent: bool) -> String {
         let asked: Vec<String> = self
             .questions
             .iter()
@@ -113,6 +114,8 @@ impl DnsLookup {
                     "answered"
                 } else if q.tcp.is_some() {
                     "asked again over TCP"
+                } else if unsent {
+                    "goes out next"
                 } else {
                     "waiting"
                 };
@@ -124,13 +127,17 @@ impl DnsLookup {
                 )
             })
             .collect();
+        let sent = if unsent {
+            self.schedule.sent().saturating_sub(1)
+        } else {
+            self.schedule.sent()
+        };
         format!(
-            "{} — server {}, from UDP port {}, {} round{} of queries sent",
+            "{} — server {}, from UDP port {}, {sent} round{} of queries sent",
             asked.join("; "),
             self.server(),
             self.local_port,
-            self.schedule.sent(),
-            if self.schedule.sent() == 1 { "" } else { "s" }
+            if sent == 1 { "" } else { "s" }
         )
     }
 

@@ -468,7 +468,7 @@ impl<L: Link> Fetch<L> {
                 .is_some_and(crate::http::ResponseReader::is_complete),
             redirects: self.redirects,
         });
-        let dns = self.dns.as_ref().map(|d| d.describe());
+        let dns = self.dns.as_ref().map(|d| d.describe(as_of.dns_unsent));
         let next = self.next_sentence(as_of, timer_ms);
         Snapshot {
             t_us: as_of.t_us,
