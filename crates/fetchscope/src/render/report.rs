@@ -927,6 +927,29 @@ mod tests {
     }
 
     #[test]
+    fn base64_crate_matches_the_hand_written_encoder() {
+        use base64::Engine as _;
+        let mut x: u32 = 0x9e37_79b9;
+        let mut bytes = Vec::new();
+        for len in 0..=1024usize {
+            assert_eq!(
+                base64(&bytes),
+                base64::engine::general_purpose::STANDARD.encode(&bytes),
+                "length {len}"
+            );
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            bytes.push(x as u8);
+        }
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(
+            base64(&all),
+            base64::engine::general_purpose::STANDARD.encode(&all)
+        );
+    }
+
+    #[test]
     fn escaping_covers_markup_and_quotes() {
         assert_eq!(
             esc("<script>\"a\" & 'b'</script>"),
