@@ -21,6 +21,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use fetchscope_flow::{Event, EventKind, Phase};
 use fetchscope_wire::Direction;
 use sha2::{Digest, Sha256};
@@ -28,7 +30,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::har::HarRecorder;
-use super::ladder::{Ladder, LadderRecorder, Row};
+use super::ladder::LadderRecorder;
+
+mod ladder_svg;
+pub use ladder_svg::ladder_svg;
 
 /// At most this many packets are shown in the report.
 pub const MAX_PACKETS: u64 = 50_000;
@@ -37,8 +42,8 @@ const MAX_OTHER_EVENTS: u64 = 20_000;
 /// Width of the SVG drawings.
 const SVG_WIDTH: f64 = 900.0;
 
-const CSS: &str = include_str!("report/report.css");
-const SCRIPT: &str = include_str!("report/report.js");
+const CSS: &str = include_str!("report.css");
+const SCRIPT: &str = include_str!("report.js");
 
 /// Collects the events of one fetch and writes the HTML report.
 #[derive(Debug)]
@@ -79,28 +84,6 @@ fn script_json(v: &impl serde::Serialize) -> String {
     s.replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn ms(t_us: u64) -> String {
@@ -169,7 +152,7 @@ impl ReportRecorder {
     pub fn to_html(mut self) -> String {
         let ladder = std::mem::take(&mut self.ladder).finish();
         let mut h = String::with_capacity(64 * 1024 + self.events.len() * 1024);
-        let script_hash = base64(&Sha256::digest(SCRIPT.as_bytes()));
+        let script_hash = STANDARD.encode(Sha256::digest(SCRIPT.as_bytes()));
         let _ = write!(
             h,
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -741,178 +724,13 @@ a row (or open <span class=\"mono\">report.html#pN</span>) to see its layers. \
     }
 }
 
-/// The ladder diagram as SVG: lifelines, one slanted arrow per packet (a link to its
-/// row in the packet table), phase bands, the client's TCP states, folds and marks.
-pub fn ladder_svg(l: &Ladder) -> String {
-    let cols = l.columns();
-    let client_x = 170.0;
-    let right = SVG_WIDTH - 30.0;
-    let col_x = |c: usize| client_x + (right - client_x) * (c + 1) as f64 / cols as f64;
-    let mut body = String::new();
-    let mut y = 76.0;
-    for r in &l.rows {
-        match r {
-            Row::Phase { number, title, .. } => {
-                let _ = write!(
-                    body,
-                    "<rect x=\"0\" y=\"{:.1}\" width=\"{SVG_WIDTH}\" height=\"20\" fill=\"#eef1f5\"/>\
-<text x=\"8\" y=\"{:.1}\" font-size=\"12\" font-weight=\"600\">{number}. {}</text>",
-                    y - 2.0,
-                    y + 12.0,
-                    esc(title)
-                );
-                y += 30.0;
-            }
-            Row::Packet(a) => {
-                let px = col_x(l.column_of(a.peer));
-                let (x1, x2, colour, marker) = match a.dir {
-                    Direction::Tx => (client_x, px, "#0b6fa4", "ah-tx"),
-                    Direction::Rx => (px, client_x, "#1d7a3a", "ah-rx"),
-                };
-                let mut label = a.label.clone();
-                if l.shared_column(a.peer)
-                    && let Some(p) = l.peers.get(a.peer)
-                {
-                    label = format!("[{}] {label}", p.addr);
-                }
-                let label = cut(&label, 120);
-                // A label wider than its arrow (about 6.2 px a character at 11 px) is
-                // squeezed to fit between the lifelines.
-                let room = (x1 - x2).abs() - 12.0;
-                let squeeze = if label.chars().count() as f64 * 6.2 > room {
-                    format!(" textLength=\"{room:.0}\" lengthAdjust=\"spacingAndGlyphs\"")
-                } else {
-                    String::new()
-                };
-                let _ = write!(
-                    body,
-                    "<a href=\"#p{n}\"><g class=\"arrow\" data-n=\"{n}\"><title>#{n} {}</title>\
-<text x=\"8\" y=\"{:.1}\" font-size=\"11\" class=\"mono\" fill=\"#555\">{}</text>\
-<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" class=\"mono\" fill=\"#888\" text-anchor=\"end\">#{n}</text>\
-<line x1=\"{x1:.1}\" y1=\"{y:.1}\" x2=\"{x2:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-width=\"1.5\" \
-marker-end=\"url(#{marker})\"/>\
-<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"{colour}\" text-anchor=\"middle\"{}>{}</text></g></a>",
-                    esc(&a.label),
-                    y + 8.0,
-                    ms(a.t_us),
-                    client_x - 14.0,
-                    y + 8.0,
-                    y + 10.0,
-                    (x1 + x2) / 2.0,
-                    y + 1.0,
-                    squeeze,
-                    esc(&label),
-                    n = a.number,
-                );
-                y += 28.0;
-            }
-            Row::Fold(f) => {
-                let _ = write!(
-                    body,
-                    "<g class=\"fold\"><rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"22\" \
-fill=\"#fafafa\" stroke=\"#bbb\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"{:.1}\" \
-font-size=\"11\" fill=\"#555\">{}</text></g>",
-                    client_x,
-                    y - 6.0,
-                    col_x(cols - 1) - client_x,
-                    client_x + 8.0,
-                    y + 9.0,
-                    esc(&f.describe())
-                );
-                y += 30.0;
-            }
-            Row::State { t_us, state } => {
-                let _ = write!(
-                    body,
-                    "<text x=\"8\" y=\"{:.1}\" font-size=\"11\" class=\"mono\" fill=\"#999\">{}</text>\
-<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" font-style=\"italic\" fill=\"#a0522d\" \
-class=\"tcp-state\">{}</text>",
-                    y + 4.0,
-                    ms(*t_us),
-                    client_x + 6.0,
-                    y + 4.0,
-                    esc(state)
-                );
-                y += 20.0;
-            }
-            Row::Mark { t_us, text } => {
-                let _ = write!(
-                    body,
-                    "<text x=\"8\" y=\"{:.1}\" font-size=\"12\" font-weight=\"600\">{} ms · {}</text>",
-                    y + 6.0,
-                    ms(*t_us),
-                    esc(&cut(text, 120))
-                );
-                y += 24.0;
-            }
-        }
-    }
-    let height = y + 10.0;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"ladder-svg\" width=\"{SVG_WIDTH}\" \
-height=\"{height:.0}\" viewBox=\"0 0 {SVG_WIDTH} {height:.0}\" role=\"img\" aria-label=\"ladder diagram\">\
-<defs><marker id=\"ah-tx\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" \
-markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#0b6fa4\"/></marker>\
-<marker id=\"ah-rx\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" \
-markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#1d7a3a\"/></marker></defs>"
-    );
-    // Headings and lifelines.
-    let client = l
-        .clients
-        .iter()
-        .map(|a| a.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let _ = write!(
-        s,
-        "<text x=\"8\" y=\"22\" font-size=\"11\" fill=\"#666\">time (ms)</text>\
-<text x=\"{client_x}\" y=\"22\" font-size=\"13\" font-weight=\"600\" text-anchor=\"middle\">client</text>\
-<text x=\"{client_x}\" y=\"38\" font-size=\"11\" text-anchor=\"middle\" class=\"mono\">{}</text>\
-<line x1=\"{client_x}\" y1=\"60\" x2=\"{client_x}\" y2=\"{:.1}\" stroke=\"#333\"/>",
-        esc(&client),
-        height - 6.0
-    );
-    for c in 0..cols {
-        let x = col_x(c);
-        let shared = l.peers.len() > cols && c == cols - 1;
-        let (name, addr, roles) = match l.peers.get(c) {
-            None => ("server".to_string(), String::new(), String::new()),
-            Some(_) if shared => (
-                "other servers".to_string(),
-                format!("{} peers", l.peers.len() - c),
-                String::new(),
-            ),
-            Some(p) => (
-                p.name.clone().unwrap_or_else(|| "server".into()),
-                p.addr.to_string(),
-                p.roles_text(),
-            ),
-        };
-        let _ = write!(
-            s,
-            "<text x=\"{x:.1}\" y=\"22\" font-size=\"13\" font-weight=\"600\" text-anchor=\"end\">{}</text>\
-<text x=\"{x:.1}\" y=\"38\" font-size=\"11\" text-anchor=\"end\" class=\"mono\">{}</text>\
-<text x=\"{x:.1}\" y=\"52\" font-size=\"11\" text-anchor=\"end\" fill=\"#666\">{}</text>\
-<line x1=\"{x:.1}\" y1=\"60\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>",
-            esc(&name),
-            esc(&addr),
-            esc(&roles),
-            height - 6.0
-        );
-    }
-    s.push_str(&body);
-    s.push_str("</svg>");
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn base64_matches_rfc4648_vectors() {
+    fn base64_is_standard_with_padding() {
+        // RFC 4648 §10: the CSP hash must be the standard alphabet with `=` padding.
         for (i, o) in [
             ("", ""),
             ("f", "Zg=="),
@@ -922,8 +740,10 @@ mod tests {
             ("fooba", "Zm9vYmE="),
             ("foobar", "Zm9vYmFy"),
         ] {
-            assert_eq!(base64(i.as_bytes()), o);
+            assert_eq!(STANDARD.encode(i.as_bytes()), o);
         }
+        // `+` and `/`, not the URL-safe `-` and `_`.
+        assert_eq!(STANDARD.encode([0xfb, 0xff]), "+/8=");
     }
 
     #[test]
