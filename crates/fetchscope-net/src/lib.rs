@@ -9,6 +9,7 @@ pub mod fault;
 mod link;
 mod queue;
 mod random;
+pub mod route;
 mod sim;
 mod tap;
 mod tun;

@@ -28,7 +28,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::Ipv4Cidr;
 use tun_tap::{Iface, Mode};
 
-use crate::{Link, LinkError, WaitOutcome};
+use crate::{Link, LinkError, WaitOutcome, route};
 
 /// Where the kernel's TUN driver is opened.
 const TUN_DEVICE_PATH: &str = "/dev/net/tun";
@@ -38,9 +38,6 @@ const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
 const MIN_MTU: usize = 68;
 /// The largest IP packet there is; a larger reported MTU is treated as this.
 const MAX_MTU: usize = 65_535;
-/// The kernel's main IPv4 routing table, as text, of the calling thread's network
-/// namespace (`/proc/net` would show the main thread's, which may be another one).
-const ROUTE_TABLE: &str = "/proc/thread-self/net/route";
 /// How long [`TunLink::open`] waits for the kernel to start the device's queue.
 const RUNNING_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -331,11 +328,10 @@ impl TunLink {
     /// would ever reach the stack and the fetch would only time out. Returns `Ok` when the
     /// route is there or when the table cannot be read (nothing to tell then).
     pub fn check_route_back(&self, stack: Ipv4Addr) -> Result<(), TunError> {
-        let Ok(table) = std::fs::read_to_string(ROUTE_TABLE) else {
+        let Ok(routes) = route::main_table(stack.into()) else {
             return Ok(());
         };
-        let routes = parse_route_table(&table);
-        let why = match best_route(&routes, stack) {
+        let why = match route::best_route(&routes, stack.into()) {
             Some(r) if r.iface == self.name => return Ok(()),
             Some(r) => format!("it routes {stack} out of {}", r.iface),
             None => format!("it has no route to {stack}"),
@@ -762,57 +758,6 @@ fn interface_exists(name: &CString) -> bool {
     unsafe { libc::if_nametoindex(name.as_ptr()) != 0 }
 }
 
-/// One line of `/proc/net/route`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Route {
-    iface: String,
-    dest: Ipv4Addr,
-    mask: Ipv4Addr,
-    metric: u32,
-    /// RTF_UP is set.
-    up: bool,
-}
-
-/// Parses `/proc/net/route`: a header line, then one route a line with the destination
-/// and mask as 8 hex digits of the address in memory order (little-endian here), e.g.
-/// `0001580A` for 10.88.1.0. Lines that do not parse are skipped.
-fn parse_route_table(text: &str) -> Vec<Route> {
-    let addr = |hex: &str| {
-        u32::from_str_radix(hex, 16)
-            .ok()
-            .map(|v| Ipv4Addr::from(v.to_le_bytes()))
-    };
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let flags = u32::from_str_radix(f.get(3)?, 16).ok()?;
-            Some(Route {
-                iface: (*f.first()?).to_owned(),
-                dest: addr(f.get(1)?)?,
-                metric: f.get(6)?.parse().ok()?,
-                mask: addr(f.get(7)?)?,
-                up: flags & 0x1 != 0,
-            })
-        })
-        .collect()
-}
-
-/// The route the kernel would take to `to`: the longest matching prefix, then the lowest
-/// metric (policy routing and other tables are not considered).
-fn best_route(routes: &[Route], to: Ipv4Addr) -> Option<&Route> {
-    let to = u32::from(to);
-    routes
-        .iter()
-        .filter(|r| r.up && to & u32::from(r.mask) == u32::from(r.dest) & u32::from(r.mask))
-        .max_by(|a, b| {
-            u32::from(a.mask)
-                .count_ones()
-                .cmp(&u32::from(b.mask).count_ones())
-                .then(b.metric.cmp(&a.metric))
-        })
-}
-
 /// The IPv4 addresses (with prefix lengths) of the interface `name`.
 fn interface_addresses(name: &str) -> io::Result<Vec<Ipv4Cidr>> {
     let mut found = Vec::new();
@@ -1199,27 +1144,6 @@ mod tests {
         // sa_data: 2 bytes of port, then the address.
         let bytes: Vec<u8> = sa.sa_data.iter().map(|&b| b as u8).collect();
         assert_eq!(&bytes[..6], &[0, 0, 10, 88, 1, 1]);
-    }
-
-    #[test]
-    fn route_table_lines_parse_and_the_longest_prefix_wins() {
-        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
-            eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
-            fsc0\t0001580A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
-            slow\t0001580A\t00000000\t0001\t0\t0\t50\t00FFFFFF\t0\t0\t0\n\
-            down\t0201580A\t00000000\t0000\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n\
-            garbage line\n";
-        let routes = parse_route_table(table);
-        assert_eq!(routes.len(), 4);
-        assert_eq!(routes[1].dest, Ipv4Addr::new(10, 88, 1, 0));
-        assert_eq!(routes[1].mask, Ipv4Addr::new(255, 255, 255, 0));
-        let via = |a| best_route(&routes, a).map(|r| r.iface.as_str());
-        // The /24 beats the default route, the lower metric beats the higher one, and a
-        // route that is not up (the /32) is ignored.
-        assert_eq!(via(Ipv4Addr::new(10, 88, 1, 2)), Some("fsc0"));
-        assert_eq!(via(Ipv4Addr::new(10, 77, 0, 2)), Some("eth0"));
-        let no_default: Vec<Route> = routes.iter().skip(1).cloned().collect();
-        assert_eq!(best_route(&no_default, Ipv4Addr::new(10, 77, 0, 2)), None);
     }
 
     #[test]
