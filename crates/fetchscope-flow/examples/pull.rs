@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use fetchscope_flow::{EventKind, Fetch, FetchConfig};
+use fetchscope_flow::{EventKind, Fetch, FetchConfig, TcpState};
 use fetchscope_lab::{Lab, LabConfig};
 use fetchscope_net::Randomness;
 
@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             EventKind::TcpState(s) => {
                 println!("{:>10.3} ms  TCP {} → {}", event.t_ms(), s.from, s.to);
-                if s.to == "SYN-SENT" {
+                if s.to == TcpState::SynSent {
                     let snap = fetch.snapshot();
                     println!("            next: {}", snap.next);
                 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use fetchscope_wire::{Direction, Dissection};
 use serde::Serialize;
 
+pub use crate::tcp_state::TcpState;
 use crate::timing::{CurlTimings, HarTimings};
 
 /// One thing that happened during a fetch, with the time it happened.
@@ -140,10 +141,10 @@ pub struct PacketEvent {
 /// A TCP state change of the fetch's socket.
 #[derive(Debug, Clone, Serialize)]
 pub struct TcpStateChange {
-    /// The old state (RFC 793 name, e.g. `SYN-SENT`).
-    pub from: String,
+    /// The old state (serialized as its RFC 793 name, e.g. `SYN-SENT`).
+    pub from: TcpState,
     /// The new state.
-    pub to: String,
+    pub to: TcpState,
     /// Why, in a few words (e.g. "connect() called", "SYN-ACK received").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,

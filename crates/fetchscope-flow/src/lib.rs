@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use fetchscope_flow::{EventKind, Fetch, FetchConfig};
+//! use fetchscope_flow::{EventKind, Fetch, FetchConfig, TcpState};
 //! use fetchscope_lab::{Lab, LabConfig};
 //!
 //! let lab = Lab::new(LabConfig::default()).unwrap();
@@ -27,7 +27,7 @@
 //! let (mut syn_sent, mut waited_for_syn_ack) = (false, false);
 //! while let Some(event) = fetch.next_event() {
 //!     match &event.kind {
-//!         EventKind::TcpState(s) if s.to == "SYN-SENT" => syn_sent = true,
+//!         EventKind::TcpState(s) if s.to == TcpState::SynSent => syn_sent = true,
 //!         // The SYN's own packet event: from now on the machine waits for the SYN-ACK.
 //!         EventKind::Packet(_) if syn_sent && !waited_for_syn_ack => {
 //!             assert!(fetch.snapshot().next.contains("SYN-ACK"));
@@ -51,6 +51,7 @@ pub mod event;
 pub mod fetch;
 pub mod http;
 pub mod redirects;
+pub mod tcp_state;
 pub mod timing;
 pub mod tls;
 
@@ -59,3 +60,4 @@ pub use error::{FailureClass, FetchError};
 pub use event::{Event, EventKind, Phase, Summary};
 pub use fetch::Fetch;
 pub use http::default_user_agent;
+pub use tcp_state::TcpState;

@@ -28,7 +28,7 @@ use fetchscope_flow::http::{self, DigestSink, HttpProgress, Limits, RequestHead,
 use fetchscope_flow::redirects;
 use fetchscope_flow::timing::TimingMarks;
 use fetchscope_flow::tls::{LinkTime, TlsClient, TlsConfig, TlsSetup};
-use fetchscope_flow::{Event, EventKind, FailureClass, FetchError, Phase, Summary};
+use fetchscope_flow::{Event, EventKind, FailureClass, FetchError, Phase, Summary, TcpState};
 use fetchscope_wire::{Direction, Dissection, Dissector};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -150,7 +150,7 @@ pub struct OsFetch {
 
     tcp: Option<TcpStream>,
     tcp_state: u8,
-    tcp_state_name: String,
+    tcp_state_shown: TcpState,
     fin_sent: bool,
     last_rx_tcp_us: u64,
     last_state_us: u64,
@@ -272,7 +272,7 @@ impl OsFetch {
             interfaces: Vec::new(),
             tcp: None,
             tcp_state: TCP_CLOSE,
-            tcp_state_name: "CLOSED".into(),
+            tcp_state_shown: TcpState::Closed,
             fin_sent: false,
             last_rx_tcp_us: 0,
             last_state_us: 0,
@@ -736,8 +736,12 @@ impl OsFetch {
             return;
         }
         let from_state = self.tcp_state;
-        let from = self.tcp_state_name.clone();
-        let mut to = tcpinfo::state_name(state).to_string();
+        // A client socket never reads `TCP_NEW_SYN_RECV` (a listener's request socket's
+        // state) or a number outside `TCP_*`: nothing to report for those.
+        let Some(mut to) = TcpState::from_linux(state) else {
+            return;
+        };
+        let from = self.tcp_state_shown;
         let cause_is_none = cause.is_none();
         let mut cause = cause.map(str::to_string);
         // A connection that closes from FIN-WAIT/CLOSING lives on in a time-wait socket;
@@ -747,7 +751,7 @@ impl OsFetch {
             && let (Some(l), Some(r)) = (self.local, self.remote)
             && let Some(left) = time_wait_left(l, r)
         {
-            to = "TIME-WAIT".to_string();
+            to = TcpState::TimeWait;
             let how_long = match left {
                 Some(d) => format!("for another {:.1} s", d.as_secs_f64()),
                 None => "(60 s on Linux)".to_string(),
@@ -757,8 +761,8 @@ impl OsFetch {
             ));
         }
         self.tcp_state = state;
-        self.tcp_state_name = to.clone();
-        let change = report::tcp_change(&from, &to, cause.as_deref());
+        self.tcp_state_shown = to;
+        let change = report::tcp_change(from, to, cause.as_deref());
         // The kernel changed state when it processed the segment that caused it, which
         // may be well before this process got to run and look: date changes caused by a
         // server segment just after that segment, others (our own calls) now.
@@ -972,12 +976,12 @@ impl OsFetch {
         sys::setsockopt(fd.as_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, &one)
             .map_err(|e| setup_error(Phase::Connect, format!("could not set TCP_NODELAY: {e}")))?;
         self.emit(EventKind::TcpState(report::tcp_change(
-            "CLOSED",
-            "SYN-SENT",
+            TcpState::Closed,
+            TcpState::SynSent,
             Some("connect() called: the kernel sends the SYN"),
         )));
         self.tcp_state = TCP_SYN_SENT;
-        self.tcp_state_name = "SYN-SENT".into();
+        self.tcp_state_shown = TcpState::SynSent;
         match sys::connect(fd.as_fd(), remote) {
             Ok(_) => {}
             Err(e) => {
@@ -1422,7 +1426,7 @@ impl OsFetch {
         self.set_url(url);
         self.new_exchange(false);
         self.tcp_state = TCP_CLOSE;
-        self.tcp_state_name = "CLOSED".into();
+        self.tcp_state_shown = TcpState::Closed;
         self.fin_sent = false;
         self.peer_eof = false;
         self.tls = None;
@@ -1498,7 +1502,7 @@ impl OsFetch {
             self.note(format!(
                 "the server did not finish closing within {} s; stopping in {}",
                 TEARDOWN_LIMIT.as_secs(),
-                self.tcp_state_name
+                self.tcp_state_shown
             ));
             done = true;
         }
@@ -1649,7 +1653,7 @@ impl OsFetch {
             har,
             remote: self.remote.map(|r| r.to_string()).unwrap_or_default(),
             local: self.local.map(|l| l.to_string()).unwrap_or_default(),
-            final_tcp_state: self.tcp_state_name.clone(),
+            final_tcp_state: self.tcp_state_shown.to_string(),
             packets_tx: self.packets_tx,
             packets_rx: self.packets_rx,
             tls_version: tls.and_then(|t| t.version()),

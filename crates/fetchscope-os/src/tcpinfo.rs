@@ -6,6 +6,7 @@
 
 use std::os::fd::BorrowedFd;
 
+use fetchscope_flow::TcpState;
 use serde::Serialize;
 
 /// `tcpi_options` bits.
@@ -111,22 +112,14 @@ pub struct TcpInfo {
     pub total_rto: Option<u16>,
 }
 
-/// The RFC 793 name of a Linux `TCP_*` state number.
+/// The RFC 793 name of a Linux `TCP_*` state number ([`TcpState::from_linux`]'s
+/// name), `NEW-SYN-RECEIVED` for a request socket's `TCP_NEW_SYN_RECV` (12), `UNKNOWN`
+/// for any other number.
 pub fn state_name(state: u8) -> &'static str {
-    match state {
-        1 => "ESTABLISHED",
-        2 => "SYN-SENT",
-        3 => "SYN-RECEIVED",
-        4 => "FIN-WAIT-1",
-        5 => "FIN-WAIT-2",
-        6 => "TIME-WAIT",
-        7 => "CLOSED",
-        8 => "CLOSE-WAIT",
-        9 => "LAST-ACK",
-        10 => "LISTEN",
-        11 => "CLOSING",
-        12 => "NEW-SYN-RECEIVED",
-        _ => "UNKNOWN",
+    match TcpState::from_linux(state) {
+        Some(s) => s.name(),
+        None if state == 12 => "NEW-SYN-RECEIVED",
+        None => "UNKNOWN",
     }
 }
 

@@ -134,8 +134,8 @@ impl<L: Link> Fetch<L> {
             .map(str::to_string)
             .or_else(|| transition_cause(from, state).map(str::to_string));
         self.emit(EventKind::TcpState(TcpStateChange {
-            from: from.to_string(),
-            to: state.to_string(),
+            from: from.into(),
+            to: state.into(),
             cause,
         }));
         if state == tcp::State::Established && self.exchange.marks.connect.is_none() {

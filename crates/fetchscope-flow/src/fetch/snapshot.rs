@@ -7,7 +7,7 @@ use serde::Serialize;
 use smoltcp::socket::tcp;
 
 use super::Fetch;
-use crate::event::Phase;
+use crate::event::{Phase, TcpState};
 
 /// The state of a fetch at a pause.
 #[derive(Debug, Clone, Serialize)]
@@ -141,7 +141,7 @@ fn rel_abs(rel: Option<u32>, abs: Option<u32>) -> Option<(u32, u32)> {
 pub(super) struct AsOf {
     pub t_us: u64,
     pub phase: Phase,
-    pub tcp: Option<tcp::State>,
+    pub tcp: Option<TcpState>,
     /// The last TLS stage reported (`client_hello_sent`, `server_hello`, ...).
     pub tls_stage: Option<String>,
     /// What the TLS events so far negotiated: version, suite, group, ALPN.
@@ -197,7 +197,7 @@ impl AsOf {
                 }
             }
             EventKind::Dns(d) if d.event == "query" => self.dns_unsent = true,
-            EventKind::TcpState(c) => self.tcp = parse_state(&c.to),
+            EventKind::TcpState(c) => self.tcp = Some(c.to),
             EventKind::Tls(t) => {
                 self.tls_stage = Some(t.stage.clone());
                 for (have, new) in self
@@ -224,26 +224,6 @@ impl AsOf {
             _ => {}
         }
     }
-}
-
-/// The smoltcp state a `tcp_state` event names.
-fn parse_state(s: &str) -> Option<tcp::State> {
-    use tcp::State::*;
-    [
-        Closed,
-        Listen,
-        SynSent,
-        SynReceived,
-        Established,
-        FinWait1,
-        FinWait2,
-        CloseWait,
-        Closing,
-        LastAck,
-        TimeWait,
-    ]
-    .into_iter()
-    .find(|st| st.to_string() == s)
 }
 
 /// How far a TLS stage is into the handshake, to tell whether rustls is already past the
@@ -365,7 +345,7 @@ impl<L: Link> Fetch<L> {
         AsOf {
             t_us: self.t_us(self.now()),
             phase: self.phase,
-            tcp: self.conn.as_ref().map(|c| c.state),
+            tcp: self.conn.as_ref().map(|c| c.state.into()),
             tls_params: tls
                 .map(|t| [t.version(), t.suite(), t.group(), t.alpn()])
                 .unwrap_or_default(),
@@ -407,7 +387,7 @@ impl<L: Link> Fetch<L> {
             let in_flight = k.in_flight();
             TcpSnapshot {
                 smoltcp: TcpExposed {
-                    state: as_of.tcp.unwrap_or(c.state).to_string(),
+                    state: as_of.tcp.unwrap_or(c.state.into()).to_string(),
                     local: sock
                         .local_endpoint()
                         .map(|e| e.to_string())
@@ -507,21 +487,21 @@ impl<L: Link> Fetch<L> {
                 }
                 None => "the DNS query goes out next (or the address is known already)".into(),
             },
-            (Phase::Connect, Some(tcp::State::SynSent))
+            (Phase::Connect, Some(TcpState::SynSent))
                 if self.conn.as_ref().is_some_and(|c| c.track.irs.is_some()) =>
             {
                 "the SYN-ACK is in: smoltcp moves to ESTABLISHED and acknowledges it".into()
             }
-            (Phase::Connect, Some(tcp::State::SynSent))
+            (Phase::Connect, Some(TcpState::SynSent))
                 if self.conn.as_ref().is_some_and(|c| c.track.iss.is_none()) =>
             {
                 "connect() queued the SYN: it goes out next".into()
             }
-            (Phase::Connect, Some(tcp::State::SynSent)) => format!(
+            (Phase::Connect, Some(TcpState::SynSent)) => format!(
                 "waiting for the server's SYN-ACK{}",
                 timer("the SYN is resent")
             ),
-            (Phase::Connect, Some(tcp::State::Established)) => {
+            (Phase::Connect, Some(TcpState::Established)) => {
                 if self.target.tls {
                     "the TCP handshake is done: the TLS ClientHello goes out next".into()
                 } else {
@@ -546,16 +526,16 @@ impl<L: Link> Fetch<L> {
                 let got = self.exchange.reader_decoded_bytes();
                 format!("receiving the response ({got} body bytes so far); more segments and our ACKs follow")
             }
-            (Phase::Teardown, Some(tcp::State::FinWait1)) => {
+            (Phase::Teardown, Some(TcpState::FinWait1)) => {
                 "waiting for the server to acknowledge our FIN (and send its own)".into()
             }
-            (Phase::Teardown, Some(tcp::State::FinWait2)) => {
+            (Phase::Teardown, Some(TcpState::FinWait2)) => {
                 "our FIN was acknowledged; waiting for the server's FIN".into()
             }
-            (Phase::Teardown, Some(tcp::State::TimeWait)) => {
+            (Phase::Teardown, Some(TcpState::TimeWait)) => {
                 "both FINs are through; our last ACK finishes the teardown (TIME-WAIT keeps the port for 10 s)".into()
             }
-            (Phase::Teardown, Some(tcp::State::LastAck)) => {
+            (Phase::Teardown, Some(TcpState::LastAck)) => {
                 "waiting for the server to acknowledge our FIN".into()
             }
             (Phase::Teardown, _) => "closing the connection".into(),
@@ -634,7 +614,7 @@ mod tests {
     fn at(stage: Option<&str>) -> AsOf {
         AsOf {
             phase: Phase::Tls,
-            tcp: Some(tcp::State::Established),
+            tcp: Some(TcpState::Established),
             tls_stage: stage.map(str::to_string),
             ..AsOf::start()
         }

@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use fetchscope_flow::event::{ExchangeRecord, HttpRequestEvent, HttpResponseEvent};
 use fetchscope_flow::timing::HarTimings;
-use fetchscope_flow::{Event, EventKind, Summary};
+use fetchscope_flow::{Event, EventKind, Summary, TcpState};
 use fetchscope_wire::Direction;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -118,7 +118,7 @@ impl HarRecorder {
             EventKind::Dns(d) if d.event == "skipped" => {
                 self.marks.dns.get_or_insert(e.t_us);
             }
-            EventKind::TcpState(s) if s.to == "ESTABLISHED" => {
+            EventKind::TcpState(s) if s.to == TcpState::Established => {
                 self.marks.established.get_or_insert(e.t_us);
             }
             EventKind::Tls(t) if t.stage == "handshake_complete" => {
@@ -766,8 +766,8 @@ mod tests {
             ev(
                 20,
                 EventKind::TcpState(TcpStateChange {
-                    from: "SYN-SENT".into(),
-                    to: "ESTABLISHED".into(),
+                    from: TcpState::SynSent,
+                    to: TcpState::Established,
                     cause: None,
                 }),
             ),

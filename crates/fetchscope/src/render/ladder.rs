@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use fetchscope_flow::event::PacketEvent;
-use fetchscope_flow::{Event, EventKind};
+use fetchscope_flow::{Event, EventKind, TcpState};
 use fetchscope_wire::Direction;
 
 /// The text diagram's width in columns.
@@ -161,7 +161,7 @@ pub enum Row {
         /// Microseconds since the start.
         t_us: u64,
         /// The new state, e.g. `ESTABLISHED`.
-        state: String,
+        state: TcpState,
     },
     /// Something to mark between arrows: a redirect, the outcome.
     Mark {
@@ -224,7 +224,7 @@ impl LadderRecorder {
                 self.flush_run();
                 self.ladder.rows.push(Row::State {
                     t_us: e.t_us,
-                    state: s.to.clone(),
+                    state: s.to,
                 });
             }
             EventKind::Dns(d) if d.event == "answer" => {
@@ -782,7 +782,7 @@ impl Ladder {
                     let mut c = Canvas::new(width);
                     c.put(0, &format!("{:>9.3}", *t_us as f64 / 1000.0));
                     lifelines(&mut c, "|");
-                    c.put(client_col + 2, &format!("[{}]", ascii(state)));
+                    c.put(client_col + 2, &format!("[{}]", ascii(state.name())));
                     line(c);
                 }
                 Row::Fold(f) => {

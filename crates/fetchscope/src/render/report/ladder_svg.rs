@@ -98,7 +98,7 @@ class=\"tcp-state\">{}</text>",
                     ms(*t_us),
                     client_x + 6.0,
                     y + 4.0,
-                    esc(state)
+                    esc(state.name())
                 );
                 y += 20.0;
             }
@@ -180,6 +180,7 @@ mod tests {
 
     use super::*;
     use crate::render::ladder::{Arrow, Fold, Peer};
+    use fetchscope_flow::TcpState;
 
     fn ladder() -> Ladder {
         let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 80));
@@ -214,7 +215,7 @@ mod tests {
                 }),
                 Row::State {
                     t_us: 2_300,
-                    state: "ESTABLISHED".into(),
+                    state: TcpState::Established,
                 },
                 Row::Fold(Fold {
                     first: 3,

@@ -1,0 +1,163 @@
+//! [`TcpState`]: the TCP states (RFC 9293) as one type, for smoltcp's socket and for the
+//! kernel's `TCP_INFO` alike.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+use smoltcp::socket::tcp;
+
+/// A TCP connection state. It prints (and serializes) as the RFC name smoltcp uses:
+/// `CLOSED`, `LISTEN`, `SYN-SENT`, `SYN-RECEIVED`, `ESTABLISHED`, `FIN-WAIT-1`,
+/// `FIN-WAIT-2`, `CLOSE-WAIT`, `CLOSING`, `LAST-ACK`, `TIME-WAIT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TcpState {
+    /// No connection.
+    Closed,
+    /// Waiting for a SYN.
+    Listen,
+    /// Our SYN is out, waiting for the SYN-ACK.
+    SynSent,
+    /// A SYN came in and our SYN-ACK is out, waiting for its ACK.
+    SynReceived,
+    /// The handshake is done: data flows both ways.
+    Established,
+    /// Our FIN is out, not acknowledged yet.
+    FinWait1,
+    /// Our FIN is acknowledged, waiting for the peer's.
+    FinWait2,
+    /// The peer's FIN came in; we have not sent ours.
+    CloseWait,
+    /// Both FINs crossed; waiting for the ACK of ours.
+    Closing,
+    /// The peer closed first and our FIN is out, waiting for its ACK.
+    LastAck,
+    /// Both sides closed; waiting out stray segments.
+    TimeWait,
+}
+
+impl TcpState {
+    /// The RFC name, as smoltcp's `tcp::State` prints it (`SYN-SENT`, `FIN-WAIT-1`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            TcpState::Closed => "CLOSED",
+            TcpState::Listen => "LISTEN",
+            TcpState::SynSent => "SYN-SENT",
+            TcpState::SynReceived => "SYN-RECEIVED",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::FinWait1 => "FIN-WAIT-1",
+            TcpState::FinWait2 => "FIN-WAIT-2",
+            TcpState::CloseWait => "CLOSE-WAIT",
+            TcpState::Closing => "CLOSING",
+            TcpState::LastAck => "LAST-ACK",
+            TcpState::TimeWait => "TIME-WAIT",
+        }
+    }
+
+    /// The state a Linux `TCP_*` number names (`include/net/tcp_states.h`, the
+    /// `tcpi_state` of `TCP_INFO`): 1 `TCP_ESTABLISHED` ... 11 `TCP_CLOSING`.
+    /// `TCP_NEW_SYN_RECV` (12) is a request socket's state, never a full socket's, and
+    /// gives `None` like any other number.
+    pub const fn from_linux(state: u8) -> Option<TcpState> {
+        Some(match state {
+            1 => TcpState::Established,
+            2 => TcpState::SynSent,
+            3 => TcpState::SynReceived,
+            4 => TcpState::FinWait1,
+            5 => TcpState::FinWait2,
+            6 => TcpState::TimeWait,
+            7 => TcpState::Closed,
+            8 => TcpState::CloseWait,
+            9 => TcpState::LastAck,
+            10 => TcpState::Listen,
+            11 => TcpState::Closing,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for TcpState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl From<tcp::State> for TcpState {
+    fn from(state: tcp::State) -> TcpState {
+        match state {
+            tcp::State::Closed => TcpState::Closed,
+            tcp::State::Listen => TcpState::Listen,
+            tcp::State::SynSent => TcpState::SynSent,
+            tcp::State::SynReceived => TcpState::SynReceived,
+            tcp::State::Established => TcpState::Established,
+            tcp::State::FinWait1 => TcpState::FinWait1,
+            tcp::State::FinWait2 => TcpState::FinWait2,
+            tcp::State::CloseWait => TcpState::CloseWait,
+            tcp::State::Closing => TcpState::Closing,
+            tcp::State::LastAck => TcpState::LastAck,
+            tcp::State::TimeWait => TcpState::TimeWait,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMOLTCP: [tcp::State; 11] = [
+        tcp::State::Closed,
+        tcp::State::Listen,
+        tcp::State::SynSent,
+        tcp::State::SynReceived,
+        tcp::State::Established,
+        tcp::State::FinWait1,
+        tcp::State::FinWait2,
+        tcp::State::CloseWait,
+        tcp::State::Closing,
+        tcp::State::LastAck,
+        tcp::State::TimeWait,
+    ];
+
+    #[test]
+    fn names_are_smoltcps() {
+        for s in SMOLTCP {
+            let t = TcpState::from(s);
+            assert_eq!(t.to_string(), s.to_string());
+            assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                format!("\"{s}\""),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn linux_numbers() {
+        let names: Vec<_> = (1..=11)
+            .map(|n| TcpState::from_linux(n).unwrap().name())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "ESTABLISHED",
+                "SYN-SENT",
+                "SYN-RECEIVED",
+                "FIN-WAIT-1",
+                "FIN-WAIT-2",
+                "TIME-WAIT",
+                "CLOSED",
+                "CLOSE-WAIT",
+                "LAST-ACK",
+                "LISTEN",
+                "CLOSING",
+            ]
+        );
+        assert_eq!(TcpState::from_linux(0), None);
+        assert_eq!(TcpState::from_linux(12), None);
+    }
+}
