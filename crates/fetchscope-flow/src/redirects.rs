@@ -446,25 +446,6 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.class, FailureClass::Http);
     }
-}
-
-#[cfg(test)]
-mod protocol_tests {
-    use super::*;
-
-    fn head(status: u16, location: &str) -> ResponseHead {
-        ResponseHead::new(
-            "GET",
-            "HTTP/1.1",
-            status,
-            "x".into(),
-            vec![
-                ("Location".into(), location.into()),
-                ("Content-Length".into(), "0".into()),
-            ],
-        )
-        .expect("a head")
-    }
 
     #[test]
     fn proto_redir_parses_like_curl_and_bare_names_are_the_set() {
