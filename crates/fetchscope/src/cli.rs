@@ -295,11 +295,16 @@ fn timeout_secs(s: &str) -> Result<f64, String> {
         )
     };
     let secs: f64 = s.trim().parse().map_err(|_| why())?;
-    if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 {
+    if timeout_in_range(secs) {
         Ok(secs)
     } else {
         Err(why())
     }
+}
+
+/// Whether `secs` is a timeout fetchscope takes: more than 0, at most a day.
+pub fn timeout_in_range(secs: f64) -> bool {
+    secs.is_finite() && secs > 0.0 && secs <= 86_400.0
 }
 
 fn loss_pct(s: &str) -> Result<f64, String> {

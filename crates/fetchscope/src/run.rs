@@ -71,8 +71,8 @@ pub fn parse_url(s: &str) -> Result<Url, SetupError> {
     let usage = |msg: String| SetupError::usage(anyhow::anyhow!(msg));
     // `https//host` and `https:/host`: a scheme with its colon or a slash missing would
     // otherwise become a host called "https".
+    let lower = s.to_ascii_lowercase();
     for scheme in ["https", "http"] {
-        let lower = s.to_ascii_lowercase();
         if let Some(rest) = lower.strip_prefix(scheme)
             && (rest.starts_with("//") || (rest.starts_with(":/") && !rest.starts_with("://")))
         {
@@ -123,7 +123,8 @@ pub fn parse_url(s: &str) -> Result<Url, SetupError> {
 
 /// Builds the configuration and the world for a fetch of `url` with `args`.
 pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), SetupError> {
-    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 86_400.0) {
+    // Checked when parsed too; a CommonArgs built in code meets the same rule.
+    if !crate::cli::timeout_in_range(args.timeout) {
         return Err(SetupError::usage(anyhow::anyhow!(
             "--timeout takes a number of seconds more than 0 and at most 86400 (a day)"
         )));
@@ -136,32 +137,35 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
             "--lab-fault {fault} only applies to the built-in lab, not with --tun: a real network's faults are its own"
         )));
     }
-    if let Some(name) = &args.tun {
-        if args.ipv6 {
-            return Err(SetupError::usage(anyhow::anyhow!(
-                "--ipv6 is for the built-in lab; with --tun give the stack an IPv6 address with a second --addr"
-            )));
-        }
-        let (mut cfg, world) = prepare_tun(url, args, name, randomness)?;
-        cfg.conditions.faults = args.faults.config().map(|c| c.to_string());
-        cfg.conditions.faults_drop_everything = args.faults.loss.is_some_and(|l| l >= 100.0);
-        cfg.mtu = mtu;
-        return Ok((cfg, with_faults(world, args)?));
-    }
-    if !args.addr.is_empty() || !args.gateway.is_empty() || !args.dns.is_empty() {
+    if args.tun.is_some() && args.ipv6 {
         return Err(SetupError::usage(anyhow::anyhow!(
-            "--addr, --gateway and --dns only apply with --tun NAME; without --tun the fetch runs in the built-in lab"
+            "--ipv6 is for the built-in lab; with --tun give the stack an IPv6 address with a second --addr"
         )));
     }
-    let (mut cfg, world) = prepare_lab(url, args, randomness, lab_fault)?;
+    let (mut cfg, world, network) = match &args.tun {
+        Some(name) => {
+            let (cfg, world) = prepare_tun(url, args, name, randomness)?;
+            (cfg, world, fetchscope_flow::advice::Network::Real)
+        }
+        None => {
+            if !args.addr.is_empty() || !args.gateway.is_empty() || !args.dns.is_empty() {
+                return Err(SetupError::usage(anyhow::anyhow!(
+                    "--addr, --gateway and --dns only apply with --tun NAME; without --tun the fetch runs in the built-in lab"
+                )));
+            }
+            let (cfg, world) = prepare_lab(url, args, randomness, lab_fault)?;
+            let fault = lab_fault.map(|f| f.to_string());
+            (cfg, world, fetchscope_flow::advice::Network::Lab { fault })
+        }
+    };
+    // What both worlds share: the advice's conditions, the MTU and the redirect rule.
     cfg.conditions = fetchscope_flow::advice::Conditions {
-        network: fetchscope_flow::advice::Network::Lab {
-            fault: lab_fault.map(|f| f.to_string()),
-        },
+        network,
         faults: args.faults.config().map(|c| c.to_string()),
         faults_drop_everything: args.faults.loss.is_some_and(|l| l >= 100.0),
     };
     cfg.mtu = mtu;
+    cfg.redirect_protocols = args.proto_redir;
     Ok((cfg, with_faults(world, args)?))
 }
 
@@ -238,7 +242,6 @@ fn prepare_lab(
     cfg.gateways = gateways;
     cfg.dns_servers = vec![lab.dns_server()];
     cfg.resolve = args.resolve.clone();
-    cfg.redirect_protocols = args.proto_redir;
     cfg.randomness = randomness;
     cfg.epoch = epoch;
     if args.cacert.is_some() {
@@ -330,7 +333,6 @@ fn prepare_tun(
     cfg.gateways = addressing.gateways.clone();
     cfg.dns_servers = dns_servers;
     cfg.resolve = args.resolve.clone();
-    cfg.redirect_protocols = args.proto_redir;
     cfg.randomness = randomness;
     cfg.timeout = Duration::from_secs_f64(args.timeout);
     Ok((
@@ -613,8 +615,8 @@ impl Session {
         // flushed); it takes its name only when the fetch completed.
         drop(self.fetch);
         if let Some(out) = self.body_output.take() {
+            let path = out.path().to_path_buf();
             if failure.is_none() {
-                let path = out.path().to_path_buf();
                 out.commit()
                     .with_context(|| format!("could not rename the body to {}", path.display()))
                     .map_err(SetupError::setup)?;
@@ -622,7 +624,7 @@ impl Session {
                 eprintln!(
                     "fetchscope: note: the {n} body bytes received before the failure are in {}; {} was not touched",
                     part.display(),
-                    args_output_name(&part)
+                    path.display()
                 );
             }
         }
@@ -641,12 +643,6 @@ impl Session {
             None => Ok(0),
         }
     }
-}
-
-/// `dir/name.part` → `dir/name`, for the note about a kept partial body.
-fn args_output_name(part: &Path) -> String {
-    let s = part.display().to_string();
-    s.strip_suffix(".part").unwrap_or(&s).to_string()
 }
 
 /// Runs `fetchscope fetch`; returns the exit status.
