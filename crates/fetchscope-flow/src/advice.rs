@@ -82,41 +82,42 @@ impl Conditions {
         }
     }
 
+    /// `base` followed by the cause that fits where the fetch runs: the fault that was
+    /// asked for, what the built-in lab's server did (`lab`), or advice for a real network
+    /// (`real`, with its own leading punctuation).
+    fn with_cause(&self, base: String, lab: &str, real: &str) -> String {
+        match (self.induced(), &self.network) {
+            (Some(why), _) => format!("{base}: {why}"),
+            (None, Network::Lab { .. }) => format!("{base}: {lab}"),
+            (None, Network::Real) => format!("{base}{real}"),
+        }
+    }
+
     /// No SYN-ACK came from `remote`.
     pub fn no_syn_ack(&self, remote: &str) -> String {
-        match (self.induced(), &self.network) {
-            (Some(why), _) => format!("no SYN-ACK from {remote}: {why}"),
-            (None, Network::Lab { .. }) => {
-                format!("no SYN-ACK from {remote}: the built-in lab's server did not answer")
-            }
-            (None, Network::Real) => format!(
-                "no SYN-ACK from {remote}: the server or the path to it is not answering (is --gateway right? is the port open?)"
-            ),
-        }
+        self.with_cause(
+            format!("no SYN-ACK from {remote}"),
+            "the built-in lab's server did not answer",
+            ": the server or the path to it is not answering (is --gateway right? is the port open?)",
+        )
     }
 
     /// No DNS answer came for `host` from `server` after `queries` queries.
     pub fn no_dns_answer(&self, host: &str, server: &str, queries: u32) -> String {
-        let base = format!("no DNS answer for {host} from {server} after {queries} queries");
-        match (self.induced(), &self.network) {
-            (Some(why), _) => format!("{base}: {why}"),
-            (None, Network::Lab { .. }) => {
-                format!("{base}: the built-in lab's DNS server did not answer")
-            }
-            (None, Network::Real) => {
-                format!("{base}; check --dns and that the server is reachable")
-            }
-        }
+        self.with_cause(
+            format!("no DNS answer for {host} from {server} after {queries} queries"),
+            "the built-in lab's DNS server did not answer",
+            "; check --dns and that the server is reachable",
+        )
     }
 
     /// The DNS server at `server` answered SERVFAIL for `name`.
     pub fn servfail(&self, server: &str, name: &str) -> String {
-        let base = format!("the DNS server {server} could not resolve {name} (SERVFAIL)");
-        match (self.induced(), &self.network) {
-            (Some(why), _) => format!("{base}: {why}"),
-            (None, Network::Lab { .. }) => format!("{base}: the built-in lab's DNS server failed"),
-            (None, Network::Real) => format!("{base}; try again later or another --dns"),
-        }
+        self.with_cause(
+            format!("the DNS server {server} could not resolve {name} (SERVFAIL)"),
+            "the built-in lab's DNS server failed",
+            "; try again later or another --dns",
+        )
     }
 
     /// A connection stalled after the handshake, in `phase`, talking to `remote`.
