@@ -72,6 +72,9 @@ pub struct TextRenderer<W: Write> {
     /// What fault injection did, counted for the summary (boxed: the renderer enum keeps
     /// its variants of similar size).
     faults: Box<FaultTally>,
+    /// The first redirect from https to http (hop, target), for the summary (boxed: the
+    /// renderer enum keeps its variants of similar size).
+    downgrade: Option<Box<(usize, String)>>,
 }
 
 fn paint(style: Style, text: &str) -> String {
@@ -91,6 +94,7 @@ impl<W: Write> TextRenderer<W> {
             phase_no: 0,
             response_head: None,
             faults: Box::default(),
+            downgrade: None,
         }
     }
 
@@ -181,6 +185,9 @@ impl<W: Write> TextRenderer<W> {
                 )
             }
             EventKind::Redirect(r) => {
+                if r.downgrade && self.downgrade.is_none() {
+                    self.downgrade = Some(Box::new((r.hop, r.to.clone())));
+                }
                 writeln!(self.out)?;
                 writeln!(
                     self.out,
@@ -383,23 +390,15 @@ impl<W: Write> TextRenderer<W> {
             }
         }
         // An https → http redirect: the summary says it too, not only the trace.
-        if let Some(hop) = s
-            .exchanges
-            .windows(2)
-            .position(|w| w[0].url.starts_with("https://") && w[1].url.starts_with("http://"))
-        {
+        // (The redirect event said so: its `downgrade` fact, kept when it was drawn.)
+        if let Some((hop, to)) = self.downgrade.take().map(|d| *d) {
             writeln!(
                 self.out,
                 "\n{}",
                 paint(
                     self.palette.error,
                     &format!(
-                        "Downgraded: redirect {} left https for http; {} and what followed crossed the network unencrypted",
-                        hop + 1,
-                        s.exchanges
-                            .get(hop + 1)
-                            .map(|e| e.url.as_str())
-                            .unwrap_or("the rest")
+                        "Downgraded: redirect {hop} left https for http; {to} and what followed crossed the network unencrypted"
                     )
                 )
             )?;
