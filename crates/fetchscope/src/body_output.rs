@@ -99,6 +99,7 @@ fn part_path(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::FileTypeExt;
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -158,6 +159,4 @@ mod tests {
                 .is_char_device()
         );
     }
-
-    use std::os::unix::fs::FileTypeExt;
 }

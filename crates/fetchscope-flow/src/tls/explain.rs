@@ -221,10 +221,10 @@ fn names_in_words(presented: &[String]) -> String {
             inner.trim_matches('"').replace("\\\"", "").to_string()
         })
         .collect();
-    match names.as_slice() {
-        [] => "no name at all".to_string(),
-        [one] => one.clone(),
-        many => many.join(", "),
+    if names.is_empty() {
+        "no name at all".to_string()
+    } else {
+        names.join(", ")
     }
 }
 
