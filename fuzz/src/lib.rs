@@ -10,8 +10,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use fetchscope_flow::dns::{AnswerVerdict, DnsQuery, check_answer};
-use fetchscope_flow::http::{BodySink, HttpError, HttpProgress, Limits, ResponseReader};
+use fetchscope_core::dns::{AnswerVerdict, DnsQuery, check_answer};
+use fetchscope_core::http::{BodySink, HttpError, HttpProgress, Limits, ResponseReader};
 use fetchscope_wire::{Direction, Dissector};
 use hickory_proto::rr::RecordType;
 
@@ -278,7 +278,7 @@ const DNS_NAMES: [&str; 4] = [
 /// The DNS server of [`dns_answer`].
 const DNS_SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 88, 0, 1)), 53);
 
-/// DNS answer handling: `fetchscope_flow::dns::check_answer` with a real query and
+/// DNS answer handling: `fetchscope_core::dns::check_answer` with a real query and
 /// arbitrary bytes as the answer.
 ///
 /// Input: one selector byte, then the datagram. Selector bits 0–1: the name asked for
@@ -326,7 +326,7 @@ pub fn dns_answer(data: &[u8]) {
             }
             assert!(a.cnames.len() <= 16, "{} aliases followed", a.cnames.len());
             assert!(a.addresses.is_empty() || a.ttl.is_some());
-            let _ = fetchscope_flow::dns::rcode_name(a.rcode);
+            let _ = fetchscope_core::dns::rcode_name(a.rcode);
         }
         AnswerVerdict::Ignore(reason) => {
             assert!(!reason.is_empty());
@@ -474,7 +474,7 @@ fn read_response(
     }
 }
 
-/// The HTTP response parser: `fetchscope_flow::http::ResponseReader` fed at arbitrary
+/// The HTTP response parser: `fetchscope_core::http::ResponseReader` fed at arbitrary
 /// split points, bodies in every framing and content coding the input names.
 ///
 /// Input: a flags byte (bit 0: the request was HEAD; bit 1: the peer closes after the

@@ -67,7 +67,7 @@ fn formats_work_on_hand_written_inputs() {
     fetchscope_fuzz::dissect(&tls);
 
     // A DNS answer for www.example.test A with id 0x1234.
-    let query = fetchscope_flow::dns::DnsQuery::new(
+    let query = fetchscope_core::dns::DnsQuery::new(
         "www.example.test",
         hickory_proto::rr::RecordType::A,
         0x1234,

@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
-use fetchscope_flow::{EventKind, Fetch, FetchConfig, TcpState};
+use fetchscope_core::{EventKind, TcpState};
+
+use fetchscope_core::Randomness;
+use fetchscope_flow::{Fetch, FetchConfig};
 use fetchscope_lab::{Lab, LabConfig};
-use fetchscope_net::Randomness;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The built-in lab: a DNS server and an HTTPS server on their own smoltcp interface,

@@ -1,8 +1,9 @@
-//! fetchscope's fetch machine: DNS, TCP, TLS and HTTP over a smoltcp stack, hand-driven
-//! and pulled one event at a time.
+//! fetchscope's fetch machine over a smoltcp stack: DNS, TCP, TLS and HTTP, hand-driven
+//! and pulled one event at a time. The protocols themselves (DNS messages, TLS, HTTP,
+//! redirects, timings, the events) are `fetchscope_core`'s; this crate drives smoltcp.
 //!
 //! The machine is pulled: [`Fetch::next_event`] runs it until something happens and
-//! returns that one [`Event`]; nothing happens between calls (in the built-in lab not even
+//! returns that one [`Event`](fetchscope_core::Event); nothing happens between calls (in the built-in lab not even
 //! time passes), so a caller can print, step, pause or stop at any event. With
 //! [`Fetch::keep_snapshots`], [`Fetch::snapshot`] describes the state as of the last event
 //! returned: the TCP socket as smoltcp exposes it and as the packets show it, the TLS
@@ -10,7 +11,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use fetchscope_flow::{EventKind, Fetch, FetchConfig, TcpState};
+//! use fetchscope_core::{EventKind, TcpState};
+//! use fetchscope_flow::{Fetch, FetchConfig};
 //! use fetchscope_lab::{Lab, LabConfig};
 //!
 //! let lab = Lab::new(LabConfig::default()).unwrap();
@@ -42,22 +44,9 @@
 //!
 //! `examples/pull.rs` is the same as a program: `cargo run -p fetchscope-flow --example pull`.
 
-pub mod advice;
-pub mod certinfo;
 pub mod config;
-pub mod dns;
-pub mod error;
-pub mod event;
 pub mod fetch;
-pub mod http;
-pub mod redirects;
-pub mod tcp_state;
-pub mod timing;
-pub mod tls;
+mod stack_state;
 
-pub use config::{FetchConfig, ResolveOverride};
-pub use error::{FailureClass, FetchError};
-pub use event::{Event, EventKind, Phase, Summary};
+pub use config::FetchConfig;
 pub use fetch::Fetch;
-pub use http::default_user_agent;
-pub use tcp_state::TcpState;

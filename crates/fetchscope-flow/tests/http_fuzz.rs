@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use fetchscope_flow::http::{HttpProgress, Limits, ResponseReader};
+use fetchscope_core::http::{HttpProgress, Limits, ResponseReader};
 use flate2::Compression;
 use flate2::write::{GzEncoder, ZlibEncoder};
 use rand::rngs::StdRng;

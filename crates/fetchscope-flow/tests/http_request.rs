@@ -1,6 +1,6 @@
 //! The request bytes, compared with what Python requests puts on the wire.
 
-use fetchscope_flow::http::{build_request, default_user_agent};
+use fetchscope_core::http::{build_request, default_user_agent};
 
 fn url(s: &str) -> url::Url {
     url::Url::parse(s).expect("a valid test URL")

@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 
-use fetchscope_flow::http::{BodySink, Framing, HttpError, HttpProgress, Limits, ResponseReader};
+use fetchscope_core::http::{BodySink, Framing, HttpError, HttpProgress, Limits, ResponseReader};
 use flate2::Compression;
 use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
 

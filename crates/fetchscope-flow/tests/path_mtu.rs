@@ -7,9 +7,12 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use fetchscope_flow::{EventKind, Fetch, FetchConfig};
+use fetchscope_core::EventKind;
+
+use fetchscope_core::Randomness;
+use fetchscope_flow::{Fetch, FetchConfig};
 use fetchscope_lab::{Lab, LabConfig};
-use fetchscope_net::{Link, LinkError, Randomness, WaitOutcome};
+use fetchscope_net::{Link, LinkError, WaitOutcome};
 use smoltcp::time::Instant;
 use smoltcp::wire::{Icmpv4Packet, Ipv4Packet};
 

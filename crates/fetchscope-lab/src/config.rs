@@ -3,7 +3,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, SystemTime};
 
-use fetchscope_net::{Randomness, WireConfig};
+use fetchscope_core::Randomness;
+use fetchscope_net::WireConfig;
 
 use crate::fault::LabFault;
 

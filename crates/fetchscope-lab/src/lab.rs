@@ -369,7 +369,7 @@ impl fmt::Debug for Lab {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fetchscope_net::Randomness;
+    use fetchscope_core::Randomness;
     use smoltcp::phy::ChecksumCapabilities;
     use smoltcp::time::Duration;
     use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr};

@@ -38,7 +38,7 @@
 //!
 //! # Repeatable runs
 //!
-//! With a seeded [`fetchscope_net::Randomness`] and a fixed [`LabConfig::epoch`], the
+//! With a seeded [`fetchscope_core::Randomness`] and a fixed [`LabConfig::epoch`], the
 //! server's TCP sequence numbers, certificates (Ed25519 keys from the seed, fixed-length
 //! serials), TLS randoms and session tickets repeat, and so do every packet's time and
 //! length. TLS key shares still come from ring's own generator: those bytes (and so the

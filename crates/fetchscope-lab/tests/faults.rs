@@ -5,8 +5,8 @@ mod support;
 
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
+use fetchscope_core::Randomness;
 use fetchscope_lab::{CDN_ADDR, DECOY_ADDR, Lab, LabConfig, LabFault, SERVER_ADDR};
-use fetchscope_net::Randomness;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use rustls::pki_types::ServerName;

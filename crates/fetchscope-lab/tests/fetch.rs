@@ -4,8 +4,9 @@ mod support;
 
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
+use fetchscope_core::Randomness;
 use fetchscope_lab::{Lab, LabConfig};
-use fetchscope_net::{Direction, Randomness};
+use fetchscope_net::Direction;
 use hickory_proto::op::{MessageType, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use smoltcp::socket::tcp;

@@ -7,8 +7,8 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::time::{Duration as StdDuration, UNIX_EPOCH};
 
+use fetchscope_core::Randomness;
 use fetchscope_lab::{Lab, LabConfig, LabFault};
-use fetchscope_net::Randomness;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use smoltcp::iface::SocketHandle;

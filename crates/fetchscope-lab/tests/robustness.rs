@@ -6,8 +6,8 @@ mod support;
 
 use std::io::Write;
 
+use fetchscope_core::Randomness;
 use fetchscope_lab::{Lab, LabConfig};
-use fetchscope_net::Randomness;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use smoltcp::socket::tcp;

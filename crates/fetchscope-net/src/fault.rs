@@ -29,9 +29,7 @@
 //! release (a TUN link blocks until then, the lab's virtual clock jumps to it), so nothing
 //! spins.
 
-mod recovery;
-
-pub use recovery::{Recovery, RecoveryTracker};
+pub use fetchscope_core::recovery::{Recovery, RecoveryTracker};
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -41,13 +39,16 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use smoltcp::time::{Duration, Instant};
 
-use crate::{Direction, Link, LinkError, Randomness, WaitOutcome};
+use fetchscope_core::Randomness;
 
-/// The most packets a direction holds (delayed, rate-limited or reordered); one more is
-/// dropped, like netem's default `limit 1000`.
-pub const LANE_LIMIT: usize = 1000;
-/// The longest a reordered packet waits for another to overtake it.
-pub const REORDER_HOLD: Duration = Duration::from_millis(10);
+use crate::{Direction, Link, LinkError, WaitOutcome};
+
+use fetchscope_core::fault::ms;
+pub use fetchscope_core::fault::{Corruption, DropCause, LANE_LIMIT, LinkFault};
+
+/// [`fetchscope_core::fault::REORDER_HOLD`] on the link's clock.
+pub const REORDER_HOLD: Duration =
+    Duration::from_micros(fetchscope_core::fault::REORDER_HOLD.as_micros() as u64);
 /// The largest `--delay` and `--jitter`.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
 /// The slowest and fastest `--rate`, in bit/s.
@@ -294,15 +295,6 @@ pub fn parse_rate(s: &str) -> Result<u64, FaultConfigError> {
     Ok(bps.round() as u64)
 }
 
-/// `12.345 ms`, `1 ms`.
-fn ms(us: u64) -> String {
-    if us.is_multiple_of(1000) {
-        format!("{} ms", us / 1000)
-    } else {
-        format!("{:.3} ms", us as f64 / 1000.0)
-    }
-}
-
 /// `10 Mbit/s`, `512 kbit/s`.
 fn rate_words(bps: u64) -> String {
     let (v, unit) = if bps >= 1_000_000_000 {
@@ -317,142 +309,6 @@ fn rate_words(bps: u64) -> String {
     let text = format!("{v:.3}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
     format!("{text} {unit}")
-}
-
-/// Why fault injection dropped a packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DropCause {
-    /// `--loss`.
-    Loss,
-    /// The direction already held [`LANE_LIMIT`] packets (tail drop behind `--rate` or
-    /// `--delay`).
-    QueueFull,
-}
-
-/// Which bit of which byte fault injection flipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Corruption {
-    /// Offset of the byte in the IP packet, from 0.
-    pub byte: usize,
-    /// The bit flipped, 0 = least significant.
-    pub bit: u8,
-}
-
-/// What fault injection did to one packet. Empty (`Default`) means nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct LinkFault {
-    /// Never delivered: a sent packet never reached the far end, a received one never
-    /// reached the stack.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub dropped: bool,
-    /// Why it was dropped.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub drop_cause: Option<DropCause>,
-    /// One bit flipped: in what travelled on (sent packets; the trace shows the bytes
-    /// the stack sent) or in what the stack received.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub corrupted: Option<Corruption>,
-    /// A second copy travelled too (sent packets), or follows this one (received).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub duplicated: bool,
-    /// This received packet is the injected copy of the one before it.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub copy: bool,
-    /// Held back so that a later packet overtook it (or, when none came, for
-    /// [`REORDER_HOLD`]).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub reordered: bool,
-    /// How many later packets overtook it.
-    #[serde(skip_serializing_if = "is_zero_usize")]
-    pub overtaken_by: usize,
-    /// Extra delay from `--delay`/`--jitter`, in microseconds.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub delay_us: u64,
-    /// Time spent queued behind `--rate` (and held for reordering), in microseconds.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub queue_us: u64,
-}
-
-fn is_zero(v: &u64) -> bool {
-    *v == 0
-}
-
-fn is_zero_usize(v: &usize) -> bool {
-    *v == 0
-}
-
-impl LinkFault {
-    /// True when fault injection did nothing to the packet.
-    pub fn is_empty(&self) -> bool {
-        *self == LinkFault::default()
-    }
-
-    /// One phrase for people, e.g. "dropped by fault injection: never reached the stack".
-    pub fn describe(&self, dir: Direction) -> String {
-        if self.dropped {
-            let cause = match self.drop_cause {
-                Some(DropCause::QueueFull) => format!(
-                    " (its queue already held {LANE_LIMIT} packets: tail drop behind --rate/--delay)"
-                ),
-                _ => String::new(),
-            };
-            return match dir {
-                Direction::Tx => {
-                    format!("dropped by fault injection{cause}: the peer never sees it")
-                }
-                Direction::Rx => {
-                    format!("dropped by fault injection{cause}: it never reached the stack")
-                }
-            };
-        }
-        let mut parts = Vec::new();
-        if self.copy {
-            parts.push(
-                "duplicate injected by fault injection (a copy of the packet before)".to_string(),
-            );
-        }
-        if let Some(c) = self.corrupted {
-            parts.push(match dir {
-                Direction::Tx => format!(
-                    "corrupted on the wire by fault injection (bit {} of byte {} flipped; the bytes shown are the stack's)",
-                    c.bit, c.byte
-                ),
-                Direction::Rx => format!(
-                    "corrupted by fault injection (bit {} of byte {} flipped before the stack got it)",
-                    c.bit, c.byte
-                ),
-            });
-        }
-        if self.duplicated {
-            parts.push(match dir {
-                Direction::Tx => {
-                    "duplicated by fault injection: a second copy went out".to_string()
-                }
-                Direction::Rx => "duplicated by fault injection: a copy follows".to_string(),
-            });
-        }
-        if self.reordered {
-            parts.push(match self.overtaken_by {
-                0 => format!(
-                    "held back by fault injection so that the next packet overtakes it (at most {})",
-                    ms(REORDER_HOLD.total_micros())
-                ),
-                1 => "reordered by fault injection: the next packet overtook it".to_string(),
-                n => format!("reordered by fault injection: {n} later packets overtook it"),
-            });
-        }
-        if self.delay_us > 0 {
-            parts.push(format!("delayed {} by fault injection", ms(self.delay_us)));
-        }
-        if self.queue_us > 0 && !self.reordered {
-            parts.push(format!(
-                "queued {} behind the rate limit",
-                ms(self.queue_us)
-            ));
-        }
-        parts.join("; ")
-    }
 }
 
 /// A received packet that fault injection dropped before it reached the stack.

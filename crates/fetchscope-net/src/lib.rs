@@ -8,7 +8,6 @@
 pub mod fault;
 mod link;
 mod queue;
-mod random;
 pub mod route;
 mod sim;
 mod tap;
@@ -17,7 +16,6 @@ mod tun;
 pub use fault::{DroppedPacket, FaultConfig, FaultDirections, FaultLink, LinkFault};
 pub use link::{Link, LinkError, WaitOutcome};
 pub use queue::QueueDevice;
-pub use random::Randomness;
 pub use sim::{SimWire, WireConfig};
 pub use tap::{Frame, TapDevice};
 pub use tun::{TunError, TunLink, TunOptions};

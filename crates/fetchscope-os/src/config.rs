@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fetchscope_flow::ResolveOverride;
-use fetchscope_net::Randomness;
+use fetchscope_core::Randomness;
+use fetchscope_core::ResolveOverride;
 use rustls::{KeyLog, RootCertStore};
 use url::Url;
 
@@ -27,9 +27,9 @@ pub struct OsConfig {
     /// Trust anchors for the server's certificate.
     pub roots: Arc<RootCertStore>,
     /// Where the trust anchors came from (decides the advice in certificate errors).
-    pub trust: fetchscope_flow::tls::TrustSource,
+    pub trust: fetchscope_core::tls::TrustSource,
     /// The schemes a redirect may lead to (`--proto-redir`).
-    pub redirect_protocols: fetchscope_flow::redirects::RedirectProtocols,
+    pub redirect_protocols: fetchscope_core::redirects::RedirectProtocols,
     /// Where else to write TLS secrets.
     pub key_log: Option<Arc<dyn KeyLog>>,
     /// Where to write the decoded body; it is hashed either way.
@@ -64,11 +64,11 @@ impl OsConfig {
             randomness: Randomness::new(None),
             timeout: Duration::from_secs(30),
             roots,
-            trust: fetchscope_flow::tls::TrustSource::default(),
+            trust: fetchscope_core::tls::TrustSource::default(),
             redirect_protocols: Default::default(),
             key_log: None,
             body_out: None,
-            user_agent: fetchscope_flow::default_user_agent(),
+            user_agent: fetchscope_core::default_user_agent(),
             capture_interface: None,
         }
     }

@@ -4,7 +4,7 @@
 pub const SETCAP_HINT: &str = "sudo setcap cap_net_raw,cap_net_admin+ep $(which fetchscope)";
 
 /// A set-up failure of the kernel run (capture, sockets); failures of the fetch itself
-/// are `fetchscope_flow::FetchError`s in its event stream.
+/// are `fetchscope_core::FetchError`s in its event stream.
 #[derive(Debug, thiserror::Error)]
 pub enum OsError {
     /// Opening a packet socket was refused.

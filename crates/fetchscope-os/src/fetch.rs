@@ -1,4 +1,4 @@
-//! [`OsFetch`]: the same fetch as `fetchscope_flow::Fetch`, through the kernel's sockets.
+//! [`OsFetch`]: the same fetch as the smoltcp machine (`fetchscope_flow::Fetch`), through the kernel's sockets.
 //!
 //! DNS goes over a kernel UDP socket to the same servers with the same query and the same
 //! answer checks; TCP is a non-blocking kernel socket with `TCP_NODELAY` (as requests
@@ -20,22 +20,22 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fetchscope_flow::dns::{
+use fetchscope_core::Instant;
+use fetchscope_core::dns::{
     AnswerVerdict, ChaseStep, CnameChase, DnsQuery, RetrySchedule, check_answer, rcode_name,
 };
-use fetchscope_flow::event::{DnsEvent, ExchangeRecord, HttpRequestEvent, PacketEvent, TlsEvent};
-use fetchscope_flow::http::{self, DigestSink, HttpProgress, Limits, RequestHead, ResponseReader};
-use fetchscope_flow::redirects;
-use fetchscope_flow::timing::TimingMarks;
-use fetchscope_flow::tls::{LinkTime, TlsClient, TlsConfig, TlsSetup};
-use fetchscope_flow::{Event, EventKind, FailureClass, FetchError, Phase, Summary, TcpState};
+use fetchscope_core::event::{DnsEvent, ExchangeRecord, HttpRequestEvent, PacketEvent, TlsEvent};
+use fetchscope_core::http::{self, DigestSink, HttpProgress, Limits, RequestHead, ResponseReader};
+use fetchscope_core::redirects;
+use fetchscope_core::timing::TimingMarks;
+use fetchscope_core::tls::{LinkTime, TlsClient, TlsConfig, TlsSetup};
+use fetchscope_core::{Event, EventKind, FailureClass, FetchError, Phase, Summary, TcpState};
 use fetchscope_wire::{Direction, Dissection, Dissector};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use rand::Rng;
 use rand::rngs::StdRng;
 use rustls::pki_types::ServerName;
-use smoltcp::time::Instant;
 use url::{Host, Url};
 
 use crate::bpf::FlowFilter;
@@ -402,7 +402,7 @@ impl OsFetch {
     /// Starts the exchange with `self.url` on a new connection: DNS (or not), then TCP.
     fn start_exchange(&mut self) -> Result<(), FetchError> {
         self.enter(Phase::Resolve);
-        if let Some((addr, event)) = fetchscope_flow::config::address_without_dns(
+        if let Some((addr, event)) = fetchscope_core::address_without_dns(
             &self.url,
             &self.host,
             self.port,
@@ -690,7 +690,7 @@ impl OsFetch {
     fn timeout_error(&self) -> FetchError {
         let secs = self.deadline.as_secs_f64();
         // The kernel twin always runs on a real network.
-        let conditions = fetchscope_flow::advice::Conditions::default();
+        let conditions = fetchscope_core::advice::Conditions::default();
         let remote = self
             .remote
             .map(|r| r.to_string())
@@ -708,7 +708,7 @@ impl OsFetch {
             phase => conditions.stall(
                 phase,
                 &remote,
-                &fetchscope_flow::advice::StallFacts {
+                &fetchscope_core::advice::StallFacts {
                     body_bytes: self.body.bytes(),
                     response_started: self.body.bytes() > 0,
                     ..Default::default()
@@ -862,7 +862,7 @@ impl OsFetch {
 
     fn dns_answered(
         &mut self,
-        answer: fetchscope_flow::dns::DnsAnswer,
+        answer: fetchscope_core::dns::DnsAnswer,
         server: IpAddr,
     ) -> Result<(), FetchError> {
         let Some(d) = self.dns.as_ref() else {
@@ -922,7 +922,7 @@ impl OsFetch {
                     Phase::Resolve,
                     "servfail",
                     // The kernel twin always runs on a real network.
-                    fetchscope_flow::advice::Conditions::default()
+                    fetchscope_core::advice::Conditions::default()
                         .servfail(&server.to_string(), &name),
                 ));
             }
@@ -1198,9 +1198,9 @@ impl OsFetch {
         }
     }
 
-    fn report_tls(&mut self, progress: Vec<fetchscope_flow::tls::TlsProgress>) {
+    fn report_tls(&mut self, progress: Vec<fetchscope_core::tls::TlsProgress>) {
         for p in progress {
-            if let fetchscope_flow::tls::TlsProgress::HandshakeComplete { .. } = &p {
+            if let fetchscope_core::tls::TlsProgress::HandshakeComplete { .. } = &p {
                 self.marks.appconnect = Some(instant(self.now_us()));
                 self.request_due = true;
             }
@@ -1298,7 +1298,7 @@ impl OsFetch {
 
     fn report_http(&mut self, progress: Vec<HttpProgress>) {
         for p in progress {
-            match fetchscope_flow::event::http_progress_event(&p) {
+            match fetchscope_core::event::http_progress_event(&p) {
                 Some(Ok(h)) => {
                     self.status = Some(h.status);
                     self.response_head = Some(HttpResponseHead {

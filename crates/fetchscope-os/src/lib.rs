@@ -1,6 +1,6 @@
-//! fetchscope's OS-stack twin: the same fetch as `fetchscope_flow::Fetch` — same DNS
+//! fetchscope's OS-stack twin: the same fetch as the smoltcp machine (`fetchscope_flow::Fetch`) — same DNS
 //! query, same TLS configuration and code, same HTTP request — but through the kernel's
-//! UDP and TCP sockets, producing the same [`Event`](fetchscope_flow::Event) stream so
+//! UDP and TCP sockets, producing the same [`Event`](fetchscope_core::Event) stream so
 //! every renderer works for both.
 //!
 //! The packets come from a capture on the interface that carries them: an `AF_PACKET`

@@ -1,9 +1,9 @@
 //! The words of the kernel run's TCP state changes. TLS stages and HTTP heads use the
 //! same words as fetchscope's own fetch (`TlsProgress::into_stage`,
-//! `fetchscope_flow::event::http_progress_event`), so the two streams read alike.
+//! `fetchscope_core::event::http_progress_event`), so the two streams read alike.
 
-use fetchscope_flow::TcpState;
-use fetchscope_flow::event::TcpStateChange;
+use fetchscope_core::TcpState;
+use fetchscope_core::event::TcpStateChange;
 
 /// A state change of the kernel's socket, as `TCP_INFO` (or `/proc/net/tcp`) showed it.
 pub fn tcp_change(from: TcpState, to: TcpState, cause: Option<&str>) -> TcpStateChange {

@@ -6,7 +6,7 @@
 
 use std::os::fd::BorrowedFd;
 
-use fetchscope_flow::TcpState;
+use fetchscope_core::TcpState;
 use serde::Serialize;
 
 /// `tcpi_options` bits.

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use fetchscope_flow::ResolveOverride;
+use fetchscope_core::ResolveOverride;
 
 /// The URL fetched when none is given.
 pub const DEFAULT_URL: &str = "https://www.example.test/";
@@ -194,7 +194,7 @@ pub struct CommonArgs {
         default_value = "http,https",
         help_heading = "Run"
     )]
-    pub proto_redir: fetchscope_flow::redirects::RedirectProtocols,
+    pub proto_redir: fetchscope_core::redirects::RedirectProtocols,
 
     /// Make the built-in lab misbehave in one way, to see how the fetch fails or copes:
     /// DNS (nxdomain, dns-wrong-id, dns-truncated, ...), TCP (refused, syn-silent), TLS

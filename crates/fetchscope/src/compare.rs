@@ -25,7 +25,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use fetchscope_flow::{Event, EventKind, Fetch, FetchError};
+use fetchscope_core::{Event, EventKind, FetchError};
+use fetchscope_flow::Fetch;
 use fetchscope_os::{OsConfig, OsFetch};
 use fetchscope_wire::pcapng::PcapngSpool;
 use serde::Serialize;

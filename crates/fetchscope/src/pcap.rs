@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
-use fetchscope_flow::event::PacketEvent;
+use fetchscope_core::event::PacketEvent;
 use fetchscope_wire::pcapng::PcapngSpool;
 
 /// The pcapng output of one fetch.

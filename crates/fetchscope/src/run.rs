@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
-use fetchscope_flow::{Event, EventKind, Fetch, FetchConfig, FetchError};
+use fetchscope_core::Randomness;
+use fetchscope_core::{Event, EventKind, FetchError};
+use fetchscope_flow::{Fetch, FetchConfig};
 use fetchscope_lab::{Lab, LabConfig};
-use fetchscope_net::{Link, Randomness};
+use fetchscope_net::Link;
 use fetchscope_net::{TunLink, TunOptions};
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
@@ -145,7 +147,7 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
     let (mut cfg, world, network) = match &args.tun {
         Some(name) => {
             let (cfg, world) = prepare_tun(url, args, name, randomness)?;
-            (cfg, world, fetchscope_flow::advice::Network::Real)
+            (cfg, world, fetchscope_core::advice::Network::Real)
         }
         None => {
             if !args.addr.is_empty() || !args.gateway.is_empty() || !args.dns.is_empty() {
@@ -155,11 +157,11 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
             }
             let (cfg, world) = prepare_lab(url, args, randomness, lab_fault)?;
             let fault = lab_fault.map(|f| f.to_string());
-            (cfg, world, fetchscope_flow::advice::Network::Lab { fault })
+            (cfg, world, fetchscope_core::advice::Network::Lab { fault })
         }
     };
     // What both worlds share: the advice's conditions, the MTU and the redirect rule.
-    cfg.conditions = fetchscope_flow::advice::Conditions {
+    cfg.conditions = fetchscope_core::advice::Conditions {
         network,
         faults: args.faults.config().map(|c| c.to_string()),
         faults_drop_everything: args.faults.loss.is_some_and(|l| l >= 100.0),
@@ -238,7 +240,7 @@ fn prepare_lab(
         gateways.push(g);
     }
     let mut cfg = FetchConfig::new(url, addrs, Arc::new(roots));
-    cfg.trust = fetchscope_flow::tls::TrustSource::Lab;
+    cfg.trust = fetchscope_core::tls::TrustSource::Lab;
     cfg.gateways = gateways;
     cfg.dns_servers = vec![lab.dns_server()];
     cfg.resolve = args.resolve.clone();
@@ -328,7 +330,7 @@ fn prepare_tun(
     );
     let mut cfg = FetchConfig::new(url, addressing.addrs.clone(), Arc::new(roots));
     if args.cacert.is_some() {
-        cfg.trust = fetchscope_flow::tls::TrustSource::WebRootsAndCacert;
+        cfg.trust = fetchscope_core::tls::TrustSource::WebRootsAndCacert;
     }
     cfg.gateways = addressing.gateways.clone();
     cfg.dns_servers = dns_servers;

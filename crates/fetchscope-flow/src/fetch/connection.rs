@@ -12,9 +12,11 @@ use smoltcp::socket::tcp;
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use super::Fetch;
-use crate::error::{FailureClass, FetchError};
-use crate::event::{EventKind, Phase, TcpStateChange, TlsEvent};
-use crate::tls::{TlsClient, TlsProgress};
+use super::at;
+use fetchscope_core::TcpState;
+use fetchscope_core::error::{FailureClass, FetchError};
+use fetchscope_core::event::{EventKind, Phase, TcpStateChange, TlsEvent};
+use fetchscope_core::tls::{TlsClient, TlsProgress};
 
 /// Plaintext read from TCP per step when there is no TLS.
 const PLAIN_CHUNK: usize = 16 * 1024;
@@ -24,7 +26,7 @@ pub(super) struct Conn {
     /// The smoltcp socket.
     pub tcp: SocketHandle,
     /// The last state reported.
-    pub state: tcp::State,
+    pub state: TcpState,
     /// The server's endpoint.
     pub remote: IpEndpoint,
     /// Our port.
@@ -103,7 +105,7 @@ impl<L: Link> Fetch<L> {
         self.exchange.remote = Some(remote);
         self.conn = Some(Conn {
             tcp,
-            state: tcp::State::Closed,
+            state: TcpState::Closed,
             remote,
             local_port,
             tls: None,
@@ -124,7 +126,8 @@ impl<L: Link> Fetch<L> {
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
-        let state = self.sockets.get::<tcp::Socket>(conn.tcp).state();
+        let state =
+            crate::stack_state::tcp_state(self.sockets.get::<tcp::Socket>(conn.tcp).state());
         if state == conn.state {
             return;
         }
@@ -134,12 +137,12 @@ impl<L: Link> Fetch<L> {
             .map(str::to_string)
             .or_else(|| transition_cause(from, state).map(str::to_string));
         self.emit(EventKind::TcpState(TcpStateChange {
-            from: from.into(),
-            to: state.into(),
+            from,
+            to: state,
             cause,
         }));
-        if state == tcp::State::Established && self.exchange.marks.connect.is_none() {
-            self.exchange.marks.connect = Some(self.now());
+        if state == TcpState::Established && self.exchange.marks.connect.is_none() {
+            self.exchange.marks.connect = Some(at(self.now()));
         }
     }
 
@@ -151,12 +154,12 @@ impl<L: Link> Fetch<L> {
             // The step that saw the SYN-ACK sent the bare ACK; start the session in the
             // next step, so the three-way handshake shows as three packets, as with a
             // kernel stack (connect() returns, then the application writes).
-            tcp::State::Established if conn.session_due => self.start_session(),
-            tcp::State::Established => {
+            TcpState::Established if conn.session_due => self.start_session(),
+            TcpState::Established => {
                 conn.session_due = true;
                 Ok(())
             }
-            tcp::State::Closed => Err(FetchError::new(
+            TcpState::Closed => Err(FetchError::new(
                 FailureClass::Connect,
                 Phase::Connect,
                 "refused",
@@ -260,7 +263,7 @@ impl<L: Link> Fetch<L> {
         let Some(conn) = self.conn.as_ref() else {
             return Ok(());
         };
-        if conn.state == tcp::State::Closed && self.phase < Phase::Teardown {
+        if conn.state == TcpState::Closed && self.phase < Phase::Teardown {
             let class = if self.phase == Phase::Tls {
                 FailureClass::Tls
             } else {
@@ -325,7 +328,7 @@ impl<L: Link> Fetch<L> {
         let host = self.target.host.clone();
         for p in progress {
             if let TlsProgress::HandshakeComplete { .. } = &p {
-                self.exchange.marks.appconnect = Some(self.now());
+                self.exchange.marks.appconnect = Some(at(self.now()));
                 self.exchange.request_due = true;
             }
             let (stage, detail, certs) = match p.into_stage(&host) {
@@ -365,7 +368,7 @@ impl<L: Link> Fetch<L> {
         }
         let router = ip.src;
         if let Some(conn) = self.conn.as_ref()
-            && conn.state == tcp::State::SynSent
+            && conn.state == TcpState::SynSent
         {
             let (local, remote) = self.endpoints(conn);
             if icmp_quote(packet)
@@ -478,7 +481,7 @@ impl<L: Link> Fetch<L> {
                 {
                     let last = u64::from(t.seq.saturating_sub(1)) + u64::from(len);
                     if len > 0 && last >= end {
-                        self.exchange.marks.request_sent = Some(f.t);
+                        self.exchange.marks.request_sent = Some(at(f.t));
                     }
                 }
             }
@@ -662,8 +665,8 @@ fn quoted_flow_of(inner: &[u8], proto: u8) -> Option<QuotedTcp> {
 }
 
 /// Why a TCP state changed, when the transition itself says it.
-fn transition_cause(from: tcp::State, to: tcp::State) -> Option<&'static str> {
-    use tcp::State::*;
+fn transition_cause(from: TcpState, to: TcpState) -> Option<&'static str> {
+    use TcpState::*;
     Some(match (from, to) {
         (SynSent, Established) => "SYN-ACK received; our ACK completes the handshake",
         (SynSent, Closed) => "RST received: connection refused",

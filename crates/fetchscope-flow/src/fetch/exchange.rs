@@ -3,16 +3,17 @@
 //! new one (DNS, TCP, TLS anew) otherwise.
 
 use fetchscope_net::Link;
-use smoltcp::time::Instant;
 use smoltcp::wire::IpEndpoint;
 use url::Url;
 
+use super::at;
 use super::{Fetch, Target};
-use crate::error::{FailureClass, FetchError};
-use crate::event::{EventKind, ExchangeRecord, HttpRequestEvent, Phase};
-use crate::http::{self, HttpProgress, Limits, RequestHead, ResponseReader};
-use crate::redirects;
-use crate::timing::TimingMarks;
+use fetchscope_core::TcpState;
+use fetchscope_core::error::{FailureClass, FetchError};
+use fetchscope_core::event::{EventKind, ExchangeRecord, HttpRequestEvent, Phase};
+use fetchscope_core::http::{self, HttpProgress, Limits, RequestHead, ResponseReader};
+use fetchscope_core::redirects;
+use fetchscope_core::timing::TimingMarks;
 
 /// One request and its response.
 pub(super) struct Exchange {
@@ -34,7 +35,7 @@ pub(super) struct Exchange {
 }
 
 impl Exchange {
-    pub(super) fn new(url: Url, start: Instant, reused: bool) -> Self {
+    pub(super) fn new(url: Url, start: fetchscope_core::Instant, reused: bool) -> Self {
         Exchange {
             url,
             marks: TimingMarks {
@@ -82,7 +83,7 @@ impl<L: Link> Fetch<L> {
         self.enter(Phase::Request);
         let head = http::build_request("GET", &self.exchange.url, &self.cfg.user_agent);
         let bytes = head.to_bytes();
-        self.exchange.marks.pretransfer = Some(self.now());
+        self.exchange.marks.pretransfer = Some(at(self.now()));
         self.emit(EventKind::HttpRequest(HttpRequestEvent {
             method: head.method.clone(),
             target: head.target.clone(),
@@ -120,7 +121,7 @@ impl<L: Link> Fetch<L> {
         };
         let data = std::mem::take(&mut conn.plain);
         if self.exchange.marks.starttransfer.is_none() && self.exchange.reader.is_some() {
-            self.exchange.marks.starttransfer = Some(self.now());
+            self.exchange.marks.starttransfer = Some(at(self.now()));
             self.enter(Phase::Response);
         }
         let Some(reader) = self.exchange.reader.as_mut() else {
@@ -153,7 +154,7 @@ impl<L: Link> Fetch<L> {
 
     fn report_http(&mut self, progress: Vec<HttpProgress>) {
         for p in progress {
-            match crate::event::http_progress_event(&p) {
+            match fetchscope_core::event::http_progress_event(&p) {
                 Some(Ok(head)) => self.emit(EventKind::Http(head)),
                 Some(Err(note)) => self.note(note),
                 None => {}
@@ -166,7 +167,7 @@ impl<L: Link> Fetch<L> {
         if self.exchange.marks.body_done.is_some() {
             return Ok(());
         }
-        self.exchange.marks.body_done = Some(self.now());
+        self.exchange.marks.body_done = Some(at(self.now()));
         let Some(reader) = self.exchange.reader.as_ref() else {
             return Ok(());
         };
@@ -174,7 +175,7 @@ impl<L: Link> Fetch<L> {
         let connection_open = self
             .conn
             .as_ref()
-            .is_some_and(|c| !c.peer_eof && c.state == smoltcp::socket::tcp::State::Established);
+            .is_some_and(|c| !c.peer_eof && c.state == TcpState::Established);
         let next = redirects::next_hop(
             reader.head(),
             &self.exchange.url,
@@ -204,7 +205,7 @@ impl<L: Link> Fetch<L> {
         if next.reuse {
             let now = self.now();
             self.target = target;
-            self.exchange = Exchange::new(next.redirect.url, now, true);
+            self.exchange = Exchange::new(next.redirect.url, at(now), true);
             self.exchange.remote = self.conn.as_ref().map(|c| c.remote);
             self.exchange.request_due = true;
         } else {
@@ -217,7 +218,7 @@ impl<L: Link> Fetch<L> {
     /// Starts the exchange the redirect asked for, once the old connection is closed.
     pub(super) fn start_next_hop(&mut self, target: Target) -> Result<(), FetchError> {
         let now = self.now();
-        self.exchange = Exchange::new(target.url.clone(), now, false);
+        self.exchange = Exchange::new(target.url.clone(), at(now), false);
         self.target = target;
         self.conn = None;
         self.start_exchange()
@@ -287,7 +288,7 @@ impl<L: Link> Fetch<L> {
                         .collect()
                 })
                 .unwrap_or_default(),
-            started_us: self.t_us(e.marks.start),
+            started_us: e.marks.start.micros_since(at(self.start)),
             reused_connection: e.marks.reused,
             remote: e.remote.map(|r| r.to_string()).unwrap_or_default(),
             body_bytes: e.reader_decoded_bytes(),

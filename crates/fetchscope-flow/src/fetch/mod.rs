@@ -26,7 +26,7 @@ pub use track::TcpTrack;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use fetchscope_net::fault::RecoveryTracker;
+use fetchscope_core::recovery::RecoveryTracker;
 use fetchscope_net::{Direction, Frame, Link, TapDevice, WaitOutcome};
 use fetchscope_wire::Dissector;
 use rand::Rng;
@@ -37,14 +37,19 @@ use smoltcp::wire::{HardwareAddress, IpAddress, IpEndpoint};
 use url::Url;
 
 use crate::config::FetchConfig;
-use crate::error::{FailureClass, FetchError};
-use crate::event::{Event, EventKind, PacketEvent, Phase, Summary};
-use crate::http::DigestSink;
-use crate::tls::{LinkTime, TlsConfig, TlsSetup};
+use fetchscope_core::error::{FailureClass, FetchError};
+use fetchscope_core::event::{Event, EventKind, PacketEvent, Phase, Summary};
+use fetchscope_core::http::DigestSink;
+use fetchscope_core::tls::{LinkTime, TlsConfig, TlsSetup};
 
 use connection::Conn;
 use exchange::Exchange;
 use resolve::DnsLookup;
+
+/// `t` on the core's clock (both count microseconds from the link's time zero).
+fn at(t: Instant) -> fetchscope_core::Instant {
+    fetchscope_core::Instant::from_micros(t.total_micros())
+}
 
 /// Something that happened in this step, in order; packets are decoded at the end of
 /// the step, once the TLS secrets they need are known.
@@ -120,7 +125,7 @@ pub struct Fetch<L: Link> {
     exchange: Exchange,
     body: DigestSink,
     /// The exchanges before the current one (redirect hops).
-    done_exchanges: Vec<crate::event::ExchangeRecord>,
+    done_exchanges: Vec<fetchscope_core::event::ExchangeRecord>,
     redirects: usize,
     /// The next exchange's target, once the current connection is closed.
     next_hop: Option<Target>,
@@ -238,7 +243,7 @@ impl<L: Link> Fetch<L> {
             started: false,
             finished: false,
             result: None,
-            exchange: Exchange::new(target.url.clone(), start, false),
+            exchange: Exchange::new(target.url.clone(), at(start), false),
             target,
             dns: None,
             conn: None,
@@ -475,9 +480,9 @@ impl<L: Link> Fetch<L> {
     }
 
     /// What the packets of the current connection show, for a timeout message.
-    fn stall_facts(&self) -> crate::advice::StallFacts {
+    fn stall_facts(&self) -> fetchscope_core::advice::StallFacts {
         let Some(conn) = self.conn.as_ref() else {
-            return crate::advice::StallFacts::default();
+            return fetchscope_core::advice::StallFacts::default();
         };
         let sock = self.sockets.get::<smoltcp::socket::tcp::Socket>(conn.tcp);
         // Bytes still in the socket's send buffer: queued, or sent and not acknowledged.
@@ -487,7 +492,7 @@ impl<L: Link> Fetch<L> {
             _ => conn.tx_written,
         };
         let unacknowledged = (sock.send_queue() as u64).min(request_bytes);
-        crate::advice::StallFacts {
+        fetchscope_core::advice::StallFacts {
             request_bytes,
             unacknowledged: Some(unacknowledged),
             zero_window: conn.track.snd_wnd == Some(0),
@@ -537,7 +542,7 @@ impl<L: Link> Fetch<L> {
 
     fn finish(&mut self) {
         let now = self.now();
-        self.exchange.marks.total = Some(now);
+        self.exchange.marks.total = Some(at(now));
         self.teardown_until = None;
         self.enter(Phase::Done);
         if let Err(e) = self.body.flush() {
@@ -560,7 +565,7 @@ impl<L: Link> Fetch<L> {
             body_bytes: self.body.bytes(),
             wire_body_bytes: self.exchange.wire_body_bytes(),
             body_sha256: self.body.sha256_hex(),
-            timings: self.exchange.marks.curl(self.start, self.target.tls),
+            timings: self.exchange.marks.curl(at(self.start), self.target.tls),
             har: self.exchange.marks.har(self.target.tls),
             remote: conn.map(|c| c.remote.to_string()).unwrap_or_default(),
             local: conn
@@ -637,7 +642,9 @@ impl<L: Link> Fetch<L> {
                     } else {
                         self.dissector.dissect(f.dir, &f.data)
                     };
-                    let recovery = self.recovery.observe(f.t, f.dir, &layers, f.fault.as_ref());
+                    let recovery = self
+                        .recovery
+                        .observe(at(f.t), f.dir, &layers, f.fault.as_ref());
                     // Nor does one the stack drops for a bad checksum (e.g. corrupted by
                     // fault injection) count for the connection's bookkeeping.
                     let dropped_by_stack = recovery

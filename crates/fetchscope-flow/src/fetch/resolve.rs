@@ -17,12 +17,13 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpAddress;
 
 use super::Fetch;
-use crate::dns::{
+use super::at;
+use fetchscope_core::dns::{
     AnswerVerdict, ChaseStep, CnameChase, DnsAnswer, DnsQuery, RetrySchedule, check_answer,
     rcode_name,
 };
-use crate::error::{FailureClass, FetchError};
-use crate::event::{DnsEvent, EventKind, Phase};
+use fetchscope_core::error::{FailureClass, FetchError};
+use fetchscope_core::event::{DnsEvent, EventKind, Phase};
 
 /// Largest DNS message accepted over TCP (the length prefix allows 65535).
 const DNS_TCP_MAX: usize = 65535;
@@ -86,7 +87,7 @@ impl DnsLookup {
     pub(super) fn stall_description(
         &self,
         host: &str,
-        conditions: &crate::advice::Conditions,
+        conditions: &fetchscope_core::advice::Conditions,
     ) -> String {
         if let Some(t) = self
             .questions
@@ -183,7 +184,7 @@ impl<L: Link> Fetch<L> {
     /// take its address from the URL or `--resolve`), then connect.
     pub(super) fn start_exchange(&mut self) -> Result<(), FetchError> {
         self.enter(Phase::Resolve);
-        if let Some((addr, event)) = crate::config::address_without_dns(
+        if let Some((addr, event)) = fetchscope_core::address_without_dns(
             &self.target.url,
             &self.target.host,
             self.target.port,
@@ -756,7 +757,7 @@ impl<L: Link> Fetch<L> {
             FetchError::new(FailureClass::Dns, Phase::Resolve, kind, message)
         };
         if let Some(addr) = addr {
-            self.exchange.marks.namelookup = Some(self.now());
+            self.exchange.marks.namelookup = Some(at(self.now()));
             return self.connect(addr);
         }
         let rcode = answers

@@ -7,7 +7,7 @@ use serde::Serialize;
 use smoltcp::socket::tcp;
 
 use super::Fetch;
-use crate::event::{Phase, TcpState};
+use fetchscope_core::event::{Phase, TcpState};
 
 /// The state of a fetch at a pause.
 #[derive(Debug, Clone, Serialize)]
@@ -171,8 +171,8 @@ impl AsOf {
     }
 
     /// Takes in one event.
-    pub fn event(&mut self, e: &crate::event::Event) {
-        use crate::event::EventKind;
+    pub fn event(&mut self, e: &fetchscope_core::event::Event) {
+        use fetchscope_core::event::EventKind;
         self.t_us = e.t_us;
         match &e.kind {
             EventKind::Phase { phase } => {
@@ -345,7 +345,7 @@ impl<L: Link> Fetch<L> {
         AsOf {
             t_us: self.t_us(self.now()),
             phase: self.phase,
-            tcp: self.conn.as_ref().map(|c| c.state.into()),
+            tcp: self.conn.as_ref().map(|c| c.state),
             tls_params: tls
                 .map(|t| [t.version(), t.suite(), t.group(), t.alpn()])
                 .unwrap_or_default(),
@@ -387,7 +387,7 @@ impl<L: Link> Fetch<L> {
             let in_flight = k.in_flight();
             TcpSnapshot {
                 smoltcp: TcpExposed {
-                    state: as_of.tcp.unwrap_or(c.state.into()).to_string(),
+                    state: as_of.tcp.unwrap_or(c.state).to_string(),
                     local: sock
                         .local_endpoint()
                         .map(|e| e.to_string())
@@ -445,7 +445,7 @@ impl<L: Link> Fetch<L> {
                 .exchange
                 .reader
                 .as_ref()
-                .is_some_and(crate::http::ResponseReader::is_complete),
+                .is_some_and(fetchscope_core::http::ResponseReader::is_complete),
             redirects: self.redirects,
         });
         let dns = self.dns.as_ref().map(|d| d.describe(as_of.dns_unsent));
@@ -576,13 +576,13 @@ impl<L: Link> Fetch<L> {
         }
         self.finished = true;
         self.dns = None;
-        let e = crate::error::FetchError::new(
-            crate::error::FailureClass::Aborted,
+        let e = fetchscope_core::error::FetchError::new(
+            fetchscope_core::error::FailureClass::Aborted,
             self.phase,
             "aborted",
             format!("{why}: {consequence}"),
         );
-        self.emit(crate::event::EventKind::Error(e.to_event()));
+        self.emit(fetchscope_core::event::EventKind::Error(e.to_event()));
         self.result = Some(Err(e));
         self.flush();
     }
@@ -650,9 +650,9 @@ mod tests {
     #[test]
     fn tls_parameters_come_from_the_events_not_the_end_of_the_step() {
         let mut a = at(Some("client_hello_sent"));
-        let tls = |stage: &str, version: Option<&str>| crate::event::Event {
+        let tls = |stage: &str, version: Option<&str>| fetchscope_core::event::Event {
             t_us: 1,
-            kind: crate::event::EventKind::Tls(crate::event::TlsEvent {
+            kind: fetchscope_core::event::EventKind::Tls(fetchscope_core::event::TlsEvent {
                 stage: stage.into(),
                 version: version.map(str::to_string),
                 suite: None,

@@ -6,8 +6,9 @@ use smoltcp::socket::tcp;
 use smoltcp::time::Duration;
 
 use super::Fetch;
-use crate::error::FetchError;
-use crate::event::Phase;
+use fetchscope_core::TcpState;
+use fetchscope_core::error::FetchError;
+use fetchscope_core::event::Phase;
 
 /// How long teardown may wait for the server to close its side.
 const TEARDOWN_LIMIT: Duration = Duration::from_secs(5);
@@ -46,8 +47,8 @@ impl<L: Link> Fetch<L> {
             return Ok(());
         }
         let done = match conn.state {
-            tcp::State::Closed => true,
-            tcp::State::TimeWait => match (conn.peer_fin_end, conn.last_tx_ack) {
+            TcpState::Closed => true,
+            TcpState::TimeWait => match (conn.peer_fin_end, conn.last_tx_ack) {
                 (Some(fin), Some(ack)) => ack == fin,
                 _ => false,
             },

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use fetchscope_net::Randomness;
+use fetchscope_core::Randomness;
 use rustls::ServerConfig;
 
 use crate::error::LabError;

@@ -7,8 +7,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use fetchscope_core::Randomness;
 use fetchscope_lab::Lab;
-use fetchscope_net::{Frame, Link, Randomness, TapDevice, WaitOutcome};
+use fetchscope_net::{Frame, Link, TapDevice, WaitOutcome};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 use rand::Rng;

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use fetchscope_flow::event::PacketEvent;
-use fetchscope_flow::timing::{CurlTimings, HarTimings};
-use fetchscope_flow::{Event, EventKind, Phase};
+use fetchscope_core::event::PacketEvent;
+use fetchscope_core::timing::{CurlTimings, HarTimings};
+use fetchscope_core::{Event, EventKind, Phase};
 use fetchscope_os::TcpInfo;
 use fetchscope_wire::Direction;
 use serde::Serialize;

@@ -4,13 +4,13 @@
 use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
-use fetchscope_flow::Phase;
+use fetchscope_core::Phase;
 
 use super::analysis::{Flight, StackReport, SynInfo, Teardown};
 use super::differences::Difference;
 
 /// One value read from HAR timings.
-type HarField = fn(&fetchscope_flow::timing::HarTimings) -> f64;
+type HarField = fn(&fetchscope_core::timing::HarTimings) -> f64;
 /// One value of a SYN, as text.
 type SynField = fn(&SynInfo) -> String;
 

@@ -24,9 +24,9 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-use fetchscope_flow::event::{ExchangeRecord, HttpRequestEvent, HttpResponseEvent};
-use fetchscope_flow::timing::HarTimings;
-use fetchscope_flow::{Event, EventKind, Summary, TcpState};
+use fetchscope_core::event::{ExchangeRecord, HttpRequestEvent, HttpResponseEvent};
+use fetchscope_core::timing::HarTimings;
+use fetchscope_core::{Event, EventKind, Summary, TcpState};
 use fetchscope_wire::Direction;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -732,8 +732,8 @@ mod tests {
     /// receiving the second body: no `done` event, so the timings come from the events.
     #[test]
     fn a_failed_fetch_keeps_every_exchange_with_timings_from_the_events() {
-        use fetchscope_flow::Phase;
-        use fetchscope_flow::event::{
+        use fetchscope_core::Phase;
+        use fetchscope_core::event::{
             DnsEvent, ErrorEvent, RedirectEvent, TcpStateChange, TlsEvent,
         };
         let request = |url: &str, target: &str| HttpRequestEvent {

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use fetchscope_flow::Event;
+use fetchscope_core::Event;
 
 /// Writes each event as one JSON object per line.
 pub struct JsonRenderer<W: Write> {

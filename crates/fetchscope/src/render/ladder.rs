@@ -18,8 +18,8 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use fetchscope_flow::event::PacketEvent;
-use fetchscope_flow::{Event, EventKind, TcpState};
+use fetchscope_core::event::PacketEvent;
+use fetchscope_core::{Event, EventKind, TcpState};
 use fetchscope_wire::Direction;
 
 /// The text diagram's width in columns.
@@ -209,7 +209,7 @@ impl LadderRecorder {
         match &e.kind {
             EventKind::Phase { phase } => {
                 self.flush_run();
-                if *phase == fetchscope_flow::Phase::Done {
+                if *phase == fetchscope_core::Phase::Done {
                     return;
                 }
                 self.phase_no += 1;

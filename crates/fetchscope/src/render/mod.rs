@@ -11,7 +11,7 @@ pub use text::TextRenderer;
 
 use std::io::{self, Write};
 
-use fetchscope_flow::{Event, FetchError};
+use fetchscope_core::{Event, FetchError};
 
 /// The renderer chosen on the command line.
 pub enum Renderer<W: Write> {

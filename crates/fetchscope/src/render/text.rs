@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
-use fetchscope_flow::event::{DnsEvent, PacketEvent, TlsEvent};
-use fetchscope_flow::{Event, EventKind, FetchError, Phase, Summary};
+use fetchscope_core::event::{DnsEvent, PacketEvent, TlsEvent};
+use fetchscope_core::{Event, EventKind, FetchError, Phase, Summary};
 use fetchscope_wire::Direction;
 
 /// Styles for the parts of a line; all plain when colour is off.

@@ -12,7 +12,7 @@ mod panel;
 
 use std::io::{self, IsTerminal};
 
-use fetchscope_flow::{Event, EventKind};
+use fetchscope_core::{Event, EventKind};
 
 use crate::cli::CommonArgs;
 use crate::render::ladder::LadderRecorder;
@@ -41,7 +41,7 @@ impl Until {
         if matches!(
             e.kind,
             EventKind::Phase {
-                phase: fetchscope_flow::Phase::Done
+                phase: fetchscope_core::Phase::Done
             }
         ) {
             return false;

@@ -180,7 +180,7 @@ mod tests {
 
     use super::*;
     use crate::render::ladder::{Arrow, Fold, Peer};
-    use fetchscope_flow::TcpState;
+    use fetchscope_core::TcpState;
 
     fn ladder() -> Ladder {
         let server = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 80));

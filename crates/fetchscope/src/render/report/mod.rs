@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use fetchscope_flow::{Event, EventKind, Phase};
+use fetchscope_core::{Event, EventKind, Phase};
 use fetchscope_wire::Direction;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -455,7 +455,7 @@ like curl -w</th><th class=\"num\">ms</th><th>curl</th></tr>\n",
 
     fn tls(&self, h: &mut String) {
         h.push_str("<section id=\"tls\"><h2>TLS</h2>\n");
-        let tls: Vec<(u64, &fetchscope_flow::event::TlsEvent)> = self
+        let tls: Vec<(u64, &fetchscope_core::event::TlsEvent)> = self
             .events
             .iter()
             .filter_map(|e| match &e.kind {
@@ -467,7 +467,7 @@ like curl -w</th><th class=\"num\">ms</th><th>curl</th></tr>\n",
             h.push_str("<p class=\"note\">No TLS handshake took place.</p></section>\n");
             return;
         }
-        let last = |f: fn(&fetchscope_flow::event::TlsEvent) -> Option<&String>| {
+        let last = |f: fn(&fetchscope_core::event::TlsEvent) -> Option<&String>| {
             tls.iter()
                 .rev()
                 .find_map(|(_, t)| f(t).cloned())
@@ -765,7 +765,7 @@ mod tests {
     /// become markup or end the embedded JSON early.
     #[test]
     fn hostile_network_text_stays_text() {
-        use fetchscope_flow::event::{HttpRequestEvent, HttpResponseEvent};
+        use fetchscope_core::event::{HttpRequestEvent, HttpResponseEvent};
         let evil = "</script><script>alert(1)</script><img src=x onerror=alert(2)>\"'&";
         let mut r = ReportRecorder::new(SystemTime::UNIX_EPOCH, "https://a.test/?q=<b>", evil);
         r.event(&Event {

@@ -130,12 +130,12 @@ pub struct PacketEvent {
     /// What fault injection (`--loss`, `--delay`, ...) did to the packet; absent without
     /// it. A received packet marked `dropped` never reached the stack.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<fetchscope_net::LinkFault>,
+    pub fault: Option<crate::fault::LinkFault>,
     /// The recovery the packet shows (retransmission after timeout, fast retransmission,
     /// out-of-order segment queued, duplicate ignored, ...), derived from the packets and
     /// the stack's known rules.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub recovery: Vec<fetchscope_net::fault::Recovery>,
+    pub recovery: Vec<crate::recovery::Recovery>,
 }
 
 /// A TCP state change of the fetch's socket.

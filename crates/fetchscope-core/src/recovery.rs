@@ -14,12 +14,12 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
+use crate::time::Instant;
 use fetchscope_wire::{Dissection, Dissector, TcpLayer};
 use serde::Serialize;
-use smoltcp::time::Instant;
 
-use crate::Direction;
 use crate::fault::LinkFault;
+use fetchscope_wire::Direction;
 
 /// At most this many connections are followed; the least recently used is forgotten.
 const MAX_CONNS: usize = 16;
@@ -551,9 +551,7 @@ fn name_retransmission(
         Direction::Rx => "the server",
     };
     let base = sender.isn;
-    let since = sender
-        .last_sent(seq)
-        .map(|prev| span((t - prev).total_micros()));
+    let since = sender.last_sent(seq).map(|prev| span(t.micros_since(prev)));
     let known_rules = dir == Direction::Tx || peer_smoltcp;
     if syn {
         return Recovery::new(

@@ -15,7 +15,7 @@
 //!   [`HttpError`], never a panic.
 //!
 //! ```
-//! use fetchscope_flow::http::{build_request, default_user_agent, HttpProgress, Limits, ResponseReader};
+//! use fetchscope_core::http::{build_request, default_user_agent, HttpProgress, Limits, ResponseReader};
 //!
 //! let url = url::Url::parse("https://www.example.test/").unwrap();
 //! let request = build_request("GET", &url, &default_user_agent());

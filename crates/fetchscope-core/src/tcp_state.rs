@@ -1,10 +1,9 @@
-//! [`TcpState`]: the TCP states (RFC 9293) as one type, for smoltcp's socket and for the
-//! kernel's `TCP_INFO` alike.
+//! [`TcpState`]: the TCP states (RFC 9293) as one type, for smoltcp's socket (mapped in
+//! `fetchscope-flow`) and for the kernel's `TCP_INFO` alike.
 
 use std::fmt;
 
 use serde::{Serialize, Serializer};
-use smoltcp::socket::tcp;
 
 /// A TCP connection state. It prints (and serializes) as the RFC name smoltcp uses:
 /// `CLOSED`, `LISTEN`, `SYN-SENT`, `SYN-RECEIVED`, `ESTABLISHED`, `FIN-WAIT-1`,
@@ -87,54 +86,9 @@ impl Serialize for TcpState {
     }
 }
 
-impl From<tcp::State> for TcpState {
-    fn from(state: tcp::State) -> TcpState {
-        match state {
-            tcp::State::Closed => TcpState::Closed,
-            tcp::State::Listen => TcpState::Listen,
-            tcp::State::SynSent => TcpState::SynSent,
-            tcp::State::SynReceived => TcpState::SynReceived,
-            tcp::State::Established => TcpState::Established,
-            tcp::State::FinWait1 => TcpState::FinWait1,
-            tcp::State::FinWait2 => TcpState::FinWait2,
-            tcp::State::CloseWait => TcpState::CloseWait,
-            tcp::State::Closing => TcpState::Closing,
-            tcp::State::LastAck => TcpState::LastAck,
-            tcp::State::TimeWait => TcpState::TimeWait,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SMOLTCP: [tcp::State; 11] = [
-        tcp::State::Closed,
-        tcp::State::Listen,
-        tcp::State::SynSent,
-        tcp::State::SynReceived,
-        tcp::State::Established,
-        tcp::State::FinWait1,
-        tcp::State::FinWait2,
-        tcp::State::CloseWait,
-        tcp::State::Closing,
-        tcp::State::LastAck,
-        tcp::State::TimeWait,
-    ];
-
-    #[test]
-    fn names_are_smoltcps() {
-        for s in SMOLTCP {
-            let t = TcpState::from(s);
-            assert_eq!(t.to_string(), s.to_string());
-            assert_eq!(
-                serde_json::to_string(&t).unwrap(),
-                format!("\"{s}\""),
-                "{s}"
-            );
-        }
-    }
 
     #[test]
     fn linux_numbers() {

@@ -13,8 +13,8 @@
 //! | `body_done` | last byte of the body arrived | — | `receive` ends |
 //! | `total` | the fetch finished (after teardown) | `time_total` | — |
 
+use crate::time::Instant;
 use serde::Serialize;
-use smoltcp::time::Instant;
 
 /// Moments of one exchange (one request and its response) on the link's clock; `None`
 /// until reached. With redirects there is one per hop.
@@ -102,12 +102,12 @@ pub struct HarTimings {
 
 /// Milliseconds from `start` to `t`.
 fn ms(t: Instant, start: Instant) -> f64 {
-    (t - start).total_micros() as f64 / 1000.0
+    t.micros_since(start) as f64 / 1000.0
 }
 
 fn since(later: Option<Instant>, earlier: Option<Instant>) -> f64 {
     match (later, earlier) {
-        (Some(l), Some(e)) if l >= e => (l - e).total_micros() as f64 / 1000.0,
+        (Some(l), Some(e)) if l >= e => l.micros_since(e) as f64 / 1000.0,
         _ => -1.0,
     }
 }
