@@ -11,9 +11,11 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 
 mod chase;
+mod lookup;
 mod schedule;
 
 pub use chase::{ChaseStep, CnameChase, MAX_CNAME_QUERIES};
+pub use lookup::{DnsCommand, DnsLookup, DnsStream, LookupSpec, StreamCondition, question_types};
 pub use schedule::{RETRY_FIRST, RETRY_MAX, RetrySchedule, TRIES_PER_SERVER};
 
 /// Longest CNAME chain followed inside one answer.

@@ -44,11 +44,16 @@ use fetchscope_core::tls::{LinkTime, TlsConfig, TlsSetup};
 
 use connection::Conn;
 use exchange::Exchange;
-use resolve::DnsLookup;
+use resolve::DnsSockets;
 
 /// `t` on the core's clock (both count microseconds from the link's time zero).
 fn at(t: Instant) -> fetchscope_core::Instant {
     fetchscope_core::Instant::from_micros(t.total_micros())
+}
+
+/// `t` on smoltcp's clock.
+fn stack_time(t: fetchscope_core::Instant) -> Instant {
+    Instant::from_micros(t.total_micros())
 }
 
 /// Something that happened in this step, in order; packets are decoded at the end of
@@ -120,7 +125,7 @@ pub struct Fetch<L: Link> {
     result: Option<Result<Summary, FetchError>>,
 
     target: Target,
-    dns: Option<DnsLookup>,
+    dns: Option<DnsSockets>,
     conn: Option<Conn>,
     exchange: Exchange,
     body: DigestSink,
@@ -427,7 +432,7 @@ impl<L: Link> Fetch<L> {
         if let Some(t) = self.iface.poll_at(now, &self.sockets) {
             until = until.min(t);
         }
-        if let Some(t) = self.dns.as_ref().and_then(DnsLookup::wake_at) {
+        if let Some(t) = self.dns.as_ref().and_then(DnsSockets::wake_at) {
             until = until.min(t);
         }
         if let Some(t) = self.teardown_until {
@@ -468,7 +473,7 @@ impl<L: Link> Fetch<L> {
         let conditions = &self.cfg.conditions;
         let what = match self.phase {
             Phase::Resolve => match &self.dns {
-                Some(d) => d.stall_description(&self.target.host, conditions),
+                Some(d) => d.lookup.stall_description(&self.target.host, conditions),
                 None => format!("no DNS answer for {}", self.target.host),
             },
             Phase::Connect => conditions.no_syn_ack(&remote),

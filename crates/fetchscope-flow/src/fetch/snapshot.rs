@@ -448,7 +448,10 @@ impl<L: Link> Fetch<L> {
                 .is_some_and(fetchscope_core::http::ResponseReader::is_complete),
             redirects: self.redirects,
         });
-        let dns = self.dns.as_ref().map(|d| d.describe(as_of.dns_unsent));
+        let dns = self
+            .dns
+            .as_ref()
+            .map(|d| d.lookup.describe(as_of.dns_unsent));
         let next = self.next_sentence(as_of, timer_ms);
         Snapshot {
             t_us: as_of.t_us,
@@ -481,7 +484,7 @@ impl<L: Link> Fetch<L> {
         match (as_of.phase, as_of.tcp) {
             (Phase::Resolve, _) => match &self.dns {
                 Some(_) if as_of.dns_unsent => "the DNS query goes out next".into(),
-                Some(d) => d.next_sentence(self.now()),
+                Some(d) => d.lookup.next_sentence(super::at(self.now())),
                 None if self.conn.is_some() => {
                     "the address is known: the TCP connection starts next".into()
                 }
