@@ -803,3 +803,166 @@ fn both_stacks_follow_a_cname_only_answer_and_name_a_loop() {
     }
     server.stop("TERM");
 }
+
+/// A DNS server on 10.88.0.54 that truncates every UDP answer (TC set, no records) and
+/// answers over TCP: `www.example.test` has A 10.88.0.1 and no AAAA.
+const TRUNCATING_DNS: &str = r#"
+import socket, struct, threading
+def parse(q):
+    qid, flags = struct.unpack(">HH", q[:4])
+    i = 12
+    while i < len(q) and q[i]:
+        i += 1 + q[i]
+    return qid, flags, q[12:i + 5], struct.unpack(">H", q[i + 1:i + 3])[0]
+def answer(q, truncate):
+    qid, flags, question, qtype = parse(q)
+    records, count = b"", 0
+    if not truncate and qtype == 1:
+        records = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 300, 4) + socket.inet_aton("10.88.0.1")
+        count = 1
+    tc = 0x0200 if truncate else 0
+    return struct.pack(">HHHHHH", qid, 0x8480 | tc | (flags & 0x0100), 1, count, 0, 0) + question + records
+def tcp():
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    t.bind(("10.88.0.54", 53))
+    t.listen(8)
+    while True:
+        c, _ = t.accept()
+        data = b""
+        while len(data) < 2 or len(data) < 2 + struct.unpack(">H", data[:2])[0]:
+            more = c.recv(4096)
+            if not more:
+                break
+            data += more
+        if len(data) >= 2:
+            reply = answer(data[2:], False)
+            c.sendall(struct.pack(">H", len(reply)) + reply)
+        c.close()
+threading.Thread(target=tcp, daemon=True).start()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("10.88.0.54", 53))
+print("ready", flush=True)
+while True:
+    q, peer = u.recvfrom(4096)
+    if len(q) >= 17:
+        u.sendto(answer(q, True), peer)
+"#;
+
+#[test]
+fn the_kernel_run_asks_aaaa_on_a_dual_stack_host_and_retries_over_tcp_after_tc() {
+    if !require(is_root(), "root (network namespaces, TUN, packet capture)") {
+        return;
+    }
+    for tool in ["ip", "nginx", "dnsmasq", "openssl", "python3"] {
+        if !require(have(tool), &format!("{tool} for the namespace lab test")) {
+            return;
+        }
+    }
+    let _ = fetchscope_bin();
+    let _serial = LAB_SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _lab = Lab::up();
+    let ip = |args: &[&str]| {
+        let ok = Command::new("ip")
+            .args(args)
+            .status()
+            .expect("run ip")
+            .success();
+        assert!(ok, "ip {args:?} failed");
+    };
+    // The truncating server's address, and an IPv6 address for the kernel's side of the
+    // client namespace: the host is dual-stack now, as getaddrinfo would see it. Both go
+    // with the namespaces when the lab is taken down.
+    ip(&[
+        "-n",
+        "fscc-srv",
+        "addr",
+        "add",
+        "10.88.0.54/24",
+        "dev",
+        "fscc-srv0",
+    ]);
+    // The lab turns IPv6 off in its namespaces: on again for this veth only.
+    let sysctl = Command::new("ip")
+        .args(["netns", "exec", CLI_NS, "sysctl", "-qw"])
+        .arg(format!("net.ipv6.conf.{VETH}.disable_ipv6=0"))
+        .status()
+        .expect("run sysctl");
+    assert!(sysctl.success(), "could not turn IPv6 on for {VETH}");
+    ip(&[
+        "-n",
+        CLI_NS,
+        "addr",
+        "add",
+        "fd00:88:9::2/64",
+        "dev",
+        VETH,
+        "nodad",
+    ]);
+    let mut server = fetchscope_tests::netns::Background::spawn(
+        {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", "fscc-srv", "python3", "-c", TRUNCATING_DNS]);
+            c
+        },
+        "the truncating DNS server",
+    );
+    server.wait_for_line(false, "ready", Duration::from_secs(20));
+    let mut args = compare_args("https://www.example.test/");
+    let at = args.iter().position(|a| a == "10.88.0.1").expect("--dns");
+    args[at] = "10.88.0.54".into();
+    args.push("--json".into());
+    let out = in_lab(&args);
+    assert_eq!(
+        code(&out),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out.stdout);
+    let qtypes = |stack: &str, event: &str| -> Vec<String> {
+        let mut t: Vec<String> = dns_of(&ev, stack, event)
+            .iter()
+            .filter_map(|d| d["qtype"].as_str().map(str::to_string))
+            .collect();
+        t.sort();
+        t
+    };
+    // The kernel run: the host has IPv6, so AAAA and A, both truncated, both asked
+    // again over TCP (its packets in the capture), the A answer used.
+    assert_eq!(qtypes("kernel", "query"), ["A", "AAAA"], "{ev:?}");
+    assert_eq!(qtypes("kernel", "truncated"), ["A", "AAAA"]);
+    let answers = dns_of(&ev, "kernel", "answer");
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("over TCP"))),
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().any(|a| a["addresses"][0] == "10.88.0.1"),
+        "{answers:?}"
+    );
+    let dns_tcp = packets_of(&ev, "kernel")
+        .into_iter()
+        .filter(|p| p["tcp"]["dst_port"] == 53 || p["tcp"]["src_port"] == 53)
+        .count();
+    assert!(
+        dns_tcp >= 6,
+        "the DNS-over-TCP packets are in the kernel run: {dns_tcp}"
+    );
+    // fetchscope's own stack has only the IPv4 address it was given: A only.
+    assert_eq!(qtypes("userspace", "query"), ["A"]);
+    assert_eq!(qtypes("userspace", "truncated"), ["A"]);
+    for stack in ["userspace", "kernel"] {
+        let done: Vec<_> = of_type(&ev, "done")
+            .into_iter()
+            .filter(|d| d["stack"] == stack)
+            .collect();
+        assert_eq!(done.len(), 1, "{stack}");
+        assert_eq!(done[0]["status"], 200, "{stack}");
+    }
+}

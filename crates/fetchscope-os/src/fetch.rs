@@ -15,25 +15,20 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fetchscope_core::Instant;
-use fetchscope_core::dns::{
-    AnswerVerdict, ChaseStep, CnameChase, DnsQuery, RetrySchedule, check_answer, rcode_name,
-};
-use fetchscope_core::event::{DnsEvent, ExchangeRecord, HttpRequestEvent, PacketEvent, TlsEvent};
+use fetchscope_core::dns::{LookupSpec, question_types};
+use fetchscope_core::event::{ExchangeRecord, HttpRequestEvent, PacketEvent, TlsEvent};
 use fetchscope_core::http::{self, DigestSink, HttpProgress, Limits, RequestHead, ResponseReader};
 use fetchscope_core::redirects;
 use fetchscope_core::timing::TimingMarks;
 use fetchscope_core::tls::{LinkTime, TlsClient, TlsConfig, TlsSetup};
 use fetchscope_core::{Event, EventKind, FailureClass, FetchError, Phase, Summary, TcpState};
 use fetchscope_wire::{Direction, Dissection, Dissector};
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RecordType;
-use rand::Rng;
 use rand::rngs::StdRng;
 use rustls::pki_types::ServerName;
 use url::{Host, Url};
@@ -41,6 +36,7 @@ use url::{Host, Url};
 use crate::bpf::FlowFilter;
 use crate::capture::{Capture, CapturedPacket, flow_key};
 use crate::config::OsConfig;
+use crate::dns::KernelDns;
 use crate::error::OsError;
 use crate::tcpinfo::{self, TcpInfo};
 use crate::{diag, proc_tcp, report, route, sys};
@@ -66,32 +62,6 @@ const TCP_CLOSE: u8 = 7;
 const TCP_CLOSE_WAIT: u8 = 8;
 const TCP_LAST_ACK: u8 = 9;
 const TCP_CLOSING: u8 = 11;
-
-/// The DNS lookup in progress.
-struct Lookup {
-    query: DnsQuery,
-    sockets: Vec<UdpSocket>,
-    /// The same retry rule as fetchscope's own stub resolver.
-    schedule: RetrySchedule,
-    retry_at: Duration,
-    /// The alias chain from the fetch's host to the name asked now (the same rule as
-    /// fetchscope's own stub resolver).
-    chase: CnameChase,
-    /// Why the next query follows an alias, until it is sent.
-    follows: Option<String>,
-}
-
-impl Lookup {
-    fn server(&self) -> IpAddr {
-        self.schedule.server()
-    }
-
-    fn socket_for(&self, addr: IpAddr) -> Option<&UdpSocket> {
-        self.sockets
-            .iter()
-            .find(|s| s.local_addr().is_ok_and(|l| l.is_ipv4() == addr.is_ipv4()))
-    }
-}
 
 /// Something that happened, waiting for its turn in the stream.
 enum Item {
@@ -144,7 +114,7 @@ pub struct OsFetch {
     servers: Vec<(IpAddr, u16)>,
     remote: Option<SocketAddr>,
     local: Option<SocketAddr>,
-    dns: Option<Lookup>,
+    dns: Option<KernelDns>,
     udp_ports: Vec<u16>,
     interfaces: Vec<String>,
 
@@ -463,117 +433,65 @@ impl OsFetch {
     }
 
     fn start_dns(&mut self) -> Result<(), FetchError> {
-        let servers = self.cfg.dns_servers.clone();
-        if servers.is_empty() {
-            return Err(FetchError::new(
-                FailureClass::Setup,
-                Phase::Resolve,
-                "no-dns-server",
-                format!(
-                    "there is no DNS server to ask for {}: pass --dns IP, or --resolve {}:{}:ADDR",
-                    self.host, self.host, self.port
-                ),
-            ));
-        }
-        let id: u16 = self.rng.random();
-        let query = DnsQuery::new(&self.host, RecordType::A, id).map_err(|e| {
-            FetchError::new(FailureClass::Dns, Phase::Resolve, "bad-name", e.to_string())
-        })?;
-        let mut sockets = Vec::new();
-        for v4 in [true, false] {
-            if !servers.iter().any(|s| s.is_ipv4() == v4) {
-                continue;
+        let (v4, v6) = crate::dns::host_families();
+        let qtypes = question_types(v4, v6);
+        let now = instant(self.now_us());
+        let dns = KernelDns::start(
+            now,
+            LookupSpec {
+                host: &self.host,
+                port: self.port,
+                qtypes: &qtypes,
+                servers: self.cfg.dns_servers.clone(),
+                nxdomain_hint: None,
+                // The kernel twin always runs on a real network.
+                conditions: Default::default(),
+                local_port: None,
+            },
+            &mut self.rng,
+        )?;
+        self.udp_ports.extend(dns.udp_ports());
+        // DNS over TCP (after a truncated answer) goes to the same servers, port 53.
+        for s in &self.cfg.dns_servers {
+            if !self.servers.contains(&(*s, 53)) {
+                self.servers.push((*s, 53));
             }
-            let any: SocketAddr = if v4 {
-                (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-            } else {
-                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-            };
-            let sock = UdpSocket::bind(any)
-                .and_then(|s| s.set_nonblocking(true).map(|()| s))
-                .map_err(|e| {
-                    setup_error(
-                        Phase::Resolve,
-                        format!("could not open a UDP socket for DNS: {e}"),
-                    )
-                })?;
-            if let Ok(l) = sock.local_addr() {
-                self.udp_ports.push(l.port());
-            }
-            sockets.push(sock);
         }
         self.update_filter()?;
-        for s in &servers {
-            self.watch(*s)?;
+        for s in self.cfg.dns_servers.clone() {
+            self.watch(s)?;
         }
-        self.dns = Some(Lookup {
-            query,
-            sockets,
-            schedule: RetrySchedule::new(servers),
-            retry_at: Duration::ZERO,
-            chase: CnameChase::new(&self.host, self.port),
-            follows: None,
-        });
-        self.send_dns_query(None)
+        self.dns = Some(dns);
+        self.run_dns()
     }
 
-    fn send_dns_query(&mut self, retry_reason: Option<String>) -> Result<(), FetchError> {
-        let now = Duration::from_micros(self.now_us());
+    /// Reports the lookup's events (each before the packet it announces: a packet is
+    /// stamped when it leaves), carries out its commands, and connects once it has the
+    /// address.
+    fn run_dns(&mut self) -> Result<(), FetchError> {
+        self.report_dns_events();
+        let left = self
+            .deadline
+            .saturating_sub(Duration::from_micros(self.now_us()));
         let Some(d) = self.dns.as_mut() else {
             return Ok(());
         };
-        let (server, timeout) = d.schedule.next_try();
-        let port = d
-            .socket_for(server)
-            .and_then(|s| s.local_addr().ok())
-            .map(|a| a.port())
-            .unwrap_or(0);
-        let follows = d.follows.take();
-        let first = format!(
-            "from port {port}; resent after {} ms if no answer",
-            timeout.as_millis()
-        );
-        let (kind, reason) = match (follows, retry_reason) {
-            (Some(alias), _) => ("query", format!("{alias}; {first}")),
-            (None, Some(r)) => ("retry", r),
-            (None, None) => ("query", first),
-        };
-        let ev = DnsEvent {
-            event: kind.into(),
-            name: d.query.display_name(),
-            qtype: d.query.qtype.to_string(),
-            server: Some(server),
-            id: Some(d.query.id),
-            rcode: None,
-            addresses: Vec::new(),
-            cnames: Vec::new(),
-            reason: Some(reason),
-        };
-        // The event goes first: the query packet is stamped when it leaves.
-        self.emit(EventKind::Dns(ev));
-        let Some(d) = self.dns.as_mut() else {
-            return Ok(());
-        };
-        let sent = d
-            .socket_for(server)
-            .map(|s| s.send_to(&d.query.bytes, SocketAddr::new(server, 53)));
-        match sent {
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                return Err(setup_error(
-                    Phase::Resolve,
-                    format!("could not send the DNS query to {server}: {e}"),
-                ));
-            }
-            None => {
-                return Err(setup_error(
-                    Phase::Resolve,
-                    format!("no socket for the DNS server {server}"),
-                ));
-            }
+        let opened = d.run_commands(left)?;
+        let addr = d.lookup.outcome();
+        self.flows.extend(opened);
+        if let Some(addr) = addr {
+            // The sockets close here: a late duplicate answer meets a closed port.
+            self.dns = None;
+            self.marks.namelookup = Some(instant(self.now_us()));
+            return self.connect(addr);
         }
-        d.retry_at = now + timeout;
         Ok(())
+    }
+
+    fn report_dns_events(&mut self) {
+        while let Some(ev) = self.dns.as_mut().and_then(|d| d.lookup.poll_event()) {
+            self.emit(EventKind::Dns(ev));
+        }
     }
 
     // ------------------------------------------------------------------ step, wait
@@ -621,8 +539,8 @@ impl OsFetch {
     fn wait(&mut self) -> Result<(), FetchError> {
         let now = Duration::from_micros(self.now_us());
         let mut until = self.deadline;
-        if let Some(d) = &self.dns {
-            until = until.min(d.retry_at);
+        if let Some(t) = self.dns.as_ref().and_then(|d| d.lookup.poll_timeout()) {
+            until = until.min(Duration::from_micros(t.micros_since(Instant::ZERO)));
         }
         if let Some(t) = self.teardown_until {
             until = until.min(t);
@@ -645,8 +563,8 @@ impl OsFetch {
             })
             .collect();
         if let Some(d) = &self.dns {
-            fds.extend(d.sockets.iter().map(|s| sys::PollFd {
-                fd: s.as_raw_fd(),
+            fds.extend(d.fds().into_iter().map(|fd| sys::PollFd {
+                fd,
                 events: libc::POLLIN,
                 revents: 0,
             }));
@@ -696,14 +614,10 @@ impl OsFetch {
             .map(|r| r.to_string())
             .unwrap_or_else(|| self.host.clone());
         let what = match self.phase {
-            Phase::Resolve => {
-                let (server, sent) = self
-                    .dns
-                    .as_ref()
-                    .map(|d| (d.server().to_string(), d.schedule.sent()))
-                    .unwrap_or_default();
-                conditions.no_dns_answer(&self.host, &server, sent)
-            }
+            Phase::Resolve => match &self.dns {
+                Some(d) => d.lookup.stall_description(&self.host, &conditions),
+                None => conditions.no_dns_answer(&self.host, "", 0),
+            },
             Phase::Connect => conditions.no_syn_ack(&remote),
             phase => conditions.stall(
                 phase,
@@ -797,159 +711,16 @@ impl OsFetch {
     // ------------------------------------------------------------------ DNS
 
     fn drive_dns(&mut self) -> Result<(), FetchError> {
-        let Some(d) = self.dns.as_ref() else {
-            return Ok(());
-        };
-        let server = SocketAddr::new(d.server(), 53);
-        let mut buf = [0u8; 4096];
-        let mut outcome = None;
-        let mut ignored = Vec::new();
-        'sockets: for s in &d.sockets {
-            for _ in 0..16 {
-                match s.recv_from(&mut buf) {
-                    Ok((n, from)) => {
-                        let data = buf.get(..n).unwrap_or_default();
-                        match check_answer(&d.query, server, from, data) {
-                            AnswerVerdict::Ignore(reason) => ignored.push((from, reason)),
-                            AnswerVerdict::Accept(answer) => {
-                                outcome = Some(answer);
-                                break 'sockets;
-                            }
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                        // An ICMP port unreachable on an unconnected socket: retry on
-                        // schedule, as a stub resolver does.
-                        break;
-                    }
-                    Err(e) => {
-                        return Err(setup_error(
-                            Phase::Resolve,
-                            format!("reading the DNS answer failed: {e}"),
-                        ));
-                    }
-                }
-            }
-        }
-        let (name, qtype) = (d.query.display_name(), d.query.qtype.to_string());
-        for (from, reason) in ignored {
-            self.emit(EventKind::Dns(DnsEvent {
-                event: "ignored".into(),
-                name: name.clone(),
-                qtype: qtype.clone(),
-                server: Some(from.ip()),
-                id: None,
-                rcode: None,
-                addresses: Vec::new(),
-                cnames: Vec::new(),
-                reason: Some(format!("answer ignored: {reason}")),
-            }));
-        }
-        if let Some(answer) = outcome {
-            return self.dns_answered(answer, server.ip());
-        }
-        let now = Duration::from_micros(self.now_us());
-        if let Some(d) = self.dns.as_ref().filter(|d| now >= d.retry_at) {
-            let reason = format!(
-                "no answer within {} ms; asking again",
-                d.schedule.waited().as_millis()
-            );
-            self.send_dns_query(Some(reason))?;
-        }
-        Ok(())
-    }
-
-    fn dns_answered(
-        &mut self,
-        answer: fetchscope_core::dns::DnsAnswer,
-        server: IpAddr,
-    ) -> Result<(), FetchError> {
-        let Some(d) = self.dns.as_ref() else {
-            return Ok(());
-        };
-        self.emit(EventKind::Dns(DnsEvent {
-            event: "answer".into(),
-            name: d.query.display_name(),
-            qtype: d.query.qtype.to_string(),
-            server: Some(server),
-            id: Some(d.query.id),
-            rcode: Some(rcode_name(answer.rcode)),
-            addresses: answer.addresses.clone(),
-            cnames: answer.cnames.clone(),
-            reason: answer.ttl.map(|t| format!("ttl {t} s")),
-        }));
-        let id: u16 = self.rng.random();
+        let now = instant(self.now_us());
         let Some(d) = self.dns.as_mut() else {
             return Ok(());
         };
-        if let ChaseStep::Follow { reason, .. } = d.chase.answer(&answer, server)? {
-            // Only the alias came back: ask for its target with a new query (own id,
-            // own question check), on a fresh retry schedule at the server that answered.
-            d.query = d.chase.next_query(d.query.qtype, id)?;
-            d.follows = Some(reason);
-            d.schedule.restart();
-            return self.send_dns_query(None);
+        if let Err(e) = d.read(now, &mut self.rng) {
+            // What arrived before the failure is still shown.
+            self.report_dns_events();
+            return Err(e);
         }
-        let Some(d) = self.dns.take() else {
-            return Ok(());
-        };
-        // The sockets close here: a late duplicate answer meets a closed port.
-        let name = if d.chase.chain().len() > 1 {
-            format!(
-                "{} (the alias target of {})",
-                d.chase.current(),
-                d.chase.origin()
-            )
-        } else {
-            d.query.display_name()
-        };
-        let no_address = d.chase.no_address_message("A", server);
-        drop(d);
-        match answer.rcode {
-            ResponseCode::NoError => {}
-            ResponseCode::NXDomain => {
-                return Err(FetchError::new(
-                    FailureClass::Dns,
-                    Phase::Resolve,
-                    "nxdomain",
-                    format!("{name} does not exist: the DNS server {server} answered NXDOMAIN."),
-                ));
-            }
-            ResponseCode::ServFail => {
-                return Err(FetchError::new(
-                    FailureClass::Dns,
-                    Phase::Resolve,
-                    "servfail",
-                    // The kernel twin always runs on a real network.
-                    fetchscope_core::advice::Conditions::default()
-                        .servfail(&server.to_string(), &name),
-                ));
-            }
-            other => {
-                return Err(FetchError::new(
-                    FailureClass::Dns,
-                    Phase::Resolve,
-                    "rcode",
-                    format!(
-                        "the DNS server {server} refused to resolve {name} ({})",
-                        rcode_name(other)
-                    ),
-                ));
-            }
-        }
-        let Some(addr) = answer.addresses.first().copied() else {
-            return Err(FetchError::new(
-                FailureClass::Dns,
-                Phase::Resolve,
-                "no-address",
-                no_address.unwrap_or_else(|| {
-                    format!("{name} exists but has no IPv4 address (no A record) at {server}.")
-                }),
-            ));
-        };
-        self.marks.namelookup = Some(instant(self.now_us()));
-        self.connect(addr)
+        self.run_dns()
     }
 
     // ------------------------------------------------------------------ TCP

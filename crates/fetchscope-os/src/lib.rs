@@ -28,6 +28,7 @@ pub mod bpf;
 pub mod capture;
 pub mod config;
 pub mod diag;
+mod dns;
 pub mod error;
 pub mod fetch;
 pub mod proc_tcp;

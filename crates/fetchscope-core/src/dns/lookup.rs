@@ -145,6 +145,9 @@ pub struct LookupSpec<'a> {
     pub nxdomain_hint: Option<String>,
     /// Lab or real network: decides the advice in a SERVFAIL error.
     pub conditions: Conditions,
+    /// The UDP port the queries go from, when the stack chose it (a kernel socket bound
+    /// to port 0); `None`: drawn from the run's randomness.
+    pub local_port: Option<u16>,
 }
 
 /// The record types to ask for on a stack with these address families: AAAA when it
@@ -176,6 +179,7 @@ impl DnsLookup {
             servers,
             nxdomain_hint,
             conditions,
+            local_port,
         } = spec;
         if servers.is_empty() {
             return Err(FetchError::new(
@@ -201,7 +205,10 @@ impl DnsLookup {
                 follows: None,
             });
         }
-        let local_port: u16 = rng.random_range(49152..=65535);
+        let local_port = match local_port {
+            Some(p) => p,
+            None => rng.random_range(49152..=65535),
+        };
         let mut lookup = DnsLookup {
             questions,
             local_port,

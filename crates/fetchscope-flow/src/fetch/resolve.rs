@@ -76,6 +76,7 @@ impl<L: Link> Fetch<L> {
                 servers: self.cfg.dns_servers.clone(),
                 nxdomain_hint: self.cfg.nxdomain_hint.clone(),
                 conditions: self.cfg.conditions.clone(),
+                local_port: None,
             },
             &mut self.rng,
         )?;
