@@ -15,7 +15,7 @@
 //! an HTTP start line, a FIN, an RST, DNS or ICMP is always drawn.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 use fetchscope_core::event::PacketEvent;
@@ -496,31 +496,24 @@ pub fn packet_label(p: &PacketEvent) -> String {
     if let Some(i) = &l.icmp {
         return format!("ICMP {}", i.name);
     }
-    let mut parts: Vec<String> = Vec::new();
-    let mut push = |s: String| match parts.last_mut() {
-        Some(last) if strip_count(last).0 == s => {
-            let (name, n) = strip_count(last);
-            *last = format!("{name} x{}", n + 1);
-        }
-        _ => parts.push(s),
-    };
+    let mut parts = Parts::default();
     for r in &l.tls {
         if let Some(h) = &r.http {
-            push(http_label(h));
+            parts.push(http_label(h));
         } else if !r.messages.is_empty() {
             for m in &r.messages {
-                push(short_message(m).to_string());
+                parts.push(short_message(m).to_string());
             }
         } else if let Some(a) = &r.alert {
-            push(a.clone());
+            parts.push(a.clone());
         } else if r.record == "change_cipher_spec" {
-            push("CCS".to_string());
+            parts.push("CCS".to_string());
         } else if r.record == "handshake" || r.inner.as_deref() == Some("handshake") {
-            push("handshake".to_string());
+            parts.push("handshake".to_string());
         }
     }
     if let Some(h) = &l.http {
-        push(http_label(&h.line));
+        parts.push(http_label(&h.line));
     }
     let Some(tcp) = &l.tcp else {
         if let Some(u) = &l.udp {
@@ -529,7 +522,7 @@ pub fn packet_label(p: &PacketEvent) -> String {
         return if parts.is_empty() {
             "packet".to_string()
         } else {
-            parts.join(", ")
+            parts.to_string()
         };
     };
     let has = |f: &str| tcp.flags.contains(&f);
@@ -546,8 +539,8 @@ pub fn packet_label(p: &PacketEvent) -> String {
     };
     let mut label = match (flags, parts.is_empty()) {
         (Some(f), true) => f.to_string(),
-        (Some(f), false) => format!("{f} + {}", parts.join(", ")),
-        (None, false) => parts.join(", "),
+        (Some(f), false) => format!("{f} + {parts}"),
+        (None, false) => parts.to_string(),
         (None, true) if tcp.payload_len > 0 => format!("data {} B", tcp.payload_len),
         (None, true) => "ACK".to_string(),
     };
@@ -557,14 +550,53 @@ pub fn packet_label(p: &PacketEvent) -> String {
     label
 }
 
-/// `"SessionTicket x2"` → `("SessionTicket", 2)`; anything else → `(s, 1)`.
-fn strip_count(s: &str) -> (&str, usize) {
-    if let Some((name, n)) = s.rsplit_once(" x")
-        && let Ok(n) = n.parse::<usize>()
-    {
-        return (name, n);
+/// One item of a packet's label and how many times in a row it occurred.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Counted {
+    /// `SessionTicket`, `GET /`, `CCS`.
+    name: String,
+    /// 1 or more.
+    count: usize,
+}
+
+impl fmt::Display for Counted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.count {
+            1 => f.write_str(&self.name),
+            n => write!(f, "{} x{n}", self.name),
+        }
     }
-    (s, 1)
+}
+
+/// The items of a packet's label in order, a repeat of the previous item counted on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Parts(Vec<Counted>);
+
+impl Parts {
+    /// Adds an item: one more of the last if it is the same, else a new one.
+    fn push(&mut self, name: String) {
+        match self.0.last_mut() {
+            Some(last) if last.name == name => last.count += 1,
+            _ => self.0.push(Counted { name, count: 1 }),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// `ServerHello, CCS, SessionTicket x2`.
+impl fmt::Display for Parts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, part) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{part}")?;
+        }
+        Ok(())
+    }
 }
 
 /// `1.5 KiB`, `11.7 MiB`.
@@ -869,8 +901,23 @@ mod tests {
 
     #[test]
     fn counts_fold_into_labels() {
-        assert_eq!(strip_count("SessionTicket x2"), ("SessionTicket", 2));
-        assert_eq!(strip_count("GET /x"), ("GET /x", 1));
+        let mut parts = Parts::default();
+        for name in [
+            "ServerHello",
+            "SessionTicket",
+            "SessionTicket",
+            "SessionTicket",
+            "CCS",
+        ] {
+            parts.push(name.to_string());
+        }
+        assert_eq!(parts.0[1].count, 3);
+        assert_eq!(parts.to_string(), "ServerHello, SessionTicket x3, CCS");
+        // A name that itself ends in " x2" is not mistaken for a count.
+        let mut parts = Parts::default();
+        parts.push("GET /a x2".to_string());
+        parts.push("GET /a".to_string());
+        assert_eq!(parts.to_string(), "GET /a x2, GET /a");
     }
 
     #[test]

@@ -1,177 +1,173 @@
 //! The report's ladder diagram as SVG, drawn from the [`Ladder`] model that the text
 //! diagram also uses.
 
-use std::fmt::Write as _;
-
 use fetchscope_wire::Direction;
+use maud::{Markup, html};
 
-use super::{SVG_WIDTH, cut, esc, ms};
+use super::{Fixed, SVG_WIDTH, Text, cut, ms};
 use crate::render::ladder::{Ladder, Row};
+
+/// Where the client's lifeline stands.
+const CLIENT_X: f64 = 170.0;
+/// Where the rows begin, below the headings.
+const TOP: f64 = 76.0;
+
+/// How tall a row is drawn.
+fn row_height(r: &Row) -> f64 {
+    match r {
+        Row::Phase { .. } | Row::Fold(_) => 30.0,
+        Row::Packet(_) => 28.0,
+        Row::State { .. } => 20.0,
+        Row::Mark { .. } => 24.0,
+    }
+}
 
 /// The ladder diagram as SVG: lifelines, one slanted arrow per packet (a link to its
 /// row in the packet table), phase bands, the client's TCP states, folds and marks.
-pub fn ladder_svg(l: &Ladder) -> String {
+pub fn ladder_svg(l: &Ladder) -> Markup {
     let cols = l.columns();
-    let client_x = 170.0;
     let right = SVG_WIDTH - 30.0;
-    let col_x = |c: usize| client_x + (right - client_x) * (c + 1) as f64 / cols as f64;
-    let mut body = String::new();
-    let mut y = 76.0;
-    for r in &l.rows {
-        match r {
-            Row::Phase { number, title, .. } => {
-                let _ = write!(
-                    body,
-                    "<rect x=\"0\" y=\"{:.1}\" width=\"{SVG_WIDTH}\" height=\"20\" fill=\"#eef1f5\"/>\
-<text x=\"8\" y=\"{:.1}\" font-size=\"12\" font-weight=\"600\">{number}. {}</text>",
-                    y - 2.0,
-                    y + 12.0,
-                    esc(title)
-                );
-                y += 30.0;
-            }
-            Row::Packet(a) => {
-                let px = col_x(l.column_of(a.peer));
-                let (x1, x2, colour, marker) = match a.dir {
-                    Direction::Tx => (client_x, px, "#0b6fa4", "ah-tx"),
-                    Direction::Rx => (px, client_x, "#1d7a3a", "ah-rx"),
-                };
-                let mut label = a.label.clone();
-                if l.shared_column(a.peer)
-                    && let Some(p) = l.peers.get(a.peer)
-                {
-                    label = format!("[{}] {label}", p.addr);
-                }
-                let label = cut(&label, 120);
-                // A label wider than its arrow (about 6.2 px a character at 11 px) is
-                // squeezed to fit between the lifelines.
-                let room = (x1 - x2).abs() - 12.0;
-                let squeeze = if label.chars().count() as f64 * 6.2 > room {
-                    format!(" textLength=\"{room:.0}\" lengthAdjust=\"spacingAndGlyphs\"")
-                } else {
-                    String::new()
-                };
-                let _ = write!(
-                    body,
-                    "<a href=\"#p{n}\"><g class=\"arrow\" data-n=\"{n}\"><title>#{n} {}</title>\
-<text x=\"8\" y=\"{:.1}\" font-size=\"11\" class=\"mono\" fill=\"#555\">{}</text>\
-<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" class=\"mono\" fill=\"#888\" text-anchor=\"end\">#{n}</text>\
-<line x1=\"{x1:.1}\" y1=\"{y:.1}\" x2=\"{x2:.1}\" y2=\"{:.1}\" stroke=\"{colour}\" stroke-width=\"1.5\" \
-marker-end=\"url(#{marker})\"/>\
-<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"{colour}\" text-anchor=\"middle\"{}>{}</text></g></a>",
-                    esc(&a.label),
-                    y + 8.0,
-                    ms(a.t_us),
-                    client_x - 14.0,
-                    y + 8.0,
-                    y + 10.0,
-                    (x1 + x2) / 2.0,
-                    y + 1.0,
-                    squeeze,
-                    esc(&label),
-                    n = a.number,
-                );
-                y += 28.0;
-            }
-            Row::Fold(f) => {
-                let _ = write!(
-                    body,
-                    "<g class=\"fold\"><rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"22\" \
-fill=\"#fafafa\" stroke=\"#bbb\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"{:.1}\" \
-font-size=\"11\" fill=\"#555\">{}</text></g>",
-                    client_x,
-                    y - 6.0,
-                    col_x(cols - 1) - client_x,
-                    client_x + 8.0,
-                    y + 9.0,
-                    esc(&f.describe())
-                );
-                y += 30.0;
-            }
-            Row::State { t_us, state } => {
-                let _ = write!(
-                    body,
-                    "<text x=\"8\" y=\"{:.1}\" font-size=\"11\" class=\"mono\" fill=\"#999\">{}</text>\
-<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" font-style=\"italic\" fill=\"#a0522d\" \
-class=\"tcp-state\">{}</text>",
-                    y + 4.0,
-                    ms(*t_us),
-                    client_x + 6.0,
-                    y + 4.0,
-                    esc(state.name())
-                );
-                y += 20.0;
-            }
-            Row::Mark { t_us, text } => {
-                let _ = write!(
-                    body,
-                    "<text x=\"8\" y=\"{:.1}\" font-size=\"12\" font-weight=\"600\">{} ms · {}</text>",
-                    y + 6.0,
-                    ms(*t_us),
-                    esc(&cut(text, 120))
-                );
-                y += 24.0;
-            }
-        }
-    }
-    let height = y + 10.0;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"ladder-svg\" width=\"{SVG_WIDTH}\" \
-height=\"{height:.0}\" viewBox=\"0 0 {SVG_WIDTH} {height:.0}\" role=\"img\" aria-label=\"ladder diagram\">\
-<defs><marker id=\"ah-tx\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" \
-markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#0b6fa4\"/></marker>\
-<marker id=\"ah-rx\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" \
-markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#1d7a3a\"/></marker></defs>"
-    );
-    // Headings and lifelines.
+    let col_x = |c: usize| CLIENT_X + (right - CLIENT_X) * (c + 1) as f64 / cols as f64;
+    // Each row with the y it is drawn at.
+    let rows: Vec<(f64, &Row)> = l
+        .rows
+        .iter()
+        .scan(TOP, |y, r| {
+            let at = *y;
+            *y += row_height(r);
+            Some((at, r))
+        })
+        .collect();
+    let height = TOP + l.rows.iter().map(row_height).sum::<f64>() + 10.0;
     let client = l
         .clients
         .iter()
         .map(|a| a.to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let _ = write!(
-        s,
-        "<text x=\"8\" y=\"22\" font-size=\"11\" fill=\"#666\">time (ms)</text>\
-<text x=\"{client_x}\" y=\"22\" font-size=\"13\" font-weight=\"600\" text-anchor=\"middle\">client</text>\
-<text x=\"{client_x}\" y=\"38\" font-size=\"11\" text-anchor=\"middle\" class=\"mono\">{}</text>\
-<line x1=\"{client_x}\" y1=\"60\" x2=\"{client_x}\" y2=\"{:.1}\" stroke=\"#333\"/>",
-        esc(&client),
-        height - 6.0
-    );
-    for c in 0..cols {
-        let x = col_x(c);
-        let shared = l.peers.len() > cols && c == cols - 1;
-        let (name, addr, roles) = match l.peers.get(c) {
-            None => ("server".to_string(), String::new(), String::new()),
-            Some(_) if shared => (
-                "other servers".to_string(),
-                format!("{} peers", l.peers.len() - c),
-                String::new(),
-            ),
-            Some(p) => (
-                p.name.clone().unwrap_or_else(|| "server".into()),
-                p.addr.to_string(),
-                p.roles_text(),
-            ),
-        };
-        let _ = write!(
-            s,
-            "<text x=\"{x:.1}\" y=\"22\" font-size=\"13\" font-weight=\"600\" text-anchor=\"end\">{}</text>\
-<text x=\"{x:.1}\" y=\"38\" font-size=\"11\" text-anchor=\"end\" class=\"mono\">{}</text>\
-<text x=\"{x:.1}\" y=\"52\" font-size=\"11\" text-anchor=\"end\" fill=\"#666\">{}</text>\
-<line x1=\"{x:.1}\" y1=\"60\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>",
-            esc(&name),
-            esc(&addr),
-            esc(&roles),
-            height - 6.0
-        );
+    // The peer columns' headings: name, address, roles.
+    let heads: Vec<(f64, String, String, String)> = (0..cols)
+        .map(|c| {
+            let shared = l.peers.len() > cols && c == cols - 1;
+            let (name, addr, roles) = match l.peers.get(c) {
+                None => ("server".to_string(), String::new(), String::new()),
+                Some(_) if shared => (
+                    "other servers".to_string(),
+                    format!("{} peers", l.peers.len() - c),
+                    String::new(),
+                ),
+                Some(p) => (
+                    p.name.clone().unwrap_or_else(|| "server".into()),
+                    p.addr.to_string(),
+                    p.roles_text(),
+                ),
+            };
+            (col_x(c), name, addr, roles)
+        })
+        .collect();
+    let lifeline_end = Fixed(height - 6.0, 1);
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" id="ladder-svg" width=(SVG_WIDTH)
+            height=(Fixed(height, 0)) viewBox={ "0 0 " (SVG_WIDTH) " " (Fixed(height, 0)) }
+            role="img" aria-label="ladder diagram" {
+            defs {
+                @for (id, colour) in [("ah-tx", "#0b6fa4"), ("ah-rx", "#1d7a3a")] {
+                    marker id=(id) viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8"
+                        markerHeight="8" orient="auto" {
+                        path d="M0,0 L10,5 L0,10 z" fill=(colour) {}
+                    }
+                }
+            }
+            // Headings and lifelines.
+            text x="8" y="22" font-size="11" fill="#666" { "time (ms)" }
+            text x=(CLIENT_X) y="22" font-size="13" font-weight="600" text-anchor="middle" {
+                "client"
+            }
+            text x=(CLIENT_X) y="38" font-size="11" text-anchor="middle" class="mono" {
+                (Text(&client))
+            }
+            line x1=(CLIENT_X) y1="60" x2=(CLIENT_X) y2=(lifeline_end) stroke="#333" {}
+            @for (x, name, addr, roles) in &heads {
+                @let x = Fixed(*x, 1);
+                text x=(x) y="22" font-size="13" font-weight="600" text-anchor="end" {
+                    (Text(name))
+                }
+                text x=(x) y="38" font-size="11" text-anchor="end" class="mono" { (Text(addr)) }
+                text x=(x) y="52" font-size="11" text-anchor="end" fill="#666" { (Text(roles)) }
+                line x1=(x) y1="60" x2=(x) y2=(lifeline_end) stroke="#333" {}
+            }
+            @for (y, r) in rows {
+                @match r {
+                    Row::Phase { number, title, .. } => {
+                        rect x="0" y=(Fixed(y - 2.0, 1)) width=(SVG_WIDTH) height="20"
+                            fill="#eef1f5" {}
+                        text x="8" y=(Fixed(y + 12.0, 1)) font-size="12" font-weight="600" {
+                            (number) ". " (Text(title))
+                        }
+                    }
+                    Row::Packet(a) => {
+                        @let px = col_x(l.column_of(a.peer));
+                        @let (x1, x2, colour, marker) = match a.dir {
+                            Direction::Tx => (CLIENT_X, px, "#0b6fa4", "ah-tx"),
+                            Direction::Rx => (px, CLIENT_X, "#1d7a3a", "ah-rx"),
+                        };
+                        @let label = match l.peers.get(a.peer) {
+                            Some(p) if l.shared_column(a.peer) => format!("[{}] {}", p.addr, a.label),
+                            _ => a.label.clone(),
+                        };
+                        @let label = cut(&label, 120);
+                        // A label wider than its arrow (about 6.2 px a character at 11 px)
+                        // is squeezed to fit between the lifelines.
+                        @let room = (x1 - x2).abs() - 12.0;
+                        @let squeeze = (label.chars().count() as f64 * 6.2 > room)
+                            .then_some(Fixed(room, 0));
+                        a href={ "#p" (a.number) } {
+                            g class="arrow" data-n=(a.number) {
+                                title { "#" (a.number) " " (Text(&a.label)) }
+                                text x="8" y=(Fixed(y + 8.0, 1)) font-size="11" class="mono"
+                                    fill="#555" { (ms(a.t_us)) }
+                                text x=(Fixed(CLIENT_X - 14.0, 1)) y=(Fixed(y + 8.0, 1))
+                                    font-size="11" class="mono" fill="#888" text-anchor="end" {
+                                    "#" (a.number)
+                                }
+                                line x1=(Fixed(x1, 1)) y1=(Fixed(y, 1)) x2=(Fixed(x2, 1))
+                                    y2=(Fixed(y + 10.0, 1)) stroke=(colour) stroke-width="1.5"
+                                    marker-end={ "url(#" (marker) ")" } {}
+                                text x=(Fixed((x1 + x2) / 2.0, 1)) y=(Fixed(y + 1.0, 1))
+                                    font-size="11" fill=(colour) text-anchor="middle"
+                                    textLength=[squeeze]
+                                    lengthAdjust=[squeeze.map(|_| "spacingAndGlyphs")] {
+                                    (Text(&label))
+                                }
+                            }
+                        }
+                    }
+                    Row::Fold(f) => {
+                        g class="fold" {
+                            rect x=(Fixed(CLIENT_X, 1)) y=(Fixed(y - 6.0, 1))
+                                width=(Fixed(col_x(cols - 1) - CLIENT_X, 1)) height="22"
+                                fill="#fafafa" stroke="#bbb" stroke-dasharray="4 3" {}
+                            text x=(Fixed(CLIENT_X + 8.0, 1)) y=(Fixed(y + 9.0, 1))
+                                font-size="11" fill="#555" { (Text(&f.describe())) }
+                        }
+                    }
+                    Row::State { t_us, state } => {
+                        text x="8" y=(Fixed(y + 4.0, 1)) font-size="11" class="mono"
+                            fill="#999" { (ms(*t_us)) }
+                        text x=(Fixed(CLIENT_X + 6.0, 1)) y=(Fixed(y + 4.0, 1)) font-size="11"
+                            font-style="italic" fill="#a0522d" class="tcp-state" {
+                            (Text(state.name()))
+                        }
+                    }
+                    Row::Mark { t_us, text } => {
+                        text x="8" y=(Fixed(y + 6.0, 1)) font-size="12" font-weight="600" {
+                            (ms(*t_us)) " ms · " (Text(&cut(text, 120)))
+                        }
+                    }
+                }
+            }
+        }
     }
-    s.push_str(&body);
-    s.push_str("</svg>");
-    s
 }
 
 #[cfg(test)]
@@ -237,7 +233,7 @@ mod tests {
 
     #[test]
     fn arrows_link_to_their_packet_rows_and_text_is_escaped() {
-        let svg = ladder_svg(&ladder());
+        let svg = ladder_svg(&ladder()).into_string();
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"ladder-svg\""));
         assert!(svg.ends_with("</svg>"));
         // One link per drawn packet, each to its row in the packet table.
@@ -263,7 +259,7 @@ mod tests {
     #[test]
     fn the_height_grows_with_the_rows() {
         let height = |l: &Ladder| {
-            let svg = ladder_svg(l);
+            let svg = ladder_svg(l).into_string();
             let at = svg.find("height=\"").unwrap() + "height=\"".len();
             svg[at..at + svg[at..].find('"').unwrap()]
                 .parse::<f64>()
@@ -275,6 +271,6 @@ mod tests {
         // + 30 phase + 2 × 28 packets + 20 state + 30 fold + 24 mark.
         assert_eq!(height(&ladder()), 86.0 + 30.0 + 56.0 + 20.0 + 30.0 + 24.0);
         // With no peers the diagram still draws one server lifeline.
-        assert!(ladder_svg(&empty).contains(">server</text>"));
+        assert!(ladder_svg(&empty).into_string().contains(">server</text>"));
     }
 }

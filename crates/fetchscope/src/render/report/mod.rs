@@ -11,20 +11,29 @@
 //!
 //! Nothing is loaded from anywhere: CSS, script and SVG are inline, and a
 //! Content-Security-Policy (`default-src 'none'`, the script allowed by its SHA-256 hash)
-//! makes the browser refuse any request or any other script. Everything that came from
-//! the network (header values, names, reason phrases) is HTML-escaped on the server side
-//! and inserted as text by the script.
+//! makes the browser refuse any request or any other script.
+//!
+//! The markup is written with [`maud`] templates, checked when the crate compiles and
+//! escaping every value spliced into them. Text that came from the network or the events
+//! (header values, names, reason phrases, URLs) is spliced as `Text`, which escapes
+//! quotes of both kinds too and replaces control characters. Inserted unescaped are only
+//! the page's own CSS and script and the embedded JSON, which `script_json` makes safe
+//! inside a `<script>` element.
+//! The page's script inserts what it shows as text, never as markup.
 //!
 //! At most [`MAX_PACKETS`] packets are kept (a 16 MiB fetch has about 12 000); later ones
 //! are counted and the page says so (the pcapng has them all).
 
-use std::fmt::Write as _;
+use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use fetchscope_core::{Event, EventKind, Phase};
+use fetchscope_core::event::{HttpRequestEvent, TlsEvent};
+use fetchscope_core::timing::HarTimings;
+use fetchscope_core::{Event, EventKind, Phase, Summary};
 use fetchscope_wire::Direction;
+use maud::{DOCTYPE, Markup, PreEscaped, Render, html};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -41,6 +50,8 @@ pub const MAX_PACKETS: u64 = 50_000;
 const MAX_OTHER_EVENTS: u64 = 20_000;
 /// Width of the SVG drawings.
 const SVG_WIDTH: f64 = 900.0;
+/// fetchscope's version, for the page's header and `generator`.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 const CSS: &str = include_str!("report.css");
 const SCRIPT: &str = include_str!("report.js");
@@ -56,38 +67,59 @@ pub struct ReportRecorder {
     packets_dropped: u64,
     others_dropped: u64,
     ladder: LadderRecorder,
+    /// Only for the timings of a fetch that ended without its `done` event: the HAR
+    /// recorder rebuilds them from the events that did happen.
     har: HarRecorder,
     last_t_us: u64,
 }
 
-/// HTML-escapes text for element content and quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
-            c => out.push(c),
+/// Text from the network or the events, spliced into the page: `&`, `<`, `>`, `"` and
+/// `'` escaped (safe in element content and in quoted attribute values), control
+/// characters other than tab and newline replaced by U+FFFD.
+#[derive(Debug, Clone, Copy)]
+struct Text<'a>(&'a str);
+
+impl Render for Text<'_> {
+    fn render_to(&self, out: &mut String) {
+        out.reserve(self.0.len());
+        for c in self.0.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
+                c => out.push(c),
+            }
         }
     }
-    out
+}
+
+/// A number with a fixed count of decimals (coordinates, milliseconds).
+#[derive(Debug, Clone, Copy)]
+struct Fixed(f64, usize);
+
+impl fmt::Display for Fixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.*}", self.1, self.0)
+    }
 }
 
 /// JSON made safe inside a `<script>` element: `<`, `>` and `&` as `\u` escapes (they
 /// can only occur inside JSON strings, where the escapes mean the same).
-fn script_json(v: &impl serde::Serialize) -> String {
+fn script_json(v: &impl serde::Serialize) -> PreEscaped<String> {
     let s = serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-    s.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
+    PreEscaped(
+        s.replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026"),
+    )
 }
 
-fn ms(t_us: u64) -> String {
-    format!("{:.3}", t_us as f64 / 1000.0)
+/// Microseconds as milliseconds with three decimals.
+fn ms(t_us: u64) -> Fixed {
+    Fixed(t_us as f64 / 1000.0, 3)
 }
 
 /// Cuts `s` to at most `n` characters, with `…`.
@@ -109,6 +141,81 @@ fn phase_colour(p: Phase) -> &'static str {
         Phase::Response => "#2f7fd1",
         Phase::Teardown => "#b5495b",
         Phase::Done => "#444",
+    }
+}
+
+/// The waterfall's legend: the segments of an exchange's bar, then the teardown phase.
+const LEGEND: [(&str, &str); 7] = [
+    ("#2a9d8f", "DNS lookup"),
+    ("#e9a23b", "Initial connection"),
+    ("#8e5cc2", "SSL"),
+    ("#7a7f87", "Request sent"),
+    ("#3fae49", "Waiting (TTFB)"),
+    ("#2f7fd1", "Content download"),
+    ("#b5495b", "Teardown"),
+];
+
+/// One HTTP exchange as the waterfall draws it.
+struct Exchange<'a> {
+    /// The request as sent.
+    request: &'a HttpRequestEvent,
+    /// When the exchange started (µs since the fetch started).
+    started_us: u64,
+    /// Its per-phase durations (ms; negative: did not happen).
+    timings: HarTimings,
+}
+
+impl Exchange<'_> {
+    /// `GET www.example.test/path`: the method, the `Host` the request named and its
+    /// target.
+    fn label(&self) -> String {
+        let r = self.request;
+        let host = r
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+            .map_or("", |(_, v)| v.as_str());
+        format!("{} {host}{}", r.method, r.target)
+    }
+
+    /// The bar's segments, like devtools' Timing view: (name, ms, colour). HAR's
+    /// `connect` includes `ssl`; the TCP segment does not.
+    fn segments(&self) -> [(&'static str, f64, &'static str); 6] {
+        let t = &self.timings;
+        let tcp_only = if t.connect >= 0.0 && t.ssl >= 0.0 {
+            t.connect - t.ssl
+        } else {
+            t.connect
+        };
+        [
+            ("DNS lookup", t.dns, "#2a9d8f"),
+            ("Initial connection (TCP)", tcp_only, "#e9a23b"),
+            ("SSL (TLS handshake)", t.ssl, "#8e5cc2"),
+            ("Request sent", t.send, "#7a7f87"),
+            ("Waiting (TTFB)", t.wait, "#3fae49"),
+            ("Content download", t.receive, "#2f7fd1"),
+        ]
+    }
+
+    /// The segments that happened, each with where it starts (ms since the fetch
+    /// started): (name, start, duration, colour), one after the other.
+    fn drawn(&self) -> Vec<(&'static str, f64, f64, &'static str)> {
+        let mut at = self.started_us as f64 / 1000.0 + self.timings.blocked.max(0.0);
+        let mut out = Vec::new();
+        for (name, dur, colour) in self.segments() {
+            if dur >= 0.0 {
+                out.push((name, at, dur, colour));
+                at += dur;
+            }
+        }
+        out
+    }
+
+    /// Where the bar ends (ms since the fetch started).
+    fn bar_end_ms(&self) -> f64 {
+        self.drawn()
+            .last()
+            .map_or(self.started_us as f64 / 1000.0, |(_, at, dur, _)| at + dur)
     }
 }
 
@@ -151,41 +258,47 @@ impl ReportRecorder {
     /// The whole page.
     pub fn to_html(mut self) -> String {
         let ladder = std::mem::take(&mut self.ladder).finish();
-        let mut h = String::with_capacity(64 * 1024 + self.events.len() * 1024);
         let script_hash = STANDARD.encode(Sha256::digest(SCRIPT.as_bytes()));
-        let _ = write!(
-            h,
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
-style-src 'unsafe-inline'; img-src data:; script-src 'sha256-{script_hash}'\">\n\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-<meta name=\"generator\" content=\"fetchscope {}\">\n<title>fetchscope: {}</title>\n\
-<style>\n{CSS}</style>\n</head>\n<body>\n",
-            env!("CARGO_PKG_VERSION"),
-            esc(&self.url)
+        let csp = format!(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+             script-src 'sha256-{script_hash}'"
         );
-        self.header(&mut h);
-        h.push_str("<main>\n");
-        self.waterfall(&mut h);
-        let _ = write!(
-            h,
-            "<section id=\"ladder\"><h2>Ladder diagram</h2>\n<p class=\"note\">One arrow \
-per packet, client on the left; click an arrow to see the packet.</p>\n\
-<div class=\"svgbox\">{}</div></section>\n",
-            ladder_svg(&ladder)
-        );
-        self.tls(&mut h);
-        self.http(&mut h);
-        self.event_log(&mut h);
-        self.packets(&mut h);
-        h.push_str("</main>\n");
-        let _ = write!(
-            h,
-            "<script type=\"application/json\" id=\"fetchscope-events\">{}</script>\n\
-<script>{SCRIPT}</script>\n</body>\n</html>\n",
-            script_json(&self.events)
-        );
-        h
+        let page = html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta http-equiv="Content-Security-Policy" content=(csp);
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    meta name="generator" content={ "fetchscope " (VERSION) };
+                    title { "fetchscope: " (Text(&self.url)) }
+                    style { "\n" (PreEscaped(CSS)) }
+                }
+                body {
+                    (self.header())
+                    main {
+                        (self.waterfall())
+                        section id="ladder" {
+                            h2 { "Ladder diagram" }
+                            p class="note" {
+                                "One arrow per packet, client on the left; click an arrow \
+                                 to see the packet."
+                            }
+                            div class="svgbox" { (ladder_svg(&ladder)) }
+                        }
+                        (self.tls())
+                        (self.http())
+                        (self.event_log())
+                        (self.packets())
+                    }
+                    script type="application/json" id="fetchscope-events" {
+                        (script_json(&self.events))
+                    }
+                    script { (PreEscaped(SCRIPT)) }
+                }
+            }
+        };
+        page.into_string() + "\n"
     }
 
     fn wall(&self, t_us: u64) -> String {
@@ -194,69 +307,117 @@ per packet, client on the left; click an arrow to see the packet.</p>\n\
             .unwrap_or_default()
     }
 
-    fn header(&self, h: &mut String) {
-        let method = self
-            .events
-            .iter()
-            .find_map(|e| match &e.kind {
-                EventKind::HttpRequest(r) => Some(r.method.clone()),
-                _ => None,
+    /// The `done` event's summary, if the fetch completed.
+    fn summary(&self) -> Option<&Summary> {
+        self.events.iter().find_map(|e| match &e.kind {
+            EventKind::Done(s) => Some(&**s),
+            _ => None,
+        })
+    }
+
+    /// The requests sent, in order.
+    fn requests(&self) -> impl Iterator<Item = &HttpRequestEvent> {
+        self.events.iter().filter_map(|e| match &e.kind {
+            EventKind::HttpRequest(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    /// The exchanges to draw: each request with the `done` event's record of its
+    /// exchange (start and timings); a fetch that ended without one (or whose records do
+    /// not match the requests) takes them from the events, as its HAR file does.
+    fn exchanges(&self) -> Vec<Exchange<'_>> {
+        let requests: Vec<&HttpRequestEvent> = self.requests().collect();
+        let records = self
+            .summary()
+            .map(|s| s.exchanges.as_slice())
+            .filter(|x| x.len() == requests.len());
+        if let Some(records) = records {
+            return requests
+                .into_iter()
+                .zip(records)
+                .map(|(request, x)| Exchange {
+                    request,
+                    started_us: x.started_us,
+                    timings: x.har,
+                })
+                .collect();
+        }
+        let har = self.har.to_har();
+        requests
+            .into_iter()
+            .zip(har.log.entries.iter().zip(self.har.entry_starts_us()))
+            .map(|(request, (entry, started_us))| {
+                let t = &entry.timings;
+                Exchange {
+                    request,
+                    started_us,
+                    timings: HarTimings {
+                        blocked: t.blocked,
+                        dns: t.dns,
+                        connect: t.connect,
+                        ssl: t.ssl,
+                        send: t.send,
+                        wait: t.wait,
+                        receive: t.receive,
+                    },
+                }
             })
-            .unwrap_or_else(|| "GET".into());
-        let _ = write!(
-            h,
-            "<header>\n<h1>fetchscope report</h1>\n<div class=\"url\">{} {}</div>\n\
-<div class=\"meta\">{} · started {} · fetchscope {}</div>\n",
-            esc(&method),
-            esc(&self.url),
-            esc(&self.world),
-            esc(&self.wall(0)),
-            env!("CARGO_PKG_VERSION")
-        );
-        for e in &self.events {
-            match &e.kind {
-                EventKind::Done(s) => {
-                    let tls = match (&s.tls_version, &s.tls_suite) {
-                        (Some(v), Some(c)) => format!(" · {v} {c}"),
-                        _ => String::new(),
-                    };
-                    let _ = writeln!(
-                        h,
-                        "<div class=\"outcome ok\" id=\"outcome\">HTTP {} · {} body bytes · {} ms · \
-{} packets{}</div>",
-                        s.status,
-                        s.body_bytes,
-                        esc(&format!("{:.3}", s.timings.total_ms)),
-                        self.packets_seen,
-                        esc(&tls)
-                    );
+            .collect()
+    }
+
+    fn header(&self) -> Markup {
+        let method = self.requests().next().map_or("GET", |r| r.method.as_str());
+        html! {
+            header {
+                h1 { "fetchscope report" }
+                div class="url" { (Text(method)) " " (Text(&self.url)) }
+                div class="meta" {
+                    (Text(&self.world)) " · started " (Text(&self.wall(0)))
+                    " · fetchscope " (VERSION)
                 }
-                EventKind::Error(err) => {
-                    let _ = writeln!(
-                        h,
-                        "<div class=\"outcome failed\" id=\"outcome\">failed in {} ({}) after {} ms: {}</div>",
-                        err.phase,
-                        esc(&err.kind),
-                        ms(e.t_us),
-                        esc(&err.message)
-                    );
+                @for e in &self.events {
+                    @match &e.kind {
+                        EventKind::Done(s) => {
+                            div class="outcome ok" id="outcome" {
+                                "HTTP " (s.status) " · " (s.body_bytes) " body bytes · "
+                                (Fixed(s.timings.total_ms, 3)) " ms · "
+                                (self.packets_seen) " packets"
+                                @if let (Some(v), Some(c)) = (&s.tls_version, &s.tls_suite) {
+                                    " · " (Text(v)) " " (Text(c))
+                                }
+                            }
+                        }
+                        EventKind::Error(err) => {
+                            div class="outcome failed" id="outcome" {
+                                "failed in " (err.phase) " (" (Text(&err.kind)) ") after "
+                                (ms(e.t_us)) " ms: " (Text(&err.message))
+                            }
+                        }
+                        _ => {}
+                    }
                 }
-                _ => {}
+                nav class="meta" {
+                    @for (i, (href, name)) in [
+                        ("#waterfall", "waterfall"),
+                        ("#ladder", "ladder"),
+                        ("#tls", "TLS"),
+                        ("#http", "HTTP"),
+                        ("#events", "events"),
+                        ("#packets-section", "packets"),
+                    ].into_iter().enumerate() {
+                        @if i > 0 { " · " }
+                        a href=(href) style="color:inherit" { (name) }
+                    }
+                }
             }
         }
-        h.push_str(
-            "<nav class=\"meta\"><a href=\"#waterfall\" style=\"color:inherit\">waterfall</a> · \
-<a href=\"#ladder\" style=\"color:inherit\">ladder</a> · <a href=\"#tls\" style=\"color:inherit\">TLS</a> · \
-<a href=\"#http\" style=\"color:inherit\">HTTP</a> · <a href=\"#events\" style=\"color:inherit\">events</a> · \
-<a href=\"#packets-section\" style=\"color:inherit\">packets</a></nav>\n</header>\n",
-        );
     }
 
     /// The phase waterfall: one bar per HTTP exchange split like devtools' Timing view,
     /// then fetchscope's own phases on one lane, then the numbers.
-    fn waterfall(&self, h: &mut String) {
-        let har = self.har.to_har();
-        let starts = self.har.entry_starts_us();
+    fn waterfall(&self) -> Markup {
+        let exchanges = self.exchanges();
         let phases: Vec<(u64, Phase)> = self
             .events
             .iter()
@@ -265,176 +426,99 @@ per packet, client on the left; click an arrow to see the packet.</p>\n\
                 _ => None,
             })
             .collect();
-        let mut end_ms = self.last_t_us as f64 / 1000.0;
-        for (entry, start) in har.log.entries.iter().zip(&starts) {
-            end_ms = end_ms.max(*start as f64 / 1000.0 + entry.time);
-        }
-        let end_ms = end_ms.max(0.001);
+        let end_ms = exchanges
+            .iter()
+            .map(Exchange::bar_end_ms)
+            .fold(self.last_t_us as f64 / 1000.0, f64::max)
+            .max(0.001);
         let (x0, x1) = (230.0, SVG_WIDTH - 20.0);
         let x = |t_ms: f64| x0 + (x1 - x0) * (t_ms / end_ms).clamp(0.0, 1.0);
         let row_h = 22.0;
-        let rows = har.log.entries.len() + usize::from(!phases.is_empty());
+        let rows = exchanges.len() + usize::from(!phases.is_empty());
         let height = 40.0 + row_h * rows as f64 + 10.0;
-        let mut s = String::new();
-        let _ = write!(
-            s,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"waterfall-svg\" width=\"{SVG_WIDTH}\" \
-height=\"{height}\" viewBox=\"0 0 {SVG_WIDTH} {height}\" role=\"img\" \
-aria-label=\"phase waterfall\">"
-        );
-        // Axis: five ticks.
-        for i in 0..=4 {
-            let t = end_ms * f64::from(i) / 4.0;
-            let xi = x(t);
-            let anchor = match i {
-                0 => "start",
-                4 => "end",
-                _ => "middle",
-            };
-            let _ = write!(
-                s,
-                "<line x1=\"{xi:.1}\" y1=\"22\" x2=\"{xi:.1}\" y2=\"{:.1}\" stroke=\"#e3e3e3\"/>\
-<text x=\"{xi:.1}\" y=\"16\" font-size=\"11\" fill=\"#666\" text-anchor=\"{anchor}\">{t:.3} ms</text>",
-                height - 6.0
-            );
-        }
-        let mut y = 30.0;
-        for (i, (entry, start)) in har.log.entries.iter().zip(&starts).enumerate() {
-            let label = format!(
-                "{} {}",
-                entry.request.method,
-                url::Url::parse(&entry.request.url)
-                    .map(|u| format!("{}{}", u.host_str().unwrap_or(""), u.path()))
-                    .unwrap_or_else(|_| entry.request.url.clone())
-            );
-            let _ = write!(
-                s,
-                "<g class=\"exchange\" data-entry=\"{}\"><text x=\"8\" y=\"{:.1}\" font-size=\"12\">\
-<title>{}</title>{}</text>",
-                i + 1,
-                y + 14.0,
-                esc(&entry.request.url),
-                esc(&cut(&label, 32))
-            );
-            let t = &entry.timings;
-            let tcp_only = if t.connect >= 0.0 && t.ssl >= 0.0 {
-                t.connect - t.ssl
-            } else {
-                t.connect
-            };
-            let segments = [
-                ("DNS lookup", t.dns, "#2a9d8f"),
-                ("Initial connection (TCP)", tcp_only, "#e9a23b"),
-                ("SSL (TLS handshake)", t.ssl, "#8e5cc2"),
-                ("Request sent", t.send, "#7a7f87"),
-                ("Waiting (TTFB)", t.wait, "#3fae49"),
-                ("Content download", t.receive, "#2f7fd1"),
-            ];
-            let mut at = *start as f64 / 1000.0 + t.blocked.max(0.0);
-            for (name, dur, colour) in segments {
-                if dur < 0.0 {
-                    continue;
+        let row_y = |i: usize| 30.0 + row_h * i as f64;
+        let svg = html! {
+            svg xmlns="http://www.w3.org/2000/svg" id="waterfall-svg" width=(SVG_WIDTH)
+                height=(height) viewBox={ "0 0 " (SVG_WIDTH) " " (height) } role="img"
+                aria-label="phase waterfall" {
+                // Axis: five ticks.
+                @for i in 0..=4 {
+                    @let t = end_ms * f64::from(i) / 4.0;
+                    @let xi = Fixed(x(t), 1);
+                    @let anchor = match i { 0 => "start", 4 => "end", _ => "middle" };
+                    line x1=(xi) y1="22" x2=(xi) y2=(Fixed(height - 6.0, 1)) stroke="#e3e3e3" {}
+                    text x=(xi) y="16" font-size="11" fill="#666" text-anchor=(anchor) {
+                        (Fixed(t, 3)) " ms"
+                    }
                 }
-                let (a, b) = (x(at), x(at + dur));
-                let _ = write!(
-                    s,
-                    "<rect class=\"seg\" x=\"{a:.2}\" y=\"{:.1}\" width=\"{:.2}\" height=\"14\" \
-fill=\"{colour}\"><title>{name}: {dur:.3} ms</title></rect>",
-                    y + 3.0,
-                    (b - a).max(1.0)
-                );
-                at += dur;
+                @for (i, ex) in exchanges.iter().enumerate() {
+                    @let y = row_y(i);
+                    g class="exchange" data-entry=(i + 1) {
+                        text x="8" y=(Fixed(y + 14.0, 1)) font-size="12" {
+                            title { (Text(&ex.request.url)) }
+                            (Text(&cut(&ex.label(), 32)))
+                        }
+                        @for (name, at, dur, colour) in ex.drawn() {
+                            @let (a, b) = (x(at), x(at + dur));
+                            rect class="seg" x=(Fixed(a, 2)) y=(Fixed(y + 3.0, 1))
+                                width=(Fixed((b - a).max(1.0), 2)) height="14" fill=(colour) {
+                                title { (name) ": " (Fixed(dur, 3)) " ms" }
+                            }
+                        }
+                    }
+                }
+                @if !phases.is_empty() {
+                    @let y = row_y(exchanges.len());
+                    text x="8" y=(Fixed(y + 14.0, 1)) font-size="12" { "fetchscope phases" }
+                    @for (i, (t0, p)) in phases.iter().enumerate() {
+                        @if *p != Phase::Done {
+                            @let t1 = phases.get(i + 1).map_or(self.last_t_us, |(t, _)| *t);
+                            @let (a, b) = (x(*t0 as f64 / 1000.0), x(t1 as f64 / 1000.0));
+                            rect class="phase" x=(Fixed(a, 2)) y=(Fixed(y + 3.0, 1))
+                                width=(Fixed((b - a).max(1.0), 2)) height="14"
+                                fill=(phase_colour(*p)) {
+                                title { (p.title()) ": " (ms(*t0)) " – " (ms(t1)) " ms" }
+                            }
+                        }
+                    }
+                }
             }
-            s.push_str("</g>");
-            y += row_h;
-        }
-        if !phases.is_empty() {
-            let _ = write!(
-                s,
-                "<text x=\"8\" y=\"{:.1}\" font-size=\"12\">fetchscope phases</text>",
-                y + 14.0
-            );
-            for (i, (t0, p)) in phases.iter().enumerate() {
-                if *p == Phase::Done {
-                    continue;
+        };
+        html! {
+            section id="waterfall" {
+                h2 { "Waterfall" }
+                div class="svgbox" { (svg) }
+                div class="legend" {
+                    @for (colour, name) in LEGEND {
+                        span { i style={ "background:" (colour) } {} (name) }
+                    }
                 }
-                let t1 = phases.get(i + 1).map_or(self.last_t_us, |(t, _)| *t);
-                let (a, b) = (x(*t0 as f64 / 1000.0), x(t1 as f64 / 1000.0));
-                let _ = write!(
-                    s,
-                    "<rect class=\"phase\" x=\"{a:.2}\" y=\"{:.1}\" width=\"{:.2}\" height=\"14\" \
-fill=\"{}\"><title>{}: {} – {} ms</title></rect>",
-                    y + 3.0,
-                    (b - a).max(1.0),
-                    phase_colour(*p),
-                    p.title(),
-                    ms(*t0),
-                    ms(t1)
-                );
+                (self.timing_tables())
             }
         }
-        s.push_str("</svg>");
-        let _ = write!(
-            h,
-            "<section id=\"waterfall\"><h2>Waterfall</h2>\n<div class=\"svgbox\">{s}</div>\n\
-<div class=\"legend\"><span><i style=\"background:#2a9d8f\"></i>DNS lookup</span>\
-<span><i style=\"background:#e9a23b\"></i>Initial connection</span>\
-<span><i style=\"background:#8e5cc2\"></i>SSL</span><span><i style=\"background:#7a7f87\"></i>\
-Request sent</span><span><i style=\"background:#3fae49\"></i>Waiting (TTFB)</span>\
-<span><i style=\"background:#2f7fd1\"></i>Content download</span>\
-<span><i style=\"background:#b5495b\"></i>Teardown</span></div>\n"
-        );
-        self.timing_tables(h);
-        h.push_str("</section>\n");
     }
 
-    fn timing_tables(&self, h: &mut String) {
-        let Some(summary) = self.events.iter().find_map(|e| match &e.kind {
-            EventKind::Done(s) => Some(s),
-            _ => None,
-        }) else {
-            h.push_str(
-                "<p class=\"note\">The fetch did not finish, so there are no summary timings; \
-the bars above come from the events that happened.</p>\n",
-            );
-            return;
+    fn timing_tables(&self) -> Markup {
+        let Some(summary) = self.summary() else {
+            return html! {
+                p class="note" {
+                    "The fetch did not finish, so there are no summary timings; the bars \
+                     above come from the events that happened."
+                }
+            };
         };
-        let curl_name = |k: &str| match k {
-            "dns_ms" => "time_namelookup",
-            "connect_ms" => "time_connect",
-            "tls_ms" => "time_appconnect",
-            "pretransfer_ms" => "time_pretransfer",
-            "ttfb_ms" => "time_starttransfer",
-            "total_ms" => "time_total",
-            "redirect_ms" => "time_redirect",
-            _ => "",
-        };
-        h.push_str(
-            "<h3>Timings (ms)</h3>\n<table class=\"kv\" id=\"timings-curl\"><tr><th>cumulative, \
-like curl -w</th><th class=\"num\">ms</th><th>curl</th></tr>\n",
-        );
         let c = &summary.timings;
-        for (k, v) in [
-            ("dns_ms", c.dns_ms),
-            ("connect_ms", c.connect_ms),
-            ("tls_ms", c.tls_ms),
-            ("pretransfer_ms", c.pretransfer_ms),
-            ("ttfb_ms", c.ttfb_ms),
-            ("total_ms", c.total_ms),
-            ("redirect_ms", c.redirect_ms),
-        ] {
-            let _ = writeln!(
-                h,
-                "<tr><td class=\"mono\">{k}</td><td class=\"num\">{v:.3}</td><td class=\"mono\">{}</td></tr>",
-                curl_name(k)
-            );
-        }
-        h.push_str(
-            "</table>\n<table class=\"kv\" id=\"timings-har\"><tr><th>per phase, like HAR</th>\
-<th class=\"num\">ms</th></tr>\n",
-        );
+        let cumulative = [
+            ("dns_ms", c.dns_ms, "time_namelookup"),
+            ("connect_ms", c.connect_ms, "time_connect"),
+            ("tls_ms", c.tls_ms, "time_appconnect"),
+            ("pretransfer_ms", c.pretransfer_ms, "time_pretransfer"),
+            ("ttfb_ms", c.ttfb_ms, "time_starttransfer"),
+            ("total_ms", c.total_ms, "time_total"),
+            ("redirect_ms", c.redirect_ms, "time_redirect"),
+        ];
         let t = &summary.har;
-        for (k, v) in [
+        let per_phase = [
             ("blocked", t.blocked),
             ("dns", t.dns),
             ("connect", t.connect),
@@ -442,20 +526,31 @@ like curl -w</th><th class=\"num\">ms</th><th>curl</th></tr>\n",
             ("send", t.send),
             ("wait", t.wait),
             ("receive", t.receive),
-        ] {
-            let _ = writeln!(
-                h,
-                "<tr><td class=\"mono\">{k}</td><td class=\"num\">{v:.3}</td></tr>"
-            );
+        ];
+        html! {
+            h3 { "Timings (ms)" }
+            table class="kv" id="timings-curl" {
+                tr { th { "cumulative, like curl -w" } th class="num" { "ms" } th { "curl" } }
+                @for (k, v, curl) in cumulative {
+                    tr {
+                        td class="mono" { (k) }
+                        td class="num" { (Fixed(v, 3)) }
+                        td class="mono" { (curl) }
+                    }
+                }
+            }
+            table class="kv" id="timings-har" {
+                tr { th { "per phase, like HAR" } th class="num" { "ms" } }
+                @for (k, v) in per_phase {
+                    tr { td class="mono" { (k) } td class="num" { (Fixed(v, 3)) } }
+                }
+            }
+            p class="note" { "-1: does not apply. HAR's connect includes ssl." }
         }
-        h.push_str(
-            "</table>\n<p class=\"note\">-1: does not apply. HAR's connect includes ssl.</p>\n",
-        );
     }
 
-    fn tls(&self, h: &mut String) {
-        h.push_str("<section id=\"tls\"><h2>TLS</h2>\n");
-        let tls: Vec<(u64, &fetchscope_core::event::TlsEvent)> = self
+    fn tls(&self) -> Markup {
+        let tls: Vec<(u64, &TlsEvent)> = self
             .events
             .iter()
             .filter_map(|e| match &e.kind {
@@ -464,25 +559,25 @@ like curl -w</th><th class=\"num\">ms</th><th>curl</th></tr>\n",
             })
             .collect();
         if tls.is_empty() {
-            h.push_str("<p class=\"note\">No TLS handshake took place.</p></section>\n");
-            return;
+            return html! {
+                section id="tls" {
+                    h2 { "TLS" }
+                    p class="note" { "No TLS handshake took place." }
+                }
+            };
         }
-        let last = |f: fn(&fetchscope_core::event::TlsEvent) -> Option<&String>| {
+        let last = |f: fn(&TlsEvent) -> Option<&String>| {
             tls.iter()
                 .rev()
-                .find_map(|(_, t)| f(t).cloned())
-                .unwrap_or_else(|| "—".into())
+                .find_map(|(_, t)| f(t))
+                .map_or("—", String::as_str)
         };
-        let _ = write!(
-            h,
-            "<table class=\"kv\" id=\"tls-summary\"><tr><th>version</th><td>{}</td></tr>\
-<tr><th>cipher suite</th><td>{}</td></tr><tr><th>key exchange group</th><td>{}</td></tr>\
-<tr><th>ALPN</th><td>{}</td></tr>",
-            esc(&last(|t| t.version.as_ref())),
-            esc(&last(|t| t.suite.as_ref())),
-            esc(&last(|t| t.group.as_ref())),
-            esc(&last(|t| t.alpn.as_ref())),
-        );
+        let summary = [
+            ("version", last(|t| t.version.as_ref())),
+            ("cipher suite", last(|t| t.suite.as_ref())),
+            ("key exchange group", last(|t| t.group.as_ref())),
+            ("ALPN", last(|t| t.alpn.as_ref())),
+        ];
         // What the ClientHello offered, from its decoded record.
         let hello = self.events.iter().find_map(|e| match &e.kind {
             EventKind::Packet(p) => p
@@ -492,8 +587,8 @@ like curl -w</th><th class=\"num\">ms</th><th>curl</th></tr>\n",
                 .find(|r| r.messages.iter().any(|m| m == "ClientHello")),
             _ => None,
         });
-        if let Some(r) = hello {
-            let offer = format!(
+        let offer = hello.map(|r| {
+            format!(
                 "SNI {} · versions {} · groups {} · key shares {} · {} cipher suites · ALPN {}",
                 r.sni.as_deref().unwrap_or("none"),
                 r.versions.join(", "),
@@ -501,232 +596,235 @@ like curl -w</th><th class=\"num\">ms</th><th>curl</th></tr>\n",
                 r.key_shares.join(", "),
                 r.suites.unwrap_or(0),
                 r.alpn.join(", ")
-            );
-            let _ = write!(
-                h,
-                "<tr><th>ClientHello offered</th><td>{}</td></tr>",
-                esc(&offer)
-            );
-        }
-        h.push_str("</table>\n");
-        if let Some((_, t)) = tls.iter().find(|(_, t)| !t.certificates.is_empty()) {
-            h.push_str(
-                "<h3>Certificate chain (as the server sent it)</h3>\n<table id=\"certificates\">\
-<tr><th>#</th><th>subject</th><th>issuer</th><th>valid from</th><th>valid until</th>\
-<th>names</th></tr>\n",
-            );
-            for (i, c) in t.certificates.iter().enumerate() {
-                let _ = writeln!(
-                    h,
-                    "<tr class=\"cert\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    i,
-                    esc(&c.subject),
-                    esc(&c.issuer),
-                    esc(&c.not_before),
-                    esc(&c.not_after),
-                    esc(&c.names.join(", "))
-                );
-            }
-            h.push_str("</table>\n");
-        }
-        h.push_str(
-            "<h3>Handshake stages</h3>\n<table id=\"tls-stages\"><tr><th class=\"num\">ms</th>\
-<th>stage</th><th>detail</th></tr>\n",
-        );
-        for (t, e) in &tls {
-            let _ = writeln!(
-                h,
-                "<tr><td class=\"num\">{}</td><td class=\"mono\">{}</td><td>{}</td></tr>",
-                ms(*t),
-                esc(&e.stage),
-                esc(&e.detail)
-            );
-        }
-        h.push_str("</table></section>\n");
-    }
-
-    fn http(&self, h: &mut String) {
-        h.push_str("<section id=\"http\"><h2>HTTP</h2>\n");
-        let mut n = 0;
-        for e in &self.events {
-            match &e.kind {
-                EventKind::HttpRequest(r) => {
-                    n += 1;
-                    let _ = write!(
-                        h,
-                        "<h3>Exchange {n}: request at {} ms</h3>\n<div class=\"mono\">{} {} HTTP/1.1</div>\n\
-<table class=\"hdrs request-headers\">",
-                        ms(e.t_us),
-                        esc(&r.method),
-                        esc(&r.target)
-                    );
-                    for (k, v) in &r.headers {
-                        let _ = write!(h, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(v));
+            )
+        });
+        let chain = tls
+            .iter()
+            .find(|(_, t)| !t.certificates.is_empty())
+            .map(|(_, t)| &t.certificates);
+        html! {
+            section id="tls" {
+                h2 { "TLS" }
+                table class="kv" id="tls-summary" {
+                    @for (k, v) in summary {
+                        tr { th { (k) } td { (Text(v)) } }
                     }
-                    h.push_str("</table>\n");
-                }
-                EventKind::Http(r) => {
-                    let _ = write!(
-                        h,
-                        "<h3>Response at {} ms</h3>\n<div class=\"mono\">{} {} {}</div>\n\
-<table class=\"hdrs response-headers\">",
-                        ms(e.t_us),
-                        esc(&r.version),
-                        r.status,
-                        esc(&r.reason)
-                    );
-                    for (k, v) in &r.headers {
-                        let _ = write!(h, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(v));
+                    @if let Some(offer) = &offer {
+                        tr { th { "ClientHello offered" } td { (Text(offer)) } }
                     }
-                    h.push_str("</table>\n");
                 }
-                EventKind::Redirect(r) => {
-                    let _ = writeln!(
-                        h,
-                        "<p class=\"note\">redirect {} → {} ({}{})</p>",
-                        r.status,
-                        esc(&r.to),
-                        esc(&r.method),
-                        if r.reuse {
-                            ", same connection"
-                        } else {
-                            ", new connection"
+                @if let Some(chain) = chain {
+                    h3 { "Certificate chain (as the server sent it)" }
+                    table id="certificates" {
+                        tr {
+                            th { "#" } th { "subject" } th { "issuer" } th { "valid from" }
+                            th { "valid until" } th { "names" }
                         }
-                    );
+                        @for (i, c) in chain.iter().enumerate() {
+                            tr class="cert" {
+                                td { (i) }
+                                td { (Text(&c.subject)) }
+                                td { (Text(&c.issuer)) }
+                                td { (Text(&c.not_before)) }
+                                td { (Text(&c.not_after)) }
+                                td { (Text(&c.names.join(", "))) }
+                            }
+                        }
+                    }
                 }
-                _ => {}
+                h3 { "Handshake stages" }
+                table id="tls-stages" {
+                    tr { th class="num" { "ms" } th { "stage" } th { "detail" } }
+                    @for (t, e) in &tls {
+                        tr {
+                            td class="num" { (ms(*t)) }
+                            td class="mono" { (Text(&e.stage)) }
+                            td { (Text(&e.detail)) }
+                        }
+                    }
+                }
             }
         }
-        if n == 0 {
-            h.push_str("<p class=\"note\">No HTTP request was sent.</p>\n");
-        }
-        h.push_str("</section>\n");
     }
 
-    fn event_log(&self, h: &mut String) {
-        h.push_str(
-            "<section id=\"events\"><h2>Events</h2>\n<p class=\"note\">Everything but the \
-packets, in order.</p>\n<table id=\"event-log\"><tr><th class=\"num\">ms</th><th>type</th>\
-<th>what</th></tr>\n",
-        );
-        for e in &self.events {
-            let (ty, text) = match &e.kind {
-                EventKind::Packet(_) => continue,
-                EventKind::Phase { phase } => ("phase", phase.title().to_string()),
-                EventKind::TcpState(s) => (
-                    "tcp_state",
-                    format!(
-                        "{} → {}{}",
-                        s.from,
-                        s.to,
-                        s.cause
-                            .as_ref()
-                            .map(|c| format!(" ({c})"))
-                            .unwrap_or_default()
-                    ),
-                ),
-                EventKind::Dns(d) => (
-                    "dns",
-                    format!(
-                        "{} {} {}{}{}",
-                        d.event,
-                        d.qtype,
-                        d.name,
-                        d.rcode
-                            .as_ref()
-                            .map(|r| format!(" {r}"))
-                            .unwrap_or_default(),
-                        if d.addresses.is_empty() {
-                            String::new()
-                        } else {
-                            format!(
-                                " → {}",
-                                d.addresses
-                                    .iter()
-                                    .map(|a| a.to_string())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )
+    fn http(&self) -> Markup {
+        let headers = |class: &str, fields: &[(String, String)]| {
+            html! {
+                table class={ "hdrs " (class) } {
+                    @for (k, v) in fields {
+                        tr { td { (Text(k)) } td { (Text(v)) } }
+                    }
+                }
+            }
+        };
+        // Each event with the number of the exchange it belongs to (1 for the first).
+        let numbered = self.events.iter().scan(0, |n, e| {
+            if let EventKind::HttpRequest(_) = e.kind {
+                *n += 1;
+            }
+            Some((e, *n))
+        });
+        html! {
+            section id="http" {
+                h2 { "HTTP" }
+                @for (e, n) in numbered {
+                    @match &e.kind {
+                        EventKind::HttpRequest(r) => {
+                            h3 { "Exchange " (n) ": request at " (ms(e.t_us)) " ms" }
+                            div class="mono" {
+                                (Text(&r.method)) " " (Text(&r.target)) " HTTP/1.1"
+                            }
+                            (headers("request-headers", &r.headers))
                         }
-                    ),
-                ),
-                EventKind::Tls(t) => ("tls", t.detail.clone()),
-                EventKind::HttpRequest(r) => ("http_request", format!("{} {}", r.method, r.url)),
-                EventKind::Http(r) => ("http", format!("{} {} {}", r.version, r.status, r.reason)),
-                EventKind::Redirect(r) => ("redirect", format!("{} → {}", r.status, r.to)),
-                EventKind::Note { text } => ("note", text.clone()),
-                EventKind::Done(s) => (
-                    "done",
-                    format!(
-                        "HTTP {}, {} body bytes, sha256 {}",
-                        s.status, s.body_bytes, s.body_sha256
-                    ),
-                ),
-                EventKind::Error(err) => ("error", format!("{}: {}", err.kind, err.message)),
-            };
-            let _ = writeln!(
-                h,
-                "<tr><td class=\"num\">{}</td><td class=\"mono\">{ty}</td><td>{}</td></tr>",
-                ms(e.t_us),
-                esc(&text)
-            );
+                        EventKind::Http(r) => {
+                            h3 { "Response at " (ms(e.t_us)) " ms" }
+                            div class="mono" {
+                                (Text(&r.version)) " " (r.status) " " (Text(&r.reason))
+                            }
+                            (headers("response-headers", &r.headers))
+                        }
+                        EventKind::Redirect(r) => {
+                            p class="note" {
+                                "redirect " (r.status) " → " (Text(&r.to)) " ("
+                                (Text(&r.method))
+                                (if r.reuse { ", same connection" } else { ", new connection" })
+                                ")"
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                @if self.requests().next().is_none() {
+                    p class="note" { "No HTTP request was sent." }
+                }
+            }
         }
-        if self.others_dropped > 0 {
-            let _ = writeln!(
-                h,
-                "<tr><td></td><td></td><td class=\"note\">{} more events not kept</td></tr>",
-                self.others_dropped
-            );
-        }
-        h.push_str("</table></section>\n");
     }
 
-    fn packets(&self, h: &mut String) {
-        let _ = write!(
-            h,
-            "<section id=\"packets-section\"><h2>Packets</h2>\n<p class=\"note\">{} packets; click \
-a row (or open <span class=\"mono\">report.html#pN</span>) to see its layers. \
-<button id=\"expand-all\" type=\"button\">Expand all</button></p>\n<table id=\"packets\">\
-<thead><tr><th class=\"num\">#</th><th class=\"num\">ms</th><th>dir</th><th>phase</th>\
-<th class=\"num\">bytes</th><th>summary</th></tr></thead>\n<tbody>\n",
-            self.packets_seen
-        );
-        for e in &self.events {
-            let EventKind::Packet(p) = &e.kind else {
-                continue;
-            };
-            let (dir, arrow) = match p.dir {
-                Direction::Tx => ("tx", "→ sent"),
-                Direction::Rx => ("rx", "← received"),
-            };
-            let _ = writeln!(
-                h,
-                "<tr class=\"pkt\" id=\"p{n}\" data-n=\"{n}\" tabindex=\"0\"><td class=\"num\">{n}</td>\
-<td class=\"num\">{}</td><td class=\"dir-{dir}\">{arrow}</td><td>{}</td><td class=\"num\">{}</td>\
-<td class=\"summary\">{}</td></tr>",
-                ms(e.t_us),
-                p.phase,
-                p.len,
-                esc(&p.summary),
-                n = p.number,
-            );
+    fn event_log(&self) -> Markup {
+        html! {
+            section id="events" {
+                h2 { "Events" }
+                p class="note" { "Everything but the packets, in order." }
+                table id="event-log" {
+                    tr { th class="num" { "ms" } th { "type" } th { "what" } }
+                    @for e in &self.events {
+                        @if let Some((ty, what)) = event_line(&e.kind) {
+                            tr {
+                                td class="num" { (ms(e.t_us)) }
+                                td class="mono" { (ty) }
+                                td { (Text(&what)) }
+                            }
+                        }
+                    }
+                    @if self.others_dropped > 0 {
+                        tr {
+                            td {} td {}
+                            td class="note" { (self.others_dropped) " more events not kept" }
+                        }
+                    }
+                }
+            }
         }
-        h.push_str("</tbody></table>\n");
-        if self.packets_dropped > 0 {
-            let _ = writeln!(
-                h,
-                "<p class=\"note\" id=\"packets-dropped\">{} more packets are not in this report \
-(it keeps the first {MAX_PACKETS}); the pcapng has them all.</p>",
-                self.packets_dropped
-            );
-        }
-        h.push_str("</section>\n");
     }
+
+    fn packets(&self) -> Markup {
+        html! {
+            section id="packets-section" {
+                h2 { "Packets" }
+                p class="note" {
+                    (self.packets_seen) " packets; click a row (or open "
+                    span class="mono" { "report.html#pN" } ") to see its layers. "
+                    button id="expand-all" type="button" { "Expand all" }
+                }
+                table id="packets" {
+                    thead {
+                        tr {
+                            th class="num" { "#" } th class="num" { "ms" } th { "dir" }
+                            th { "phase" } th class="num" { "bytes" } th { "summary" }
+                        }
+                    }
+                    tbody {
+                        @for e in &self.events {
+                            @if let EventKind::Packet(p) = &e.kind {
+                                @let (dir, arrow) = match p.dir {
+                                    Direction::Tx => ("dir-tx", "→ sent"),
+                                    Direction::Rx => ("dir-rx", "← received"),
+                                };
+                                tr class="pkt" id={ "p" (p.number) } data-n=(p.number)
+                                    tabindex="0" {
+                                    td class="num" { (p.number) }
+                                    td class="num" { (ms(e.t_us)) }
+                                    td class=(dir) { (arrow) }
+                                    td { (p.phase) }
+                                    td class="num" { (p.len) }
+                                    td class="summary" { (Text(&p.summary)) }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if self.packets_dropped > 0 {
+                    p class="note" id="packets-dropped" {
+                        (self.packets_dropped) " more packets are not in this report (it keeps \
+                         the first " (MAX_PACKETS) "); the pcapng has them all."
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An event's line in the event log: its type and what happened; `None` for packets
+/// (they have their own table).
+fn event_line(kind: &EventKind) -> Option<(&'static str, String)> {
+    Some(match kind {
+        EventKind::Packet(_) => return None,
+        EventKind::Phase { phase } => ("phase", phase.title().to_string()),
+        EventKind::TcpState(s) => (
+            "tcp_state",
+            match &s.cause {
+                Some(c) => format!("{} → {} ({c})", s.from, s.to),
+                None => format!("{} → {}", s.from, s.to),
+            },
+        ),
+        EventKind::Dns(d) => {
+            let mut what = format!("{} {} {}", d.event, d.qtype, d.name);
+            if let Some(r) = &d.rcode {
+                what.push(' ');
+                what.push_str(r);
+            }
+            if !d.addresses.is_empty() {
+                let addresses: Vec<String> = d.addresses.iter().map(|a| a.to_string()).collect();
+                what.push_str(" → ");
+                what.push_str(&addresses.join(", "));
+            }
+            ("dns", what)
+        }
+        EventKind::Tls(t) => ("tls", t.detail.clone()),
+        EventKind::HttpRequest(r) => ("http_request", format!("{} {}", r.method, r.url)),
+        EventKind::Http(r) => ("http", format!("{} {} {}", r.version, r.status, r.reason)),
+        EventKind::Redirect(r) => ("redirect", format!("{} → {}", r.status, r.to)),
+        EventKind::Note { text } => ("note", text.clone()),
+        EventKind::Done(s) => (
+            "done",
+            format!(
+                "HTTP {}, {} body bytes, sha256 {}",
+                s.status, s.body_bytes, s.body_sha256
+            ),
+        ),
+        EventKind::Error(err) => ("error", format!("{}: {}", err.kind, err.message)),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a [`Text`] becomes in the page.
+    fn esc(s: &str) -> String {
+        Text(s).render().into_string()
+    }
 
     #[test]
     fn base64_is_standard_with_padding() {
@@ -752,7 +850,8 @@ mod tests {
             esc("<script>\"a\" & 'b'</script>"),
             "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
         );
-        let j = script_json(&vec!["</script><b>&"]);
+        assert_eq!(esc("a\u{0}b\u{1b}c\td\ne"), "a\u{fffd}b\u{fffd}c\td\ne");
+        let j = script_json(&vec!["</script><b>&"]).into_string();
         assert!(
             !j.contains('<') && !j.contains('>') && !j.contains('&'),
             "{j}"
@@ -811,5 +910,17 @@ mod tests {
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains("id=\"packets\""));
         assert!(html.ends_with("</html>\n"));
+    }
+
+    /// The script's CSP hash is of the script exactly as the page embeds it.
+    #[test]
+    fn the_csp_hash_matches_the_embedded_script() {
+        let html = ReportRecorder::new(SystemTime::UNIX_EPOCH, "https://a.test/", "lab").to_html();
+        let at = html.find("'sha256-").unwrap() + "'sha256-".len();
+        let hash = &html[at..at + html[at..].find('\'').unwrap()];
+        let open = "<script>";
+        let start = html.find(open).unwrap() + open.len();
+        let end = start + html[start..].find("</script>").unwrap();
+        assert_eq!(hash, STANDARD.encode(Sha256::digest(&html[start..end])));
     }
 }
