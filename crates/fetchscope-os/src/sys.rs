@@ -303,3 +303,161 @@ pub fn bind_packet(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
 pub fn is_local_address(addr: IpAddr) -> bool {
     std::net::UdpSocket::bind(SocketAddr::new(addr, 0)).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+    use std::os::fd::AsFd;
+    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+    use crate::bpf::{self, FlowFilter};
+
+    #[test]
+    fn sockets_are_non_blocking_and_close_on_exec() {
+        let fd = socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        assert!(
+            rustix::io::fcntl_getfd(&fd)
+                .unwrap()
+                .contains(rustix::io::FdFlags::CLOEXEC)
+        );
+        let fd = socket(libc::AF_INET6, libc::SOCK_DGRAM, 0).unwrap();
+        let mut b = [0u8; 1];
+        let e = rustix::net::recv(&fd, &mut b[..], rustix::net::RecvFlags::empty()).unwrap_err();
+        assert_eq!(e, rustix::io::Errno::AGAIN);
+        assert!(socket(-1, libc::SOCK_STREAM, 0).is_err());
+    }
+
+    #[test]
+    fn connect_in_progress_then_shutdown_and_refused() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd = socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        connect(fd.as_fd(), l.local_addr().unwrap()).unwrap();
+        let mut pfd = [PollFd::new(&fd, PollFlags::OUT)];
+        assert_eq!(poll(&mut pfd, Duration::from_secs(5)).unwrap(), 1);
+        assert!(take_error(fd.as_fd()).unwrap().is_none());
+        let local = local_addr(fd.as_fd()).unwrap();
+        assert_eq!(local.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_ne!(local.port(), 0);
+        shutdown_write(fd.as_fd()).unwrap();
+        let (mut conn, peer) = l.accept().unwrap();
+        assert_eq!(peer, local);
+        let mut b = [0u8; 1];
+        assert_eq!(conn.read(&mut b).unwrap(), 0, "our FIN");
+
+        // A port nothing listens on any more.
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let fd = socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        match connect(fd.as_fd(), closed) {
+            Ok(false) => {
+                let mut pfd = [PollFd::new(&fd, PollFlags::OUT)];
+                assert_eq!(poll(&mut pfd, Duration::from_secs(5)).unwrap(), 1);
+                let e = take_error(fd.as_fd()).unwrap().expect("a pending error");
+                assert_eq!(e.raw_os_error(), Some(libc::ECONNREFUSED));
+                assert!(
+                    take_error(fd.as_fd()).unwrap().is_none(),
+                    "cleared by reading"
+                );
+            }
+            Ok(true) => panic!("connected to a closed port"),
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ECONNREFUSED)),
+        }
+    }
+
+    #[test]
+    fn poll_rounds_the_timeout_up_to_a_millisecond() {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut pfd = [PollFd::new(&u, PollFlags::IN)];
+        let t = Instant::now();
+        assert_eq!(poll(&mut pfd, Duration::from_micros(1500)).unwrap(), 0);
+        assert!(t.elapsed() >= Duration::from_millis(2), "{:?}", t.elapsed());
+        assert_eq!(poll(&mut [], Duration::ZERO).unwrap(), 0);
+    }
+
+    #[test]
+    fn interface_names_and_indexes() {
+        let lo = if_index("lo").unwrap();
+        assert_eq!(if_name(lo).as_deref(), Some("lo"));
+        let e = if_index("fsc-no-such0").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENODEV));
+        assert_eq!(
+            if_index("l\0o").unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        assert_eq!(if_name(0), None);
+    }
+
+    fn since_epoch() -> Duration {
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
+    }
+
+    /// The whole capture path on `lo`: filter, timestamps, auxdata, bind, recvmsg.
+    #[test]
+    fn a_packet_socket_on_lo_reads_filtered_stamped_packets() {
+        let Ok(fd) = socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0) else {
+            eprintln!("skipped: opening a packet socket needs CAP_NET_RAW");
+            return;
+        };
+        let lo = if_index("lo").unwrap();
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = rx.local_addr().unwrap().port();
+        let filter = FlowFilter {
+            udp_ports: vec![port],
+            tcp_servers: Vec::new(),
+        };
+        attach_filter(fd.as_fd(), &bpf::drop_all()).unwrap();
+        attach_filter(fd.as_fd(), &bpf::compile(&filter)).unwrap();
+        set_timestamps(fd.as_fd()).unwrap();
+        set_packet_auxdata(fd.as_fd()).unwrap();
+        bind_packet(fd.as_fd(), lo).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(recv_packet(fd.as_fd(), &mut buf).unwrap().is_none());
+
+        let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+        other
+            .send_to(&[1; 10], other.local_addr().unwrap())
+            .unwrap();
+        let before = since_epoch();
+        UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .send_to(&[7; 100], ("127.0.0.1", port))
+            .unwrap();
+        // On lo the datagram shows up twice: leaving and arriving.
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let mut pfd = [PollFd::new(&fd, PollFlags::IN)];
+            assert_eq!(poll(&mut pfd, Duration::from_secs(5)).unwrap(), 1);
+            let p = recv_packet(fd.as_fd(), &mut buf)
+                .unwrap()
+                .expect("a packet");
+            assert_eq!((p.len, p.orig_len), (64, 20 + 8 + 100), "cut to the buffer");
+            assert_eq!((p.ifindex, p.protocol), (lo, 0x0800));
+            assert_eq!(buf[9], 17);
+            assert_eq!(buf[22..24], port.to_be_bytes());
+            assert!(p.status.is_some(), "PACKET_AUXDATA");
+            let stamp = p.stamp.expect("a kernel timestamp");
+            assert!(stamp + Duration::from_secs(1) >= before && stamp <= since_epoch());
+            seen.push(p.pkttype);
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, [libc::PACKET_HOST, libc::PACKET_OUTGOING]);
+        assert!(
+            recv_packet(fd.as_fd(), &mut buf).unwrap().is_none(),
+            "only ours"
+        );
+
+        let mut stats = [0u8; 8];
+        let n = getsockopt_bytes(
+            fd.as_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            &mut stats,
+        );
+        assert_eq!(n.unwrap(), 8);
+        assert_eq!(stats[0..4], 2u32.to_ne_bytes(), "tp_packets");
+    }
+}
