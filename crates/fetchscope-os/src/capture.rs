@@ -9,8 +9,7 @@
 //!
 //! Opening a packet socket needs `CAP_NET_RAW`.
 
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use fetchscope_wire::Direction;
@@ -24,7 +23,7 @@ const PACKET_OUTGOING: u8 = 4;
 /// `SOL_PACKET` / `PACKET_STATISTICS`.
 const PACKET_STATISTICS: libc::c_int = 6;
 /// Receive buffer asked for (root may exceed `rmem_max` with `SO_RCVBUFFORCE`).
-const RCVBUF: libc::c_int = 8 * 1024 * 1024;
+const RCVBUF: usize = 8 * 1024 * 1024;
 /// Largest packet read whole; longer ones (GRO/GSO bundles) are cut.
 const SNAP: usize = 65_536;
 
@@ -79,14 +78,6 @@ pub fn check_permission() -> Result<(), OsError> {
     open_socket().map(drop)
 }
 
-fn attach(fd: &OwnedFd, prog: &[libc::sock_filter]) -> io::Result<()> {
-    let fprog = libc::sock_fprog {
-        len: u16::try_from(prog.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
-        filter: prog.as_ptr().cast_mut(),
-    };
-    sys::setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
-}
-
 impl Capture {
     /// A capture with no interface yet; checks the permission.
     pub fn new() -> Result<Capture, OsError> {
@@ -110,16 +101,14 @@ impl Capture {
         }
         let fd = open_socket()?;
         let io = |what: &'static str| move |e| OsError::io(what, e);
-        attach(&fd, &bpf::compile(&self.filter))
+        sys::attach_filter(fd.as_fd(), &bpf::compile(&self.filter))
             .map_err(io("could not attach the capture filter"))?;
-        let on: libc::c_int = 1;
-        sys::setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &on)
-            .map_err(io("could not ask for packet timestamps"))?;
-        sys::setsockopt(fd.as_fd(), libc::SOL_PACKET, sys::PACKET_AUXDATA, &on)
+        sys::set_timestamps(fd.as_fd()).map_err(io("could not ask for packet timestamps"))?;
+        sys::set_packet_auxdata(fd.as_fd())
             .map_err(io("could not ask for packet status (PACKET_AUXDATA)"))?;
-        if sys::setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &RCVBUF).is_err() {
+        if rustix::net::sockopt::set_socket_recv_buffer_size_force(&fd, RCVBUF).is_err() {
             // Without CAP_NET_ADMIN: as much as rmem_max allows.
-            let _ = sys::setsockopt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, &RCVBUF);
+            let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&fd, RCVBUF);
         }
         sys::bind_packet(fd.as_fd(), ifindex)
             .map_err(io("could not bind the capture socket to the interface"))?;
@@ -139,7 +128,7 @@ impl Capture {
         }
         let prog = bpf::compile(&filter);
         for t in &self.taps {
-            attach(&t.fd, &prog)
+            sys::attach_filter(t.fd.as_fd(), &prog)
                 .map_err(|e| OsError::io("could not update the capture filter", e))?;
         }
         self.filter = filter;
@@ -157,8 +146,8 @@ impl Capture {
     }
 
     /// The descriptors to wait on for readability.
-    pub fn fds(&self) -> Vec<RawFd> {
-        self.taps.iter().map(|t| t.fd.as_raw_fd()).collect()
+    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.taps.iter().map(|t| t.fd.as_fd()).collect()
     }
 
     /// Reads what is queued, at most `limit` packets per socket; returns them in the
@@ -191,7 +180,7 @@ impl Capture {
                 let completed = !cut
                     && raw
                         .status
-                        .is_some_and(|s| s & sys::TP_STATUS_CSUMNOTREADY != 0)
+                        .is_some_and(|s| s & libc::TP_STATUS_CSUMNOTREADY != 0)
                     && complete_checksum(&mut data);
                 out.push(CapturedPacket {
                     stamp,
@@ -200,7 +189,7 @@ impl Capture {
                     } else {
                         Direction::Rx
                     },
-                    ifindex: u32::try_from(raw.ifindex).unwrap_or(0),
+                    ifindex: raw.ifindex,
                     data,
                     cut_from: cut.then_some(raw.orig_len),
                     checksum_completed: completed,

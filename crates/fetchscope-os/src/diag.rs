@@ -3,8 +3,9 @@
 //! looks up one connection instead of walking the whole table as `/proc/net/tcp` does.
 
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
+
+use rustix::net::{RecvFlags, SendFlags};
 
 use crate::sys;
 
@@ -82,30 +83,16 @@ fn parse(b: &[u8]) -> Option<DiagState> {
 pub fn state(local: SocketAddr, remote: SocketAddr) -> Option<DiagState> {
     let fd = sys::socket(libc::AF_NETLINK, libc::SOCK_DGRAM, NETLINK_SOCK_DIAG).ok()?;
     let req = request(local, remote);
-    // SAFETY: `req` is a valid buffer of `req.len()` bytes; the socket is ours.
-    let sent = unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
-    if usize::try_from(sent).ok()? != req.len() {
+    if rustix::net::send(&fd, &req, SendFlags::empty()).ok()? != req.len() {
         return None;
     }
-    let mut pfd = [sys::PollFd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    }];
+    let mut pfd = [sys::PollFd::new(&fd, sys::PollFlags::IN)];
     if sys::poll(&mut pfd, Duration::from_millis(200)).ok()? == 0 {
         return None;
     }
     let mut buf = [0u8; 1024];
-    // SAFETY: `buf` is writable for its length.
-    let n = unsafe {
-        libc::recv(
-            fd.as_fd().as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    parse(buf.get(..usize::try_from(n).ok()?)?)
+    let (n, _) = rustix::net::recv(&fd, &mut buf[..], RecvFlags::DONTWAIT).ok()?;
+    parse(buf.get(..n)?)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use fetchscope_core::dns::{DnsCommand, DnsLookup, DnsStream, LookupSpec, StreamCondition};
@@ -89,11 +89,11 @@ impl KernelDns {
     }
 
     /// The sockets to wait on.
-    pub(crate) fn fds(&self) -> Vec<RawFd> {
+    pub(crate) fn fds(&self) -> Vec<BorrowedFd<'_>> {
         self.udp
             .iter()
-            .map(|s| s.as_raw_fd())
-            .chain(self.streams.values().map(|s| s.as_raw_fd()))
+            .map(|s| s.as_fd())
+            .chain(self.streams.values().map(|s| s.as_fd()))
             .collect()
     }
 

@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -556,40 +556,32 @@ impl OsFetch {
             .capture
             .fds()
             .into_iter()
-            .map(|fd| sys::PollFd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
+            .map(|fd| sys::PollFd::from_borrowed_fd(fd, sys::PollFlags::IN))
             .collect();
         if let Some(d) = &self.dns {
-            fds.extend(d.fds().into_iter().map(|fd| sys::PollFd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            }));
+            fds.extend(
+                d.fds()
+                    .into_iter()
+                    .map(|fd| sys::PollFd::from_borrowed_fd(fd, sys::PollFlags::IN)),
+            );
         }
         if let Some(s) = &self.tcp {
-            let mut events = 0;
+            let mut events = sys::PollFlags::empty();
             if self.phase == Phase::Connect {
-                events |= libc::POLLOUT;
+                events |= sys::PollFlags::OUT;
             } else {
                 if !self.peer_eof {
-                    events |= libc::POLLIN;
+                    events |= sys::PollFlags::IN;
                 }
                 let pending_out = self.tls.as_ref().is_some_and(|t| !t.outgoing().is_empty())
                     || !self.plain_out.is_empty();
                 if pending_out && !self.fin_sent {
-                    events |= libc::POLLOUT;
+                    events |= sys::PollFlags::OUT;
                 }
             }
             // A socket with nothing to wait for stays out: POLLHUP would wake us at once.
-            if events != 0 {
-                fds.push(sys::PollFd {
-                    fd: s.as_raw_fd(),
-                    events,
-                    revents: 0,
-                });
+            if !events.is_empty() {
+                fds.push(sys::PollFd::new(s, events));
             }
         }
         sys::poll(&mut fds, timeout)
@@ -743,8 +735,7 @@ impl OsFetch {
         let fd = sys::socket(domain, libc::SOCK_STREAM, 0).map_err(|e| {
             setup_error(Phase::Connect, format!("could not open a TCP socket: {e}"))
         })?;
-        let one: libc::c_int = 1;
-        sys::setsockopt(fd.as_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, &one)
+        rustix::net::sockopt::set_tcp_nodelay(&fd, true)
             .map_err(|e| setup_error(Phase::Connect, format!("could not set TCP_NODELAY: {e}")))?;
         self.emit(EventKind::TcpState(report::tcp_change(
             TcpState::Closed,
@@ -1346,11 +1337,7 @@ impl OsFetch {
                 .capture
                 .fds()
                 .into_iter()
-                .map(|fd| sys::PollFd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                })
+                .map(|fd| sys::PollFd::from_borrowed_fd(fd, sys::PollFlags::IN))
                 .collect();
             if sys::poll(&mut fds, left).is_err() {
                 break;

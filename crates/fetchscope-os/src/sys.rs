@@ -1,64 +1,69 @@
-//! The few system calls std does not wrap, each behind a small safe function.
+//! The system calls std does not wrap, each behind a small safe function.
 //!
-//! Every `unsafe` block here passes pointers to live, correctly sized buffers and checks
-//! the return value; file descriptors are owned by [`OwnedFd`] so they are closed once.
+//! They come from crates made for the job: [`rustix`] (sockets, socket options, `poll`,
+//! interface names), [`socket2`] (attaching the classic BPF filter) and [`nix`]
+//! (`recvmsg` with its control messages, `AF_PACKET` addresses, `SO_TIMESTAMPNS`). Three
+//! calls none of them offers keep a small `unsafe` block each, next to the evidence of
+//! what is missing (crate versions as locked in `Cargo.lock`):
+//! [`set_packet_auxdata`], [`getsockopt_bytes`] and the address in [`bind_packet`].
 
-use std::ffi::{CStr, CString};
 use std::io;
-use std::mem::{MaybeUninit, size_of};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::io::IoSliceMut;
+use std::mem::size_of;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-/// Turns a `-1` return into the thread's `errno`.
-fn check(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
+use nix::sys::socket::{
+    ControlMessageOwned, LinkAddr, MsgFlags, SockaddrLike, SockaddrStorage, sockopt,
+};
+use rustix::event::Timespec;
+use rustix::net::{AddressFamily, Protocol, SocketFlags, SocketType};
+
+/// One descriptor for [`poll`] with the events wanted (`rustix`'s `struct pollfd`).
+pub use rustix::event::PollFd;
+/// `POLLIN`, `POLLOUT`, ... for [`PollFd`].
+pub use rustix::event::PollFlags;
+
+fn invalid_input() -> io::Error {
+    io::Error::from(io::ErrorKind::InvalidInput)
 }
 
-/// `socket(2)` with `SOCK_CLOEXEC | SOCK_NONBLOCK`.
+/// `socket(2)` with `SOCK_CLOEXEC | SOCK_NONBLOCK`; the arguments are libc's constants
+/// (`protocol` 0: the family's default).
 pub fn socket(domain: libc::c_int, ty: libc::c_int, protocol: libc::c_int) -> io::Result<OwnedFd> {
-    // SAFETY: plain system call with integer arguments.
-    let fd = check(unsafe {
-        libc::socket(
-            domain,
-            ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            protocol,
-        )
-    })?;
-    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// `setsockopt(2)` with a plain-old-data value.
-pub fn setsockopt<T: Copy>(
-    fd: BorrowedFd<'_>,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: &T,
-) -> io::Result<()> {
-    let len = libc::socklen_t::try_from(size_of::<T>())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `value` points to `len` readable bytes for the duration of the call.
-    check(unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (value as *const T).cast(), len) })
-        .map(|_| ())
+    let family = u16::try_from(domain).map_err(|_| invalid_input())?;
+    let ty = u32::try_from(ty).map_err(|_| invalid_input())?;
+    let protocol = u32::try_from(protocol).map_err(|_| invalid_input())?;
+    Ok(rustix::net::socket_with(
+        AddressFamily::from_raw(family),
+        SocketType::from_raw(ty),
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        NonZeroU32::new(protocol).map(Protocol::from_raw),
+    )?)
 }
 
 /// `getsockopt(2)` into `buf`; returns the number of bytes the kernel wrote.
+///
+/// Used for `TCP_INFO` (whose length depends on the kernel) and `PACKET_STATISTICS`.
+/// Neither is offered by rustix 1.1.6 (`rustix::net::sockopt` has no `tcp_info` and no
+/// `SOL_PACKET` option; its TCP options are nodelay, keepcnt/keepidle/keepintvl,
+/// user_timeout, quickack, congestion, thin_linear_timeouts and cork), socket2 0.6.5
+/// (no `tcp_info`, no `PACKET_*` option, no raw `getsockopt`) or nix 0.32.0 (no such
+/// `sockopt`; the `GetStruct` behind its `sockopt_impl!` asserts that the kernel wrote
+/// exactly `size_of::<T>()` bytes, which `TCP_INFO` does not promise). Hence this one
+/// raw call.
 pub fn getsockopt_bytes(
     fd: BorrowedFd<'_>,
     level: libc::c_int,
     name: libc::c_int,
     buf: &mut [u8],
 ) -> io::Result<usize> {
-    let mut len = libc::socklen_t::try_from(buf.len())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `buf` is writable for `len` bytes; the kernel writes at most `len` and
-    // stores the length written in `len`.
-    check(unsafe {
+    let mut len = libc::socklen_t::try_from(buf.len()).map_err(|_| invalid_input())?;
+    // SAFETY: `buf` is writable for `len` bytes; the kernel writes at most `len` bytes
+    // and stores the length written in `len`. Plain bytes have no invalid values.
+    let r = unsafe {
         libc::getsockopt(
             fd.as_raw_fd(),
             level,
@@ -66,228 +71,128 @@ pub fn getsockopt_bytes(
             buf.as_mut_ptr().cast(),
             &mut len,
         )
-    })?;
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
     Ok(usize::try_from(len).unwrap_or(0).min(buf.len()))
 }
 
-/// `getsockopt(2)` of an `int` option.
-pub fn getsockopt_int(
-    fd: BorrowedFd<'_>,
-    level: libc::c_int,
-    name: libc::c_int,
-) -> io::Result<i32> {
-    let mut buf = [0u8; 4];
-    let n = getsockopt_bytes(fd, level, name, &mut buf)?;
-    if n != 4 {
-        return Err(io::Error::from(io::ErrorKind::InvalidData));
+/// `setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)`: each packet read from the socket comes
+/// with a `struct tpacket_auxdata` control message (see [`RawPacket::status`]).
+///
+/// Not offered by rustix 1.1.6 (no `SOL_PACKET` option in `rustix::net::sockopt`),
+/// socket2 0.6.5 (no `PACKET_*` option, no raw `setsockopt`) or nix 0.32.0 (no
+/// `PacketAuxdata` in `nix::sys::socket::sockopt`). Hence this one raw call.
+pub fn set_packet_auxdata(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    let len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `on` is a live `c_int` and `len` is its size; the kernel only reads it.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_AUXDATA,
+            (&raw const on).cast(),
+            len,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
     }
-    Ok(i32::from_ne_bytes(buf))
 }
 
-/// A socket address in the kernel's layout.
-struct RawAddr {
-    storage: libc::sockaddr_storage,
-    len: libc::socklen_t,
+/// `setsockopt(SOL_SOCKET, SO_TIMESTAMPNS, 1)`: each packet read comes with the kernel's
+/// receive time (see [`RawPacket::stamp`]).
+pub fn set_timestamps(fd: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(nix::sys::socket::setsockopt(
+        &fd,
+        sockopt::ReceiveTimestampns,
+        &true,
+    )?)
 }
 
-impl RawAddr {
-    fn from_std(addr: SocketAddr) -> RawAddr {
-        // SAFETY: all-zero bytes are a valid sockaddr_storage.
-        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let len = match addr {
-            SocketAddr::V4(a) => {
-                let sin = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: a.port().to_be(),
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from_ne_bytes(a.ip().octets()),
-                    },
-                    sin_zero: [0; 8],
-                };
-                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-                unsafe {
-                    std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin)
-                };
-                size_of::<libc::sockaddr_in>()
-            }
-            SocketAddr::V6(a) => {
-                let sin6 = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: a.port().to_be(),
-                    sin6_flowinfo: a.flowinfo(),
-                    sin6_addr: libc::in6_addr {
-                        s6_addr: a.ip().octets(),
-                    },
-                    sin6_scope_id: a.scope_id(),
-                };
-                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-                unsafe {
-                    std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6)
-                };
-                size_of::<libc::sockaddr_in6>()
-            }
-        };
-        RawAddr {
-            storage,
-            len: len as libc::socklen_t,
-        }
-    }
-
-    fn to_std(&self) -> Option<SocketAddr> {
-        match i32::from(self.storage.ss_family) {
-            libc::AF_INET if self.len as usize >= size_of::<libc::sockaddr_in>() => {
-                // SAFETY: the family says the storage holds a sockaddr_in.
-                let sin: libc::sockaddr_in = unsafe {
-                    std::ptr::read((&self.storage as *const libc::sockaddr_storage).cast())
-                };
-                Some(SocketAddr::V4(SocketAddrV4::new(
-                    Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes()),
-                    u16::from_be(sin.sin_port),
-                )))
-            }
-            libc::AF_INET6 if self.len as usize >= size_of::<libc::sockaddr_in6>() => {
-                // SAFETY: the family says the storage holds a sockaddr_in6.
-                let sin6: libc::sockaddr_in6 = unsafe {
-                    std::ptr::read((&self.storage as *const libc::sockaddr_storage).cast())
-                };
-                Some(SocketAddr::V6(SocketAddrV6::new(
-                    Ipv6Addr::from(sin6.sin6_addr.s6_addr),
-                    u16::from_be(sin6.sin6_port),
-                    sin6.sin6_flowinfo,
-                    sin6.sin6_scope_id,
-                )))
-            }
-            _ => None,
-        }
-    }
+/// Attaches the classic BPF program `prog` (`SO_ATTACH_FILTER`), replacing the one before.
+pub fn attach_filter(fd: BorrowedFd<'_>, prog: &[libc::sock_filter]) -> io::Result<()> {
+    // socket2 casts the length to u16 unchecked: refuse what does not fit.
+    u16::try_from(prog.len()).map_err(|_| invalid_input())?;
+    let prog: Vec<socket2::SockFilter> = prog
+        .iter()
+        .map(|i| socket2::SockFilter::new(i.code, i.jt, i.jf, i.k))
+        .collect();
+    socket2::SockRef::from(&fd).attach_filter(&prog)
 }
 
 /// Non-blocking `connect(2)`: `Ok(true)` when connected at once, `Ok(false)` while the
 /// handshake is in progress (`EINPROGRESS`).
 pub fn connect(fd: BorrowedFd<'_>, addr: SocketAddr) -> io::Result<bool> {
-    let raw = RawAddr::from_std(addr);
-    // SAFETY: `raw.storage` holds a valid address of `raw.len` bytes.
-    let r = unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            (&raw.storage as *const libc::sockaddr_storage).cast(),
-            raw.len,
-        )
-    };
-    if r == 0 {
-        return Ok(true);
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EINPROGRESS) {
-        Ok(false)
-    } else {
-        Err(e)
+    match rustix::net::connect(fd, &addr) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::INPROGRESS) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// `getsockname(2)`.
 pub fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
-    // SAFETY: all-zero bytes are a valid sockaddr_storage.
-    let mut raw = RawAddr {
-        storage: unsafe { std::mem::zeroed() },
-        len: size_of::<libc::sockaddr_storage>() as libc::socklen_t,
-    };
-    // SAFETY: the storage is writable for `len` bytes.
-    check(unsafe {
-        libc::getsockname(
-            fd.as_raw_fd(),
-            (&mut raw.storage as *mut libc::sockaddr_storage).cast(),
-            &mut raw.len,
-        )
-    })?;
-    raw.to_std()
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+    SocketAddr::try_from(rustix::net::getsockname(fd)?)
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
 }
 
 /// The pending error of a socket (`SO_ERROR`), cleared by reading it.
 pub fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
-    let e = getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)?;
-    Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
-}
-
-/// One descriptor for [`poll`], with the events wanted.
-#[derive(Debug, Clone, Copy)]
-pub struct PollFd {
-    /// The descriptor.
-    pub fd: RawFd,
-    /// `POLLIN`, `POLLOUT`.
-    pub events: libc::c_short,
-    /// What happened, after [`poll`].
-    pub revents: libc::c_short,
+    Ok(rustix::net::sockopt::socket_error(fd)?
+        .err()
+        .map(io::Error::from))
 }
 
 /// `poll(2)` for at most `timeout` (rounded up to a millisecond, capped at a minute);
 /// an interrupted call counts as a timeout.
-pub fn poll(fds: &mut [PollFd], timeout: Duration) -> io::Result<usize> {
-    let mut raw: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|p| libc::pollfd {
-            fd: p.fd,
-            events: p.events,
-            revents: 0,
-        })
-        .collect();
-    let ms = timeout
+pub fn poll(fds: &mut [PollFd<'_>], timeout: Duration) -> io::Result<usize> {
+    let ms: u64 = timeout
         .as_micros()
         .div_ceil(1000)
         .min(60_000)
         .try_into()
         .unwrap_or(60_000);
-    // SAFETY: `raw` holds `raw.len()` initialised pollfd structures.
-    let r = unsafe { libc::poll(raw.as_mut_ptr(), raw.len() as libc::nfds_t, ms) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(0);
-        }
-        return Err(e);
+    let timeout = Timespec::try_from(Duration::from_millis(ms)).map_err(|_| invalid_input())?;
+    match rustix::event::poll(fds, Some(&timeout)) {
+        Ok(n) => Ok(n),
+        Err(rustix::io::Errno::INTR) => Ok(0),
+        Err(e) => Err(e.into()),
     }
-    for (p, r) in fds.iter_mut().zip(raw) {
-        p.revents = r.revents;
-    }
-    Ok(r as usize)
+}
+
+/// A socket for the interface ioctls (`SIOCGIFINDEX`, `SIOCGIFNAME`), as glibc's
+/// `if_nametoindex` opens one: `AF_UNIX`, else `AF_INET`.
+fn ioctl_socket() -> io::Result<OwnedFd> {
+    let open =
+        |family| rustix::net::socket_with(family, SocketType::DGRAM, SocketFlags::CLOEXEC, None);
+    Ok(open(AddressFamily::UNIX).or_else(|_| open(AddressFamily::INET))?)
 }
 
 /// The index of the interface called `name`.
 pub fn if_index(name: &str) -> io::Result<u32> {
-    let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `c` is a NUL-terminated string.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if i == 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(i)
+    if name.contains('\0') {
+        return Err(invalid_input());
     }
+    Ok(rustix::net::netdevice::name_to_index(
+        ioctl_socket()?,
+        name,
+    )?)
 }
 
 /// The name of the interface with index `index`.
 pub fn if_name(index: u32) -> Option<String> {
-    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: `buf` has room for IF_NAMESIZE bytes, as if_indextoname requires.
-    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: on success the buffer holds a NUL-terminated name.
-    let s = unsafe { CStr::from_ptr(buf.as_ptr()) };
-    Some(s.to_string_lossy().into_owned())
+    rustix::net::netdevice::index_to_name(ioctl_socket().ok()?, index).ok()
 }
 
 /// `shutdown(fd, SHUT_WR)`: no more data from us, the kernel sends a FIN.
 pub fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: plain system call.
-    check(unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) }).map(|_| ())
+    Ok(rustix::net::shutdown(fd, rustix::net::Shutdown::Write)?)
 }
-
-/// `SOL_PACKET` option and control message: per-packet status (`struct tpacket_auxdata`).
-pub const PACKET_AUXDATA: libc::c_int = 8;
-/// `tp_status` bit: the transport checksum is not filled in yet (checksum offload).
-pub const TP_STATUS_CSUMNOTREADY: u32 = 1 << 3;
 
 /// One datagram read by [`recv_packet`].
 #[derive(Debug)]
@@ -299,7 +204,7 @@ pub struct RawPacket {
     /// `sll_pkttype` (`PACKET_HOST`, `PACKET_OUTGOING`, ...).
     pub pkttype: u8,
     /// `sll_ifindex`.
-    pub ifindex: i32,
+    pub ifindex: u32,
     /// `sll_protocol` in host order (the ethertype).
     pub protocol: u16,
     /// The kernel's receive timestamp (`SO_TIMESTAMPNS`), since the Unix epoch.
@@ -308,61 +213,60 @@ pub struct RawPacket {
     pub status: Option<u32>,
 }
 
-/// `recvmsg(2)` on an `AF_PACKET` socket with `SO_TIMESTAMPNS`: `Ok(None)` when nothing
-/// is queued.
+/// `recvmsg(2)` on an `AF_PACKET` socket with `SO_TIMESTAMPNS` and `PACKET_AUXDATA` on:
+/// `Ok(None)` when nothing is queued.
+///
+/// nix, because rustix 1.1.6's `recvmsg` decodes only `SCM_RIGHTS` and
+/// `SCM_CREDENTIALS` (`RecvAncillaryMessage`) and has no packet address type, and
+/// socket2 0.6.5's `recvmsg` hands back the control bytes and the address uninitialised
+/// (`MaybeUninit`), to be read with `unsafe`.
 pub fn recv_packet(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<RawPacket>> {
-    let mut addr = MaybeUninit::<libc::sockaddr_ll>::zeroed();
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
+    let cap = buf.len();
+    let mut iov = [IoSliceMut::new(buf)];
+    let mut control = nix::cmsg_space!(libc::timespec, libc::tpacket_auxdata);
+    let msg = match nix::sys::socket::recvmsg::<SockaddrStorage>(
+        fd.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::MSG_TRUNC,
+    ) {
+        Ok(m) => m,
+        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
-    // Room for one cmsg with a timespec (and some slack for others).
-    let mut control = [0u64; 16];
-    // SAFETY: all-zero bytes are a valid msghdr.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = addr.as_mut_ptr().cast();
-    msg.msg_namelen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = size_of::<[u64; 16]>() as _;
-    // SAFETY: every pointer in `msg` refers to a live buffer of the stated size.
-    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_TRUNC) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
-            _ => Err(e),
-        };
-    }
-    let orig_len = n as usize;
-    // SAFETY: recvmsg filled (at most) the sockaddr_ll it was given; it was zeroed first.
-    let addr = unsafe { addr.assume_init() };
+    let link = msg.address.as_ref().and_then(SockaddrStorage::as_link_addr);
     let mut stamp = None;
     let mut status = None;
-    // SAFETY: the CMSG_* macros walk the control buffer recvmsg filled in, within
-    // `msg_controllen`.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
-                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                if ts.tv_sec >= 0 && (0..1_000_000_000).contains(&ts.tv_nsec) {
-                    stamp = Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+    // Err only when the control buffer was too small (MSG_CTRUNC): no stamp, no status.
+    for c in msg.cmsgs().into_iter().flatten() {
+        match c {
+            ControlMessageOwned::ScmTimestampns(ts) => {
+                if let (Ok(s), Ok(ns)) = (u64::try_from(ts.tv_sec()), u32::try_from(ts.tv_nsec()))
+                    && ns < 1_000_000_000
+                {
+                    stamp = Some(Duration::new(s, ns));
                 }
-            } else if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == PACKET_AUXDATA {
-                // struct tpacket_auxdata begins with `__u32 tp_status`.
-                status = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u32>()));
             }
-            c = libc::CMSG_NXTHDR(&msg, c);
+            ControlMessageOwned::Unknown(m)
+                if m.cmsg_header.cmsg_level == libc::SOL_PACKET
+                    && m.cmsg_header.cmsg_type == libc::PACKET_AUXDATA =>
+            {
+                // struct tpacket_auxdata begins with `__u32 tp_status`.
+                status = m
+                    .data_bytes
+                    .get(..4)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(u32::from_ne_bytes);
+            }
+            _ => {}
         }
     }
     Ok(Some(RawPacket {
-        len: orig_len.min(buf.len()),
-        orig_len,
-        pkttype: addr.sll_pkttype,
-        ifindex: addr.sll_ifindex,
-        protocol: u16::from_be(addr.sll_protocol),
+        len: msg.bytes.min(cap),
+        orig_len: msg.bytes,
+        pkttype: link.map_or(0, LinkAddr::pkttype),
+        ifindex: link.map_or(0, |l| u32::try_from(l.ifindex()).unwrap_or(0)),
+        protocol: link.map_or(0, |l| u16::from_be(l.protocol())),
         stamp,
         status,
     }))
@@ -370,26 +274,190 @@ pub fn recv_packet(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<RawP
 
 /// `bind(2)` of an `AF_PACKET` socket to `ifindex` (0: every interface) for every
 /// protocol.
+///
+/// nix 0.32.0's `LinkAddr` is the `sockaddr_ll`, but it has no safe constructor (only
+/// the `unsafe` `SockaddrLike::from_raw`); rustix 1.1.6 has no packet address type (its
+/// are IPv4/IPv6, Unix, `SocketAddrNetlink` and `SocketAddrXdp`; another needs an
+/// `unsafe impl SocketAddrArg`); socket2 0.6.5 builds a `SockAddr` of another family
+/// only with the `unsafe` `SockAddr::new` or `try_init`. Hence one `unsafe` call.
 pub fn bind_packet(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
-    // SAFETY: all-zero bytes are a valid sockaddr_ll.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as libc::c_ushort;
-    sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-    sll.sll_ifindex =
-        i32::try_from(ifindex).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: `sll` is a valid sockaddr_ll of the size passed.
-    check(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sll as *const libc::sockaddr_ll).cast(),
-            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    })
-    .map(|_| ())
+    let sll = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as libc::c_ushort,
+        sll_protocol: (libc::ETH_P_ALL as u16).to_be(),
+        sll_ifindex: i32::try_from(ifindex).map_err(|_| invalid_input())?,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    let len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `sll` is a complete, initialised sockaddr_ll of `len` bytes, alive for the
+    // call; from_raw copies it.
+    let addr = unsafe { LinkAddr::from_raw((&raw const sll).cast(), Some(len)) }
+        .ok_or_else(invalid_input)?;
+    Ok(nix::sys::socket::bind(fd.as_raw_fd(), &addr)?)
 }
 
 /// Whether `addr` is one of this host's (this namespace's) own addresses: binding a UDP
 /// socket to it succeeds only then.
 pub fn is_local_address(addr: IpAddr) -> bool {
     std::net::UdpSocket::bind(SocketAddr::new(addr, 0)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+    use std::os::fd::AsFd;
+    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+    use crate::bpf::{self, FlowFilter};
+
+    #[test]
+    fn sockets_are_non_blocking_and_close_on_exec() {
+        let fd = socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        assert!(
+            rustix::io::fcntl_getfd(&fd)
+                .unwrap()
+                .contains(rustix::io::FdFlags::CLOEXEC)
+        );
+        let fd = socket(libc::AF_INET6, libc::SOCK_DGRAM, 0).unwrap();
+        let mut b = [0u8; 1];
+        let e = rustix::net::recv(&fd, &mut b[..], rustix::net::RecvFlags::empty()).unwrap_err();
+        assert_eq!(e, rustix::io::Errno::AGAIN);
+        assert!(socket(-1, libc::SOCK_STREAM, 0).is_err());
+    }
+
+    #[test]
+    fn connect_in_progress_then_shutdown_and_refused() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd = socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        connect(fd.as_fd(), l.local_addr().unwrap()).unwrap();
+        let mut pfd = [PollFd::new(&fd, PollFlags::OUT)];
+        assert_eq!(poll(&mut pfd, Duration::from_secs(5)).unwrap(), 1);
+        assert!(take_error(fd.as_fd()).unwrap().is_none());
+        let local = local_addr(fd.as_fd()).unwrap();
+        assert_eq!(local.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_ne!(local.port(), 0);
+        shutdown_write(fd.as_fd()).unwrap();
+        let (mut conn, peer) = l.accept().unwrap();
+        assert_eq!(peer, local);
+        let mut b = [0u8; 1];
+        assert_eq!(conn.read(&mut b).unwrap(), 0, "our FIN");
+
+        // A port nothing listens on any more.
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let fd = socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        match connect(fd.as_fd(), closed) {
+            Ok(false) => {
+                let mut pfd = [PollFd::new(&fd, PollFlags::OUT)];
+                assert_eq!(poll(&mut pfd, Duration::from_secs(5)).unwrap(), 1);
+                let e = take_error(fd.as_fd()).unwrap().expect("a pending error");
+                assert_eq!(e.raw_os_error(), Some(libc::ECONNREFUSED));
+                assert!(
+                    take_error(fd.as_fd()).unwrap().is_none(),
+                    "cleared by reading"
+                );
+            }
+            Ok(true) => panic!("connected to a closed port"),
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ECONNREFUSED)),
+        }
+    }
+
+    #[test]
+    fn poll_rounds_the_timeout_up_to_a_millisecond() {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut pfd = [PollFd::new(&u, PollFlags::IN)];
+        let t = Instant::now();
+        assert_eq!(poll(&mut pfd, Duration::from_micros(1500)).unwrap(), 0);
+        assert!(t.elapsed() >= Duration::from_millis(2), "{:?}", t.elapsed());
+        assert_eq!(poll(&mut [], Duration::ZERO).unwrap(), 0);
+    }
+
+    #[test]
+    fn interface_names_and_indexes() {
+        let lo = if_index("lo").unwrap();
+        assert_eq!(if_name(lo).as_deref(), Some("lo"));
+        let e = if_index("fsc-no-such0").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENODEV));
+        assert_eq!(
+            if_index("l\0o").unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        assert_eq!(if_name(0), None);
+    }
+
+    fn since_epoch() -> Duration {
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
+    }
+
+    /// The whole capture path on `lo`: filter, timestamps, auxdata, bind, recvmsg.
+    #[test]
+    fn a_packet_socket_on_lo_reads_filtered_stamped_packets() {
+        let Ok(fd) = socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0) else {
+            eprintln!("skipped: opening a packet socket needs CAP_NET_RAW");
+            return;
+        };
+        let lo = if_index("lo").unwrap();
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = rx.local_addr().unwrap().port();
+        let filter = FlowFilter {
+            udp_ports: vec![port],
+            tcp_servers: Vec::new(),
+        };
+        attach_filter(fd.as_fd(), &bpf::drop_all()).unwrap();
+        attach_filter(fd.as_fd(), &bpf::compile(&filter)).unwrap();
+        set_timestamps(fd.as_fd()).unwrap();
+        set_packet_auxdata(fd.as_fd()).unwrap();
+        bind_packet(fd.as_fd(), lo).unwrap();
+        let mut buf = [0u8; 64];
+        assert!(recv_packet(fd.as_fd(), &mut buf).unwrap().is_none());
+
+        let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+        other
+            .send_to(&[1; 10], other.local_addr().unwrap())
+            .unwrap();
+        let before = since_epoch();
+        UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .send_to(&[7; 100], ("127.0.0.1", port))
+            .unwrap();
+        // On lo the datagram shows up twice: leaving and arriving.
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let mut pfd = [PollFd::new(&fd, PollFlags::IN)];
+            assert_eq!(poll(&mut pfd, Duration::from_secs(5)).unwrap(), 1);
+            let p = recv_packet(fd.as_fd(), &mut buf)
+                .unwrap()
+                .expect("a packet");
+            assert_eq!((p.len, p.orig_len), (64, 20 + 8 + 100), "cut to the buffer");
+            assert_eq!((p.ifindex, p.protocol), (lo, 0x0800));
+            assert_eq!(buf[9], 17);
+            assert_eq!(buf[22..24], port.to_be_bytes());
+            assert!(p.status.is_some(), "PACKET_AUXDATA");
+            let stamp = p.stamp.expect("a kernel timestamp");
+            assert!(stamp + Duration::from_secs(1) >= before && stamp <= since_epoch());
+            seen.push(p.pkttype);
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, [libc::PACKET_HOST, libc::PACKET_OUTGOING]);
+        assert!(
+            recv_packet(fd.as_fd(), &mut buf).unwrap().is_none(),
+            "only ours"
+        );
+
+        let mut stats = [0u8; 8];
+        let n = getsockopt_bytes(
+            fd.as_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            &mut stats,
+        );
+        assert_eq!(n.unwrap(), 8);
+        assert_eq!(stats[0..4], 2u32.to_ne_bytes(), "tp_packets");
+    }
 }
