@@ -65,7 +65,10 @@ mod tests {
             9, 0, 8, 0, 0,
         ];
         let mut packet = packet.to_vec();
-        let sum = !smoltcp::wire::checksum::data(&packet[..20]);
+        let sum = etherparse::checksum::Sum16BitWords::new()
+            .add_slice(&packet[..20])
+            .ones_complement()
+            .to_be();
         packet[10..12].copy_from_slice(&sum.to_be_bytes());
         let d = Dissector::new().dissect(Direction::Tx, &packet);
         let event = PacketEvent {

@@ -3,8 +3,6 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use smoltcp::wire::IpAddress;
-
 use crate::Direction;
 use crate::app::{App, AppOutput};
 use crate::dissection::Dissection;
@@ -141,7 +139,7 @@ impl Dissector {
         d: &mut Dissection,
     ) {
         let mut problems = Vec::new();
-        let h = match tcp::parse(ip.payload, &ip.src, &ip.dst, &mut problems) {
+        let h = match tcp::parse(ip.payload, ip.src(), ip.dst(), &mut problems) {
             Ok(h) => h,
             Err(e) => {
                 d.problems.push(malformed("TCP", &e));
@@ -268,10 +266,10 @@ fn feed_stream(
 
 fn icmp_layer(ip: &IpPacket<'_>, d: &mut Dissection) {
     let mut problems = Vec::new();
-    let (name, layer) = match (ip.src, ip.dst) {
-        (IpAddress::Ipv6(src), IpAddress::Ipv6(dst)) => (
+    let (name, layer) = match (ip.src(), ip.dst()) {
+        (IpAddr::V6(src), IpAddr::V6(dst)) => (
             "ICMPv6",
-            icmp::parse_v6(ip.payload, &src, &dst, &mut problems),
+            icmp::parse_v6(ip.payload, src, dst, &mut problems),
         ),
         _ => ("ICMP", icmp::parse_v4(ip.payload, &mut problems)),
     };
@@ -285,7 +283,7 @@ fn icmp_layer(ip: &IpPacket<'_>, d: &mut Dissection) {
 
 fn udp_layer(ip: &IpPacket<'_>, d: &mut Dissection) {
     let mut problems = Vec::new();
-    let parsed = udp::parse(ip.payload, &ip.src, &ip.dst, &mut problems);
+    let parsed = udp::parse(ip.payload, ip.src(), ip.dst(), &mut problems);
     d.problems
         .extend(problems.iter().map(|e| malformed("UDP", e)));
     let (layer, payload) = match parsed {

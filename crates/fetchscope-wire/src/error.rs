@@ -41,6 +41,15 @@ impl DecodeError {
         }
     }
 
+    /// [`DecodeError::Truncated`] from etherparse's length error while reading `what`.
+    pub(crate) fn truncated(what: &'static str, e: &etherparse::err::LenError) -> Self {
+        DecodeError::Truncated {
+            what,
+            have: e.len,
+            need: e.required_len,
+        }
+    }
+
     /// Checks that `have` bytes are at least `need`.
     pub(crate) fn need(what: &'static str, have: usize, need: usize) -> Result<(), Self> {
         if have < need {

@@ -25,6 +25,7 @@
 use serde::Serialize;
 
 mod app;
+mod checksum;
 mod dissection;
 mod dissector;
 mod dns;
