@@ -11,7 +11,7 @@ use crate::error::malformed;
 use crate::icmp;
 use crate::ip::{self, IpPacket};
 use crate::stream::{Chunk, Reassembly};
-use crate::tcp::{self, TcpHeader, TcpLayer, TcpOptions, TcpTrack};
+use crate::tcp::{self, TcpFlags, TcpHeader, TcpLayer, TcpOptions, TcpTrack};
 use crate::tls::keylog::SecretStore;
 use crate::udp;
 
@@ -169,7 +169,7 @@ impl Dissector {
         d.tcp = Some(TcpLayer {
             src_port: h.src_port,
             dst_port: h.dst_port,
-            flags: h.flag_names(),
+            flags: h.flags,
             seq: tracked.seq,
             ack: tracked.ack,
             seq_raw: h.seq,
@@ -215,10 +215,13 @@ fn conn_entry(conns: &mut HashMap<ConnKey, Conn>, key: ConnKey, tick: u64) -> &m
 
 /// Learns which side is the TCP client: the SYN sender, else the device's own side.
 fn learn_roles(conn: &mut Conn, side: usize, dir: Direction, h: &TcpHeader<'_>) {
-    use tcp::flag;
     let other = 1 - side.min(1);
-    if h.has(flag::SYN) {
-        conn.client = Some(if h.has(flag::ACK) { other } else { side });
+    if h.flags.contains(TcpFlags::SYN) {
+        conn.client = Some(if h.flags.contains(TcpFlags::ACK) {
+            other
+        } else {
+            side
+        });
         if let Some(stream) = conn.streams.get_mut(side) {
             stream.start_at(h.seq.wrapping_add(1));
         }
@@ -236,10 +239,12 @@ fn feed_stream(
     secrets: &SecretStore,
 ) -> AppOutput {
     let mut out = AppOutput::default();
-    if h.payload.is_empty() || h.has(tcp::flag::RST) {
+    if h.payload.is_empty() || h.flags.contains(TcpFlags::RST) {
         return out;
     }
-    let seq = h.seq.wrapping_add(u32::from(h.has(tcp::flag::SYN)));
+    let seq = h
+        .seq
+        .wrapping_add(u32::from(h.flags.contains(TcpFlags::SYN)));
     let ports = (h.src_port, h.dst_port);
     let from_start = conn.track.syn_seen(side);
     let client = conn.client;

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::dissection::Dissection;
 use crate::dns::DnsLayer;
-use crate::tcp::TcpLayer;
+use crate::tcp::{TcpFlags, TcpLayer};
 use crate::tls::record::TlsRecord;
 
 impl Dissection {
@@ -72,21 +72,10 @@ fn malformed_lead(problem: &str) -> String {
         .unwrap_or_else(|| format!("({problem})"))
 }
 
-/// Flag names in Wireshark's display order (low bit first: "[SYN, ACK]", "[FIN, PSH, ACK]").
-const DISPLAY_ORDER: [&str; 8] = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
-
+/// The TCP part: flags in Wireshark's order ("[SYN, ACK]", "[FIN, PSH, ACK]"), numbers, options.
 fn tcp_part(tcp: &TcpLayer) -> String {
-    let shown: Vec<&str> = DISPLAY_ORDER
-        .into_iter()
-        .filter(|f| tcp.flags.contains(f))
-        .collect();
-    let flags = if shown.is_empty() {
-        "none".to_string()
-    } else {
-        shown.join(", ")
-    };
-    let mut s = format!("[{flags}] seq={}", tcp.seq);
-    if tcp.flags.contains(&"ACK") {
+    let mut s = format!("[{}] seq={}", tcp.flags, tcp.seq);
+    if tcp.flags.contains(TcpFlags::ACK) {
         let _ = write!(s, " ack={}", tcp.ack);
     }
     let win = tcp.win_scaled.unwrap_or(u32::from(tcp.win));

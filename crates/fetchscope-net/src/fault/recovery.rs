@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
-use fetchscope_wire::{Dissection, Dissector, TcpLayer};
+use fetchscope_wire::{Dissection, Dissector, TcpFlags, TcpLayer};
 use serde::Serialize;
 use smoltcp::time::Instant;
 
@@ -269,14 +269,14 @@ impl RecoveryTracker {
                     .theirs
                     .isn
                     .map_or(tcp.seq_raw, |b| tcp.seq_raw.wrapping_sub(b));
-                if !tcp.flags.contains(&"SYN") {
+                if !tcp.flags.contains(TcpFlags::SYN) {
                     tcp.win_scaled = match (c.ours.syn_ws, c.theirs.syn_ws) {
                         (Some(Some(_)), Some(Some(ws))) => Some(u32::from(tcp.win) << ws.min(14)),
                         (Some(_), Some(_)) => Some(u32::from(tcp.win)),
                         _ => None,
                     };
                 }
-                tcp.ack = if tcp.flags.contains(&"ACK") {
+                tcp.ack = if tcp.flags.contains(TcpFlags::ACK) {
                     c.ours
                         .isn
                         .map_or(tcp.ack_raw, |b| tcp.ack_raw.wrapping_sub(b))
@@ -352,9 +352,9 @@ impl RecoveryTracker {
             Direction::Tx => (&mut conn.ours, &mut conn.theirs),
             Direction::Rx => (&mut conn.theirs, &mut conn.ours),
         };
-        let syn = tcp.flags.contains(&"SYN");
-        let fin = tcp.flags.contains(&"FIN");
-        let rst = tcp.flags.contains(&"RST");
+        let syn = tcp.flags.contains(TcpFlags::SYN);
+        let fin = tcp.flags.contains(TcpFlags::FIN);
+        let rst = tcp.flags.contains(TcpFlags::RST);
         if syn && sender.isn.is_none() {
             sender.isn = Some(tcp.seq_raw);
             sender.syn_ws = Some(tcp.options.as_ref().and_then(|o| o.ws));
@@ -392,7 +392,7 @@ impl RecoveryTracker {
         }
 
         // Duplicate ACKs, counted as the receiving side counts them.
-        if tcp.flags.contains(&"ACK") && !syn && !rst {
+        if tcp.flags.contains(TcpFlags::ACK) && !syn && !rst {
             let outstanding = receiver.max_end.is_some_and(|m| after(m, tcp.ack_raw));
             let acks = &mut sender.acks;
             let dup = tcp.payload_len == 0
@@ -429,7 +429,7 @@ impl RecoveryTracker {
         // The stack as a receiver.
         match dir {
             Direction::Tx => {
-                if tcp.flags.contains(&"ACK") {
+                if tcp.flags.contains(TcpFlags::ACK) {
                     conn.rcv.sync(tcp.ack_raw);
                     let win = tcp.win_scaled.unwrap_or(u32::from(tcp.win));
                     conn.rcv.window_end = Some(tcp.ack_raw.wrapping_add(win));
@@ -464,8 +464,8 @@ impl RecoveryTracker {
             .position(|c| c.local == local && c.remote == remote);
         // A new SYN from the stack on the same ports is a new connection.
         let restart = dir == Direction::Tx
-            && tcp.flags.contains(&"SYN")
-            && !tcp.flags.contains(&"ACK")
+            && tcp.flags.contains(TcpFlags::SYN)
+            && !tcp.flags.contains(TcpFlags::ACK)
             && pos.is_some_and(|i| {
                 self.conns
                     .get(i)

@@ -6,7 +6,7 @@ use etherparse::TcpSlice;
 
 use crate::checksum;
 use crate::error::DecodeError;
-use crate::tcp::TcpOptions;
+use crate::tcp::{TcpFlags, TcpOptions};
 
 /// TCP header length without options.
 const TCP_MIN_HEADER: usize = 20;
@@ -24,8 +24,8 @@ pub(crate) struct TcpHeader<'a> {
     pub seq: u32,
     /// Acknowledgment number field (meaningful with ACK).
     pub ack: u32,
-    /// Flag bits in header byte 13 (CWR ECE URG ACK PSH RST SYN FIN).
-    pub flags: u8,
+    /// The flags (header byte 13).
+    pub flags: TcpFlags,
     /// Window field.
     pub win: u16,
     /// Options, with SACK blocks as sent.
@@ -34,54 +34,13 @@ pub(crate) struct TcpHeader<'a> {
     pub payload: &'a [u8],
 }
 
-/// Flag bits of header byte 13.
-pub(crate) mod flag {
-    /// FIN.
-    pub const FIN: u8 = 0x01;
-    /// SYN.
-    pub const SYN: u8 = 0x02;
-    /// RST.
-    pub const RST: u8 = 0x04;
-    /// PSH.
-    pub const PSH: u8 = 0x08;
-    /// ACK.
-    pub const ACK: u8 = 0x10;
-    /// URG.
-    pub const URG: u8 = 0x20;
-    /// ECE.
-    pub const ECE: u8 = 0x40;
-    /// CWR.
-    pub const CWR: u8 = 0x80;
-}
-
 impl TcpHeader<'_> {
-    /// True when flag bit `f` is set.
-    pub fn has(&self, f: u8) -> bool {
-        self.flags & f != 0
-    }
-
     /// Sequence space this segment occupies: payload plus one for SYN and one for FIN.
     pub fn seg_len(&self) -> u32 {
         let len = u32::try_from(self.payload.len()).unwrap_or(u32::MAX);
-        len.saturating_add(u32::from(self.has(flag::SYN)) + u32::from(self.has(flag::FIN)))
-    }
-
-    /// Flag names in the contract's order.
-    pub fn flag_names(&self) -> Vec<&'static str> {
-        [
-            (flag::SYN, "SYN"),
-            (flag::ACK, "ACK"),
-            (flag::FIN, "FIN"),
-            (flag::RST, "RST"),
-            (flag::PSH, "PSH"),
-            (flag::URG, "URG"),
-            (flag::ECE, "ECE"),
-            (flag::CWR, "CWR"),
-        ]
-        .into_iter()
-        .filter(|(f, _)| self.has(*f))
-        .map(|(_, n)| n)
-        .collect()
+        let syn = self.flags.contains(TcpFlags::SYN);
+        let fin = self.flags.contains(TcpFlags::FIN);
+        len.saturating_add(u32::from(syn) + u32::from(fin))
     }
 }
 
@@ -108,7 +67,7 @@ pub(crate) fn parse<'a>(
         dst_port: view.destination_port(),
         seq: view.sequence_number(),
         ack: view.acknowledgment_number(),
-        flags: bytes.get(13).copied().unwrap_or(0),
+        flags: TcpFlags::from_header_byte(bytes.get(13).copied().unwrap_or(0)),
         win: view.window_size(),
         options,
         payload: view.payload(),
@@ -249,7 +208,7 @@ mod tests {
         let h = parse(&buf, src, dst, &mut problems).expect("valid TCP");
         assert!(problems.is_empty());
         assert_eq!(h.seq, 2_714_066_832);
-        assert_eq!(h.flag_names(), vec!["SYN"]);
+        assert_eq!(h.flags, TcpFlags::SYN);
         assert_eq!(h.seg_len(), 1);
         assert_eq!(h.options.mss, Some(1460));
         assert_eq!(h.options.ws, Some(7));
@@ -277,14 +236,17 @@ mod tests {
         let (src, dst) = addrs();
         let mut problems = Vec::new();
         let h = parse(&buf, src, dst, &mut problems).expect("valid TCP");
-        assert_eq!(h.flag_names(), vec!["ACK", "PSH"]);
+        assert_eq!(h.flags, TcpFlags::ACK | TcpFlags::PSH);
         assert_eq!(h.options.sack, vec![[10, 20], [30, 40]]);
         assert_eq!(h.payload, b"data");
         assert!(problems.is_empty());
 
-        buf[13] |= flag::ECE | flag::CWR | flag::URG;
+        buf[13] |= (TcpFlags::ECE | TcpFlags::CWR | TcpFlags::URG).bits();
         let h = parse(&buf, src, dst, &mut problems).expect("decodable");
-        assert_eq!(h.flag_names(), vec!["ACK", "PSH", "URG", "ECE", "CWR"]);
+        assert_eq!(
+            h.flags.names().collect::<Vec<_>>(),
+            ["ACK", "PSH", "URG", "ECE", "CWR"]
+        );
         assert_eq!(problems.len(), 1, "checksum now wrong");
 
         buf[12] = 0x40; // data offset 4 words

@@ -1,9 +1,11 @@
 //! The TCP layer: header and options, plus per-connection sequence tracking and analysis.
 
+mod flags;
 mod header;
 mod track;
 
-pub(crate) use header::{TcpHeader, flag, parse};
+pub use flags::TcpFlags;
+pub(crate) use header::{TcpHeader, parse};
 pub(crate) use track::TcpTrack;
 
 use serde::Serialize;
@@ -15,8 +17,9 @@ pub struct TcpLayer {
     pub src_port: u16,
     /// Destination port.
     pub dst_port: u16,
-    /// Flags set, in the order SYN, ACK, FIN, RST, PSH, URG, ECE, CWR.
-    pub flags: Vec<&'static str>,
+    /// Flags set; serialised as their names in the order SYN, ACK, FIN, RST, PSH, URG,
+    /// ECE, CWR.
+    pub flags: TcpFlags,
     /// Sequence number relative to this direction's initial sequence number (SYN = 0).
     pub seq: u32,
     /// Acknowledgment number relative to the other direction's initial sequence number;
