@@ -48,7 +48,7 @@ pub use error::DecodeError;
 pub use http::HttpLine;
 pub use icmp::IcmpLayer;
 pub use ip::IpLayer;
-pub use tcp::{TcpFlags, TcpLayer, TcpOptions};
+pub use tcp::{TcpAnalysis, TcpFlags, TcpLayer, TcpOptions};
 pub use tls::keylog::key_log_line;
 pub use tls::record::TlsRecord;
 pub use udp::UdpLayer;

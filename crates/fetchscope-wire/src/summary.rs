@@ -54,7 +54,8 @@ impl Dissection {
         if let Some(tcp) = &self.tcp
             && !tcp.analysis.is_empty()
         {
-            let _ = write!(line, " ({})", tcp.analysis.join(", "));
+            let analysis: Vec<&str> = tcp.analysis.iter().map(|a| a.as_str()).collect();
+            let _ = write!(line, " ({})", analysis.join(", "));
         }
         if !self.problems.is_empty() {
             let _ = write!(line, " ({})", self.problems.join("; "));

@@ -57,8 +57,7 @@ impl TcpTrack {
             .seq_raw
             .wrapping_add(len)
             .wrapping_add(u32::from(syn) + u32::from(fin));
-        let retransmission =
-            t.analysis.contains(&"retransmission") || t.analysis.contains(&"fast-retransmission");
+        let retransmission = t.analysis.iter().any(|a| a.is_retransmission());
         match dir {
             Direction::Tx => {
                 if syn {

@@ -3,8 +3,8 @@
 //! window update).
 
 use crate::seq::{after, diff};
-use crate::tcp::TcpFlags;
 use crate::tcp::header::TcpHeader;
+use crate::tcp::{TcpAnalysis, TcpFlags};
 
 /// At most this many holes (ranges not yet seen) are remembered per direction.
 const MAX_HOLES: usize = 32;
@@ -22,8 +22,8 @@ pub(crate) struct Tracked {
     pub win_scaled: Option<u32>,
     /// SACK blocks made relative to the other direction's base.
     pub sack: Vec<[u32; 2]>,
-    /// Analysis labels.
-    pub analysis: Vec<&'static str>,
+    /// What the analysis noticed.
+    pub analysis: Vec<TcpAnalysis>,
 }
 
 /// One direction (one sender) of a connection.
@@ -150,7 +150,7 @@ impl TcpTrack {
                 Some(next) => {
                     let d = diff(h.seq, next);
                     if d > 0 {
-                        analysis.push("previous-segment-not-captured");
+                        analysis.push(TcpAnalysis::PreviousSegmentNotCaptured);
                         if me.holes.len() < MAX_HOLES {
                             me.holes.push((next, h.seq));
                         }
@@ -164,11 +164,11 @@ impl TcpTrack {
                         let fast = asked.0 == Some(h.seq) && asked.1 >= 2;
                         answered = fast;
                         analysis.push(if fast {
-                            "fast-retransmission"
+                            TcpAnalysis::FastRetransmission
                         } else if filled {
-                            "out-of-order"
+                            TcpAnalysis::OutOfOrder
                         } else {
-                            "retransmission"
+                            TcpAnalysis::Retransmission
                         });
                         if after(end, next) {
                             me.next_seq = Some(end);
@@ -180,7 +180,7 @@ impl TcpTrack {
 
         let control = syn || fin || rst;
         if h.win == 0 && !control {
-            analysis.push("zero-window");
+            analysis.push(TcpAnalysis::ZeroWindow);
         }
         if seg_len == 0
             && ackf
@@ -191,11 +191,11 @@ impl TcpTrack {
             let same_ack = h.ack == last_ack;
             let at_next = expected.is_none_or(|n| n == h.seq);
             if same_ack && h.win != last_win && at_next {
-                analysis.push("window-update");
+                analysis.push(TcpAnalysis::WindowUpdate);
             } else if same_ack && h.win == last_win {
                 let outstanding = self.halves[other].next_seq.is_some_and(|n| after(n, h.ack));
                 if outstanding {
-                    analysis.push("duplicate-ack");
+                    analysis.push(TcpAnalysis::DuplicateAck);
                 }
             }
         }
@@ -204,7 +204,7 @@ impl TcpTrack {
             self.halves[other].dup_acks = 0;
         }
         let me = &mut self.halves[side];
-        if analysis.contains(&"duplicate-ack") {
+        if analysis.contains(&TcpAnalysis::DuplicateAck) {
             me.dup_acks = me.dup_acks.saturating_add(1);
         } else if ackf && me.last_ack != Some(h.ack) {
             me.dup_acks = 0;
@@ -311,13 +311,13 @@ mod tests {
         let a = t.track(1, &seg(5001, 1001, TcpFlags::ACK, 500, b"aaaa"));
         assert!(a.analysis.is_empty());
         let c = t.track(1, &seg(5009, 1001, TcpFlags::ACK, 500, b"cccc"));
-        assert_eq!(c.analysis, vec!["previous-segment-not-captured"]);
+        assert_eq!(c.analysis, vec![TcpAnalysis::PreviousSegmentNotCaptured]);
         let b = t.track(1, &seg(5005, 1001, TcpFlags::ACK, 500, b"bbbb"));
-        assert_eq!(b.analysis, vec!["out-of-order"]);
+        assert_eq!(b.analysis, vec![TcpAnalysis::OutOfOrder]);
         let again = t.track(1, &seg(5005, 1001, TcpFlags::ACK, 500, b"bbbb"));
-        assert_eq!(again.analysis, vec!["retransmission"]);
+        assert_eq!(again.analysis, vec![TcpAnalysis::Retransmission]);
         let syn_again = t.track(0, &seg(1000, 0, TcpFlags::SYN, 65535, b""));
-        assert_eq!(syn_again.analysis, vec!["retransmission"]);
+        assert_eq!(syn_again.analysis, vec![TcpAnalysis::Retransmission]);
     }
 
     #[test]
@@ -329,11 +329,11 @@ mod tests {
         let first = t.track(0, &seg(1001, 5005, TcpFlags::ACK, 1000, b""));
         assert!(first.analysis.is_empty());
         let dup = t.track(0, &seg(1001, 5005, TcpFlags::ACK, 1000, b""));
-        assert_eq!(dup.analysis, vec!["duplicate-ack"]);
+        assert_eq!(dup.analysis, vec![TcpAnalysis::DuplicateAck]);
         let upd = t.track(0, &seg(1001, 5005, TcpFlags::ACK, 2000, b""));
-        assert_eq!(upd.analysis, vec!["window-update"]);
+        assert_eq!(upd.analysis, vec![TcpAnalysis::WindowUpdate]);
         let zero = t.track(0, &seg(1001, 5009, TcpFlags::ACK, 0, b""));
-        assert_eq!(zero.analysis, vec!["zero-window"]);
+        assert_eq!(zero.analysis, vec![TcpAnalysis::ZeroWindow]);
         // Everything acknowledged: a repeated ACK is not a duplicate ACK.
         t.track(0, &seg(1001, 5009, TcpFlags::ACK, 1000, b""));
         let same = t.track(0, &seg(1001, 5009, TcpFlags::ACK, 1000, b""));
@@ -350,19 +350,19 @@ mod tests {
         t.track(0, &seg(1001, 5005, TcpFlags::ACK, 1000, b""));
         t.track(1, &seg(5013, 1001, TcpFlags::ACK, 500, b"dddd"));
         let d1 = t.track(0, &seg(1001, 5005, TcpFlags::ACK, 1000, b""));
-        assert_eq!(d1.analysis, vec!["duplicate-ack"]);
+        assert_eq!(d1.analysis, vec![TcpAnalysis::DuplicateAck]);
         // one duplicate ACK is not enough
         let early = t
             .clone()
             .track(1, &seg(5005, 1001, TcpFlags::ACK, 500, b"bbbb"));
-        assert_eq!(early.analysis, vec!["out-of-order"]);
+        assert_eq!(early.analysis, vec![TcpAnalysis::OutOfOrder]);
         let d2 = t.track(0, &seg(1001, 5005, TcpFlags::ACK, 1000, b""));
-        assert_eq!(d2.analysis, vec!["duplicate-ack"]);
+        assert_eq!(d2.analysis, vec![TcpAnalysis::DuplicateAck]);
         let fast = t.track(1, &seg(5005, 1001, TcpFlags::ACK, 500, b"bbbb"));
-        assert_eq!(fast.analysis, vec!["fast-retransmission"]);
+        assert_eq!(fast.analysis, vec![TcpAnalysis::FastRetransmission]);
         // sent yet again later (after a timeout): a plain retransmission
         let again = t.track(1, &seg(5005, 1001, TcpFlags::ACK, 500, b"bbbb"));
-        assert_eq!(again.analysis, vec!["retransmission"]);
+        assert_eq!(again.analysis, vec![TcpAnalysis::Retransmission]);
     }
 
     #[test]

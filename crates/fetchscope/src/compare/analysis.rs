@@ -7,7 +7,7 @@ use fetchscope_flow::event::PacketEvent;
 use fetchscope_flow::timing::{CurlTimings, HarTimings};
 use fetchscope_flow::{Event, EventKind, Phase};
 use fetchscope_os::TcpInfo;
-use fetchscope_wire::{Direction, TcpFlags};
+use fetchscope_wire::{Direction, TcpAnalysis, TcpFlags};
 use serde::Serialize;
 
 /// ACKs sent later than this after the data they acknowledge count as delayed.
@@ -636,8 +636,8 @@ impl Conn {
         }
 
         for a in &t.analysis {
-            match *a {
-                "retransmission" => {
+            match a {
+                TcpAnalysis::Retransmission => {
                     if tx {
                         r.retransmissions.client += 1;
                         r.tcp.retransmits += 1;
@@ -648,8 +648,8 @@ impl Conn {
                         r.retransmissions.packets.push(p.number);
                     }
                 }
-                "out-of-order" => r.retransmissions.out_of_order += 1,
-                "duplicate-ack" if tx => r.acks.duplicate_acks += 1,
+                TcpAnalysis::OutOfOrder => r.retransmissions.out_of_order += 1,
+                TcpAnalysis::DuplicateAck if tx => r.acks.duplicate_acks += 1,
                 _ => {}
             }
         }
