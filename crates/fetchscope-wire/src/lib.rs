@@ -43,7 +43,7 @@ mod udp;
 
 pub use dissection::Dissection;
 pub use dissector::Dissector;
-pub use dns::{DnsAnswer, DnsLayer};
+pub use dns::{DnsAnswer, DnsFlags, DnsLayer};
 pub use error::DecodeError;
 pub use http::HttpLine;
 pub use icmp::IcmpLayer;

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::dissection::Dissection;
-use crate::dns::DnsLayer;
+use crate::dns::{DnsFlags, DnsLayer};
 use crate::tcp::{TcpFlags, TcpLayer};
 use crate::tls::record::TlsRecord;
 
@@ -123,7 +123,7 @@ fn dns_part(dns: &DnsLayer) -> String {
             data.join(", ")
         )
     };
-    if dns.flags.contains(&"TC") {
+    if dns.flags.contains(DnsFlags::TC) {
         s.push_str(" [truncated]");
     }
     s
