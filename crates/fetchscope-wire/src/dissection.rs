@@ -6,6 +6,7 @@ use crate::dns::DnsLayer;
 use crate::http::HttpLine;
 use crate::icmp::IcmpLayer;
 use crate::ip::IpLayer;
+use crate::problem::DecodeProblem;
 use crate::tcp::TcpLayer;
 use crate::tls::record::TlsRecord;
 use crate::udp::UdpLayer;
@@ -35,9 +36,10 @@ pub struct Dissection {
     /// The first cleartext HTTP/1.x start line this packet completes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpLine>,
-    /// Notes about what could not be decoded ("malformed ...", "gap: ..."); never a panic.
+    /// What could not be decoded (serialised as sentences: "malformed ...", "gap: ...");
+    /// never a panic.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<String>,
+    pub problems: Vec<DecodeProblem>,
 }
 
 #[cfg(test)]

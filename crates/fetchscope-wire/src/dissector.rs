@@ -7,9 +7,9 @@ use crate::Direction;
 use crate::app::{App, AppOutput};
 use crate::dissection::Dissection;
 use crate::dns::DnsLayer;
-use crate::error::malformed;
 use crate::icmp;
 use crate::ip::{self, IpPacket};
+use crate::problem::{DecodeProblem, Layer, malformed};
 use crate::stream::{Chunk, Reassembly};
 use crate::tcp::{self, TcpFlags, TcpHeader, TcpLayer, TcpOptions, TcpTrack};
 use crate::tls::keylog::SecretStore;
@@ -111,9 +111,9 @@ impl Dissector {
             }
         };
         let ip_name = if ip.layer.version == 4 {
-            "IPv4"
+            Layer::Ipv4
         } else {
-            "IPv6"
+            Layer::Ipv6
         };
         d.problems
             .extend(ip.problems.iter().map(|e| malformed(ip_name, e)));
@@ -142,12 +142,12 @@ impl Dissector {
         let h = match tcp::parse(ip.payload, ip.src(), ip.dst(), &mut problems) {
             Ok(h) => h,
             Err(e) => {
-                d.problems.push(malformed("TCP", &e));
+                d.problems.push(malformed(Layer::Tcp, &e));
                 return;
             }
         };
         d.problems
-            .extend(problems.iter().map(|e| malformed("TCP", e)));
+            .extend(problems.iter().map(|e| malformed(Layer::Tcp, e)));
         // A segment the receiving stack would drop teaches nothing about the connection.
         let intact = ip_intact && problems.is_empty();
         let (key, side) = ConnKey::of((ip.layer.src, h.src_port), (ip.layer.dst, h.dst_port));
@@ -260,9 +260,7 @@ fn feed_stream(
             app.data(side, bytes, secrets, &mut out);
         }
         Chunk::Gap(missing) => {
-            out.problems.push(format!(
-                "gap: {missing} stream bytes never arrived and the reassembly buffer is full; decoding of this direction stops"
-            ));
+            out.problems.push(DecodeProblem::StreamGap { missing });
             app.gap(side);
         }
     });
@@ -273,10 +271,10 @@ fn icmp_layer(ip: &IpPacket<'_>, d: &mut Dissection) {
     let mut problems = Vec::new();
     let (name, layer) = match (ip.src(), ip.dst()) {
         (IpAddr::V6(src), IpAddr::V6(dst)) => (
-            "ICMPv6",
+            Layer::Icmpv6,
             icmp::parse_v6(ip.payload, src, dst, &mut problems),
         ),
-        _ => ("ICMP", icmp::parse_v4(ip.payload, &mut problems)),
+        _ => (Layer::Icmp, icmp::parse_v4(ip.payload, &mut problems)),
     };
     d.problems
         .extend(problems.iter().map(|e| malformed(name, e)));
@@ -290,11 +288,11 @@ fn udp_layer(ip: &IpPacket<'_>, d: &mut Dissection) {
     let mut problems = Vec::new();
     let parsed = udp::parse(ip.payload, ip.src(), ip.dst(), &mut problems);
     d.problems
-        .extend(problems.iter().map(|e| malformed("UDP", e)));
+        .extend(problems.iter().map(|e| malformed(Layer::Udp, e)));
     let (layer, payload) = match parsed {
         Ok(p) => p,
         Err(e) => {
-            d.problems.push(malformed("UDP", &e));
+            d.problems.push(malformed(Layer::Udp, &e));
             return;
         }
     };
@@ -302,7 +300,7 @@ fn udp_layer(ip: &IpPacket<'_>, d: &mut Dissection) {
     if DNS_PORTS.contains(&layer.src_port) || DNS_PORTS.contains(&layer.dst_port) {
         match DnsLayer::decode(payload) {
             Ok(dns) => d.dns = Some(dns),
-            Err(e) => d.problems.push(malformed("DNS", &e)),
+            Err(e) => d.problems.push(malformed(Layer::Dns, &e)),
         }
     }
 }

@@ -2,8 +2,9 @@
 
 /// Why some bytes could not be decoded as the layer they claim to be.
 ///
-/// The dissector never returns these: it turns them into `"malformed <layer>: <error>"`
-/// notes in [`Dissection::problems`](crate::Dissection::problems).
+/// The dissector never returns these: it records them as
+/// [`DecodeProblem::Malformed`](crate::DecodeProblem::Malformed) in
+/// [`Dissection::problems`](crate::Dissection::problems).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     /// Fewer bytes than the layer needs.
@@ -58,10 +59,4 @@ impl DecodeError {
             Ok(())
         }
     }
-}
-
-/// The note recorded in [`Dissection::problems`](crate::Dissection::problems) for `err`
-/// found while decoding `layer`.
-pub(crate) fn malformed(layer: &str, err: &DecodeError) -> String {
-    format!("malformed {layer}: {err}")
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::checksum;
 use crate::error::DecodeError;
+use crate::problem::Layer;
 
 /// IPv4 header length without options.
 const IPV4_MIN_HEADER: usize = 20;
@@ -86,10 +87,10 @@ impl IpPacket<'_> {
     }
 }
 
-/// Decodes an IP packet; the error names the layer ("IPv4", "IPv6" or "IP").
-pub(crate) fn parse(packet: &[u8]) -> Result<IpPacket<'_>, (&'static str, DecodeError)> {
+/// Decodes an IP packet; the error names the layer (IPv4, IPv6, or IP for another version).
+pub(crate) fn parse(packet: &[u8]) -> Result<IpPacket<'_>, (Layer, DecodeError)> {
     let first = packet.first().ok_or((
-        "IP",
+        Layer::Ip,
         DecodeError::Truncated {
             what: "packet",
             have: 0,
@@ -97,9 +98,9 @@ pub(crate) fn parse(packet: &[u8]) -> Result<IpPacket<'_>, (&'static str, Decode
         },
     ))?;
     match first >> 4 {
-        4 => parse_v4(packet).map_err(|e| ("IPv4", e)),
-        6 => parse_v6(packet).map_err(|e| ("IPv6", e)),
-        v => Err(("IP", DecodeError::field("version", v))),
+        4 => parse_v4(packet).map_err(|e| (Layer::Ipv4, e)),
+        6 => parse_v6(packet).map_err(|e| (Layer::Ipv6, e)),
+        v => Err((Layer::Ip, DecodeError::field("version", v))),
     }
 }
 
@@ -274,7 +275,7 @@ mod tests {
         let mut buf = v4_packet(&[0; 8]);
         buf[0] = 0x43;
         let (layer, err) = parse(&buf).expect_err("IHL 3 is invalid");
-        assert_eq!(layer, "IPv4");
+        assert_eq!(layer, Layer::Ipv4);
         assert_eq!(err.to_string(), "header length 3");
 
         let mut buf = v4_packet(&[0; 8]);
@@ -322,7 +323,7 @@ mod tests {
 
     #[test]
     fn garbage_versions() {
-        assert_eq!(parse(&[]).expect_err("empty").0, "IP");
+        assert_eq!(parse(&[]).expect_err("empty").0, Layer::Ip);
         assert_eq!(
             parse(&[0x20, 0, 0]).expect_err("v2").1.to_string(),
             "version 2"

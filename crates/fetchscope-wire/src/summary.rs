@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::dissection::Dissection;
 use crate::dns::{DnsFlags, DnsLayer};
+use crate::problem::DecodeProblem;
 use crate::tcp::{TcpFlags, TcpLayer};
 use crate::tls::record::TlsRecord;
 
@@ -58,19 +59,19 @@ impl Dissection {
             let _ = write!(line, " ({})", analysis.join(", "));
         }
         if !self.problems.is_empty() {
-            let _ = write!(line, " ({})", self.problems.join("; "));
+            let problems: Vec<String> = self.problems.iter().map(ToString::to_string).collect();
+            let _ = write!(line, " ({})", problems.join("; "));
         }
         line
     }
 }
 
-/// "IPv4 (malformed: header length 3)" from "malformed IPv4: header length 3".
-fn malformed_lead(problem: &str) -> String {
-    problem
-        .strip_prefix("malformed ")
-        .and_then(|rest| rest.split_once(": "))
-        .map(|(layer, detail)| format!("{layer} (malformed: {detail})"))
-        .unwrap_or_else(|| format!("({problem})"))
+/// "IPv4 (malformed: header length 3)" for a packet whose IP header could not be read.
+fn malformed_lead(problem: &DecodeProblem) -> String {
+    match problem {
+        DecodeProblem::Malformed { layer, error } => format!("{layer} (malformed: {error})"),
+        other => format!("({other})"),
+    }
 }
 
 /// The TCP part: flags in Wireshark's order ("[SYN, ACK]", "[FIN, PSH, ACK]"), numbers, options.
@@ -228,7 +229,10 @@ mod tests {
     #[test]
     fn malformed_ip_lead() {
         let d = Dissection {
-            problems: vec!["malformed IPv4: header length 3".into()],
+            problems: vec![DecodeProblem::Malformed {
+                layer: crate::Layer::Ipv4,
+                error: crate::DecodeError::field("header length", 3),
+            }],
             ..Dissection::default()
         };
         assert_eq!(d.summary(), "IPv4 (malformed: header length 3)");

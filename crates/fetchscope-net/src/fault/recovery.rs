@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
-use fetchscope_wire::{Dissection, Dissector, TcpFlags, TcpLayer};
+use fetchscope_wire::{DecodeProblem, Dissection, Dissector, TcpFlags, TcpLayer};
 use serde::Serialize;
 use smoltcp::time::Instant;
 
@@ -257,7 +257,8 @@ impl RecoveryTracker {
             d.tls.clear();
             d.http = None;
             d.dns = None;
-            d.problems.retain(|p| !p.starts_with("gap:"));
+            d.problems
+                .retain(|p| !matches!(p, DecodeProblem::StreamGap { .. }));
             let local = (ip.dst, tcp.dst_port);
             let remote = (ip.src, tcp.src_port);
             if let Some(c) = self
@@ -311,7 +312,7 @@ impl RecoveryTracker {
         let corrupted = fault.is_some_and(|f| f.corrupted.is_some());
         // A received packet the stack drops because it is damaged.
         if dir == Direction::Rx && !dropped {
-            if let Some(p) = d.problems.iter().find(|p| p.contains("bad checksum")) {
+            if let Some(p) = d.problems.iter().find(|p| p.bad_checksum().is_some()) {
                 out.push(Recovery::new(
                     "bad-checksum-dropped",
                     format!(
@@ -320,7 +321,7 @@ impl RecoveryTracker {
                 ));
                 return out;
             }
-            if corrupted && let Some(p) = d.problems.iter().find(|p| is_network_problem(p)) {
+            if corrupted && let Some(p) = d.problems.iter().find(|p| p.is_network()) {
                 out.push(Recovery::new(
                     "malformed-dropped",
                     format!("the stack dropped it ({p}); the sender has to send it again"),
@@ -331,7 +332,7 @@ impl RecoveryTracker {
         let (Some(ip), Some(tcp)) = (d.ip.as_ref(), d.tcp.as_ref()) else {
             return out;
         };
-        if !d.problems.iter().all(|p| !is_network_problem(p)) {
+        if d.problems.iter().any(DecodeProblem::is_network) {
             // A damaged sent packet (no fault injection involved): nothing to learn.
             return out;
         }
@@ -512,18 +513,6 @@ fn conn_base(sender: &Sender) -> Option<u32> {
 
 fn rel(v: u32, base: Option<u32>) -> u32 {
     base.map_or(v, |b| v.wrapping_sub(b))
-}
-
-/// Problems that make a stack drop a packet (as opposed to application-layer notes).
-fn is_network_problem(p: &str) -> bool {
-    [
-        "malformed IP",
-        "malformed TCP",
-        "malformed UDP",
-        "malformed ICMP",
-    ]
-    .iter()
-    .any(|prefix| p.starts_with(prefix))
 }
 
 /// `1.000 s`, `250.0 ms`.
