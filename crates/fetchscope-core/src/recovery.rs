@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use crate::time::Instant;
-use fetchscope_wire::{Dissection, Dissector, TcpLayer};
+use fetchscope_wire::{DecodeProblem, Dissection, Dissector, TcpFlags, TcpLayer};
 use serde::Serialize;
 
 use crate::fault::LinkFault;
@@ -257,7 +257,8 @@ impl RecoveryTracker {
             d.tls.clear();
             d.http = None;
             d.dns = None;
-            d.problems.retain(|p| !p.starts_with("gap:"));
+            d.problems
+                .retain(|p| !matches!(p, DecodeProblem::StreamGap { .. }));
             let local = (ip.dst, tcp.dst_port);
             let remote = (ip.src, tcp.src_port);
             if let Some(c) = self
@@ -269,14 +270,14 @@ impl RecoveryTracker {
                     .theirs
                     .isn
                     .map_or(tcp.seq_raw, |b| tcp.seq_raw.wrapping_sub(b));
-                if !tcp.flags.contains(&"SYN") {
+                if !tcp.flags.contains(TcpFlags::SYN) {
                     tcp.win_scaled = match (c.ours.syn_ws, c.theirs.syn_ws) {
                         (Some(Some(_)), Some(Some(ws))) => Some(u32::from(tcp.win) << ws.min(14)),
                         (Some(_), Some(_)) => Some(u32::from(tcp.win)),
                         _ => None,
                     };
                 }
-                tcp.ack = if tcp.flags.contains(&"ACK") {
+                tcp.ack = if tcp.flags.contains(TcpFlags::ACK) {
                     c.ours
                         .isn
                         .map_or(tcp.ack_raw, |b| tcp.ack_raw.wrapping_sub(b))
@@ -311,7 +312,7 @@ impl RecoveryTracker {
         let corrupted = fault.is_some_and(|f| f.corrupted.is_some());
         // A received packet the stack drops because it is damaged.
         if dir == Direction::Rx && !dropped {
-            if let Some(p) = d.problems.iter().find(|p| p.contains("bad checksum")) {
+            if let Some(p) = d.problems.iter().find(|p| p.bad_checksum().is_some()) {
                 out.push(Recovery::new(
                     "bad-checksum-dropped",
                     format!(
@@ -320,7 +321,7 @@ impl RecoveryTracker {
                 ));
                 return out;
             }
-            if corrupted && let Some(p) = d.problems.iter().find(|p| is_network_problem(p)) {
+            if corrupted && let Some(p) = d.problems.iter().find(|p| p.is_network()) {
                 out.push(Recovery::new(
                     "malformed-dropped",
                     format!("the stack dropped it ({p}); the sender has to send it again"),
@@ -331,7 +332,7 @@ impl RecoveryTracker {
         let (Some(ip), Some(tcp)) = (d.ip.as_ref(), d.tcp.as_ref()) else {
             return out;
         };
-        if !d.problems.iter().all(|p| !is_network_problem(p)) {
+        if d.problems.iter().any(DecodeProblem::is_network) {
             // A damaged sent packet (no fault injection involved): nothing to learn.
             return out;
         }
@@ -352,9 +353,9 @@ impl RecoveryTracker {
             Direction::Tx => (&mut conn.ours, &mut conn.theirs),
             Direction::Rx => (&mut conn.theirs, &mut conn.ours),
         };
-        let syn = tcp.flags.contains(&"SYN");
-        let fin = tcp.flags.contains(&"FIN");
-        let rst = tcp.flags.contains(&"RST");
+        let syn = tcp.flags.contains(TcpFlags::SYN);
+        let fin = tcp.flags.contains(TcpFlags::FIN);
+        let rst = tcp.flags.contains(TcpFlags::RST);
         if syn && sender.isn.is_none() {
             sender.isn = Some(tcp.seq_raw);
             sender.syn_ws = Some(tcp.options.as_ref().and_then(|o| o.ws));
@@ -392,7 +393,7 @@ impl RecoveryTracker {
         }
 
         // Duplicate ACKs, counted as the receiving side counts them.
-        if tcp.flags.contains(&"ACK") && !syn && !rst {
+        if tcp.flags.contains(TcpFlags::ACK) && !syn && !rst {
             let outstanding = receiver.max_end.is_some_and(|m| after(m, tcp.ack_raw));
             let acks = &mut sender.acks;
             let dup = tcp.payload_len == 0
@@ -429,7 +430,7 @@ impl RecoveryTracker {
         // The stack as a receiver.
         match dir {
             Direction::Tx => {
-                if tcp.flags.contains(&"ACK") {
+                if tcp.flags.contains(TcpFlags::ACK) {
                     conn.rcv.sync(tcp.ack_raw);
                     let win = tcp.win_scaled.unwrap_or(u32::from(tcp.win));
                     conn.rcv.window_end = Some(tcp.ack_raw.wrapping_add(win));
@@ -464,8 +465,8 @@ impl RecoveryTracker {
             .position(|c| c.local == local && c.remote == remote);
         // A new SYN from the stack on the same ports is a new connection.
         let restart = dir == Direction::Tx
-            && tcp.flags.contains(&"SYN")
-            && !tcp.flags.contains(&"ACK")
+            && tcp.flags.contains(TcpFlags::SYN)
+            && !tcp.flags.contains(TcpFlags::ACK)
             && pos.is_some_and(|i| {
                 self.conns
                     .get(i)
@@ -512,18 +513,6 @@ fn conn_base(sender: &Sender) -> Option<u32> {
 
 fn rel(v: u32, base: Option<u32>) -> u32 {
     base.map_or(v, |b| v.wrapping_sub(b))
-}
-
-/// Problems that make a stack drop a packet (as opposed to application-layer notes).
-fn is_network_problem(p: &str) -> bool {
-    [
-        "malformed IP",
-        "malformed TCP",
-        "malformed UDP",
-        "malformed ICMP",
-    ]
-    .iter()
-    .any(|prefix| p.starts_with(prefix))
 }
 
 /// `1.000 s`, `250.0 ms`.

@@ -2,8 +2,8 @@
 //! the ports and the first bytes, and fed with the reassembled streams.
 
 use crate::dns::{DnsLayer, DnsTcpHalf};
-use crate::error::malformed;
 use crate::http::{self, HttpConn, HttpLine};
+use crate::problem::{DecodeProblem, Layer, malformed};
 use crate::tls::conn::TlsConn;
 use crate::tls::keylog::SecretStore;
 use crate::tls::record::TlsRecord;
@@ -24,8 +24,8 @@ pub(crate) struct AppOutput {
     pub dns: Option<DnsLayer>,
     /// The first HTTP start line completed.
     pub http: Option<HttpLine>,
-    /// Problems, as notes.
-    pub problems: Vec<String>,
+    /// What could not be decoded.
+    pub problems: Vec<DecodeProblem>,
 }
 
 /// The decoder of one connection.
@@ -74,7 +74,7 @@ impl App {
                         Ok(dns) => {
                             out.dns.get_or_insert(dns);
                         }
-                        Err(e) => out.problems.push(malformed("DNS", &e)),
+                        Err(e) => out.problems.push(malformed(Layer::Dns, &e)),
                     }
                 }
             }
@@ -84,7 +84,7 @@ impl App {
                     out.http.get_or_insert(first);
                 }
                 out.problems
-                    .extend(problems.iter().map(|e| malformed("HTTP", e)));
+                    .extend(problems.iter().map(|e| malformed(Layer::Http, e)));
             }
             App::Undecided | App::Opaque => {}
         }

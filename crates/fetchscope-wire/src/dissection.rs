@@ -6,6 +6,7 @@ use crate::dns::DnsLayer;
 use crate::http::HttpLine;
 use crate::icmp::IcmpLayer;
 use crate::ip::IpLayer;
+use crate::problem::DecodeProblem;
 use crate::tcp::TcpLayer;
 use crate::tls::record::TlsRecord;
 use crate::udp::UdpLayer;
@@ -35,9 +36,10 @@ pub struct Dissection {
     /// The first cleartext HTTP/1.x start line this packet completes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpLine>,
-    /// Notes about what could not be decoded ("malformed ...", "gap: ..."); never a panic.
+    /// What could not be decoded (serialised as sentences: "malformed ...", "gap: ...");
+    /// never a panic.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<String>,
+    pub problems: Vec<DecodeProblem>,
 }
 
 #[cfg(test)]
@@ -65,7 +67,10 @@ mod tests {
             9, 0, 8, 0, 0,
         ];
         let mut packet = packet.to_vec();
-        let sum = !smoltcp::wire::checksum::data(&packet[..20]);
+        let sum = etherparse::checksum::Sum16BitWords::new()
+            .add_slice(&packet[..20])
+            .ones_complement()
+            .to_be();
         packet[10..12].copy_from_slice(&sum.to_be_bytes());
         let d = Dissector::new().dissect(Direction::Tx, &packet);
         let event = PacketEvent {

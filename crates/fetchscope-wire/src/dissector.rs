@@ -3,17 +3,15 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use smoltcp::wire::IpAddress;
-
 use crate::Direction;
 use crate::app::{App, AppOutput};
 use crate::dissection::Dissection;
 use crate::dns::DnsLayer;
-use crate::error::malformed;
 use crate::icmp;
 use crate::ip::{self, IpPacket};
+use crate::problem::{DecodeProblem, Layer, malformed};
 use crate::stream::{Chunk, Reassembly};
-use crate::tcp::{self, TcpHeader, TcpLayer, TcpOptions, TcpTrack};
+use crate::tcp::{self, TcpFlags, TcpHeader, TcpLayer, TcpOptions, TcpTrack};
 use crate::tls::keylog::SecretStore;
 use crate::udp;
 
@@ -113,9 +111,9 @@ impl Dissector {
             }
         };
         let ip_name = if ip.layer.version == 4 {
-            "IPv4"
+            Layer::Ipv4
         } else {
-            "IPv6"
+            Layer::Ipv6
         };
         d.problems
             .extend(ip.problems.iter().map(|e| malformed(ip_name, e)));
@@ -141,15 +139,15 @@ impl Dissector {
         d: &mut Dissection,
     ) {
         let mut problems = Vec::new();
-        let h = match tcp::parse(ip.payload, &ip.src, &ip.dst, &mut problems) {
+        let h = match tcp::parse(ip.payload, ip.src(), ip.dst(), &mut problems) {
             Ok(h) => h,
             Err(e) => {
-                d.problems.push(malformed("TCP", &e));
+                d.problems.push(malformed(Layer::Tcp, &e));
                 return;
             }
         };
         d.problems
-            .extend(problems.iter().map(|e| malformed("TCP", e)));
+            .extend(problems.iter().map(|e| malformed(Layer::Tcp, e)));
         // A segment the receiving stack would drop teaches nothing about the connection.
         let intact = ip_intact && problems.is_empty();
         let (key, side) = ConnKey::of((ip.layer.src, h.src_port), (ip.layer.dst, h.dst_port));
@@ -171,7 +169,7 @@ impl Dissector {
         d.tcp = Some(TcpLayer {
             src_port: h.src_port,
             dst_port: h.dst_port,
-            flags: h.flag_names(),
+            flags: h.flags,
             seq: tracked.seq,
             ack: tracked.ack,
             seq_raw: h.seq,
@@ -217,10 +215,13 @@ fn conn_entry(conns: &mut HashMap<ConnKey, Conn>, key: ConnKey, tick: u64) -> &m
 
 /// Learns which side is the TCP client: the SYN sender, else the device's own side.
 fn learn_roles(conn: &mut Conn, side: usize, dir: Direction, h: &TcpHeader<'_>) {
-    use tcp::flag;
     let other = 1 - side.min(1);
-    if h.has(flag::SYN) {
-        conn.client = Some(if h.has(flag::ACK) { other } else { side });
+    if h.flags.contains(TcpFlags::SYN) {
+        conn.client = Some(if h.flags.contains(TcpFlags::ACK) {
+            other
+        } else {
+            side
+        });
         if let Some(stream) = conn.streams.get_mut(side) {
             stream.start_at(h.seq.wrapping_add(1));
         }
@@ -238,10 +239,12 @@ fn feed_stream(
     secrets: &SecretStore,
 ) -> AppOutput {
     let mut out = AppOutput::default();
-    if h.payload.is_empty() || h.has(tcp::flag::RST) {
+    if h.payload.is_empty() || h.flags.contains(TcpFlags::RST) {
         return out;
     }
-    let seq = h.seq.wrapping_add(u32::from(h.has(tcp::flag::SYN)));
+    let seq = h
+        .seq
+        .wrapping_add(u32::from(h.flags.contains(TcpFlags::SYN)));
     let ports = (h.src_port, h.dst_port);
     let from_start = conn.track.syn_seen(side);
     let client = conn.client;
@@ -257,9 +260,7 @@ fn feed_stream(
             app.data(side, bytes, secrets, &mut out);
         }
         Chunk::Gap(missing) => {
-            out.problems.push(format!(
-                "gap: {missing} stream bytes never arrived and the reassembly buffer is full; decoding of this direction stops"
-            ));
+            out.problems.push(DecodeProblem::StreamGap { missing });
             app.gap(side);
         }
     });
@@ -268,12 +269,12 @@ fn feed_stream(
 
 fn icmp_layer(ip: &IpPacket<'_>, d: &mut Dissection) {
     let mut problems = Vec::new();
-    let (name, layer) = match (ip.src, ip.dst) {
-        (IpAddress::Ipv6(src), IpAddress::Ipv6(dst)) => (
-            "ICMPv6",
-            icmp::parse_v6(ip.payload, &src, &dst, &mut problems),
+    let (name, layer) = match (ip.src(), ip.dst()) {
+        (IpAddr::V6(src), IpAddr::V6(dst)) => (
+            Layer::Icmpv6,
+            icmp::parse_v6(ip.payload, src, dst, &mut problems),
         ),
-        _ => ("ICMP", icmp::parse_v4(ip.payload, &mut problems)),
+        _ => (Layer::Icmp, icmp::parse_v4(ip.payload, &mut problems)),
     };
     d.problems
         .extend(problems.iter().map(|e| malformed(name, e)));
@@ -285,13 +286,13 @@ fn icmp_layer(ip: &IpPacket<'_>, d: &mut Dissection) {
 
 fn udp_layer(ip: &IpPacket<'_>, d: &mut Dissection) {
     let mut problems = Vec::new();
-    let parsed = udp::parse(ip.payload, &ip.src, &ip.dst, &mut problems);
+    let parsed = udp::parse(ip.payload, ip.src(), ip.dst(), &mut problems);
     d.problems
-        .extend(problems.iter().map(|e| malformed("UDP", e)));
+        .extend(problems.iter().map(|e| malformed(Layer::Udp, e)));
     let (layer, payload) = match parsed {
         Ok(p) => p,
         Err(e) => {
-            d.problems.push(malformed("UDP", &e));
+            d.problems.push(malformed(Layer::Udp, &e));
             return;
         }
     };
@@ -299,7 +300,7 @@ fn udp_layer(ip: &IpPacket<'_>, d: &mut Dissection) {
     if DNS_PORTS.contains(&layer.src_port) || DNS_PORTS.contains(&layer.dst_port) {
         match DnsLayer::decode(payload) {
             Ok(dns) => d.dns = Some(dns),
-            Err(e) => d.problems.push(malformed("DNS", &e)),
+            Err(e) => d.problems.push(malformed(Layer::Dns, &e)),
         }
     }
 }

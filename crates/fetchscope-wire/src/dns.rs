@@ -1,8 +1,10 @@
 //! DNS messages (decoded with hickory-proto), over UDP or over a TCP stream.
 
+use std::fmt;
+
 use hickory_proto::op::{Message, MessageType, OpCode};
 use hickory_proto::rr::{Name, RData, Record};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::error::DecodeError;
 
@@ -23,7 +25,7 @@ pub struct DnsLayer {
     /// "NOERROR", "NXDOMAIN", "SERVFAIL", ...
     pub rcode: String,
     /// Header flags that are set, among AA, TC, RD, RA, AD, CD.
-    pub flags: Vec<&'static str>,
+    pub flags: DnsFlags,
     /// The first question's name, without the trailing dot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub question: Option<String>,
@@ -38,6 +40,56 @@ pub struct DnsLayer {
     /// Number of records in the additional section (EDNS OPT not counted).
     #[serde(skip_serializing_if = "is_zero")]
     pub additionals: usize,
+}
+
+bitflags::bitflags! {
+    /// The one-bit flags of a DNS header that are set (RFC 1035 §4.1.1, RFC 4035 §3.2).
+    ///
+    /// Serialised as the list of their names in the order AA, TC, RD, RA, AD, CD (see
+    /// [`DnsFlags::names`]); shown by [`Display`](fmt::Display) the same way, comma
+    /// separated (`AA, RD, RA`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct DnsFlags: u8 {
+        /// Authoritative answer.
+        const AA = 1 << 0;
+        /// Truncated: the answer did not fit and should be asked for over TCP.
+        const TC = 1 << 1;
+        /// Recursion desired.
+        const RD = 1 << 2;
+        /// Recursion available.
+        const RA = 1 << 3;
+        /// Authentic data (DNSSEC-validated).
+        const AD = 1 << 4;
+        /// Checking disabled (no DNSSEC validation wanted).
+        const CD = 1 << 5;
+    }
+}
+
+impl DnsFlags {
+    /// The names of the set flags in the order AA, TC, RD, RA, AD, CD.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        self.iter_names().map(|(name, _)| name)
+    }
+}
+
+impl fmt::Display for DnsFlags {
+    /// `AA, RD, RA`, or `none` when no flag is set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names = self.names();
+        match names.next() {
+            None => f.write_str("none"),
+            Some(first) => {
+                f.write_str(first)?;
+                names.try_for_each(|name| write!(f, ", {name}"))
+            }
+        }
+    }
+}
+
+impl Serialize for DnsFlags {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.names())
+    }
 }
 
 /// One answer record.
@@ -63,18 +115,16 @@ impl DnsLayer {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let msg = Message::from_vec(bytes).map_err(|e| DecodeError::Rejected(e.to_string()))?;
         let meta = &msg.metadata;
-        let mut flags = Vec::new();
-        for (on, name) in [
-            (meta.authoritative, "AA"),
-            (meta.truncation, "TC"),
-            (meta.recursion_desired, "RD"),
-            (meta.recursion_available, "RA"),
-            (meta.authentic_data, "AD"),
-            (meta.checking_disabled, "CD"),
+        let mut flags = DnsFlags::empty();
+        for (on, flag) in [
+            (meta.authoritative, DnsFlags::AA),
+            (meta.truncation, DnsFlags::TC),
+            (meta.recursion_desired, DnsFlags::RD),
+            (meta.recursion_available, DnsFlags::RA),
+            (meta.authentic_data, DnsFlags::AD),
+            (meta.checking_disabled, DnsFlags::CD),
         ] {
-            if on {
-                flags.push(name);
-            }
+            flags.set(flag, on);
         }
         let question = msg.queries.first();
         Ok(DnsLayer {
@@ -222,10 +272,11 @@ mod tests {
         assert!(!dns.response);
         assert_eq!(dns.opcode, "query");
         assert_eq!(dns.rcode, "NOERROR");
-        assert_eq!(dns.flags, vec!["RD"]);
+        assert_eq!(dns.flags, DnsFlags::RD);
         assert_eq!(dns.question.as_deref(), Some("www.example.test"));
         assert_eq!(dns.qtype.as_deref(), Some("A"));
         let json = serde_json::to_value(&dns).expect("serialises");
+        assert_eq!(json["flags"], serde_json::json!(["RD"]));
         assert_eq!(json["answers"], serde_json::json!([]));
         assert!(json.get("authorities").is_none());
     }
@@ -249,7 +300,14 @@ mod tests {
         ));
         let dns = DnsLayer::decode(&msg.to_vec().expect("encodes")).expect("decodes");
         assert!(dns.response);
-        assert_eq!(dns.flags, vec!["RD", "RA"]);
+        assert_eq!(dns.flags, DnsFlags::RD | DnsFlags::RA);
+        assert_eq!(dns.flags.to_string(), "RD, RA");
+        let all = DnsFlags::all();
+        assert_eq!(
+            serde_json::to_string(&all).expect("serialises"),
+            r#"["AA","TC","RD","RA","AD","CD"]"#
+        );
+        assert_eq!(DnsFlags::empty().to_string(), "none");
         assert_eq!(dns.answers.len(), 2);
         assert_eq!(dns.answers[0].kind, "CNAME");
         assert_eq!(dns.answers[0].data, "web.example.test");

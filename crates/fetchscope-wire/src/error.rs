@@ -2,8 +2,9 @@
 
 /// Why some bytes could not be decoded as the layer they claim to be.
 ///
-/// The dissector never returns these: it turns them into `"malformed <layer>: <error>"`
-/// notes in [`Dissection::problems`](crate::Dissection::problems).
+/// The dissector never returns these: it records them as
+/// [`DecodeProblem::Malformed`](crate::DecodeProblem::Malformed) in
+/// [`Dissection::problems`](crate::Dissection::problems).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     /// Fewer bytes than the layer needs.
@@ -41,6 +42,15 @@ impl DecodeError {
         }
     }
 
+    /// [`DecodeError::Truncated`] from etherparse's length error while reading `what`.
+    pub(crate) fn truncated(what: &'static str, e: &etherparse::err::LenError) -> Self {
+        DecodeError::Truncated {
+            what,
+            have: e.len,
+            need: e.required_len,
+        }
+    }
+
     /// Checks that `have` bytes are at least `need`.
     pub(crate) fn need(what: &'static str, have: usize, need: usize) -> Result<(), Self> {
         if have < need {
@@ -49,10 +59,4 @@ impl DecodeError {
             Ok(())
         }
     }
-}
-
-/// The note recorded in [`Dissection::problems`](crate::Dissection::problems) for `err`
-/// found while decoding `layer`.
-pub(crate) fn malformed(layer: &str, err: &DecodeError) -> String {
-    format!("malformed {layer}: {err}")
 }

@@ -2,13 +2,16 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use etherparse::Icmpv6Slice;
 use serde::Serialize;
-use smoltcp::wire::{Icmpv4Packet, Icmpv6Packet, Ipv6Address};
 
+use crate::checksum;
 use crate::error::DecodeError;
 
 /// ICMP header length (type, code, checksum, 4 bytes of rest-of-header).
 const ICMP_HEADER: usize = 8;
+/// The IP protocol number of ICMPv6, for the pseudo-header.
+const PROTO_ICMPV6: u8 = 58;
 
 /// An ICMPv4 or ICMPv6 message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,18 +33,25 @@ pub struct IcmpLayer {
 }
 
 /// Decodes an ICMPv4 message; checksum problems go to `problems`.
+///
+/// Read from the bytes themselves: etherparse's `Icmpv4Slice` refuses timestamp messages of
+/// another length than 20 bytes, which are still worth showing.
 pub(crate) fn parse_v4(
     bytes: &[u8],
     problems: &mut Vec<DecodeError>,
 ) -> Result<IcmpLayer, DecodeError> {
-    DecodeError::need("ICMP header", bytes.len(), ICMP_HEADER)?;
-    let view = Icmpv4Packet::new_unchecked(bytes);
-    if !view.verify_checksum() {
-        problems.push(DecodeError::BadChecksum(view.checksum()));
+    let Some(&[kind, code, c0, c1, _, _, m0, m1]) = bytes.get(..ICMP_HEADER) else {
+        return Err(DecodeError::Truncated {
+            what: "ICMP header",
+            have: bytes.len(),
+            need: ICMP_HEADER,
+        });
+    };
+    if !checksum::verifies(bytes) {
+        problems.push(DecodeError::BadChecksum(u16::from_be_bytes([c0, c1])));
     }
-    let (kind, code) = (bytes[0], bytes[1]);
     let is_error = matches!(kind, 3 | 4 | 5 | 11 | 12);
-    let mtu = (kind == 3 && code == 4).then(|| u32::from(u16::from_be_bytes([bytes[6], bytes[7]])));
+    let mtu = (kind == 3 && code == 4).then(|| u32::from(u16::from_be_bytes([m0, m1])));
     Ok(IcmpLayer {
         kind,
         code,
@@ -56,18 +66,18 @@ pub(crate) fn parse_v4(
 /// Decodes an ICMPv6 message; checksum problems go to `problems`.
 pub(crate) fn parse_v6(
     bytes: &[u8],
-    src: &Ipv6Address,
-    dst: &Ipv6Address,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
     problems: &mut Vec<DecodeError>,
 ) -> Result<IcmpLayer, DecodeError> {
-    DecodeError::need("ICMPv6 header", bytes.len(), ICMP_HEADER)?;
-    let view = Icmpv6Packet::new_unchecked(bytes);
-    if !view.verify_checksum(src, dst) {
+    let view =
+        Icmpv6Slice::from_slice(bytes).map_err(|e| DecodeError::truncated("ICMPv6 header", &e))?;
+    if !checksum::verifies_with_pseudo_header(src.into(), dst.into(), PROTO_ICMPV6, bytes) {
         problems.push(DecodeError::BadChecksum(view.checksum()));
     }
-    let (kind, code) = (bytes[0], bytes[1]);
+    let (kind, code) = (view.type_u8(), view.code_u8());
     let is_error = kind < 128;
-    let mtu = (kind == 2).then(|| u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]));
+    let mtu = (kind == 2).then(|| u32::from_be_bytes(view.bytes5to8()));
     Ok(IcmpLayer {
         kind,
         code,
@@ -205,8 +215,8 @@ mod tests {
     use super::*;
     use smoltcp::phy::ChecksumCapabilities;
     use smoltcp::wire::{
-        Icmpv4DstUnreachable, Icmpv4Repr, Icmpv6Repr, IpProtocol, Ipv4Address, Ipv4Repr,
-        Ipv6Address,
+        Icmpv4DstUnreachable, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpProtocol,
+        Ipv4Address, Ipv4Repr, Ipv6Address,
     };
 
     #[test]
@@ -261,12 +271,12 @@ mod tests {
         );
         let (s, d) = (src, dst);
         let mut problems = Vec::new();
-        let layer = parse_v6(&buf, &s, &d, &mut problems).expect("valid ICMPv6");
+        let layer = parse_v6(&buf, s, d, &mut problems).expect("valid ICMPv6");
         assert!(problems.is_empty());
         assert_eq!(layer.name, "echo request");
         assert_eq!(layer.quoted, None);
         buf[9] ^= 0xff;
-        parse_v6(&buf, &s, &d, &mut problems).expect("still decodable");
+        parse_v6(&buf, s, d, &mut problems).expect("still decodable");
         assert!(matches!(problems[..], [DecodeError::BadChecksum(_)]));
     }
 
@@ -278,5 +288,25 @@ mod tests {
         assert_eq!(layer.quoted, None);
         assert_eq!(v4_name(200, 1), "type 200 code 1");
         assert_eq!(v4_name(3, 7), "destination unreachable (code 7)");
+        // A timestamp request of another length than 20 bytes is still shown.
+        let mut ts = [13u8, 0, 0, 0, 0, 1, 0, 1, 0, 0];
+        let sum = etherparse::checksum::Sum16BitWords::new()
+            .add_slice(&ts)
+            .ones_complement()
+            .to_be();
+        ts[2..4].copy_from_slice(&sum.to_be_bytes());
+        let mut problems = Vec::new();
+        let layer = parse_v4(&ts, &mut problems).expect("header ok");
+        assert!(problems.is_empty());
+        assert_eq!(layer.name, "timestamp request");
+        assert!(
+            parse_v6(
+                &[128, 0, 0],
+                Ipv6Addr::LOCALHOST,
+                Ipv6Addr::LOCALHOST,
+                &mut problems
+            )
+            .is_err_and(|e| e.to_string() == "truncated ICMPv6 header: 3 bytes, 8 needed")
+        );
     }
 }

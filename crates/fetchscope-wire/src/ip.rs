@@ -2,10 +2,14 @@
 
 use std::net::IpAddr;
 
+use etherparse::{
+    Ipv4HeaderSlice, Ipv6FragmentHeaderSlice, Ipv6HeaderSlice, Ipv6RawExtHeaderSlice,
+};
 use serde::Serialize;
-use smoltcp::wire::{IpAddress, Ipv4Packet, Ipv6Packet};
 
+use crate::checksum;
 use crate::error::DecodeError;
+use crate::problem::Layer;
 
 /// IPv4 header length without options.
 const IPV4_MIN_HEADER: usize = 20;
@@ -62,10 +66,6 @@ pub(crate) struct IpPacket<'a> {
     pub protocol: u8,
     /// The upper-layer bytes (bounded by the IP length fields).
     pub payload: &'a [u8],
-    /// Source address, for upper-layer checksums.
-    pub src: IpAddress,
-    /// Destination address, for upper-layer checksums.
-    pub dst: IpAddress,
     /// Problems that did not stop decoding (e.g. a bad IPv4 header checksum).
     pub problems: Vec<DecodeError>,
 }
@@ -75,12 +75,22 @@ impl IpPacket<'_> {
     pub fn is_whole(&self) -> bool {
         self.layer.fragment.is_none()
     }
+
+    /// Source address, for upper-layer checksums.
+    pub fn src(&self) -> IpAddr {
+        self.layer.src
+    }
+
+    /// Destination address, for upper-layer checksums.
+    pub fn dst(&self) -> IpAddr {
+        self.layer.dst
+    }
 }
 
-/// Decodes an IP packet; the error names the layer ("IPv4", "IPv6" or "IP").
-pub(crate) fn parse(packet: &[u8]) -> Result<IpPacket<'_>, (&'static str, DecodeError)> {
+/// Decodes an IP packet; the error names the layer (IPv4, IPv6, or IP for another version).
+pub(crate) fn parse(packet: &[u8]) -> Result<IpPacket<'_>, (Layer, DecodeError)> {
     let first = packet.first().ok_or((
-        "IP",
+        Layer::Ip,
         DecodeError::Truncated {
             what: "packet",
             have: 0,
@@ -88,102 +98,104 @@ pub(crate) fn parse(packet: &[u8]) -> Result<IpPacket<'_>, (&'static str, Decode
         },
     ))?;
     match first >> 4 {
-        4 => parse_v4(packet).map_err(|e| ("IPv4", e)),
-        6 => parse_v6(packet).map_err(|e| ("IPv6", e)),
-        v => Err(("IP", DecodeError::field("version", v))),
+        4 => parse_v4(packet).map_err(|e| (Layer::Ipv4, e)),
+        6 => parse_v6(packet).map_err(|e| (Layer::Ipv6, e)),
+        v => Err((Layer::Ip, DecodeError::field("version", v))),
+    }
+}
+
+/// A 16-bit big-endian field at `at`, 0 past the end (callers check lengths first).
+fn be16(bytes: &[u8], at: usize) -> u16 {
+    match bytes.get(at..at + 2) {
+        Some(&[hi, lo]) => u16::from_be_bytes([hi, lo]),
+        _ => 0,
     }
 }
 
 fn parse_v4(packet: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
     DecodeError::need("IPv4 header", packet.len(), IPV4_MIN_HEADER)?;
-    let view = Ipv4Packet::new_unchecked(packet);
-    let ihl = view.header_len() / 4;
-    let header_len = usize::from(view.header_len());
+    // Checked here rather than by etherparse, to name the field that is wrong first.
+    let ihl = packet.first().map_or(0, |b| b & 0x0f);
+    let header_len = usize::from(ihl) * 4;
     if header_len < IPV4_MIN_HEADER {
         return Err(DecodeError::field("header length", ihl));
     }
-    let total = usize::from(view.total_len());
+    let total = usize::from(be16(packet, 2));
     if total < header_len {
         return Err(DecodeError::field("total length", total));
     }
     DecodeError::need("IPv4 packet", packet.len(), total)?;
     let bytes = packet.get(..total).unwrap_or(packet);
-    let view = Ipv4Packet::new_checked(bytes).map_err(|e| DecodeError::Rejected(e.to_string()))?;
+    let view =
+        Ipv4HeaderSlice::from_slice(bytes).map_err(|e| DecodeError::Rejected(e.to_string()))?;
     let mut problems = Vec::new();
-    if !view.verify_checksum() {
-        problems.push(DecodeError::BadChecksum(view.checksum()));
+    if !checksum::verifies(view.slice()) {
+        problems.push(DecodeError::BadChecksum(view.header_checksum()));
     }
-    let protocol = u8::from(view.next_header());
-    let offset = u32::from(view.frag_offset());
-    let fragment = (view.more_frags() || offset != 0).then_some(IpFragment {
+    let protocol = view.protocol().0;
+    let offset = u32::from(view.fragments_offset().value()) * 8;
+    let fragment = (view.more_fragments() || offset != 0).then_some(IpFragment {
         offset,
-        more: view.more_frags(),
+        more: view.more_fragments(),
     });
-    let src = view.src_addr();
-    let dst = view.dst_addr();
     Ok(IpPacket {
         layer: IpLayer {
             version: 4,
-            src: IpAddr::V4(src),
-            dst: IpAddr::V4(dst),
-            ttl: Some(view.hop_limit()),
-            id: Some(view.ident()),
+            src: IpAddr::V4(view.source_addr()),
+            dst: IpAddr::V4(view.destination_addr()),
+            ttl: Some(view.ttl()),
+            id: Some(view.identification()),
             hop_limit: None,
             len: total,
             protocol: protocol_name(protocol),
-            df: Some(view.dont_frag()),
+            df: Some(view.dont_fragment()),
             fragment,
         },
         protocol,
         payload: bytes.get(header_len..).unwrap_or_default(),
-        src: IpAddress::Ipv4(src),
-        dst: IpAddress::Ipv4(dst),
         problems,
     })
 }
 
 fn parse_v6(packet: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
     DecodeError::need("IPv6 header", packet.len(), IPV6_HEADER)?;
-    let view = Ipv6Packet::new_unchecked(packet);
-    let total = IPV6_HEADER + usize::from(view.payload_len());
+    let total = IPV6_HEADER + usize::from(be16(packet, 4));
     DecodeError::need("IPv6 packet", packet.len(), total)?;
     let bytes = packet.get(..total).unwrap_or(packet);
-    let view = Ipv6Packet::new_checked(bytes).map_err(|e| DecodeError::Rejected(e.to_string()))?;
-    let mut next = u8::from(view.next_header());
+    let view =
+        Ipv6HeaderSlice::from_slice(bytes).map_err(|e| DecodeError::Rejected(e.to_string()))?;
+    let mut next = view.next_header().0;
     let mut rest = bytes.get(IPV6_HEADER..).unwrap_or_default();
     let mut fragment = None;
     for _ in 0..MAX_IPV6_EXT_HEADERS {
         match next {
             // Hop-by-hop, routing, destination options: next header, length in 8-byte units.
             0 | 43 | 60 => {
-                DecodeError::need("IPv6 extension header", rest.len(), 8)?;
-                let len = (usize::from(rest[1]) + 1) * 8;
-                DecodeError::need("IPv6 extension header", rest.len(), len)?;
-                next = rest[0];
-                rest = &rest[len..];
+                let ext = Ipv6RawExtHeaderSlice::from_slice(rest)
+                    .map_err(|e| DecodeError::truncated("IPv6 extension header", &e))?;
+                next = ext.next_header().0;
+                rest = rest.get(ext.slice().len()..).unwrap_or_default();
             }
             // Fragment header: fixed 8 bytes.
             44 => {
-                DecodeError::need("IPv6 fragment header", rest.len(), 8)?;
-                let field = u16::from_be_bytes([rest[2], rest[3]]);
-                let offset = u32::from(field >> 3) * 8;
-                let more = field & 1 == 1;
+                let ext = Ipv6FragmentHeaderSlice::from_slice(rest)
+                    .map_err(|e| DecodeError::truncated("IPv6 fragment header", &e))?;
+                let offset = u32::from(ext.fragment_offset().value()) * 8;
+                let more = ext.more_fragments();
                 if offset != 0 || more {
                     fragment = Some(IpFragment { offset, more });
                 }
-                next = rest[0];
-                rest = &rest[8..];
+                next = ext.next_header().0;
+                rest = rest.get(ext.slice().len()..).unwrap_or_default();
             }
             _ => break,
         }
     }
-    let src = view.src_addr();
-    let dst = view.dst_addr();
     Ok(IpPacket {
         layer: IpLayer {
             version: 6,
-            src: IpAddr::V6(src),
-            dst: IpAddr::V6(dst),
+            src: IpAddr::V6(view.source_addr()),
+            dst: IpAddr::V6(view.destination_addr()),
             ttl: None,
             id: None,
             hop_limit: Some(view.hop_limit()),
@@ -194,8 +206,6 @@ fn parse_v6(packet: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
         },
         protocol: next,
         payload: rest,
-        src: IpAddress::Ipv6(src),
-        dst: IpAddress::Ipv6(dst),
         problems: Vec::new(),
     })
 }
@@ -222,7 +232,9 @@ pub(crate) fn protocol_name(protocol: u8) -> String {
 mod tests {
     use super::*;
     use smoltcp::phy::ChecksumCapabilities;
-    use smoltcp::wire::{IpProtocol, Ipv4Address, Ipv4Repr, Ipv6Address, Ipv6Repr};
+    use smoltcp::wire::{
+        IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, Ipv6Address, Ipv6Packet, Ipv6Repr,
+    };
 
     fn v4_packet(payload: &[u8]) -> Vec<u8> {
         let repr = Ipv4Repr {
@@ -263,7 +275,7 @@ mod tests {
         let mut buf = v4_packet(&[0; 8]);
         buf[0] = 0x43;
         let (layer, err) = parse(&buf).expect_err("IHL 3 is invalid");
-        assert_eq!(layer, "IPv4");
+        assert_eq!(layer, Layer::Ipv4);
         assert_eq!(err.to_string(), "header length 3");
 
         let mut buf = v4_packet(&[0; 8]);
@@ -311,7 +323,7 @@ mod tests {
 
     #[test]
     fn garbage_versions() {
-        assert_eq!(parse(&[]).expect_err("empty").0, "IP");
+        assert_eq!(parse(&[]).expect_err("empty").0, Layer::Ip);
         assert_eq!(
             parse(&[0x20, 0, 0]).expect_err("v2").1.to_string(),
             "version 2"

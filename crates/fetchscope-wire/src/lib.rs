@@ -11,7 +11,7 @@
 //! Nothing here performs I/O except [`pcapng::PcapngSpool`], which spools packets to an
 //! anonymous temporary file and writes a pcapng file with the TLS secrets embedded.
 //!
-//! No byte string makes this crate panic: malformed input becomes a `"malformed ..."` note in
+//! No byte string makes this crate panic: malformed input becomes a [`DecodeProblem`] in
 //! [`Dissection::problems`], and every buffer fed by the network is bounded.
 //!
 //! ```
@@ -25,6 +25,7 @@
 use serde::Serialize;
 
 mod app;
+mod checksum;
 mod dissection;
 mod dissector;
 mod dns;
@@ -33,6 +34,7 @@ mod http;
 mod icmp;
 mod ip;
 pub mod pcapng;
+mod problem;
 mod seq;
 mod stream;
 mod summary;
@@ -42,12 +44,13 @@ mod udp;
 
 pub use dissection::Dissection;
 pub use dissector::Dissector;
-pub use dns::{DnsAnswer, DnsLayer};
+pub use dns::{DnsAnswer, DnsFlags, DnsLayer};
 pub use error::DecodeError;
 pub use http::HttpLine;
 pub use icmp::IcmpLayer;
 pub use ip::IpLayer;
-pub use tcp::{TcpLayer, TcpOptions};
+pub use problem::{DecodeProblem, Layer};
+pub use tcp::{TcpAnalysis, TcpFlags, TcpLayer, TcpOptions};
 pub use tls::keylog::key_log_line;
 pub use tls::record::TlsRecord;
 pub use udp::UdpLayer;

@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 
 use crate::dissection::Dissection;
-use crate::dns::DnsLayer;
-use crate::tcp::TcpLayer;
+use crate::dns::{DnsFlags, DnsLayer};
+use crate::problem::DecodeProblem;
+use crate::tcp::{TcpFlags, TcpLayer};
 use crate::tls::record::TlsRecord;
 
 impl Dissection {
@@ -54,39 +55,29 @@ impl Dissection {
         if let Some(tcp) = &self.tcp
             && !tcp.analysis.is_empty()
         {
-            let _ = write!(line, " ({})", tcp.analysis.join(", "));
+            let analysis: Vec<&str> = tcp.analysis.iter().map(|a| a.as_str()).collect();
+            let _ = write!(line, " ({})", analysis.join(", "));
         }
         if !self.problems.is_empty() {
-            let _ = write!(line, " ({})", self.problems.join("; "));
+            let problems: Vec<String> = self.problems.iter().map(ToString::to_string).collect();
+            let _ = write!(line, " ({})", problems.join("; "));
         }
         line
     }
 }
 
-/// "IPv4 (malformed: header length 3)" from "malformed IPv4: header length 3".
-fn malformed_lead(problem: &str) -> String {
-    problem
-        .strip_prefix("malformed ")
-        .and_then(|rest| rest.split_once(": "))
-        .map(|(layer, detail)| format!("{layer} (malformed: {detail})"))
-        .unwrap_or_else(|| format!("({problem})"))
+/// "IPv4 (malformed: header length 3)" for a packet whose IP header could not be read.
+fn malformed_lead(problem: &DecodeProblem) -> String {
+    match problem {
+        DecodeProblem::Malformed { layer, error } => format!("{layer} (malformed: {error})"),
+        other => format!("({other})"),
+    }
 }
 
-/// Flag names in Wireshark's display order (low bit first: "[SYN, ACK]", "[FIN, PSH, ACK]").
-const DISPLAY_ORDER: [&str; 8] = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
-
+/// The TCP part: flags in Wireshark's order ("[SYN, ACK]", "[FIN, PSH, ACK]"), numbers, options.
 fn tcp_part(tcp: &TcpLayer) -> String {
-    let shown: Vec<&str> = DISPLAY_ORDER
-        .into_iter()
-        .filter(|f| tcp.flags.contains(f))
-        .collect();
-    let flags = if shown.is_empty() {
-        "none".to_string()
-    } else {
-        shown.join(", ")
-    };
-    let mut s = format!("[{flags}] seq={}", tcp.seq);
-    if tcp.flags.contains(&"ACK") {
+    let mut s = format!("[{}] seq={}", tcp.flags, tcp.seq);
+    if tcp.flags.contains(TcpFlags::ACK) {
         let _ = write!(s, " ack={}", tcp.ack);
     }
     let win = tcp.win_scaled.unwrap_or(u32::from(tcp.win));
@@ -133,7 +124,7 @@ fn dns_part(dns: &DnsLayer) -> String {
             data.join(", ")
         )
     };
-    if dns.flags.contains(&"TC") {
+    if dns.flags.contains(DnsFlags::TC) {
         s.push_str(" [truncated]");
     }
     s
@@ -238,7 +229,10 @@ mod tests {
     #[test]
     fn malformed_ip_lead() {
         let d = Dissection {
-            problems: vec!["malformed IPv4: header length 3".into()],
+            problems: vec![DecodeProblem::Malformed {
+                layer: crate::Layer::Ipv4,
+                error: crate::DecodeError::field("header length", 3),
+            }],
             ..Dissection::default()
         };
         assert_eq!(d.summary(), "IPv4 (malformed: header length 3)");

@@ -1,12 +1,17 @@
 //! The UDP header.
 
-use serde::Serialize;
-use smoltcp::wire::{IpAddress, UdpPacket};
+use std::net::IpAddr;
 
+use etherparse::{UdpHeaderSlice, UdpSlice};
+use serde::Serialize;
+
+use crate::checksum;
 use crate::error::DecodeError;
 
 /// UDP header length.
 const UDP_HEADER: usize = 8;
+/// The IP protocol number of UDP, for the pseudo-header.
+const PROTO_UDP: u8 = 17;
 
 /// A UDP datagram's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -20,43 +25,43 @@ pub struct UdpLayer {
 }
 
 /// Decodes a UDP datagram into its header view and payload; a bad checksum goes to
-/// `problems`.
+/// `problems` (a zero checksum field means "none computed" and is not checked).
 pub(crate) fn parse<'a>(
     bytes: &'a [u8],
-    src: &IpAddress,
-    dst: &IpAddress,
+    src: IpAddr,
+    dst: IpAddr,
     problems: &mut Vec<DecodeError>,
 ) -> Result<(UdpLayer, &'a [u8]), DecodeError> {
-    DecodeError::need("UDP header", bytes.len(), UDP_HEADER)?;
-    let view = UdpPacket::new_unchecked(bytes);
-    let len = usize::from(view.len());
+    let header =
+        UdpHeaderSlice::from_slice(bytes).map_err(|e| DecodeError::truncated("UDP header", &e))?;
+    let len = usize::from(header.length());
     if len < UDP_HEADER {
         return Err(DecodeError::field("length", len));
     }
     DecodeError::need("UDP datagram", bytes.len(), len)?;
-    let bytes = bytes.get(..len).unwrap_or(bytes);
-    let view = UdpPacket::new_checked(bytes).map_err(|e| DecodeError::Rejected(e.to_string()))?;
-    if !view.verify_checksum(src, dst) {
+    let view = UdpSlice::from_slice(bytes).map_err(|e| DecodeError::Rejected(e.to_string()))?;
+    if view.checksum() != 0
+        && !checksum::verifies_with_pseudo_header(src, dst, PROTO_UDP, view.slice())
+    {
         problems.push(DecodeError::BadChecksum(view.checksum()));
     }
     let layer = UdpLayer {
-        src_port: view.src_port(),
-        dst_port: view.dst_port(),
-        len: view.len(),
+        src_port: view.source_port(),
+        dst_port: view.destination_port(),
+        len: view.length(),
     };
-    Ok((layer, bytes.get(UDP_HEADER..).unwrap_or_default()))
+    Ok((layer, view.payload()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use smoltcp::phy::ChecksumCapabilities;
-    use smoltcp::wire::{Ipv4Address, UdpRepr};
+    use smoltcp::wire::{IpAddress, UdpPacket, UdpRepr};
 
     #[test]
     fn header_payload_and_checksum() {
-        let src = IpAddress::Ipv4(Ipv4Address::new(10, 88, 1, 2));
-        let dst = IpAddress::Ipv4(Ipv4Address::new(10, 88, 0, 1));
+        let (src, dst) = (IpAddr::from([10, 88, 1, 2]), IpAddr::from([10, 88, 0, 1]));
         let repr = UdpRepr {
             src_port: 53124,
             dst_port: 53,
@@ -65,14 +70,14 @@ mod tests {
         let mut buf = vec![0u8; repr.header_len() + payload.len()];
         repr.emit(
             &mut UdpPacket::new_unchecked(&mut buf),
-            &src,
-            &dst,
+            &IpAddress::from(src),
+            &IpAddress::from(dst),
             payload.len(),
             |p| p.copy_from_slice(payload),
             &ChecksumCapabilities::default(),
         );
         let mut problems = Vec::new();
-        let (layer, body) = parse(&buf, &src, &dst, &mut problems).expect("valid UDP");
+        let (layer, body) = parse(&buf, src, dst, &mut problems).expect("valid UDP");
         assert_eq!(layer.src_port, 53124);
         assert_eq!(layer.dst_port, 53);
         assert_eq!(layer.len, 13);
@@ -83,10 +88,10 @@ mod tests {
             r#"{"src_port":53124,"dst_port":53,"len":13}"#
         );
         buf[9] ^= 1;
-        parse(&buf, &src, &dst, &mut problems).expect("decodable");
+        parse(&buf, src, dst, &mut problems).expect("decodable");
         assert_eq!(problems.len(), 1);
         buf[5] = 3; // length field below the header size
-        assert!(parse(&buf, &src, &dst, &mut problems).is_err());
-        assert!(parse(&buf[..4], &src, &dst, &mut problems).is_err());
+        assert!(parse(&buf, src, dst, &mut problems).is_err());
+        assert!(parse(&buf[..4], src, dst, &mut problems).is_err());
     }
 }

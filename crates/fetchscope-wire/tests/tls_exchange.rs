@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Exchange, Options, Party, count_records, fetch_packets, tls_exchange};
-use fetchscope_wire::{Direction, Dissection, Dissector, TlsRecord};
+use fetchscope_wire::{Direction, Dissection, Dissector, TcpAnalysis, TlsRecord};
 use rustls::crypto::ring::cipher_suite;
 
 /// Segment sizes: tiny, odd and MSS-sized, so records split across segments and several
@@ -454,7 +454,7 @@ fn retransmitted_segment_is_flagged_and_not_reported_twice() {
     let repeat = &ds[at + 1];
     assert_eq!(
         repeat.tcp.as_ref().expect("tcp").analysis,
-        vec!["retransmission"]
+        vec![TcpAnalysis::Retransmission]
     );
     assert!(repeat.tls.is_empty(), "no duplicate records");
     assert!(
@@ -483,9 +483,12 @@ fn reordered_segments_are_reassembled() {
     let ds = dissect_all(&mut d, &packets);
     assert_no_problems(&ds);
     let early = ds[first_server_data + 1].tcp.as_ref().expect("tcp");
-    assert_eq!(early.analysis, vec!["previous-segment-not-captured"]);
+    assert_eq!(
+        early.analysis,
+        vec![TcpAnalysis::PreviousSegmentNotCaptured]
+    );
     let late = ds[first_server_data + 2].tcp.as_ref().expect("tcp");
-    assert_eq!(late.analysis, vec!["out-of-order"]);
+    assert_eq!(late.analysis, vec![TcpAnalysis::OutOfOrder]);
     assert_eq!(
         records(&ds).len(),
         count_records(&ex, Party::Client) + count_records(&ex, Party::Server)

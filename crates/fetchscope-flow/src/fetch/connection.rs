@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use fetchscope_net::{Direction, Frame, Link};
-use fetchscope_wire::Dissection;
+use fetchscope_wire::{Dissection, TcpFlags};
 use rand::Rng;
 use rustls::pki_types::ServerName;
 use smoltcp::iface::SocketHandle;
@@ -468,12 +468,12 @@ impl<L: Link> Fetch<L> {
         let len = u32::try_from(t.payload_len).unwrap_or(u32::MAX);
         match f.dir {
             Direction::Rx => {
-                if t.flags.contains(&"FIN") {
+                if t.flags.contains(TcpFlags::FIN) {
                     conn.peer_fin_end = Some(t.seq_raw.wrapping_add(len).wrapping_add(1));
                 }
             }
             Direction::Tx => {
-                if t.flags.contains(&"ACK") {
+                if t.flags.contains(TcpFlags::ACK) {
                     conn.last_tx_ack = Some(t.ack_raw);
                 }
                 if let Some(end) = self.exchange.request_end

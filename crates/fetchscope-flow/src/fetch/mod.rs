@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use fetchscope_core::recovery::RecoveryTracker;
 use fetchscope_net::{Direction, Frame, Link, TapDevice, WaitOutcome};
-use fetchscope_wire::Dissector;
+use fetchscope_wire::{Dissector, TcpAnalysis};
 use rand::Rng;
 use rand::rngs::StdRng;
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, SocketSet};
@@ -683,7 +683,7 @@ impl<L: Link> Fetch<L> {
                             .layers
                             .tcp
                             .as_ref()
-                            .is_some_and(|t| t.analysis.contains(&"retransmission"));
+                            .is_some_and(|t| t.analysis.contains(&TcpAnalysis::Retransmission));
                     self.queue_event(Event {
                         t_us,
                         kind: EventKind::Packet(Box::new(ev)),

@@ -5,7 +5,7 @@
 //! stack sent and received, which fetchscope records anyway: this is what it derives.
 
 use fetchscope_net::Direction;
-use fetchscope_wire::TcpLayer;
+use fetchscope_wire::{TcpFlags, TcpLayer};
 use serde::Serialize;
 
 /// What the packets of one connection say about its sequence space.
@@ -49,16 +49,15 @@ fn after(a: u32, b: u32) -> bool {
 impl TcpTrack {
     /// Takes in one segment of the connection.
     pub fn segment(&mut self, dir: Direction, t: &TcpLayer) {
-        let syn = t.flags.contains(&"SYN");
-        let fin = t.flags.contains(&"FIN");
-        let ack = t.flags.contains(&"ACK");
+        let syn = t.flags.contains(TcpFlags::SYN);
+        let fin = t.flags.contains(TcpFlags::FIN);
+        let ack = t.flags.contains(TcpFlags::ACK);
         let len = u32::try_from(t.payload_len).unwrap_or(u32::MAX);
         let end = t
             .seq_raw
             .wrapping_add(len)
             .wrapping_add(u32::from(syn) + u32::from(fin));
-        let retransmission =
-            t.analysis.contains(&"retransmission") || t.analysis.contains(&"fast-retransmission");
+        let retransmission = t.analysis.iter().any(|a| a.is_retransmission());
         match dir {
             Direction::Tx => {
                 if syn {
@@ -138,11 +137,11 @@ impl TcpTrack {
 mod tests {
     use super::*;
 
-    fn seg(flags: &[&'static str], seq: u32, ack: u32, len: usize, win: u16) -> TcpLayer {
+    fn seg(flags: TcpFlags, seq: u32, ack: u32, len: usize, win: u16) -> TcpLayer {
         TcpLayer {
             src_port: 1,
             dst_port: 2,
-            flags: flags.to_vec(),
+            flags,
             seq: 0,
             ack: 0,
             seq_raw: seq,
@@ -158,33 +157,42 @@ mod tests {
     #[test]
     fn follows_a_handshake_and_data() {
         let mut t = TcpTrack::default();
-        t.segment(Direction::Tx, &seg(&["SYN"], 1000, 0, 0, 65535));
+        t.segment(Direction::Tx, &seg(TcpFlags::SYN, 1000, 0, 0, 65535));
         assert_eq!(
             (t.snd_nxt, t.snd_una, t.in_flight()),
             (Some(1001), Some(1000), 1)
         );
-        t.segment(Direction::Rx, &seg(&["SYN", "ACK"], 5000, 1001, 0, 64240));
+        t.segment(
+            Direction::Rx,
+            &seg(TcpFlags::SYN | TcpFlags::ACK, 5000, 1001, 0, 64240),
+        );
         assert_eq!(
             (t.irs, t.snd_una, t.in_flight()),
             (Some(5000), Some(1001), 0)
         );
-        t.segment(Direction::Tx, &seg(&["ACK", "PSH"], 1001, 5001, 100, 65535));
+        t.segment(
+            Direction::Tx,
+            &seg(TcpFlags::ACK | TcpFlags::PSH, 1001, 5001, 100, 65535),
+        );
         assert_eq!(t.in_flight(), 100);
         assert_eq!(t.rel_local(t.snd_nxt), Some(101));
         assert_eq!(t.rel_remote(t.rcv_nxt), Some(1));
-        t.segment(Direction::Rx, &seg(&["ACK"], 5001, 1101, 0, 64000));
+        t.segment(Direction::Rx, &seg(TcpFlags::ACK, 5001, 1101, 0, 64000));
         assert_eq!((t.in_flight(), t.snd_wnd), (0, Some(64000)));
     }
 
     #[test]
     fn sequence_space_wraps() {
         let mut t = TcpTrack::default();
-        t.segment(Direction::Tx, &seg(&["SYN"], u32::MAX, 0, 0, 1));
+        t.segment(Direction::Tx, &seg(TcpFlags::SYN, u32::MAX, 0, 0, 1));
         assert_eq!(t.snd_nxt, Some(0));
         assert_eq!(t.in_flight(), 1);
         // an old ACK does not move SND.UNA backwards
-        t.segment(Direction::Rx, &seg(&["SYN", "ACK"], 7, 0, 0, 1));
-        t.segment(Direction::Rx, &seg(&["ACK"], 8, u32::MAX - 5, 0, 1));
+        t.segment(
+            Direction::Rx,
+            &seg(TcpFlags::SYN | TcpFlags::ACK, 7, 0, 0, 1),
+        );
+        t.segment(Direction::Rx, &seg(TcpFlags::ACK, 8, u32::MAX - 5, 0, 1));
         assert_eq!(t.snd_una, Some(0));
     }
 }

@@ -1,9 +1,13 @@
 //! The TCP layer: header and options, plus per-connection sequence tracking and analysis.
 
+mod analysis;
+mod flags;
 mod header;
 mod track;
 
-pub(crate) use header::{TcpHeader, flag, parse};
+pub use analysis::TcpAnalysis;
+pub use flags::TcpFlags;
+pub(crate) use header::{TcpHeader, parse};
 pub(crate) use track::TcpTrack;
 
 use serde::Serialize;
@@ -15,8 +19,9 @@ pub struct TcpLayer {
     pub src_port: u16,
     /// Destination port.
     pub dst_port: u16,
-    /// Flags set, in the order SYN, ACK, FIN, RST, PSH, URG, ECE, CWR.
-    pub flags: Vec<&'static str>,
+    /// Flags set; serialised as their names in the order SYN, ACK, FIN, RST, PSH, URG,
+    /// ECE, CWR.
+    pub flags: TcpFlags,
     /// Sequence number relative to this direction's initial sequence number (SYN = 0).
     pub seq: u32,
     /// Acknowledgment number relative to the other direction's initial sequence number;
@@ -36,11 +41,10 @@ pub struct TcpLayer {
     /// The options present, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<TcpOptions>,
-    /// Wireshark-like analysis: "retransmission", "fast-retransmission" (the segment
-    /// the other side asked for in two or more duplicate ACKs), "out-of-order", "duplicate-ack",
-    /// "zero-window", "window-update", "previous-segment-not-captured".
+    /// Wireshark-like analysis: retransmission, fast retransmission, out of order, previous
+    /// segment not captured, duplicate ACK, zero window, window update.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub analysis: Vec<&'static str>,
+    pub analysis: Vec<TcpAnalysis>,
 }
 
 /// The TCP options of a segment; only those present are set.

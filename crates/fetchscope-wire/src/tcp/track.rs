@@ -3,7 +3,8 @@
 //! window update).
 
 use crate::seq::{after, diff};
-use crate::tcp::header::{TcpHeader, flag};
+use crate::tcp::header::TcpHeader;
+use crate::tcp::{TcpAnalysis, TcpFlags};
 
 /// At most this many holes (ranges not yet seen) are remembered per direction.
 const MAX_HOLES: usize = 32;
@@ -21,8 +22,8 @@ pub(crate) struct Tracked {
     pub win_scaled: Option<u32>,
     /// SACK blocks made relative to the other direction's base.
     pub sack: Vec<[u32; 2]>,
-    /// Analysis labels.
-    pub analysis: Vec<&'static str>,
+    /// What the analysis noticed.
+    pub analysis: Vec<TcpAnalysis>,
 }
 
 /// One direction (one sender) of a connection.
@@ -83,8 +84,8 @@ impl TcpTrack {
 
     /// True when this SYN starts a new connection on the same ports (new ISN).
     pub fn is_new_connection(&self, side: usize, h: &TcpHeader<'_>) -> bool {
-        h.has(flag::SYN)
-            && !h.has(flag::ACK)
+        h.flags.contains(TcpFlags::SYN)
+            && !h.flags.contains(TcpFlags::ACK)
             && self
                 .halves
                 .get(side)
@@ -97,7 +98,7 @@ impl TcpTrack {
         let other = self.halves.get(1 - side.min(1)).and_then(|s| s.base);
         Tracked {
             seq: base.map_or(h.seq, |b| h.seq.wrapping_sub(b)),
-            ack: if h.has(flag::ACK) {
+            ack: if h.flags.contains(TcpFlags::ACK) {
                 other.map_or(h.ack, |b| h.ack.wrapping_sub(b))
             } else {
                 0
@@ -112,10 +113,10 @@ impl TcpTrack {
     pub fn track(&mut self, side: usize, h: &TcpHeader<'_>) -> Tracked {
         let side = side.min(1);
         let other = 1 - side;
-        let syn = h.has(flag::SYN);
-        let fin = h.has(flag::FIN);
-        let rst = h.has(flag::RST);
-        let ackf = h.has(flag::ACK);
+        let syn = h.flags.contains(TcpFlags::SYN);
+        let fin = h.flags.contains(TcpFlags::FIN);
+        let rst = h.flags.contains(TcpFlags::RST);
+        let ackf = h.flags.contains(TcpFlags::ACK);
 
         if syn
             && let Some(me) = self.halves.get_mut(side)
@@ -149,7 +150,7 @@ impl TcpTrack {
                 Some(next) => {
                     let d = diff(h.seq, next);
                     if d > 0 {
-                        analysis.push("previous-segment-not-captured");
+                        analysis.push(TcpAnalysis::PreviousSegmentNotCaptured);
                         if me.holes.len() < MAX_HOLES {
                             me.holes.push((next, h.seq));
                         }
@@ -163,11 +164,11 @@ impl TcpTrack {
                         let fast = asked.0 == Some(h.seq) && asked.1 >= 2;
                         answered = fast;
                         analysis.push(if fast {
-                            "fast-retransmission"
+                            TcpAnalysis::FastRetransmission
                         } else if filled {
-                            "out-of-order"
+                            TcpAnalysis::OutOfOrder
                         } else {
-                            "retransmission"
+                            TcpAnalysis::Retransmission
                         });
                         if after(end, next) {
                             me.next_seq = Some(end);
@@ -179,7 +180,7 @@ impl TcpTrack {
 
         let control = syn || fin || rst;
         if h.win == 0 && !control {
-            analysis.push("zero-window");
+            analysis.push(TcpAnalysis::ZeroWindow);
         }
         if seg_len == 0
             && ackf
@@ -190,11 +191,11 @@ impl TcpTrack {
             let same_ack = h.ack == last_ack;
             let at_next = expected.is_none_or(|n| n == h.seq);
             if same_ack && h.win != last_win && at_next {
-                analysis.push("window-update");
+                analysis.push(TcpAnalysis::WindowUpdate);
             } else if same_ack && h.win == last_win {
                 let outstanding = self.halves[other].next_seq.is_some_and(|n| after(n, h.ack));
                 if outstanding {
-                    analysis.push("duplicate-ack");
+                    analysis.push(TcpAnalysis::DuplicateAck);
                 }
             }
         }
@@ -203,7 +204,7 @@ impl TcpTrack {
             self.halves[other].dup_acks = 0;
         }
         let me = &mut self.halves[side];
-        if analysis.contains(&"duplicate-ack") {
+        if analysis.contains(&TcpAnalysis::DuplicateAck) {
             me.dup_acks = me.dup_acks.saturating_add(1);
         } else if ackf && me.last_ack != Some(h.ack) {
             me.dup_acks = 0;
@@ -263,7 +264,13 @@ mod tests {
     use super::*;
     use crate::tcp::TcpOptions;
 
-    fn seg(seq: u32, ack: u32, flags: u8, win: u16, payload: &'static [u8]) -> TcpHeader<'static> {
+    fn seg(
+        seq: u32,
+        ack: u32,
+        flags: TcpFlags,
+        win: u16,
+        payload: &'static [u8],
+    ) -> TcpHeader<'static> {
         TcpHeader {
             src_port: 1,
             dst_port: 2,
@@ -277,14 +284,14 @@ mod tests {
     }
 
     fn handshake(t: &mut TcpTrack) {
-        let mut syn = seg(1000, 0, flag::SYN, 65535, b"");
+        let mut syn = seg(1000, 0, TcpFlags::SYN, 65535, b"");
         syn.options.ws = Some(0);
         assert_eq!(t.track(0, &syn).seq, 0);
-        let mut synack = seg(5000, 1001, flag::SYN | flag::ACK, 64240, b"");
+        let mut synack = seg(5000, 1001, TcpFlags::SYN | TcpFlags::ACK, 64240, b"");
         synack.options.ws = Some(7);
         let tr = t.track(1, &synack);
         assert_eq!((tr.seq, tr.ack, tr.win_scaled), (0, 1, None));
-        let tr = t.track(0, &seg(1001, 5001, flag::ACK, 65535, b""));
+        let tr = t.track(0, &seg(1001, 5001, TcpFlags::ACK, 65535, b""));
         assert_eq!((tr.seq, tr.ack, tr.win_scaled), (1, 1, Some(65535)));
     }
 
@@ -292,7 +299,7 @@ mod tests {
     fn relative_numbers_and_scaling() {
         let mut t = TcpTrack::default();
         handshake(&mut t);
-        let tr = t.track(1, &seg(5001, 1001, flag::ACK, 500, b"abc"));
+        let tr = t.track(1, &seg(5001, 1001, TcpFlags::ACK, 500, b"abc"));
         assert_eq!((tr.seq, tr.win_scaled), (1, Some(500 << 7)));
         assert!(tr.analysis.is_empty());
     }
@@ -301,35 +308,35 @@ mod tests {
     fn retransmission_out_of_order_and_gaps() {
         let mut t = TcpTrack::default();
         handshake(&mut t);
-        let a = t.track(1, &seg(5001, 1001, flag::ACK, 500, b"aaaa"));
+        let a = t.track(1, &seg(5001, 1001, TcpFlags::ACK, 500, b"aaaa"));
         assert!(a.analysis.is_empty());
-        let c = t.track(1, &seg(5009, 1001, flag::ACK, 500, b"cccc"));
-        assert_eq!(c.analysis, vec!["previous-segment-not-captured"]);
-        let b = t.track(1, &seg(5005, 1001, flag::ACK, 500, b"bbbb"));
-        assert_eq!(b.analysis, vec!["out-of-order"]);
-        let again = t.track(1, &seg(5005, 1001, flag::ACK, 500, b"bbbb"));
-        assert_eq!(again.analysis, vec!["retransmission"]);
-        let syn_again = t.track(0, &seg(1000, 0, flag::SYN, 65535, b""));
-        assert_eq!(syn_again.analysis, vec!["retransmission"]);
+        let c = t.track(1, &seg(5009, 1001, TcpFlags::ACK, 500, b"cccc"));
+        assert_eq!(c.analysis, vec![TcpAnalysis::PreviousSegmentNotCaptured]);
+        let b = t.track(1, &seg(5005, 1001, TcpFlags::ACK, 500, b"bbbb"));
+        assert_eq!(b.analysis, vec![TcpAnalysis::OutOfOrder]);
+        let again = t.track(1, &seg(5005, 1001, TcpFlags::ACK, 500, b"bbbb"));
+        assert_eq!(again.analysis, vec![TcpAnalysis::Retransmission]);
+        let syn_again = t.track(0, &seg(1000, 0, TcpFlags::SYN, 65535, b""));
+        assert_eq!(syn_again.analysis, vec![TcpAnalysis::Retransmission]);
     }
 
     #[test]
     fn acks_windows() {
         let mut t = TcpTrack::default();
         handshake(&mut t);
-        t.track(1, &seg(5001, 1001, flag::ACK, 500, b"aaaa"));
-        t.track(1, &seg(5005, 1001, flag::ACK, 500, b"bbbb"));
-        let first = t.track(0, &seg(1001, 5005, flag::ACK, 1000, b""));
+        t.track(1, &seg(5001, 1001, TcpFlags::ACK, 500, b"aaaa"));
+        t.track(1, &seg(5005, 1001, TcpFlags::ACK, 500, b"bbbb"));
+        let first = t.track(0, &seg(1001, 5005, TcpFlags::ACK, 1000, b""));
         assert!(first.analysis.is_empty());
-        let dup = t.track(0, &seg(1001, 5005, flag::ACK, 1000, b""));
-        assert_eq!(dup.analysis, vec!["duplicate-ack"]);
-        let upd = t.track(0, &seg(1001, 5005, flag::ACK, 2000, b""));
-        assert_eq!(upd.analysis, vec!["window-update"]);
-        let zero = t.track(0, &seg(1001, 5009, flag::ACK, 0, b""));
-        assert_eq!(zero.analysis, vec!["zero-window"]);
+        let dup = t.track(0, &seg(1001, 5005, TcpFlags::ACK, 1000, b""));
+        assert_eq!(dup.analysis, vec![TcpAnalysis::DuplicateAck]);
+        let upd = t.track(0, &seg(1001, 5005, TcpFlags::ACK, 2000, b""));
+        assert_eq!(upd.analysis, vec![TcpAnalysis::WindowUpdate]);
+        let zero = t.track(0, &seg(1001, 5009, TcpFlags::ACK, 0, b""));
+        assert_eq!(zero.analysis, vec![TcpAnalysis::ZeroWindow]);
         // Everything acknowledged: a repeated ACK is not a duplicate ACK.
-        t.track(0, &seg(1001, 5009, flag::ACK, 1000, b""));
-        let same = t.track(0, &seg(1001, 5009, flag::ACK, 1000, b""));
+        t.track(0, &seg(1001, 5009, TcpFlags::ACK, 1000, b""));
+        let same = t.track(0, &seg(1001, 5009, TcpFlags::ACK, 1000, b""));
         assert!(same.analysis.is_empty());
     }
 
@@ -337,36 +344,36 @@ mod tests {
     fn fast_retransmission_after_duplicate_acks() {
         let mut t = TcpTrack::default();
         handshake(&mut t);
-        t.track(1, &seg(5001, 1001, flag::ACK, 500, b"aaaa"));
+        t.track(1, &seg(5001, 1001, TcpFlags::ACK, 500, b"aaaa"));
         // 5005 is lost; what follows makes the client ask for 5005 again and again.
-        t.track(1, &seg(5009, 1001, flag::ACK, 500, b"cccc"));
-        t.track(0, &seg(1001, 5005, flag::ACK, 1000, b""));
-        t.track(1, &seg(5013, 1001, flag::ACK, 500, b"dddd"));
-        let d1 = t.track(0, &seg(1001, 5005, flag::ACK, 1000, b""));
-        assert_eq!(d1.analysis, vec!["duplicate-ack"]);
+        t.track(1, &seg(5009, 1001, TcpFlags::ACK, 500, b"cccc"));
+        t.track(0, &seg(1001, 5005, TcpFlags::ACK, 1000, b""));
+        t.track(1, &seg(5013, 1001, TcpFlags::ACK, 500, b"dddd"));
+        let d1 = t.track(0, &seg(1001, 5005, TcpFlags::ACK, 1000, b""));
+        assert_eq!(d1.analysis, vec![TcpAnalysis::DuplicateAck]);
         // one duplicate ACK is not enough
         let early = t
             .clone()
-            .track(1, &seg(5005, 1001, flag::ACK, 500, b"bbbb"));
-        assert_eq!(early.analysis, vec!["out-of-order"]);
-        let d2 = t.track(0, &seg(1001, 5005, flag::ACK, 1000, b""));
-        assert_eq!(d2.analysis, vec!["duplicate-ack"]);
-        let fast = t.track(1, &seg(5005, 1001, flag::ACK, 500, b"bbbb"));
-        assert_eq!(fast.analysis, vec!["fast-retransmission"]);
+            .track(1, &seg(5005, 1001, TcpFlags::ACK, 500, b"bbbb"));
+        assert_eq!(early.analysis, vec![TcpAnalysis::OutOfOrder]);
+        let d2 = t.track(0, &seg(1001, 5005, TcpFlags::ACK, 1000, b""));
+        assert_eq!(d2.analysis, vec![TcpAnalysis::DuplicateAck]);
+        let fast = t.track(1, &seg(5005, 1001, TcpFlags::ACK, 500, b"bbbb"));
+        assert_eq!(fast.analysis, vec![TcpAnalysis::FastRetransmission]);
         // sent yet again later (after a timeout): a plain retransmission
-        let again = t.track(1, &seg(5005, 1001, flag::ACK, 500, b"bbbb"));
-        assert_eq!(again.analysis, vec!["retransmission"]);
+        let again = t.track(1, &seg(5005, 1001, TcpFlags::ACK, 500, b"bbbb"));
+        assert_eq!(again.analysis, vec![TcpAnalysis::Retransmission]);
     }
 
     #[test]
     fn without_syn_numbers_start_at_zero() {
         let mut t = TcpTrack::default();
-        let tr = t.track(1, &seg(777, 333, flag::ACK, 10, b"x"));
+        let tr = t.track(1, &seg(777, 333, TcpFlags::ACK, 10, b"x"));
         assert_eq!((tr.seq, tr.ack, tr.win_scaled), (0, 0, None));
-        let tr = t.track(0, &seg(333, 778, flag::ACK, 10, b""));
+        let tr = t.track(0, &seg(333, 778, TcpFlags::ACK, 10, b""));
         assert_eq!((tr.seq, tr.ack), (0, 1));
         assert!(!t.syn_seen(0));
-        let mut other = seg(9, 0, flag::SYN, 10, b"");
+        let mut other = seg(9, 0, TcpFlags::SYN, 10, b"");
         assert!(!t.is_new_connection(0, &other));
         t.track(0, &other);
         other.seq = 10;

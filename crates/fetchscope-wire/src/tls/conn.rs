@@ -1,8 +1,9 @@
 //! One TLS connection over a TCP stream: record cutting per direction, handshake state,
 //! and TLS 1.3 record decryption with epochs and record sequence numbers.
 
-use crate::error::{DecodeError, malformed};
+use crate::error::DecodeError;
 use crate::http;
+use crate::problem::{DecodeProblem, Layer, malformed};
 use crate::tls::crypto::{RecordKey, Tls13Suite, split_inner};
 use crate::tls::handshake::HandshakeBuffer;
 use crate::tls::hello::{self, Facts};
@@ -133,7 +134,7 @@ impl TlsConn {
         bytes: &[u8],
         secrets: &SecretStore,
         records: &mut Vec<TlsRecord>,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<DecodeProblem>,
     ) {
         let Some(half) = self.halves.get_mut(side) else {
             return;
@@ -150,10 +151,7 @@ impl TlsConn {
             let header = match RecordHeader::parse(&raw) {
                 Ok(h) => h,
                 Err(e) => {
-                    problems.push(format!(
-                        "{}; decoding of this direction stops",
-                        malformed("TLS record", &e)
-                    ));
+                    problems.push(DecodeProblem::TlsFramingLost { error: e });
                     lost = true;
                     break;
                 }
@@ -199,7 +197,7 @@ impl TlsConn {
         raw: &[u8; HEADER_LEN],
         body: &[u8],
         secrets: &SecretStore,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<DecodeProblem>,
     ) -> TlsRecord {
         let mut rec = header.report();
         let encrypted = self.halves.get(side).is_some_and(|h| h.encrypted);
@@ -219,7 +217,7 @@ impl TlsConn {
         kind: u8,
         body: &[u8],
         rec: &mut TlsRecord,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<DecodeProblem>,
     ) {
         match kind {
             HANDSHAKE => {
@@ -251,14 +249,14 @@ impl TlsConn {
         side: usize,
         bytes: &[u8],
         rec: &mut TlsRecord,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<DecodeProblem>,
     ) -> Vec<u8> {
         let Some(half) = self.halves.get_mut(side) else {
             return Vec::new();
         };
         let done = half.hs.push(bytes);
         if let Some(e) = &done.problem {
-            problems.push(malformed("TLS handshake", e));
+            problems.push(malformed(Layer::TlsHandshake, e));
         }
         let mut kinds = Vec::new();
         for msg in &done.messages {
@@ -281,7 +279,7 @@ impl TlsConn {
                     }
                 }
                 Ok(Facts::Nothing) => {}
-                Err(e) => problems.push(malformed("TLS handshake", &e)),
+                Err(e) => problems.push(malformed(Layer::TlsHandshake, &e)),
             }
         }
         kinds
@@ -310,7 +308,7 @@ impl TlsConn {
         body: &[u8],
         secrets: &SecretStore,
         rec: &mut TlsRecord,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<DecodeProblem>,
     ) {
         rec.encrypted = true;
         let epoch = self.halves.get(side).map_or(0, |h| h.epoch);
@@ -320,17 +318,14 @@ impl TlsConn {
                 match split_inner(inner) {
                     Some((kind, content)) => self.inner13(side, kind, &content, rec, problems),
                     None => problems.push(malformed(
-                        "TLS record",
+                        Layer::TlsRecord,
                         &DecodeError::field("inner content type", "missing (all padding)"),
                     )),
                 }
             }
             outcome => {
                 if matches!(outcome, Opened::Failed) {
-                    problems.push(format!(
-                        "TLS record not decrypted: no known key of epoch {epoch} or {} authenticates it",
-                        epoch.saturating_add(1)
-                    ));
+                    problems.push(DecodeProblem::NotDecrypted { epoch });
                 }
                 rec.decrypted = Some(false);
                 let done = self.halves.get(side).is_some_and(|h| h.handshake_done);
@@ -360,7 +355,7 @@ impl TlsConn {
         kind: u8,
         content: &[u8],
         rec: &mut TlsRecord,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<DecodeProblem>,
     ) {
         rec.inner = Some(names::content_type(kind).into());
         match kind {
@@ -450,14 +445,14 @@ impl TlsConn {
 }
 
 /// An alert's level and description (the first one, if several are packed together).
-fn alert(body: &[u8], rec: &mut TlsRecord, problems: &mut Vec<String>) {
+fn alert(body: &[u8], rec: &mut TlsRecord, problems: &mut Vec<DecodeProblem>) {
     match body {
         [level, desc, ..] => {
             rec.alert_level = Some(names::alert_level(*level));
             rec.alert = Some(names::alert(*desc));
         }
         _ => problems.push(malformed(
-            "TLS alert",
+            Layer::TlsAlert,
             &DecodeError::Truncated {
                 what: "alert",
                 have: body.len(),
@@ -513,7 +508,20 @@ mod tests {
             &mut problems,
         );
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].starts_with("malformed TLS record: record type 0x47"));
+        assert!(matches!(
+            &problems[..],
+            [DecodeProblem::TlsFramingLost {
+                error: DecodeError::BadField {
+                    field: "record type",
+                    ..
+                }
+            }]
+        ));
+        assert!(
+            problems[0]
+                .to_string()
+                .starts_with("malformed TLS record: record type 0x47")
+        );
         conn.feed(
             0,
             &record(ALERT, 0x0303, &[1, 0]),

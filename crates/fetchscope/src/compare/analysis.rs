@@ -7,7 +7,7 @@ use fetchscope_core::event::PacketEvent;
 use fetchscope_core::timing::{CurlTimings, HarTimings};
 use fetchscope_core::{Event, EventKind, Phase};
 use fetchscope_os::TcpInfo;
-use fetchscope_wire::Direction;
+use fetchscope_wire::{Direction, TcpAnalysis, TcpFlags};
 use serde::Serialize;
 
 /// ACKs sent later than this after the data they acknowledge count as delayed.
@@ -175,7 +175,7 @@ pub struct FinInfo {
     /// µs since the run started.
     pub t_us: u64,
     /// TCP flags of the segment.
-    pub flags: Vec<&'static str>,
+    pub flags: TcpFlags,
     /// Payload bytes the FIN rode on.
     pub payload: usize,
     /// TLS records in it (e.g. an alert).
@@ -417,6 +417,11 @@ fn record_names(p: &PacketEvent) -> Vec<String> {
         .collect()
 }
 
+/// Flag names in the event stream's order, joined by `sep` (`SYN,ACK`).
+pub(crate) fn flag_list(flags: TcpFlags, sep: &str) -> String {
+    flags.names().collect::<Vec<_>>().join(sep)
+}
+
 /// A short line for the side-by-side view.
 pub fn compact(p: &PacketEvent) -> String {
     let arrow = match p.dir {
@@ -424,7 +429,7 @@ pub fn compact(p: &PacketEvent) -> String {
         Direction::Rx => "←",
     };
     if let Some(t) = &p.layers.tcp {
-        let mut s = format!("{arrow} [{}]", t.flags.join(","));
+        let mut s = format!("{arrow} [{}]", flag_list(t.flags, ","));
         if t.payload_len > 0 {
             s.push_str(&format!(" {}B", t.payload_len));
         }
@@ -438,11 +443,11 @@ pub fn compact(p: &PacketEvent) -> String {
             if o.sack_permitted {
                 s.push_str(" sack");
             }
-            if o.ts_val.is_some() && t.flags.contains(&"SYN") {
+            if o.ts_val.is_some() && t.flags.contains(TcpFlags::SYN) {
                 s.push_str(" ts");
             }
         }
-        if t.flags.contains(&"SYN") || t.payload_len == 0 {
+        if t.flags.contains(TcpFlags::SYN) || t.payload_len == 0 {
             s.push_str(&format!(
                 " win={}",
                 t.win_scaled.unwrap_or(u32::from(t.win))
@@ -615,8 +620,13 @@ impl Conn {
     fn tcp(&mut self, t_us: u64, p: &PacketEvent) {
         let Some(t) = &p.layers.tcp else { return };
         let tx = p.dir == Direction::Tx;
-        let has = |f: &str| t.flags.contains(&f);
-        let (syn, ack, fin, rst) = (has("SYN"), has("ACK"), has("FIN"), has("RST"));
+        let has = |f| t.flags.contains(f);
+        let (syn, ack, fin, rst) = (
+            has(TcpFlags::SYN),
+            has(TcpFlags::ACK),
+            has(TcpFlags::FIN),
+            has(TcpFlags::RST),
+        );
         let who = if tx { "client" } else { "server" };
         let r = &mut self.report;
         if tx {
@@ -626,8 +636,8 @@ impl Conn {
         }
 
         for a in &t.analysis {
-            match *a {
-                "retransmission" => {
+            match a {
+                TcpAnalysis::Retransmission => {
                     if tx {
                         r.retransmissions.client += 1;
                         r.tcp.retransmits += 1;
@@ -638,8 +648,8 @@ impl Conn {
                         r.retransmissions.packets.push(p.number);
                     }
                 }
-                "out-of-order" => r.retransmissions.out_of_order += 1,
-                "duplicate-ack" if tx => r.acks.duplicate_acks += 1,
+                TcpAnalysis::OutOfOrder => r.retransmissions.out_of_order += 1,
+                TcpAnalysis::DuplicateAck if tx => r.acks.duplicate_acks += 1,
                 _ => {}
             }
         }
@@ -769,7 +779,7 @@ impl Conn {
                     by: who,
                     number: p.number,
                     t_us,
-                    flags: t.flags.clone(),
+                    flags: t.flags,
                     payload: t.payload_len,
                     records: record_names(p),
                 };

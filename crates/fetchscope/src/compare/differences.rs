@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::analysis::{FinInfo, StackReport, SynInfo};
+use super::analysis::{FinInfo, StackReport, SynInfo, flag_list};
 
 /// One difference between the runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -304,9 +304,12 @@ fn fin_how(f: &FinInfo) -> String {
         } else {
             f.records.join(", ")
         };
-        format!("on the segment carrying {what} ([{}])", f.flags.join(", "))
+        format!(
+            "on the segment carrying {what} ([{}])",
+            flag_list(f.flags, ", ")
+        )
     } else {
-        format!("in a segment of its own ([{}])", f.flags.join(", "))
+        format!("in a segment of its own ([{}])", flag_list(f.flags, ", "))
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 use fetchscope_core::Phase;
 
-use super::analysis::{Flight, StackReport, SynInfo, Teardown};
+use super::analysis::{Flight, StackReport, SynInfo, Teardown, flag_list};
 use super::differences::Difference;
 
 /// One value read from HAR timings.
@@ -344,9 +344,9 @@ impl<W: Write> CompareText<W> {
                 .find(|f| f.by == "client")
                 .map_or("-".into(), |f| {
                     if f.payload > 0 {
-                        format!("[{}] with {} B", f.flags.join(","), f.payload)
+                        format!("[{}] with {} B", flag_list(f.flags, ","), f.payload)
                     } else {
-                        format!("[{}] alone", f.flags.join(","))
+                        format!("[{}] alone", flag_list(f.flags, ","))
                     }
                 })
         };

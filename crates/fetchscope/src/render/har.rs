@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use fetchscope_core::event::{ExchangeRecord, HttpRequestEvent, HttpResponseEvent};
 use fetchscope_core::timing::HarTimings;
 use fetchscope_core::{Event, EventKind, Summary, TcpState};
-use fetchscope_wire::Direction;
+use fetchscope_wire::{Direction, TcpFlags};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -99,7 +99,7 @@ impl HarRecorder {
         match &e.kind {
             EventKind::Packet(p) => {
                 if let (Some(tcp), Some(ip)) = (&p.layers.tcp, &p.layers.ip) {
-                    if p.dir == Direction::Tx && tcp.flags == ["SYN"] {
+                    if p.dir == Direction::Tx && tcp.flags == TcpFlags::SYN {
                         self.connection = Some(tcp.src_port);
                         self.server = Some(ip.dst);
                     }

@@ -20,7 +20,7 @@ use std::net::IpAddr;
 
 use fetchscope_core::event::PacketEvent;
 use fetchscope_core::{Event, EventKind, TcpState};
-use fetchscope_wire::Direction;
+use fetchscope_wire::{Direction, TcpFlags};
 
 /// The text diagram's width in columns.
 pub const TEXT_WIDTH: usize = 80;
@@ -421,8 +421,7 @@ fn is_bulk(p: &PacketEvent) -> bool {
     };
     if tcp
         .flags
-        .iter()
-        .any(|f| matches!(*f, "SYN" | "FIN" | "RST"))
+        .intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST)
     {
         return false;
     }
@@ -525,14 +524,14 @@ pub fn packet_label(p: &PacketEvent) -> String {
             parts.to_string()
         };
     };
-    let has = |f: &str| tcp.flags.contains(&f);
-    let flags = if has("RST") {
+    let has = |f| tcp.flags.contains(f);
+    let flags = if has(TcpFlags::RST) {
         Some("RST")
-    } else if has("SYN") && has("ACK") {
+    } else if has(TcpFlags::SYN | TcpFlags::ACK) {
         Some("SYN-ACK")
-    } else if has("SYN") {
+    } else if has(TcpFlags::SYN) {
         Some("SYN")
-    } else if has("FIN") {
+    } else if has(TcpFlags::FIN) {
         Some("FIN")
     } else {
         None

@@ -240,11 +240,12 @@ impl<W: Write> TextRenderer<W> {
             "IP"
         };
         let dropped = pk.fault.as_ref().is_some_and(|f| f.dropped);
-        if pk.layers.tcp.as_ref().is_some_and(|t| {
-            t.analysis
-                .iter()
-                .any(|a| matches!(*a, "retransmission" | "fast-retransmission"))
-        }) {
+        if pk
+            .layers
+            .tcp
+            .as_ref()
+            .is_some_and(|t| t.analysis.iter().any(|a| a.is_retransmission()))
+        {
             self.faults.retransmissions[usize::from(pk.dir == Direction::Rx)] += 1;
         }
         if let Some(f) = &pk.fault {
