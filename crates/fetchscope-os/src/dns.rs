@@ -8,7 +8,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
-use fetchscope_core::dns::{DnsCommand, DnsLookup, DnsStream, LookupSpec, StreamCondition};
+use fetchscope_core::dns::{
+    DnsCommand, DnsLookup, DnsStream, LookupSpec, StreamCondition, stream_open_error,
+};
 use fetchscope_core::{FailureClass, FetchError, Instant, Phase};
 use rand::Rng;
 
@@ -123,17 +125,7 @@ impl KernelDns {
                     let tcp = TcpStream::connect_timeout(&to, limit)
                         .and_then(|s| s.set_nodelay(true).map(|()| s))
                         .and_then(|s| s.set_nonblocking(true).map(|()| s))
-                        .map_err(|e| {
-                            FetchError::new(
-                                FailureClass::Dns,
-                                Phase::Resolve,
-                                "dns-tcp",
-                                format!(
-                                    "cannot open a TCP connection to the DNS server {}: {e}",
-                                    to.ip()
-                                ),
-                            )
-                        })?;
+                        .map_err(|e| stream_open_error(to, e))?;
                     if let Ok(local) = tcp.local_addr() {
                         opened.push((local, to));
                     }
@@ -209,7 +201,7 @@ impl KernelDns {
             // The connection was made before the question went out: it can take it.
             reads.push((stream, true, data, condition));
         }
-        self.lookup.handle_streams(now, rng, &mut reads)?;
+        self.lookup.handle_streams(now, rng, &reads)?;
         self.lookup.handle_timeout(now, rng)
     }
 }

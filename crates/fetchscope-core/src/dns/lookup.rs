@@ -150,6 +150,20 @@ pub struct LookupSpec<'a> {
     pub local_port: Option<u16>,
 }
 
+/// The failure to open a [`DnsCommand::OpenStream`] connection to `to`, with the stack's
+/// `cause`.
+pub fn stream_open_error(to: SocketAddr, cause: impl std::fmt::Display) -> FetchError {
+    FetchError::new(
+        FailureClass::Dns,
+        Phase::Resolve,
+        "dns-tcp",
+        format!(
+            "cannot open a TCP connection to the DNS server {}: {cause}",
+            to.ip()
+        ),
+    )
+}
+
 /// The record types to ask for on a stack with these address families: AAAA when it
 /// has IPv6, A when it has IPv4 (both, in parallel, like getaddrinfo on a dual-stack
 /// host).
@@ -258,8 +272,7 @@ impl DnsLookup {
         self.outcome
     }
 
-    /// The TCP connections the lookup has open, with whether each still waits to write
-    /// its question.
+    /// The TCP connections of questions asked again over TCP and not answered yet.
     pub fn streams(&self) -> impl Iterator<Item = DnsStream> + '_ {
         self.questions
             .iter()
@@ -533,11 +546,11 @@ impl DnsLookup {
         &mut self,
         now: Instant,
         rng: &mut impl Rng,
-        reads: &mut [(DnsStream, bool, Vec<u8>, StreamCondition)],
+        reads: &[(DnsStream, bool, Vec<u8>, StreamCondition)],
     ) -> Result<(), FetchError> {
         let server = self.server();
         let mut accepted = Vec::new();
-        for (stream, writable, data, condition) in reads.iter_mut() {
+        for (stream, writable, data, condition) in reads {
             let i = stream.0;
             let Some(q) = self.questions.get_mut(i) else {
                 continue;

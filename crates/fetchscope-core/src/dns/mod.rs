@@ -15,7 +15,10 @@ mod lookup;
 mod schedule;
 
 pub use chase::{ChaseStep, CnameChase, MAX_CNAME_QUERIES};
-pub use lookup::{DnsCommand, DnsLookup, DnsStream, LookupSpec, StreamCondition, question_types};
+pub use lookup::{
+    DnsCommand, DnsLookup, DnsStream, LookupSpec, StreamCondition, question_types,
+    stream_open_error,
+};
 pub use schedule::{RETRY_FIRST, RETRY_MAX, RetrySchedule, TRIES_PER_SERVER};
 
 /// Longest CNAME chain followed inside one answer.

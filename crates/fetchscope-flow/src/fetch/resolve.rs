@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use fetchscope_core::dns::{
     DnsCommand, DnsLookup, DnsStream, LookupSpec, StreamCondition, question_types,
+    stream_open_error,
 };
 use fetchscope_core::error::{FailureClass, FetchError};
 use fetchscope_core::event::{EventKind, Phase};
@@ -138,17 +139,7 @@ impl<L: Link> Fetch<L> {
                         (IpAddress::from(to.ip()), to.port()),
                         local_port,
                     )
-                    .map_err(|e| {
-                        FetchError::new(
-                            FailureClass::Dns,
-                            Phase::Resolve,
-                            "dns-tcp",
-                            format!(
-                                "cannot open a TCP connection to the DNS server {}: {e}",
-                                to.ip()
-                            ),
-                        )
-                    })?;
+                    .map_err(|e| stream_open_error(to, e))?;
                     d.streams.insert(stream, self.sockets.add(sock));
                 }
                 DnsCommand::Write { stream, bytes } => {
@@ -242,7 +233,7 @@ impl<L: Link> Fetch<L> {
         }
         let judged = d
             .lookup
-            .handle_streams(now, &mut self.rng, &mut reads)
+            .handle_streams(now, &mut self.rng, &reads)
             .and_then(|()| d.lookup.handle_timeout(now, &mut self.rng));
         if let Err(e) = judged {
             // What arrived before the failure is still shown.
