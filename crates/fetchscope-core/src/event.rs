@@ -150,6 +150,24 @@ pub struct TcpStateChange {
     pub cause: Option<String>,
 }
 
+impl TcpStateChange {
+    /// The change `from` → `to` in `stack`, with `cause`, or the one the transition
+    /// itself says.
+    pub fn new(
+        from: TcpState,
+        to: TcpState,
+        cause: Option<&str>,
+        stack: crate::tcp_state::Stack,
+    ) -> TcpStateChange {
+        let cause = cause.or_else(|| crate::tcp_state::transition_cause(from, to, stack));
+        TcpStateChange {
+            from,
+            to,
+            cause: cause.map(str::to_string),
+        }
+    }
+}
+
 /// A DNS step.
 #[derive(Debug, Clone, Serialize)]
 pub struct DnsEvent {

@@ -18,6 +18,7 @@ pub mod http;
 pub mod random;
 pub mod recovery;
 pub mod redirects;
+pub mod session;
 pub mod spec;
 pub mod tcp_state;
 pub mod time;

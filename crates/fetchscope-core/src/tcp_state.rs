@@ -115,3 +115,36 @@ mod tests {
         assert_eq!(TcpState::from_linux(12), None);
     }
 }
+
+/// Which stack a TCP state change happened in: a few transitions read differently when
+/// the kernel does them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    /// fetchscope's own stack (smoltcp).
+    Userspace,
+    /// The operating system's stack.
+    Kernel,
+}
+
+/// Why a TCP state changed, when the transition itself says it.
+pub fn transition_cause(from: TcpState, to: TcpState, stack: Stack) -> Option<&'static str> {
+    use TcpState::*;
+    let kernel = stack == Stack::Kernel;
+    Some(match (from, to) {
+        (SynSent, Established) if kernel => {
+            "SYN-ACK received; the kernel's ACK completes the handshake and connect() returns"
+        }
+        (SynSent, Established) => "SYN-ACK received; our ACK completes the handshake",
+        (SynSent, Closed) if kernel => "the connection attempt failed (RST or timeout)",
+        (SynSent, Closed) => "RST received: connection refused",
+        (Established, CloseWait) => "the server's FIN arrived",
+        (FinWait1, FinWait2) => "our FIN was acknowledged",
+        (FinWait1, Closing) => "the server's FIN crossed ours",
+        (FinWait1, TimeWait) => "the server acknowledged our FIN and sent its own",
+        (FinWait2, TimeWait) => "the server's FIN arrived; we acknowledge it",
+        (Closing, TimeWait) => "our FIN was acknowledged",
+        (LastAck, Closed) => "our FIN was acknowledged",
+        (_, Closed) => "the connection was reset or aborted",
+        _ => return None,
+    })
+}

@@ -1,12 +1,11 @@
-//! The connection: a smoltcp TCP socket, TLS on top for `https://`, and the bytes moved
-//! between them; TCP state changes and the TLS stages are reported as they happen.
+//! The connection: a smoltcp TCP socket, the stream bytes moved between it and the
+//! session (which runs TLS and HTTP), and the TCP state changes as they happen.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use fetchscope_net::{Direction, Frame, Link};
 use fetchscope_wire::{Dissection, TcpFlags};
 use rand::Rng;
-use rustls::pki_types::ServerName;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 use smoltcp::wire::{IpAddress, IpEndpoint};
@@ -15,13 +14,14 @@ use super::Fetch;
 use super::at;
 use fetchscope_core::TcpState;
 use fetchscope_core::error::{FailureClass, FetchError};
-use fetchscope_core::event::{EventKind, Phase, TcpStateChange, TlsEvent};
-use fetchscope_core::tls::{TlsClient, TlsProgress};
+use fetchscope_core::event::{Phase, TcpStateChange};
+use fetchscope_core::session::SessionInput;
+use fetchscope_core::tcp_state::Stack;
 
 /// Plaintext read from TCP per step when there is no TLS.
 const PLAIN_CHUNK: usize = 16 * 1024;
 
-/// One TCP connection (and its TLS session) to a server.
+/// One TCP connection to a server (its TLS session and stream bytes are the session's).
 pub(super) struct Conn {
     /// The smoltcp socket.
     pub tcp: SocketHandle,
@@ -31,29 +31,23 @@ pub(super) struct Conn {
     pub remote: IpEndpoint,
     /// Our port.
     pub local_port: u16,
-    /// TLS, for `https://`.
-    pub tls: Option<TlsClient>,
     /// ESTABLISHED was seen; the session starts in the next step.
     session_due: bool,
-    /// Bytes handed to the socket so far (TCP stream offset).
-    pub tx_written: u64,
-    /// The peer's FIN arrived (TCP) or its close_notify (TLS).
-    pub peer_eof: bool,
     /// Sequence number just past the peer's FIN, once seen.
     pub peer_fin_end: Option<u32>,
     /// The last acknowledgement number we sent.
     pub last_tx_ack: Option<u32>,
-    /// Plaintext received and not yet given to HTTP.
-    pub plain: Vec<u8>,
+    /// Retransmissions we had sent on the connection when the request was queued.
+    pub retransmissions_before: u32,
     /// The sequence space, derived from the packets.
     pub track: super::track::TcpTrack,
 }
 
 impl<L: Link> Fetch<L> {
-    /// Opens a TCP connection to `addr` on the target's port.
-    pub(super) fn connect(&mut self, addr: IpAddr) -> Result<(), FetchError> {
-        self.enter(Phase::Connect);
-        let remote = IpEndpoint::new(IpAddress::from(addr), self.target.port);
+    /// Opens a TCP connection to `remote`.
+    pub(super) fn connect(&mut self, remote: SocketAddr) -> Result<(), FetchError> {
+        let addr = remote.ip();
+        let remote = IpEndpoint::new(IpAddress::from(addr), remote.port());
         // No address of the server's IP version: nothing can be sent (smoltcp would
         // answer its own SYN with a RST, which would read like a refusal).
         if !self
@@ -102,19 +96,15 @@ impl<L: Link> Fetch<L> {
                 )
             })?;
         let tcp = self.sockets.add(sock);
-        self.exchange.remote = Some(remote);
         self.conn = Some(Conn {
             tcp,
             state: TcpState::Closed,
             remote,
             local_port,
-            tls: None,
             session_due: false,
-            tx_written: 0,
-            peer_eof: false,
             peer_fin_end: None,
             last_tx_ack: None,
-            plain: Vec::new(),
+            retransmissions_before: 0,
             track: super::track::TcpTrack::default(),
         });
         self.observe_tcp(Some("connect() called: the SYN is queued"));
@@ -133,17 +123,9 @@ impl<L: Link> Fetch<L> {
         }
         let from = conn.state;
         conn.state = state;
-        let cause = cause
-            .map(str::to_string)
-            .or_else(|| transition_cause(from, state).map(str::to_string));
-        self.emit(EventKind::TcpState(TcpStateChange {
-            from,
-            to: state,
-            cause,
-        }));
-        if state == TcpState::Established && self.exchange.marks.connect.is_none() {
-            self.exchange.marks.connect = Some(at(self.now()));
-        }
+        let change = TcpStateChange::new(from, state, cause, Stack::Userspace);
+        // A state change starts nothing by itself: no command follows it.
+        let _ = self.tell(SessionInput::TcpState(change));
     }
 
     pub(super) fn drive_connect(&mut self) -> Result<(), FetchError> {
@@ -154,201 +136,70 @@ impl<L: Link> Fetch<L> {
             // The step that saw the SYN-ACK sent the bare ACK; start the session in the
             // next step, so the three-way handshake shows as three packets, as with a
             // kernel stack (connect() returns, then the application writes).
-            TcpState::Established if conn.session_due => self.start_session(),
+            TcpState::Established if conn.session_due => {
+                self.tell(SessionInput::Connected)?;
+                self.drive_transport()
+            }
             TcpState::Established => {
                 conn.session_due = true;
                 Ok(())
             }
-            TcpState::Closed => Err(FetchError::new(
-                FailureClass::Connect,
-                Phase::Connect,
-                "refused",
-                format!(
-                    "connection refused: {} answered the SYN with a reset (RST); nothing listens on that port",
-                    conn.remote
-                ),
-            )),
+            TcpState::Closed => Err(self.session.refused_error()),
             _ => Ok(()),
         }
     }
 
-    /// The connection is up: start TLS, or go straight to the request for `http://`.
-    fn start_session(&mut self) -> Result<(), FetchError> {
-        if !self.target.tls {
-            self.exchange.request_due = true;
-            return self.drive_transport();
-        }
-        self.enter(Phase::Tls);
-        let host = self.target.host.clone();
-        let server_name = ServerName::try_from(host.clone()).map_err(|e| {
-            FetchError::new(
-                FailureClass::Tls,
-                Phase::Tls,
-                "bad-name",
-                format!("'{host}' cannot be used as a TLS server name: {e}"),
-            )
-        })?;
-        let tls = TlsClient::new(&self.tls_config, server_name)
-            .map_err(|e| FetchError::new(FailureClass::Tls, Phase::Tls, e.kind(), e.to_string()))?;
-        if let Some(conn) = self.conn.as_mut() {
-            conn.tls = Some(tls);
-        }
-        self.drive_transport()
-    }
-
-    /// Moves bytes between the TCP socket, TLS and HTTP, in both directions.
+    /// Moves bytes between the TCP socket and the session, in both directions.
     pub(super) fn drive_transport(&mut self) -> Result<(), FetchError> {
-        if self.exchange.request_due
-            && self
-                .conn
-                .as_ref()
-                .is_some_and(|c| c.tls.as_ref().is_none_or(TlsClient::is_complete))
-        {
-            self.exchange.request_due = false;
-            self.queue_request();
-        }
-        let Some(conn) = self.conn.as_mut() else {
-            return Ok(());
-        };
-        // Incoming: socket → TLS (or straight to HTTP).
-        let mut eof = false;
-        let sock = self.sockets.get_mut::<tcp::Socket>(conn.tcp);
-        match &mut conn.tls {
-            Some(tls) => loop {
-                let spare = tls.incoming_spare();
-                if spare.is_empty() {
-                    break;
-                }
-                match sock.recv_slice(spare) {
-                    Ok(0) => break,
-                    Ok(n) => tls.incoming_filled(n),
-                    Err(tcp::RecvError::Finished) => {
-                        eof = true;
-                        break;
-                    }
-                    Err(tcp::RecvError::InvalidState) => break,
-                }
-            },
-            None => {
-                let mut buf = [0u8; PLAIN_CHUNK];
-                match sock.recv_slice(&mut buf) {
-                    Ok(n) => conn
-                        .plain
-                        .extend_from_slice(buf.get(..n).unwrap_or_default()),
-                    Err(tcp::RecvError::Finished) => eof = true,
-                    Err(tcp::RecvError::InvalidState) => {}
-                }
-            }
-        }
-        if let Some(tls) = &mut conn.tls {
-            let plain = &mut conn.plain;
-            let phase = self.phase.max(Phase::Tls);
-            let mut progress = Vec::new();
-            let r = tls.process_into(&mut |p| plain.extend_from_slice(p), &mut progress);
-            self.report_tls(progress);
-            r.map_err(|e| FetchError::new(FailureClass::Tls, phase, e.kind(), e.to_string()))?;
-        }
-        if self.conn.as_ref().is_some_and(|c| !c.plain.is_empty()) {
-            self.receive_plaintext()?;
-        }
-        // The peer's end of the stream — TCP FIN, or TLS close_notify, which ends the
-        // response stream like a FIN does — after the plaintext that came before it.
-        let peer_closed = self.conn.as_ref().is_some_and(|c| {
-            !c.peer_eof && (eof || c.tls.as_ref().is_some_and(TlsClient::peer_closed))
-        });
-        if peer_closed {
-            self.peer_closed_stream()?;
-        }
-        self.write_tls_outgoing();
+        self.tell(SessionInput::Ready)?;
         let Some(conn) = self.conn.as_ref() else {
             return Ok(());
         };
-        if conn.state == TcpState::Closed && self.phase < Phase::Teardown {
-            let class = if self.phase == Phase::Tls {
-                FailureClass::Tls
-            } else {
-                FailureClass::Http
-            };
-            return Err(FetchError::new(
-                class,
-                self.phase,
-                "reset",
-                format!(
-                    "{} reset the connection (RST) during the {} phase",
-                    conn.remote, self.phase
-                ),
-            ));
+        // Incoming: as much as TLS takes (or one chunk of plaintext).
+        let mut eof = false;
+        let sock = self.sockets.get_mut::<tcp::Socket>(conn.tcp);
+        let tls = self.session.tls().is_some();
+        loop {
+            let buf = self.session.receive_buffer(PLAIN_CHUNK);
+            if buf.is_empty() {
+                break;
+            }
+            match sock.recv_slice(buf) {
+                Ok(0) if tls => break,
+                Ok(n) => self.session.bytes_received(n),
+                Err(tcp::RecvError::Finished) => {
+                    eof = true;
+                    break;
+                }
+                Err(tcp::RecvError::InvalidState) => break,
+            }
+            if !tls {
+                break;
+            }
+        }
+        self.tell(SessionInput::StreamRead { eof })?;
+        self.write_outgoing();
+        let Some(conn) = self.conn.as_ref() else {
+            return Ok(());
+        };
+        if conn.state == TcpState::Closed && self.session.phase() < Phase::Teardown {
+            return Err(self.session.reset_error(None));
         }
         Ok(())
     }
 
-    /// Hands TLS's pending ciphertext to the TCP socket, as much as it takes.
-    pub(super) fn write_tls_outgoing(&mut self) {
+    /// Hands the session's pending stream bytes to the TCP socket, as much as it takes.
+    pub(super) fn write_outgoing(&mut self) {
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
         let sock = self.sockets.get_mut::<tcp::Socket>(conn.tcp);
-        if let Some(tls) = conn.tls.as_mut()
-            && !tls.outgoing().is_empty()
+        let out = self.session.outgoing();
+        if !out.is_empty()
             && sock.may_send()
-            && let Ok(n) = sock.send_slice(tls.outgoing())
+            && let Ok(n) = sock.send_slice(out)
         {
-            tls.consume_outgoing(n);
-            conn.tx_written += n as u64;
-        }
-    }
-
-    /// Writes plaintext (for `http://`) straight to the socket.
-    pub(super) fn write_plain(&mut self, bytes: &[u8]) -> usize {
-        let Some(conn) = self.conn.as_mut() else {
-            return 0;
-        };
-        let sock = self.sockets.get_mut::<tcp::Socket>(conn.tcp);
-        let n = sock.send_slice(bytes).unwrap_or(0);
-        conn.tx_written += n as u64;
-        n
-    }
-
-    /// Runs TLS once more (after queueing data or a close_notify) and reports it.
-    pub(super) fn process_tls(&mut self) {
-        let Some(conn) = self.conn.as_mut() else {
-            return;
-        };
-        let Some(tls) = conn.tls.as_mut() else {
-            return;
-        };
-        let plain = &mut conn.plain;
-        let mut progress = Vec::new();
-        // An error here shows up again, and is reported, in the next drive_transport.
-        let _ = tls.process_into(&mut |d| plain.extend_from_slice(d), &mut progress);
-        self.report_tls(progress);
-    }
-
-    fn report_tls(&mut self, progress: Vec<TlsProgress>) {
-        let host = self.target.host.clone();
-        for p in progress {
-            if let TlsProgress::HandshakeComplete { .. } = &p {
-                self.exchange.marks.appconnect = Some(at(self.now()));
-                self.exchange.request_due = true;
-            }
-            let (stage, detail, certs) = match p.into_stage(&host) {
-                Ok(s) => s,
-                Err(note) => {
-                    self.note(note);
-                    continue;
-                }
-            };
-            let tls = self.conn.as_ref().and_then(|c| c.tls.as_ref());
-            let ev = TlsEvent {
-                stage: stage.into(),
-                version: tls.and_then(TlsClient::version),
-                suite: tls.and_then(TlsClient::suite),
-                group: tls.and_then(TlsClient::group),
-                alpn: tls.and_then(TlsClient::alpn),
-                detail,
-                certificates: certs,
-            };
-            self.emit(EventKind::Tls(ev));
+            self.session.consume_outgoing(n);
         }
     }
 
@@ -476,14 +327,8 @@ impl<L: Link> Fetch<L> {
                 if t.flags.contains(TcpFlags::ACK) {
                     conn.last_tx_ack = Some(t.ack_raw);
                 }
-                if let Some(end) = self.exchange.request_end
-                    && self.exchange.marks.request_sent.is_none()
-                {
-                    let last = u64::from(t.seq.saturating_sub(1)) + u64::from(len);
-                    if len > 0 && last >= end {
-                        self.exchange.marks.request_sent = Some(at(f.t));
-                    }
-                }
+                let end = u64::from(t.seq.saturating_sub(1)) + u64::from(len);
+                self.session.segment_sent(at(f.t), end, u64::from(len));
             }
         }
     }
@@ -661,24 +506,6 @@ fn quoted_flow_of(inner: &[u8], proto: u8) -> Option<QuotedTcp> {
         src: std::net::SocketAddr::new(src, word(tcp, 0)?),
         dst: std::net::SocketAddr::new(dst, word(tcp, 2)?),
         ip_len,
-    })
-}
-
-/// Why a TCP state changed, when the transition itself says it.
-fn transition_cause(from: TcpState, to: TcpState) -> Option<&'static str> {
-    use TcpState::*;
-    Some(match (from, to) {
-        (SynSent, Established) => "SYN-ACK received; our ACK completes the handshake",
-        (SynSent, Closed) => "RST received: connection refused",
-        (Established, CloseWait) => "the server's FIN arrived",
-        (FinWait1, FinWait2) => "our FIN was acknowledged",
-        (FinWait1, Closing) => "the server's FIN crossed ours",
-        (FinWait1, TimeWait) => "the server acknowledged our FIN and sent its own",
-        (FinWait2, TimeWait) => "the server's FIN arrived; we acknowledge it",
-        (Closing, TimeWait) => "our FIN was acknowledged",
-        (LastAck, Closed) => "our FIN was acknowledged",
-        (_, Closed) => "the connection was reset or aborted",
-        _ => return None,
     })
 }
 

@@ -9,9 +9,11 @@
 //! machine waits on the link — blocking on the device's file descriptor, or moving the
 //! built-in lab's virtual clock — never spinning.
 //!
-//! The machine is split by concern into private modules: `resolve` (the DNS stub),
-//! `connection` (TCP and TLS), `exchange` (HTTP requests, responses and redirects) and
-//! `teardown`.
+//! What the fetch does at each stage — TLS, HTTP, redirects, timings, the summary — is
+//! the core's [`Session`]; this driver gives it smoltcp's sockets and the packets. It is
+//! split by concern into private modules: `resolve` (the DNS stub's sockets),
+//! `connection` (the TCP socket and the stream bytes), `exchange` (the session's commands)
+//! and `teardown`.
 
 mod connection;
 mod exchange;
@@ -33,17 +35,16 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, SocketSet};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{HardwareAddress, IpAddress, IpEndpoint};
-use url::Url;
+use smoltcp::wire::{HardwareAddress, IpAddress};
 
 use crate::config::FetchConfig;
 use fetchscope_core::error::{FailureClass, FetchError};
 use fetchscope_core::event::{Event, EventKind, PacketEvent, Phase, Summary};
 use fetchscope_core::http::DigestSink;
+use fetchscope_core::session::{ConnectionFacts, Session, SessionConfig, Target};
 use fetchscope_core::tls::{LinkTime, TlsConfig, TlsSetup};
 
 use connection::Conn;
-use exchange::Exchange;
 use resolve::DnsSockets;
 
 /// `t` on the core's clock (both count microseconds from the link's time zero).
@@ -63,46 +64,6 @@ enum Pending {
     Event(Instant, EventKind),
 }
 
-/// Where the fetch is going next: the URL of the current exchange and how to reach it.
-#[derive(Debug, Clone)]
-struct Target {
-    url: Url,
-    host: String,
-    port: u16,
-    tls: bool,
-}
-
-impl Target {
-    fn new(url: Url) -> Result<Target, FetchError> {
-        let setup =
-            |msg: String| FetchError::new(FailureClass::Setup, Phase::Resolve, "setup", msg);
-        let tls = match url.scheme() {
-            "https" => true,
-            "http" => false,
-            other => {
-                return Err(setup(format!(
-                    "fetchscope fetches http:// and https:// URLs, not {other}://"
-                )));
-            }
-        };
-        let host = match url.host() {
-            Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
-            Some(url::Host::Ipv4(a)) => a.to_string(),
-            Some(url::Host::Ipv6(a)) => a.to_string(),
-            None => return Err(setup(format!("the URL {url} has no host"))),
-        };
-        let port = url
-            .port_or_known_default()
-            .unwrap_or(if tls { 443 } else { 80 });
-        Ok(Target {
-            url,
-            host,
-            port,
-            tls,
-        })
-    }
-}
-
 /// The fetch machine. Create it with [`Fetch::new`], then pull [`Fetch::next_event`]
 /// until it returns `None`.
 pub struct Fetch<L: Link> {
@@ -115,26 +76,17 @@ pub struct Fetch<L: Link> {
     start: Instant,
     deadline: Instant,
     link_time: Arc<LinkTime>,
-    tls_config: TlsConfig,
 
     queue: VecDeque<Event>,
     pending: Vec<Pending>,
-    phase: Phase,
     started: bool,
     finished: bool,
     result: Option<Result<Summary, FetchError>>,
 
-    target: Target,
+    /// The protocol machine: TLS, HTTP, redirects, timings.
+    session: Session,
     dns: Option<DnsSockets>,
     conn: Option<Conn>,
-    exchange: Exchange,
-    body: DigestSink,
-    /// The exchanges before the current one (redirect hops).
-    done_exchanges: Vec<fetchscope_core::event::ExchangeRecord>,
-    redirects: usize,
-    /// The next exchange's target, once the current connection is closed.
-    next_hop: Option<Target>,
-    teardown_until: Option<Instant>,
 
     /// A failure found while decoding packets (an ICMP error about our own packets),
     /// raised before the next step.
@@ -232,6 +184,19 @@ impl<L: Link> Fetch<L> {
         })
         .map_err(|e| setup(e.to_string()))?;
         let body = DigestSink::new(cfg.body_out.take());
+        let session = Session::new(
+            SessionConfig {
+                user_agent: cfg.user_agent.clone(),
+                redirect_protocols: cfg.redirect_protocols,
+                tls: tls_config,
+                resolve: cfg.resolve.clone(),
+                deadline: at(start + timeout),
+                body,
+                conditions: cfg.conditions.clone(),
+            },
+            target,
+            at(start),
+        );
         Ok(Fetch {
             dev,
             iface,
@@ -241,22 +206,14 @@ impl<L: Link> Fetch<L> {
             start,
             deadline: start + timeout,
             link_time,
-            tls_config,
             queue: VecDeque::new(),
             pending: Vec::new(),
-            phase: Phase::Resolve,
             started: false,
             finished: false,
             result: None,
-            exchange: Exchange::new(target.url.clone(), at(start), false),
-            target,
+            session,
             dns: None,
             conn: None,
-            body,
-            done_exchanges: Vec::new(),
-            redirects: 0,
-            next_hop: None,
-            teardown_until: None,
             pending_error: None,
             recovery: RecoveryTracker::new(peer_is_smoltcp),
             paused_while_open: false,
@@ -292,7 +249,8 @@ impl<L: Link> Fetch<L> {
             } else {
                 self.started = true;
                 self.link_time.set(0);
-                self.start_exchange()
+                self.session.start(at(self.now()));
+                self.run_commands()
             };
             if let Err(e) = r {
                 self.fail(e);
@@ -333,7 +291,7 @@ impl<L: Link> Fetch<L> {
 
     /// The phase the fetch is in.
     pub fn phase(&self) -> Phase {
-        self.phase
+        self.session.phase()
     }
 
     /// The stack's address of the same IP version as `remote`.
@@ -360,16 +318,6 @@ impl<L: Link> Fetch<L> {
         self.pending.push(Pending::Event(now, kind));
     }
 
-    fn note(&mut self, text: impl Into<String>) {
-        self.emit(EventKind::Note { text: text.into() });
-    }
-
-    /// Moves to `phase` and reports it (also when re-entering a phase for a new hop).
-    fn enter(&mut self, phase: Phase) {
-        self.phase = phase;
-        self.emit(EventKind::Phase { phase });
-    }
-
     // ---------------------------------------------------------------- step
 
     fn step(&mut self) -> Result<bool, FetchError> {
@@ -382,11 +330,11 @@ impl<L: Link> Fetch<L> {
         self.collect_frames()?;
         self.observe_tcp(None);
         let queued = self.rx_queued();
-        let phase = self.phase;
+        let phase = self.session.phase();
         self.drive()?;
         // The DNS answer called connect(): the SYN goes out in the next step (at the same
         // moment), so a person who quits at the answer (fetchscope step) sends nothing.
-        if phase == Phase::Resolve && self.phase == Phase::Connect {
+        if phase == Phase::Resolve && self.session.phase() == Phase::Connect {
             return Ok(true);
         }
         // The transport reads a bounded amount per step (two TLS records): when it took
@@ -415,7 +363,7 @@ impl<L: Link> Fetch<L> {
     }
 
     fn drive(&mut self) -> Result<(), FetchError> {
-        match self.phase {
+        match self.session.phase() {
             Phase::Resolve => self.drive_dns(),
             Phase::Connect => self.drive_connect(),
             Phase::Tls | Phase::Request | Phase::Response | Phase::Teardown => {
@@ -435,8 +383,8 @@ impl<L: Link> Fetch<L> {
         if let Some(t) = self.dns.as_ref().and_then(DnsSockets::wake_at) {
             until = until.min(t);
         }
-        if let Some(t) = self.teardown_until {
-            until = until.min(t);
+        if let Some(t) = self.session.poll_timeout() {
+            until = until.min(stack_time(t));
         }
         if until <= now {
             // Something is due but the last step could not do it (e.g. a full device
@@ -448,7 +396,7 @@ impl<L: Link> Fetch<L> {
             Ok(WaitOutcome::Idle) => Err(self.timeout_error()),
             Err(e) => Err(FetchError::new(
                 FailureClass::Setup,
-                self.phase,
+                self.session.phase(),
                 "link",
                 e.to_string(),
             )),
@@ -465,50 +413,32 @@ impl<L: Link> Fetch<L> {
 
     fn timeout_error(&self) -> FetchError {
         let secs = (self.deadline - self.start).total_millis() as f64 / 1000.0;
-        let remote = self
-            .conn
+        let host = &self.session.target().host;
+        let dns_stall = self
+            .dns
             .as_ref()
-            .map(|c| c.remote.to_string())
-            .unwrap_or_else(|| self.target.host.clone());
-        let conditions = &self.cfg.conditions;
-        let what = match self.phase {
-            Phase::Resolve => match &self.dns {
-                Some(d) => d.lookup.stall_description(&self.target.host, conditions),
-                None => format!("no DNS answer for {}", self.target.host),
-            },
-            Phase::Connect => conditions.no_syn_ack(&remote),
-            phase => conditions.stall(phase, &remote, &self.stall_facts()),
-        };
-        let mut e = FetchError::timed_out(self.phase, secs, &what);
-        e.message.push_str(&conditions.after_timeout());
-        e
+            .map(|d| d.lookup.stall_description(host, &self.cfg.conditions));
+        self.session
+            .timeout_error(secs, dns_stall, &self.stall_facts())
     }
 
     /// What the packets of the current connection show, for a timeout message.
     fn stall_facts(&self) -> fetchscope_core::advice::StallFacts {
+        let mut facts = self.session.stall_facts();
         let Some(conn) = self.conn.as_ref() else {
-            return fetchscope_core::advice::StallFacts::default();
+            return facts;
         };
         let sock = self.sockets.get::<smoltcp::socket::tcp::Socket>(conn.tcp);
         // Bytes still in the socket's send buffer: queued, or sent and not acknowledged.
         // In the request phase they are the request's (nothing is queued after it).
-        let request_bytes = match (self.exchange.request_start, self.exchange.request_end) {
-            (Some(a), Some(b)) if b >= a => b - a,
-            _ => conn.tx_written,
-        };
-        let unacknowledged = (sock.send_queue() as u64).min(request_bytes);
-        fetchscope_core::advice::StallFacts {
-            request_bytes,
-            unacknowledged: Some(unacknowledged),
-            zero_window: conn.track.snd_wnd == Some(0),
-            retransmissions: conn
-                .track
-                .retransmissions_tx
-                .saturating_sub(self.exchange.retransmissions_before),
-            held_out_of_order: u64::from(conn.track.held_out_of_order()),
-            body_bytes: self.exchange.reader_decoded_bytes(),
-            response_started: !conn.plain.is_empty() || self.exchange.marks.starttransfer.is_some(),
-        }
+        facts.unacknowledged = Some((sock.send_queue() as u64).min(facts.request_bytes));
+        facts.zero_window = conn.track.snd_wnd == Some(0);
+        facts.retransmissions = conn
+            .track
+            .retransmissions_tx
+            .saturating_sub(conn.retransmissions_before);
+        facts.held_out_of_order = u64::from(conn.track.held_out_of_order());
+        facts
     }
 
     fn collect_frames(&mut self) -> Result<(), FetchError> {
@@ -526,7 +456,7 @@ impl<L: Link> Fetch<L> {
                 .then(|| self.account_too_big(&f.data))
                 .flatten();
             let t = f.t;
-            self.pending.push(Pending::Frame(f, self.phase));
+            self.pending.push(Pending::Frame(f, self.session.phase()));
             if let Some(text) = too_big {
                 self.pending
                     .push(Pending::Event(t, EventKind::Note { text }));
@@ -535,7 +465,7 @@ impl<L: Link> Fetch<L> {
         if let Some(e) = self.dev.take_error() {
             return Err(FetchError::new(
                 FailureClass::Setup,
-                self.phase,
+                self.session.phase(),
                 "link",
                 e.to_string(),
             ));
@@ -547,51 +477,25 @@ impl<L: Link> Fetch<L> {
 
     fn finish(&mut self) {
         let now = self.now();
-        self.exchange.marks.total = Some(at(now));
-        self.teardown_until = None;
-        self.enter(Phase::Done);
-        if let Err(e) = self.body.flush() {
-            self.fail(FetchError::new(
-                FailureClass::Setup,
-                Phase::Done,
-                "output",
-                format!("could not write the body: {e}"),
-            ));
-            return;
-        }
-        let record = self.exchange_record();
-        let conn = self.conn.as_ref();
-        let tls = conn.and_then(|c| c.tls.as_ref());
-        let mut exchanges = std::mem::take(&mut self.done_exchanges);
-        exchanges.push(record);
-        let summary = Summary {
-            url: self.target.url.to_string(),
-            status: self.exchange.status(),
-            body_bytes: self.body.bytes(),
-            wire_body_bytes: self.exchange.wire_body_bytes(),
-            body_sha256: self.body.sha256_hex(),
-            timings: self.exchange.marks.curl(at(self.start), self.target.tls),
-            har: self.exchange.marks.har(self.target.tls),
-            remote: conn.map(|c| c.remote.to_string()).unwrap_or_default(),
-            local: conn
-                .map(|c| {
-                    format!(
-                        "{}",
-                        IpEndpoint::new(self.local_address_for(c.remote.addr), c.local_port)
-                    )
-                })
-                .unwrap_or_default(),
-            final_tcp_state: conn.map(|c| c.state.to_string()).unwrap_or_default(),
+        let facts = ConnectionFacts {
+            local: self.conn.as_ref().map(|c| {
+                std::net::SocketAddr::new(
+                    self.local_address_for(c.remote.addr).into(),
+                    c.local_port,
+                )
+            }),
             packets_tx: self.packets_tx,
             packets_rx: self.packets_rx,
-            tls_version: tls.and_then(|t| t.version()),
-            tls_suite: tls.and_then(|t| t.suite()),
-            redirects: self.redirects,
-            exchanges,
         };
-        self.emit(EventKind::Done(Box::new(summary.clone())));
-        self.result = Some(Ok(summary));
-        self.finished = true;
+        let r = self.session.finish(at(now), facts);
+        self.drain_session_events();
+        match r {
+            Ok(summary) => {
+                self.result = Some(Ok(summary));
+                self.finished = true;
+            }
+            Err(e) => self.fail(e),
+        }
     }
 
     fn fail(&mut self, e: FetchError) {
@@ -600,7 +504,6 @@ impl<L: Link> Fetch<L> {
         }
         self.finished = true;
         self.dns = None;
-        self.teardown_until = None;
         // Close politely so the trace shows how the connection ended, then stop.
         if let Some(h) = self.conn.as_ref().map(|c| c.tcp) {
             let sock = self.sockets.get_mut::<smoltcp::socket::tcp::Socket>(h);
@@ -623,13 +526,11 @@ impl<L: Link> Fetch<L> {
     /// Decodes this step's packets (now that the TLS secrets they need are known) and
     /// moves everything into the event queue, in order.
     fn flush(&mut self) {
-        if let Some(tls) = self.conn.as_mut().and_then(|c| c.tls.as_mut()) {
-            for s in tls.take_secrets() {
-                self.dissector
-                    .add_tls_secret(&s.label, &s.client_random, &s.secret);
-                self.key_log.push_str(&s.key_log_line());
-                self.key_log.push('\n');
-            }
+        for s in self.session.take_secrets() {
+            self.dissector
+                .add_tls_secret(&s.label, &s.client_random, &s.secret);
+            self.key_log.push_str(&s.key_log_line());
+            self.key_log.push('\n');
         }
         for p in std::mem::take(&mut self.pending) {
             match p {

@@ -12,6 +12,7 @@ use fetchscope_core::dns::{
 };
 use fetchscope_core::error::{FailureClass, FetchError};
 use fetchscope_core::event::{EventKind, Phase};
+use fetchscope_core::session::SessionInput;
 use fetchscope_net::Link;
 use fetchscope_wire::Dissection;
 use smoltcp::iface::SocketHandle;
@@ -39,23 +40,8 @@ impl DnsSockets {
 }
 
 impl<L: Link> Fetch<L> {
-    /// Starts an exchange that needs its own connection: resolve the target's host (or
-    /// take its address from the URL or `--resolve`), then connect.
-    pub(super) fn start_exchange(&mut self) -> Result<(), FetchError> {
-        self.enter(Phase::Resolve);
-        if let Some((addr, event)) = fetchscope_core::address_without_dns(
-            &self.target.url,
-            &self.target.host,
-            self.target.port,
-            &self.cfg.resolve,
-        ) {
-            self.emit(EventKind::Dns(event));
-            return self.connect(addr);
-        }
-        self.start_dns()
-    }
-
-    fn start_dns(&mut self) -> Result<(), FetchError> {
+    /// Starts looking `host` up (for a connection to `port`).
+    pub(super) fn start_dns(&mut self, host: &str, port: u16) -> Result<(), FetchError> {
         let has = |v6: bool| {
             self.cfg.addrs.iter().any(|a| {
                 a.address().version()
@@ -71,8 +57,8 @@ impl<L: Link> Fetch<L> {
         let lookup = DnsLookup::start(
             now,
             LookupSpec {
-                host: &self.target.host,
-                port: self.target.port,
+                host,
+                port,
                 qtypes: &qtypes,
                 servers: self.cfg.dns_servers.clone(),
                 nxdomain_hint: self.cfg.nxdomain_hint.clone(),
@@ -160,8 +146,7 @@ impl<L: Link> Fetch<L> {
         self.report_dns_events();
         if let Some(addr) = self.dns.as_ref().and_then(|d| d.lookup.outcome()) {
             self.dns = None;
-            self.exchange.marks.namelookup = Some(at(self.now()));
-            return self.connect(addr);
+            return self.tell(SessionInput::Resolved(addr));
         }
         Ok(())
     }

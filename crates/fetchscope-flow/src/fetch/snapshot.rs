@@ -341,10 +341,10 @@ impl<L: Link> Fetch<L> {
 
     /// The state as the machine itself has it now (the end of the last step).
     pub(super) fn live_as_of(&self) -> AsOf {
-        let tls = self.conn.as_ref().and_then(|c| c.tls.as_ref());
+        let tls = self.session.tls();
         AsOf {
             t_us: self.t_us(self.now()),
-            phase: self.phase,
+            phase: self.session.phase(),
             tcp: self.conn.as_ref().map(|c| c.state),
             tls_params: tls
                 .map(|t| [t.version(), t.suite(), t.group(), t.alpn()])
@@ -421,7 +421,7 @@ impl<L: Link> Fetch<L> {
             }
         });
         let tls_ahead = self.tls_ahead(as_of);
-        let tls = self.conn.as_ref().and_then(|c| c.tls.as_ref()).map(|_| {
+        let tls = self.session.tls().map(|_| {
             let words = tls_words(as_of, tls_ahead);
             let [version, suite, group, alpn] = as_of.tls_params.clone();
             TlsSnapshot {
@@ -433,20 +433,17 @@ impl<L: Link> Fetch<L> {
                 waiting_for: words.waiting_for.map(str::to_string),
             }
         });
-        let http = self.exchange.request.as_ref().map(|r| HttpSnapshot {
+        let session = &self.session;
+        let http = session.request().map(|r| HttpSnapshot {
             request: Some(format!("{} HTTP/1.1", r.start_line())),
-            status: match self.exchange.status() {
+            status: match session.status() {
                 0 => None,
                 s => Some(s),
             },
-            body_bytes: self.exchange.reader_decoded_bytes(),
-            wire_body_bytes: self.exchange.wire_body_bytes(),
-            complete: self
-                .exchange
-                .reader
-                .as_ref()
-                .is_some_and(fetchscope_core::http::ResponseReader::is_complete),
-            redirects: self.redirects,
+            body_bytes: session.body_bytes(),
+            wire_body_bytes: session.wire_body_bytes(),
+            complete: session.response_complete(),
+            redirects: session.redirects(),
         });
         let dns = self
             .dns
@@ -505,7 +502,7 @@ impl<L: Link> Fetch<L> {
                 timer("the SYN is resent")
             ),
             (Phase::Connect, Some(TcpState::Established)) => {
-                if self.target.tls {
+                if self.session.target().tls {
                     "the TCP handshake is done: the TLS ClientHello goes out next".into()
                 } else {
                     "the TCP handshake is done: the HTTP request goes out next".into()
@@ -526,7 +523,7 @@ impl<L: Link> Fetch<L> {
                 timer("unacknowledged data is resent")
             ),
             (Phase::Response, _) => {
-                let got = self.exchange.reader_decoded_bytes();
+                let got = self.session.body_bytes();
                 format!("receiving the response ({got} body bytes so far); more segments and our ACKs follow")
             }
             (Phase::Teardown, Some(TcpState::FinWait1)) => {
@@ -579,12 +576,7 @@ impl<L: Link> Fetch<L> {
         }
         self.finished = true;
         self.dns = None;
-        let e = fetchscope_core::error::FetchError::new(
-            fetchscope_core::error::FailureClass::Aborted,
-            self.phase,
-            "aborted",
-            format!("{why}: {consequence}"),
-        );
+        let e = self.session.abort_error(why, consequence);
         self.emit(fetchscope_core::event::EventKind::Error(e.to_event()));
         self.result = Some(Err(e));
         self.flush();

@@ -1,49 +1,37 @@
-//! Teardown: TLS close_notify, then FIN; wait until the peer's FIN is acknowledged (or
-//! the socket is CLOSED), then finish — or start the next hop of a redirect.
+//! Teardown over smoltcp: the session's close_notify, then FIN; the teardown is over once
+//! the peer's FIN is acknowledged (or the socket is CLOSED), or when the session's time
+//! for it runs out.
 
-use fetchscope_net::Link;
-use smoltcp::socket::tcp;
-use smoltcp::time::Duration;
-
-use super::Fetch;
 use fetchscope_core::TcpState;
 use fetchscope_core::error::FetchError;
 use fetchscope_core::event::Phase;
+use fetchscope_core::session::SessionInput;
+use fetchscope_net::Link;
+use smoltcp::socket::tcp;
 
-/// How long teardown may wait for the server to close its side.
-const TEARDOWN_LIMIT: Duration = Duration::from_secs(5);
+use super::{Fetch, at};
 
 impl<L: Link> Fetch<L> {
-    /// Sends close_notify (TLS) and FIN.
-    pub(super) fn begin_teardown(&mut self) {
-        if self.phase == Phase::Teardown || self.phase == Phase::Done {
-            return;
-        }
-        self.enter(Phase::Teardown);
-        self.teardown_until = Some((self.now() + TEARDOWN_LIMIT).min(self.deadline));
-        if let Some(tls) = self.conn.as_mut().and_then(|c| c.tls.as_mut()) {
-            tls.close();
-            self.process_tls();
-            // close() below queues the FIN after what the socket holds: hand it the
-            // close_notify first.
-            self.write_tls_outgoing();
-        }
+    /// Hands the socket what the session still sends (its close_notify), then closes it:
+    /// the FIN is queued after it.
+    pub(super) fn close(&mut self) {
+        self.write_outgoing();
         if let Some(h) = self.conn.as_ref().map(|c| c.tcp) {
             self.sockets.get_mut::<tcp::Socket>(h).close();
             self.observe_tcp(Some("close() called: FIN queued after our last data"));
         }
     }
 
-    /// Ends the teardown once both FINs are through, or after [`TEARDOWN_LIMIT`].
+    /// Tells the session once both FINs are through, or lets it stop waiting.
     pub(super) fn drive_teardown(&mut self) -> Result<(), FetchError> {
-        if self.phase != Phase::Teardown {
+        if self.session.phase() != Phase::Teardown {
             return Ok(());
         }
         let Some(conn) = self.conn.as_ref() else {
-            return self.teardown_done();
+            return self.tell(SessionInput::Closed);
         };
         // Don't stop while ciphertext (close_notify) is still queued for the socket.
-        if conn.tls.as_ref().is_some_and(|t| !t.outgoing().is_empty()) {
+        if !self.session.outgoing().is_empty() {
             return Ok(());
         }
         let done = match conn.state {
@@ -55,27 +43,9 @@ impl<L: Link> Fetch<L> {
             _ => false,
         };
         if done {
-            return self.teardown_done();
+            return self.tell(SessionInput::Closed);
         }
-        if self.teardown_until.is_some_and(|t| self.now() >= t) {
-            let state = conn.state;
-            self.note(format!(
-                "the server did not finish closing within {} s; stopping in {state}",
-                TEARDOWN_LIMIT.total_millis() / 1000,
-            ));
-            return self.teardown_done();
-        }
-        Ok(())
-    }
-
-    fn teardown_done(&mut self) -> Result<(), FetchError> {
-        self.teardown_until = None;
-        match self.next_hop.take() {
-            Some(target) => self.start_next_hop(target),
-            None => {
-                self.finish();
-                Ok(())
-            }
-        }
+        self.session.handle_timeout(at(self.now()));
+        self.run_commands()
     }
 }
