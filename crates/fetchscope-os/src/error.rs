@@ -20,6 +20,9 @@ pub enum OsError {
         /// What the system said.
         source: std::io::Error,
     },
+    /// The fetch cannot start (a URL fetchscope does not fetch).
+    #[error(transparent)]
+    Fetch(#[from] fetchscope_core::FetchError),
     /// A system call failed.
     #[error("{what}: {source}")]
     Io {

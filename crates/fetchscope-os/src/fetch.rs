@@ -1,17 +1,21 @@
-//! [`OsFetch`]: the same fetch as the smoltcp machine (`fetchscope_flow::Fetch`), through the kernel's sockets.
+//! [`OsFetch`]: the core's [`Session`] driven through the kernel's sockets — the same
+//! fetch as the smoltcp driver (`fetchscope_flow::Fetch`).
 //!
-//! DNS goes over a kernel UDP socket to the same servers with the same query and the same
-//! answer checks; TCP is a non-blocking kernel socket with `TCP_NODELAY` (as requests
-//! sets it); TLS and HTTP are fetchscope's own sans-IO code, fed with what the socket
-//! reads. Packets come from [`Capture`] with the kernel's timestamps and are merged with
-//! the machine's own events in time order: an item is released once it is older than
-//! [`SLACK`], so a packet stamped before an event (the SYN-ACK before `ESTABLISHED`) is
-//! never overtaken by it. Packets are decoded when released, after the TLS secrets they
-//! need were learned.
+//! DNS goes over kernel UDP (and, after a truncated answer, TCP) sockets to the same
+//! servers with the core's stub resolver; TCP is a non-blocking kernel socket with
+//! `TCP_NODELAY` (as requests sets it); TLS, HTTP, redirects and the summary are the
+//! session's. Packets come from [`Capture`] with the kernel's timestamps and are merged
+//! with the session's events in time order by the [`Timeline`]: an item is released once
+//! it is older than [`SLACK`], so a packet stamped before an event (the SYN-ACK before
+//! `ESTABLISHED`) is never overtaken by it. Packets are decoded when released, after the
+//! TLS secrets they need were learned.
 //!
 //! The kernel's TCP state is read from `TCP_INFO` after every wake-up (every captured
-//! packet wakes the machine), so state changes follow the packets that caused them. Once
-//! the kernel hands a closed connection to a time-wait socket, `/proc/net/tcp` tells.
+//! packet wakes the driver), so state changes follow the packets that caused them. Once
+//! the kernel hands a closed connection to a time-wait socket, `sock_diag` (or
+//! `/proc/net/tcp`) tells.
+//!
+//! [`Session`]: fetchscope_core::session::Session
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -20,33 +24,33 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fetchscope_core::Instant;
 use fetchscope_core::dns::{LookupSpec, question_types};
-use fetchscope_core::event::{ExchangeRecord, HttpRequestEvent, PacketEvent, TlsEvent};
-use fetchscope_core::http::{self, DigestSink, HttpProgress, Limits, RequestHead, ResponseReader};
-use fetchscope_core::redirects;
-use fetchscope_core::timing::TimingMarks;
-use fetchscope_core::tls::{LinkTime, TlsClient, TlsConfig, TlsSetup};
-use fetchscope_core::{Event, EventKind, FailureClass, FetchError, Phase, Summary, TcpState};
-use fetchscope_wire::{Direction, Dissection, Dissector};
+use fetchscope_core::event::{PacketEvent, TcpStateChange};
+use fetchscope_core::http::DigestSink;
+use fetchscope_core::session::{
+    ConnectionFacts, Session, SessionCommand, SessionConfig, SessionInput, Target,
+};
+use fetchscope_core::tcp_state::Stack;
+use fetchscope_core::tls::{LinkTime, TlsConfig, TlsSetup};
+use fetchscope_core::{Event, EventKind, FailureClass, FetchError, Instant, Phase, Summary};
+use fetchscope_core::{TcpState, advice::Conditions};
+use fetchscope_wire::Direction;
 use rand::rngs::StdRng;
-use rustls::pki_types::ServerName;
-use url::{Host, Url};
 
 use crate::bpf::FlowFilter;
 use crate::capture::{Capture, CapturedPacket, flow_key};
 use crate::config::OsConfig;
 use crate::dns::KernelDns;
 use crate::error::OsError;
+use crate::packets::PacketLog;
 use crate::tcpinfo::{self, TcpInfo};
-use crate::{diag, proc_tcp, report, route, sys};
+use crate::timeline::{Item, Timeline};
+use crate::{diag, proc_tcp, route, sys};
 
 /// How long an item waits before release, so packets stamped earlier can still be read.
 pub const SLACK: Duration = Duration::from_millis(3);
 /// How long the end of a run waits for packets still on their way to the capture.
 const GRACE: Duration = Duration::from_millis(1);
-/// How long teardown may wait for the server to close its side.
-const TEARDOWN_LIMIT: Duration = Duration::from_secs(5);
 /// Packets read per capture socket and step.
 const CAPTURE_BATCH: usize = 2048;
 /// Plaintext read per step when there is no TLS.
@@ -63,100 +67,44 @@ const TCP_CLOSE_WAIT: u8 = 8;
 const TCP_LAST_ACK: u8 = 9;
 const TCP_CLOSING: u8 = 11;
 
-/// Something that happened, waiting for its turn in the stream.
-enum Item {
-    Packet(u64, CapturedPacket),
-    Event(u64, EventKind),
-}
-
-impl Item {
-    fn t_us(&self) -> u64 {
-        match self {
-            Item::Packet(t, _) | Item::Event(t, _) => *t,
-        }
-    }
-}
-
 /// The kernel twin of a fetch. Create it with [`OsFetch::new`], then pull
 /// [`OsFetch::next_event`] until it returns `None`.
 pub struct OsFetch {
     cfg: OsConfig,
     capture: Capture,
-    dissector: Dissector,
     rng: StdRng,
     /// Wall-clock start (the capture's clock), since the Unix epoch.
     start: Duration,
-    deadline: Duration,
     link_time: Arc<LinkTime>,
+    /// The protocol machine: TLS, HTTP, redirects, timings.
+    session: Session,
+    timeline: Timeline<CapturedPacket>,
+    log: PacketLog,
 
     queue: VecDeque<Event>,
-    pending: Vec<Item>,
     released_phase: Phase,
-    last_released: u64,
-    phase: Phase,
     started: bool,
     finished: bool,
     result: Option<Result<Summary, FetchError>>,
 
-    /// The URL of the exchange in progress (a redirect changes it).
-    url: Url,
-    host: String,
-    port: u16,
-    tls_used: bool,
-    redirects: usize,
-    done_exchanges: Vec<ExchangeRecord>,
-    /// The response being read is a redirect: its body is dropped.
-    redirecting: bool,
-    /// Where the redirect leads once this connection is closed.
-    next_hop: Option<Url>,
-    /// Every TCP connection of the run (local, remote), and the servers for the filter.
-    flows: Vec<(SocketAddr, SocketAddr)>,
+    /// The servers of the run, for the capture filter.
     servers: Vec<(IpAddr, u16)>,
     remote: Option<SocketAddr>,
     local: Option<SocketAddr>,
     dns: Option<KernelDns>,
-    udp_ports: Vec<u16>,
     interfaces: Vec<String>,
 
     tcp: Option<TcpStream>,
     tcp_state: u8,
-    tcp_state_shown: TcpState,
+    /// The session asked to close the connection.
+    closing: bool,
     fin_sent: bool,
     last_rx_tcp_us: u64,
     last_state_us: u64,
 
-    tls_config: TlsConfig,
-    tls: Option<TlsClient>,
-    request_due: bool,
-    request: Option<RequestHead>,
-    request_end: Option<u64>,
-    tx_written: u64,
-    plain_out: Vec<u8>,
-    response: Option<ResponseReader>,
-    response_head: Option<HttpResponseHead>,
-    body: DigestSink,
-    plain: Vec<u8>,
-    status: Option<u16>,
-    peer_eof: bool,
-    teardown_until: Option<Duration>,
-
-    marks: TimingMarks,
-    packets: u64,
-    packets_tx: u64,
-    packets_rx: u64,
     key_log: String,
     info_connect: Option<TcpInfo>,
     info_end: Option<TcpInfo>,
-    checksums_completed: u64,
-}
-
-/// The response head as the exchange record wants it.
-#[derive(Debug, Clone, Default)]
-struct HttpResponseHead {
-    status: u16,
-    reason: String,
-    version: String,
-    headers: Vec<(String, String)>,
 }
 
 fn since_epoch() -> Duration {
@@ -173,33 +121,25 @@ fn instant(t_us: u64) -> Instant {
     Instant::from_micros(i64::try_from(t_us).unwrap_or(i64::MAX))
 }
 
+fn t_us_of(t: Instant) -> u64 {
+    t.micros_since(Instant::ZERO)
+}
+
 fn setup_error(phase: Phase, e: impl std::fmt::Display) -> FetchError {
     FetchError::new(FailureClass::Setup, phase, "setup", e.to_string())
 }
 
 impl OsFetch {
-    /// Prepares the kernel run: checks the capture permission and the URL. Nothing is
-    /// sent until the first [`OsFetch::next_event`].
+    /// Prepares the kernel run: checks the capture permission and the URL (as the
+    /// smoltcp driver does). Nothing is sent until the first [`OsFetch::next_event`].
     pub fn new(mut cfg: OsConfig) -> Result<OsFetch, OsError> {
         let capture = Capture::new()?;
-        let scheme = cfg.url.scheme().to_ascii_lowercase();
-        let tls_used = scheme == "https";
-        let host = match cfg.url.host() {
-            Some(Host::Domain(d)) => d.to_ascii_lowercase(),
-            Some(Host::Ipv4(a)) => a.to_string(),
-            Some(Host::Ipv6(a)) => a.to_string(),
-            None => String::new(),
-        };
-        let port = cfg
-            .url
-            .port_or_known_default()
-            .unwrap_or(if tls_used { 443 } else { 80 });
+        let target = Target::new(cfg.url.clone())?;
         let rng = cfg.randomness.rng("kernel-client");
-        let url = cfg.url.clone();
         let link_time = Arc::new(LinkTime::new(SystemTime::now()));
         // Another purpose than the userspace run's, so the two connections' TLS randoms
         // differ even with --seed (a shared key log keys secrets by client random).
-        let tls_config = TlsConfig::new(TlsSetup {
+        let tls = TlsConfig::new(TlsSetup {
             provider: cfg.randomness.crypto_provider("kernel-client-tls"),
             roots: cfg.roots.clone(),
             alpn: vec![b"http/1.1".to_vec()],
@@ -208,66 +148,48 @@ impl OsFetch {
             trust: cfg.trust,
         })
         .map_err(|e| OsError::io("TLS set-up failed", std::io::Error::other(e.to_string())))?;
-        let body = DigestSink::new(cfg.body_out.take());
+        let session = Session::new(
+            SessionConfig {
+                user_agent: cfg.user_agent.clone(),
+                redirect_protocols: cfg.redirect_protocols,
+                tls,
+                resolve: cfg.resolve.clone(),
+                deadline: instant(micros(cfg.timeout)),
+                body: DigestSink::new(cfg.body_out.take()),
+                // The kernel twin always runs on a real network.
+                conditions: Conditions::default(),
+            },
+            target,
+            Instant::ZERO,
+        );
         Ok(OsFetch {
             cfg,
             capture,
-            dissector: Dissector::new(),
             rng,
             start: Duration::ZERO,
-            deadline: Duration::ZERO,
             link_time,
+            session,
+            timeline: Timeline::default(),
+            log: PacketLog::default(),
             queue: VecDeque::new(),
-            pending: Vec::new(),
             released_phase: Phase::Resolve,
-            last_released: 0,
-            phase: Phase::Resolve,
             started: false,
             finished: false,
             result: None,
-            url,
-            host,
-            port,
-            tls_used,
-            redirects: 0,
-            done_exchanges: Vec::new(),
-            redirecting: false,
-            next_hop: None,
-            flows: Vec::new(),
             servers: Vec::new(),
             remote: None,
             local: None,
             dns: None,
-            udp_ports: Vec::new(),
             interfaces: Vec::new(),
             tcp: None,
             tcp_state: TCP_CLOSE,
-            tcp_state_shown: TcpState::Closed,
+            closing: false,
             fin_sent: false,
             last_rx_tcp_us: 0,
             last_state_us: 0,
-            tls_config,
-            tls: None,
-            request_due: false,
-            request: None,
-            request_end: None,
-            tx_written: 0,
-            plain_out: Vec::new(),
-            response: None,
-            response_head: None,
-            body,
-            plain: Vec::new(),
-            status: None,
-            peer_eof: false,
-            teardown_until: None,
-            marks: TimingMarks::default(),
-            packets: 0,
-            packets_tx: 0,
-            packets_rx: 0,
             key_log: String::new(),
             info_connect: None,
             info_end: None,
-            checksums_completed: 0,
         })
     }
 
@@ -293,7 +215,9 @@ impl OsFetch {
                     })
             } else {
                 self.started = true;
-                self.begin()
+                self.start = since_epoch();
+                self.session.start(Instant::ZERO);
+                self.run_commands()
             };
             if let Err(e) = r {
                 self.fail(e);
@@ -330,7 +254,7 @@ impl OsFetch {
     /// Packets whose UDP/TCP checksum the kernel had left to the device (checksum
     /// offload) and the capture computed.
     pub fn checksums_completed(&self) -> u64 {
-        self.checksums_completed
+        self.log.checksums_completed
     }
 
     /// When the run started (wall clock).
@@ -338,60 +262,66 @@ impl OsFetch {
         UNIX_EPOCH + self.start
     }
 
-    // ------------------------------------------------------------------ time, events
+    // ------------------------------------------------------------------ time, session
 
     fn now_us(&self) -> u64 {
         micros(since_epoch().saturating_sub(self.start))
     }
 
-    fn emit(&mut self, kind: EventKind) {
-        let t = self.now_us();
-        self.pending.push(Item::Event(t, kind));
+    fn now(&self) -> Instant {
+        instant(self.now_us())
     }
 
     fn note(&mut self, text: impl Into<String>) {
-        self.emit(EventKind::Note { text: text.into() });
+        let t = self.now_us();
+        self.timeline
+            .event(t, EventKind::Note { text: text.into() });
     }
 
-    fn enter(&mut self, phase: Phase) {
-        if self.phase != phase || phase == Phase::Resolve {
-            self.phase = phase;
-            self.emit(EventKind::Phase { phase });
+    /// Tells the session what happened now, passes on its events (also those before a
+    /// failure) and carries out its commands.
+    fn tell(&mut self, input: SessionInput) -> Result<(), FetchError> {
+        let r = self.session.handle(self.now(), input);
+        self.drain_session();
+        r?;
+        self.run_commands()
+    }
+
+    /// Moves the session's events into the timeline.
+    fn drain_session(&mut self) {
+        while let Some((t, kind)) = self.session.poll_event() {
+            self.timeline.event(t_us_of(t), kind);
         }
     }
 
-    // ------------------------------------------------------------------ start
-
-    fn begin(&mut self) -> Result<(), FetchError> {
-        self.start = since_epoch();
-        self.deadline = self.cfg.timeout;
-        self.link_time = Arc::new(LinkTime::new(UNIX_EPOCH + self.start));
-        self.start_exchange()
-    }
-
-    /// Starts the exchange with `self.url` on a new connection: DNS (or not), then TCP.
-    fn start_exchange(&mut self) -> Result<(), FetchError> {
-        self.enter(Phase::Resolve);
-        if let Some((addr, event)) = fetchscope_core::address_without_dns(
-            &self.url,
-            &self.host,
-            self.port,
-            &self.cfg.resolve,
-        ) {
-            self.emit(EventKind::Dns(event));
-            return self.connect(addr);
+    fn run_commands(&mut self) -> Result<(), FetchError> {
+        loop {
+            self.drain_session();
+            let Some(cmd) = self.session.poll_command() else {
+                return Ok(());
+            };
+            match cmd {
+                SessionCommand::Lookup { host, port } => self.start_dns(&host, port)?,
+                SessionCommand::Connect { remote } => self.connect(remote)?,
+                // The FIN follows the last write (drive_teardown).
+                SessionCommand::Close => self.closing = true,
+                SessionCommand::Release => self.release_connection(),
+                SessionCommand::Finish => self.finish(),
+            }
         }
-        self.start_dns()
     }
+
+    // ------------------------------------------------------------------ capture
 
     /// Starts capturing on the interface that carries packets to `addr`.
     fn watch(&mut self, addr: IpAddr) -> Result<(), FetchError> {
+        let phase = self.session.phase();
         let (ifindex, name, why) = match self.cfg.capture_interface.as_deref() {
             Some("any") => (0, "any".to_string(), "as asked".to_string()),
             Some(name) => {
                 let i = sys::if_index(name).map_err(|e| {
                     setup_error(
-                        self.phase,
+                        phase,
                         OsError::NoInterface {
                             name: name.to_string(),
                             source: e,
@@ -414,7 +344,7 @@ impl OsFetch {
         let before = self.capture.interfaces();
         self.capture
             .watch(ifindex)
-            .map_err(|e| setup_error(self.phase, e))?;
+            .map_err(|e| setup_error(phase, e))?;
         if self.capture.interfaces() != before {
             self.note(format!("capturing the kernel's packets on {name} ({why})"));
             self.interfaces.push(name);
@@ -424,23 +354,45 @@ impl OsFetch {
 
     fn update_filter(&mut self) -> Result<(), FetchError> {
         let filter = FlowFilter {
-            udp_ports: self.udp_ports.clone(),
+            udp_ports: self.log.udp_ports.clone(),
             tcp_servers: self.servers.clone(),
         };
         self.capture
             .set_filter(filter)
-            .map_err(|e| setup_error(self.phase, e))
+            .map_err(|e| setup_error(self.session.phase(), e))
     }
 
-    fn start_dns(&mut self) -> Result<(), FetchError> {
+    fn read_capture(&mut self) -> Result<(), FetchError> {
+        let packets = self
+            .capture
+            .drain(CAPTURE_BATCH)
+            .map_err(|e| setup_error(self.session.phase(), e))?;
+        for p in packets {
+            let t = micros(p.stamp.saturating_sub(self.start));
+            // The server's segments change the socket's state: remember when the latest
+            // one arrived, to date the change.
+            if let (Some(k), Some(r), Some(l)) = (flow_key(&p.data), self.remote, self.local)
+                && k.protocol == 6
+                && SocketAddr::new(k.src, k.sport) == r
+                && SocketAddr::new(k.dst, k.dport) == l
+            {
+                self.last_rx_tcp_us = self.last_rx_tcp_us.max(t);
+            }
+            self.timeline.packet(t, p);
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ DNS
+
+    fn start_dns(&mut self, host: &str, port: u16) -> Result<(), FetchError> {
         let (v4, v6) = crate::dns::host_families();
         let qtypes = question_types(v4, v6);
-        let now = instant(self.now_us());
         let dns = KernelDns::start(
-            now,
+            self.now(),
             LookupSpec {
-                host: &self.host,
-                port: self.port,
+                host,
+                port,
                 qtypes: &qtypes,
                 servers: self.cfg.dns_servers.clone(),
                 nxdomain_hint: None,
@@ -450,7 +402,7 @@ impl OsFetch {
             },
             &mut self.rng,
         )?;
-        self.udp_ports.extend(dns.udp_ports());
+        self.log.udp_ports.extend(dns.udp_ports());
         // DNS over TCP (after a truncated answer) goes to the same servers, port 53.
         for s in &self.cfg.dns_servers {
             if !self.servers.contains(&(*s, 53)) {
@@ -466,42 +418,56 @@ impl OsFetch {
     }
 
     /// Reports the lookup's events (each before the packet it announces: a packet is
-    /// stamped when it leaves), carries out its commands, and connects once it has the
-    /// address.
+    /// stamped when it leaves), carries out its commands, and hands the session the
+    /// address once there is one.
     fn run_dns(&mut self) -> Result<(), FetchError> {
         self.report_dns_events();
         let left = self
-            .deadline
+            .cfg
+            .timeout
             .saturating_sub(Duration::from_micros(self.now_us()));
         let Some(d) = self.dns.as_mut() else {
             return Ok(());
         };
         let opened = d.run_commands(left)?;
         let addr = d.lookup.outcome();
-        self.flows.extend(opened);
+        self.log.flows.extend(opened);
         if let Some(addr) = addr {
             // The sockets close here: a late duplicate answer meets a closed port.
             self.dns = None;
-            self.marks.namelookup = Some(instant(self.now_us()));
-            return self.connect(addr);
+            return self.tell(SessionInput::Resolved(addr));
         }
         Ok(())
     }
 
     fn report_dns_events(&mut self) {
         while let Some(ev) = self.dns.as_mut().and_then(|d| d.lookup.poll_event()) {
-            self.emit(EventKind::Dns(ev));
+            let t = self.now_us();
+            self.timeline.event(t, EventKind::Dns(ev));
         }
+    }
+
+    fn drive_dns(&mut self) -> Result<(), FetchError> {
+        let now = self.now();
+        let Some(d) = self.dns.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = d.read(now, &mut self.rng) {
+            // What arrived before the failure is still shown.
+            self.report_dns_events();
+            return Err(e);
+        }
+        self.run_dns()
     }
 
     // ------------------------------------------------------------------ step, wait
 
     fn step(&mut self) -> Result<bool, FetchError> {
-        let before = self.pending.len();
+        let before = self.timeline.len();
         self.link_time.set(self.now_us());
         self.read_capture()?;
         self.observe_tcp(None);
-        match self.phase {
+        match self.session.phase() {
             Phase::Resolve => self.drive_dns()?,
             Phase::Connect => self.drive_connect()?,
             Phase::Tls | Phase::Request | Phase::Response | Phase::Teardown => {
@@ -512,70 +478,40 @@ impl OsFetch {
         }
         self.observe_tcp(None);
         self.take_secrets();
-        Ok(self.pending.len() > before)
-    }
-
-    fn read_capture(&mut self) -> Result<(), FetchError> {
-        let packets = self
-            .capture
-            .drain(CAPTURE_BATCH)
-            .map_err(|e| setup_error(self.phase, e))?;
-        for p in packets {
-            let t = micros(p.stamp.saturating_sub(self.start));
-            // The server's segments change the socket's state: remember when the latest
-            // one arrived, to date the change.
-            if let (Some(k), Some(r), Some(l)) = (flow_key(&p.data), self.remote, self.local)
-                && k.protocol == 6
-                && SocketAddr::new(k.src, k.sport) == r
-                && SocketAddr::new(k.dst, k.dport) == l
-            {
-                self.last_rx_tcp_us = self.last_rx_tcp_us.max(t);
-            }
-            self.pending.push(Item::Packet(t, p));
-        }
-        Ok(())
+        Ok(self.timeline.len() > before)
     }
 
     fn wait(&mut self) -> Result<(), FetchError> {
         let now = Duration::from_micros(self.now_us());
-        let mut until = self.deadline;
+        let at = |t: Instant| Duration::from_micros(t_us_of(t));
+        let mut until = self.cfg.timeout;
         if let Some(t) = self.dns.as_ref().and_then(|d| d.lookup.poll_timeout()) {
-            until = until.min(Duration::from_micros(t.micros_since(Instant::ZERO)));
+            until = until.min(at(t));
         }
-        if let Some(t) = self.teardown_until {
-            until = until.min(t);
+        if let Some(t) = self.session.poll_timeout() {
+            until = until.min(at(t));
         }
-        if let Some(oldest) = self.pending.iter().map(Item::t_us).min() {
+        if let Some(oldest) = self.timeline.oldest() {
             until = until.min(Duration::from_micros(oldest) + SLACK);
         }
         let timeout = until
             .checked_sub(now)
             .filter(|d| !d.is_zero())
             .unwrap_or(Duration::from_millis(1));
-        let mut fds: Vec<sys::PollFd> = self
-            .capture
-            .fds()
-            .into_iter()
-            .map(|fd| sys::PollFd::from_borrowed_fd(fd, sys::PollFlags::IN))
-            .collect();
+        let readable = |fd| sys::PollFd::from_borrowed_fd(fd, sys::PollFlags::IN);
+        let mut fds: Vec<sys::PollFd> = self.capture.fds().into_iter().map(readable).collect();
         if let Some(d) = &self.dns {
-            fds.extend(
-                d.fds()
-                    .into_iter()
-                    .map(|fd| sys::PollFd::from_borrowed_fd(fd, sys::PollFlags::IN)),
-            );
+            fds.extend(d.fds().into_iter().map(readable));
         }
         if let Some(s) = &self.tcp {
             let mut events = sys::PollFlags::empty();
-            if self.phase == Phase::Connect {
+            if self.session.phase() == Phase::Connect {
                 events |= sys::PollFlags::OUT;
             } else {
-                if !self.peer_eof {
+                if !self.session.peer_closed() {
                     events |= sys::PollFlags::IN;
                 }
-                let pending_out = self.tls.as_ref().is_some_and(|t| !t.outgoing().is_empty())
-                    || !self.plain_out.is_empty();
-                if pending_out && !self.fin_sent {
+                if !self.session.outgoing().is_empty() && !self.fin_sent {
                     events |= sys::PollFlags::OUT;
                 }
             }
@@ -586,42 +522,22 @@ impl OsFetch {
         }
         sys::poll(&mut fds, timeout)
             .map(|_| ())
-            .map_err(|e| setup_error(self.phase, format!("poll failed: {e}")))
+            .map_err(|e| setup_error(self.session.phase(), format!("poll failed: {e}")))
     }
 
     fn check_deadline(&mut self) -> Result<(), FetchError> {
-        if Duration::from_micros(self.now_us()) >= self.deadline {
-            Err(self.timeout_error())
-        } else {
-            Ok(())
+        if Duration::from_micros(self.now_us()) < self.cfg.timeout {
+            return Ok(());
         }
-    }
-
-    fn timeout_error(&self) -> FetchError {
-        let secs = self.deadline.as_secs_f64();
-        // The kernel twin always runs on a real network.
-        let conditions = fetchscope_core::advice::Conditions::default();
-        let remote = self
-            .remote
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| self.host.clone());
-        let what = match self.phase {
-            Phase::Resolve => match &self.dns {
-                Some(d) => d.lookup.stall_description(&self.host, &conditions),
-                None => conditions.no_dns_answer(&self.host, "", 0),
-            },
-            Phase::Connect => conditions.no_syn_ack(&remote),
-            phase => conditions.stall(
-                phase,
-                &remote,
-                &fetchscope_core::advice::StallFacts {
-                    body_bytes: self.body.bytes(),
-                    response_started: self.body.bytes() > 0,
-                    ..Default::default()
-                },
-            ),
-        };
-        FetchError::timed_out(self.phase, secs, &what)
+        let host = &self.session.target().host;
+        let stall = self
+            .dns
+            .as_ref()
+            .map(|d| d.lookup.stall_description(host, &Conditions::default()));
+        let facts = self.session.stall_facts();
+        Err(self
+            .session
+            .timeout_error(self.cfg.timeout.as_secs_f64(), stall, &facts))
     }
 
     // ------------------------------------------------------------------ TCP state
@@ -647,7 +563,7 @@ impl OsFetch {
         let Some(mut to) = TcpState::from_linux(state) else {
             return;
         };
-        let from = self.tcp_state_shown;
+        let from = TcpState::from_linux(from_state).unwrap_or(TcpState::Closed);
         let cause_is_none = cause.is_none();
         let mut cause = cause.map(str::to_string);
         // A connection that closes from FIN-WAIT/CLOSING lives on in a time-wait socket;
@@ -667,8 +583,7 @@ impl OsFetch {
             ));
         }
         self.tcp_state = state;
-        self.tcp_state_shown = to;
-        let change = report::tcp_change(from, to, cause.as_deref());
+        let change = TcpStateChange::new(from, to, cause.as_deref(), Stack::Kernel);
         // The kernel changed state when it processed the segment that caused it, which
         // may be well before this process got to run and look: date changes caused by a
         // server segment just after that segment, others (our own calls) now.
@@ -691,241 +606,139 @@ impl OsFetch {
             called.unwrap_or(now)
         };
         self.last_state_us = t;
-        self.pending
-            .push(Item::Event(t, EventKind::TcpState(change)));
-        if state == TCP_ESTABLISHED && self.marks.connect.is_none() {
-            self.marks.connect = Some(instant(self.now_us()));
+        let first_connect = self.session.marks().connect.is_none();
+        // A state change starts nothing by itself: no command follows it.
+        let _ = self
+            .session
+            .handle(instant(t), SessionInput::TcpState(change));
+        self.drain_session();
+        if state == TCP_ESTABLISHED && first_connect {
             self.note(format!("TCP_INFO after connect: {}", info.brief()));
             self.info_connect = Some(info);
         }
     }
 
-    // ------------------------------------------------------------------ DNS
-
-    fn drive_dns(&mut self) -> Result<(), FetchError> {
-        let now = instant(self.now_us());
-        let Some(d) = self.dns.as_mut() else {
-            return Ok(());
-        };
-        if let Err(e) = d.read(now, &mut self.rng) {
-            // What arrived before the failure is still shown.
-            self.report_dns_events();
-            return Err(e);
-        }
-        self.run_dns()
-    }
-
     // ------------------------------------------------------------------ TCP
 
-    fn connect(&mut self, addr: IpAddr) -> Result<(), FetchError> {
-        self.enter(Phase::Connect);
-        let remote = SocketAddr::new(addr, self.port);
+    fn connect(&mut self, remote: SocketAddr) -> Result<(), FetchError> {
         self.remote = Some(remote);
         self.local = None;
-        if !self.servers.contains(&(addr, self.port)) {
-            self.servers.push((addr, self.port));
+        let addr = remote.ip();
+        if !self.servers.contains(&(addr, remote.port())) {
+            self.servers.push((addr, remote.port()));
         }
         self.watch(addr)?;
         self.update_filter()?;
-        let domain = if addr.is_ipv4() {
-            libc::AF_INET
-        } else {
-            libc::AF_INET6
-        };
-        let fd = sys::socket(domain, libc::SOCK_STREAM, 0).map_err(|e| {
-            setup_error(Phase::Connect, format!("could not open a TCP socket: {e}"))
-        })?;
-        rustix::net::sockopt::set_tcp_nodelay(&fd, true)
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(remote),
+            socket2::Type::STREAM,
+            None,
+        )
+        .and_then(|s| s.set_nonblocking(true).map(|()| s))
+        .map_err(|e| setup_error(Phase::Connect, format!("could not open a TCP socket: {e}")))?;
+        socket
+            .set_tcp_nodelay(true)
             .map_err(|e| setup_error(Phase::Connect, format!("could not set TCP_NODELAY: {e}")))?;
-        self.emit(EventKind::TcpState(report::tcp_change(
+        let change = TcpStateChange::new(
             TcpState::Closed,
             TcpState::SynSent,
             Some("connect() called: the kernel sends the SYN"),
-        )));
+            Stack::Kernel,
+        );
+        self.tell(SessionInput::TcpState(change))?;
         self.tcp_state = TCP_SYN_SENT;
-        self.tcp_state_shown = TcpState::SynSent;
-        match sys::connect(fd.as_fd(), remote) {
-            Ok(_) => {}
-            Err(e) => {
-                let (class, kind) = match e.raw_os_error() {
-                    Some(libc::ECONNREFUSED) => (FailureClass::Connect, "refused"),
-                    Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH) => {
-                        (FailureClass::Connect, "unreachable")
-                    }
-                    _ => (FailureClass::Setup, "setup"),
-                };
-                return Err(FetchError::new(
-                    class,
-                    Phase::Connect,
-                    kind,
-                    format!("connect() to {remote} failed: {e}"),
-                ));
-            }
+        match socket.connect(&remote.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(self.connect_error(&e)),
         }
-        self.local = sys::local_addr(fd.as_fd()).ok();
+        self.local = socket.local_addr().ok().and_then(|a| a.as_socket());
         if let Some(l) = self.local {
-            self.flows.push((l, remote));
+            self.log.flows.push((l, remote));
         }
-        self.tcp = Some(TcpStream::from(fd));
+        self.tcp = Some(TcpStream::from(socket));
         Ok(())
+    }
+
+    /// Why connecting failed, from the kernel's error.
+    fn connect_error(&self, e: &std::io::Error) -> FetchError {
+        let remote = self.remote.map(|r| r.to_string()).unwrap_or_default();
+        let (kind, msg) = match e.raw_os_error() {
+            Some(libc::ECONNREFUSED) => return self.session.refused_error(),
+            Some(libc::ETIMEDOUT) => (
+                "timeout",
+                format!("the kernel gave up connecting to {remote}: {e}"),
+            ),
+            Some(libc::ENETUNREACH | libc::EHOSTUNREACH) => {
+                ("unreachable", format!("connecting to {remote} failed: {e}"))
+            }
+            _ => return setup_error(Phase::Connect, format!("connect() to {remote} failed: {e}")),
+        };
+        FetchError::new(FailureClass::Connect, Phase::Connect, kind, msg)
     }
 
     fn drive_connect(&mut self) -> Result<(), FetchError> {
         let Some(s) = &self.tcp else { return Ok(()) };
         if let Ok(Some(e)) = sys::take_error(s.as_fd()) {
-            let remote = self.remote.map(|r| r.to_string()).unwrap_or_default();
-            let (kind, msg) = match e.raw_os_error() {
-                Some(libc::ECONNREFUSED) => (
-                    "refused",
-                    format!(
-                        "connection refused: {remote} answered the SYN with a reset (RST); nothing listens on that port"
-                    ),
-                ),
-                Some(libc::ETIMEDOUT) => (
-                    "timeout",
-                    format!("the kernel gave up connecting to {remote}: {e}"),
-                ),
-                _ => ("unreachable", format!("connecting to {remote} failed: {e}")),
-            };
-            return Err(FetchError::new(
-                FailureClass::Connect,
-                Phase::Connect,
-                kind,
-                msg,
-            ));
+            return Err(match e.raw_os_error() {
+                Some(libc::ECONNREFUSED | libc::ETIMEDOUT) => self.connect_error(&e),
+                _ => {
+                    let remote = self.remote.map(|r| r.to_string()).unwrap_or_default();
+                    let msg = format!("connecting to {remote} failed: {e}");
+                    FetchError::new(FailureClass::Connect, Phase::Connect, "unreachable", msg)
+                }
+            });
         }
         if self.tcp_state == TCP_ESTABLISHED {
-            self.start_session()?;
+            self.tell(SessionInput::Connected)?;
+            return self.drive_transport();
         }
         Ok(())
     }
 
-    fn start_session(&mut self) -> Result<(), FetchError> {
-        if !self.tls_used {
-            self.enter(Phase::Request);
-            self.request_due = true;
-            return self.drive_transport();
-        }
-        self.enter(Phase::Tls);
-        let server_name = ServerName::try_from(self.host.clone()).map_err(|e| {
-            FetchError::new(
-                FailureClass::Tls,
-                Phase::Tls,
-                "bad-name",
-                format!("'{}' cannot be used as a TLS server name: {e}", self.host),
-            )
-        })?;
-        let tls = TlsClient::new(&self.tls_config, server_name)
-            .map_err(|e| FetchError::new(FailureClass::Tls, Phase::Tls, e.kind(), e.to_string()))?;
-        self.tls = Some(tls);
-        self.drive_transport()
-    }
-
-    /// Moves bytes between the socket, TLS and HTTP, in both directions.
+    /// Moves bytes between the socket and the session, in both directions.
     fn drive_transport(&mut self) -> Result<(), FetchError> {
         if self.tcp.is_none() {
             return Ok(());
         }
-        if self.request_due && self.tls.as_ref().is_none_or(|t| t.is_complete()) {
-            self.request_due = false;
-            self.queue_request();
-        }
+        self.tell(SessionInput::Ready)?;
         let eof = self.read_socket()?;
-        if let Some(tls) = &mut self.tls {
-            let plain = &mut self.plain;
-            // What happened before a failure (the ServerHello before a certificate error)
-            // is reported too.
-            let mut progress = Vec::new();
-            let r = tls.process_into(&mut |p| plain.extend_from_slice(p), &mut progress);
-            self.report_tls(progress);
-            r.map_err(|e| {
-                let phase = if self.phase <= Phase::Tls {
-                    Phase::Tls
-                } else {
-                    self.phase
-                };
-                FetchError::new(FailureClass::Tls, phase, e.kind(), e.to_string())
-            })?;
-        }
-        if !self.plain.is_empty() {
-            self.receive_plaintext()?;
-        }
-        if eof && !self.peer_eof {
-            self.peer_eof = true;
-            self.peer_closed_stream()?;
-        }
-        if self.request_due && self.tls.as_ref().is_none_or(|t| t.is_complete()) {
-            self.request_due = false;
-            self.queue_request();
-        }
+        self.tell(SessionInput::StreamRead { eof })?;
+        self.tell(SessionInput::Ready)?;
         self.write_socket()
     }
 
     /// Reads what the socket holds (bounded by the TLS buffer); true at end of stream.
     fn read_socket(&mut self) -> Result<bool, FetchError> {
-        if self.peer_eof {
+        if self.session.peer_closed() {
             return Ok(false);
         }
         let Some(s) = self.tcp.as_mut() else {
             return Ok(false);
         };
-        let result = match &mut self.tls {
-            Some(tls) => loop {
-                let spare = tls.incoming_spare();
-                if spare.is_empty() {
-                    break Ok(false);
-                }
-                match s.read(spare) {
-                    Ok(0) => break Ok(true),
-                    Ok(n) => tls.incoming_filled(n),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(false),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => break Err(e),
-                }
-            },
-            None => {
-                let mut buf = vec![0u8; PLAIN_CHUNK];
-                match s.read(&mut buf) {
-                    Ok(0) => Ok(true),
-                    Ok(n) => {
-                        self.plain
-                            .extend_from_slice(buf.get(..n).unwrap_or_default());
-                        Ok(false)
+        let tls = self.session.tls().is_some();
+        let result = loop {
+            let buf = self.session.receive_buffer(PLAIN_CHUNK);
+            if buf.is_empty() {
+                break Ok(false);
+            }
+            match s.read(buf) {
+                Ok(0) => break Ok(true),
+                Ok(n) => {
+                    self.session.bytes_received(n);
+                    if !tls {
+                        break Ok(false);
                     }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                        ) =>
-                    {
-                        Ok(false)
-                    }
-                    Err(e) => Err(e),
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
             }
         };
-        result.map_err(|e| self.reset_error(&e))
+        result.map_err(|e| self.session.reset_error(Some(&e.to_string())))
     }
 
-    fn reset_error(&self, e: &std::io::Error) -> FetchError {
-        let remote = self.remote.map(|r| r.to_string()).unwrap_or_default();
-        let class = if self.phase <= Phase::Tls {
-            FailureClass::Tls
-        } else {
-            FailureClass::Http
-        };
-        FetchError::new(
-            class,
-            self.phase,
-            "reset",
-            format!(
-                "{remote} reset the connection during the {} phase ({e})",
-                self.phase
-            ),
-        )
-    }
-
-    /// Hands pending ciphertext (or plain request bytes) to the socket.
+    /// Hands what the session sends (TLS records, or the plain request) to the socket.
     fn write_socket(&mut self) -> Result<(), FetchError> {
         if self.fin_sent {
             return Ok(());
@@ -934,373 +747,66 @@ impl OsFetch {
             return Ok(());
         };
         loop {
-            let out: &[u8] = match &self.tls {
-                Some(t) => t.outgoing(),
-                None => &self.plain_out,
-            };
+            let out = self.session.outgoing();
             if out.is_empty() {
-                self.send_fin();
-                return Ok(());
+                break;
             }
             match s.write(out) {
                 Ok(0) => return Ok(()),
-                Ok(n) => {
-                    self.tx_written += n as u64;
-                    match &mut self.tls {
-                        Some(t) => t.consume_outgoing(n),
-                        None => {
-                            self.plain_out.drain(..n.min(self.plain_out.len()));
-                        }
-                    }
-                }
+                Ok(n) => self.session.consume_outgoing(n),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.reset_error(&e)),
+                Err(e) => return Err(self.session.reset_error(Some(&e.to_string()))),
             }
         }
-    }
-
-    fn report_tls(&mut self, progress: Vec<fetchscope_core::tls::TlsProgress>) {
-        for p in progress {
-            if let fetchscope_core::tls::TlsProgress::HandshakeComplete { .. } = &p {
-                self.marks.appconnect = Some(instant(self.now_us()));
-                self.request_due = true;
-            }
-            match p.into_stage(&self.host) {
-                Ok((stage, detail, certificates)) => {
-                    let tls = self.tls.as_ref();
-                    let ev = TlsEvent {
-                        stage: stage.into(),
-                        version: tls.and_then(|t| t.version()),
-                        suite: tls.and_then(|t| t.suite()),
-                        group: tls.and_then(|t| t.group()),
-                        alpn: tls.and_then(|t| t.alpn()),
-                        detail,
-                        certificates,
-                    };
-                    self.emit(EventKind::Tls(ev));
-                }
-                Err(note) => self.note(note),
-            }
-        }
-        if self.tls.as_ref().is_some_and(|t| t.peer_closed()) && !self.peer_eof {
-            // close_notify ends the response stream like a FIN does.
-            self.peer_eof = true;
-            if let Err(e) = self.peer_closed_stream() {
-                self.fail(e);
-            }
-        }
-    }
-
-    // ------------------------------------------------------------------ HTTP
-
-    fn queue_request(&mut self) {
-        self.enter(Phase::Request);
-        let head = http::build_request("GET", &self.url, &self.cfg.user_agent);
-        let bytes = head.to_bytes();
-        self.marks.pretransfer = Some(instant(self.now_us()));
-        self.emit(EventKind::HttpRequest(HttpRequestEvent {
-            method: head.method.clone(),
-            target: head.target.clone(),
-            url: self.url.to_string(),
-            headers: head.headers.clone(),
-        }));
-        self.response = Some(ResponseReader::new("GET", Limits::default()));
-        match &mut self.tls {
-            Some(tls) => {
-                tls.send(&bytes);
-                let plain = &mut self.plain;
-                if let Ok(p) = tls.process(&mut |d| plain.extend_from_slice(d)) {
-                    self.report_tls(p);
-                }
-                let encrypted = self.tls.as_ref().map(|t| t.outgoing().len()).unwrap_or(0);
-                self.request_end = Some(self.tx_written + encrypted as u64);
-            }
-            None => {
-                self.plain_out.extend_from_slice(&bytes);
-                self.request_end = Some(self.tx_written + self.plain_out.len() as u64);
-            }
-        }
-        self.request = Some(head);
-    }
-
-    fn receive_plaintext(&mut self) -> Result<(), FetchError> {
-        let data = std::mem::take(&mut self.plain);
-        if self.marks.starttransfer.is_none() {
-            self.marks.starttransfer = Some(instant(self.now_us()));
-            self.enter(Phase::Response);
-        }
-        let Some(reader) = self.response.as_mut() else {
-            self.note(format!(
-                "{} bytes arrived that no request asked for; ignored",
-                data.len()
-            ));
-            return Ok(());
-        };
-        let intake = http::feed_response(
-            reader,
-            &data,
-            &self.url,
-            &mut self.redirecting,
-            &mut self.body,
-        );
-        let leftover = intake.leftover_note();
-        self.report_http(intake.progress);
-        if let Some(e) = intake.error {
-            return Err(FetchError::http(&e));
-        }
-        if let Some(note) = leftover {
-            self.note(note);
-        }
-        if intake.complete {
-            self.response_done()?;
-        }
-        Ok(())
-    }
-
-    fn report_http(&mut self, progress: Vec<HttpProgress>) {
-        for p in progress {
-            match fetchscope_core::event::http_progress_event(&p) {
-                Some(Ok(h)) => {
-                    self.status = Some(h.status);
-                    self.response_head = Some(HttpResponseHead {
-                        status: h.status,
-                        reason: h.reason.clone(),
-                        version: h.version.clone(),
-                        headers: h.headers.clone(),
-                    });
-                    self.emit(EventKind::Http(h));
-                }
-                Some(Err(note)) => self.note(note),
-                None => {}
-            }
-        }
-    }
-
-    /// The response is complete: follow a redirect (on this connection if it may be
-    /// reused, else on a new one once this one is closed), or close the connection.
-    fn response_done(&mut self) -> Result<(), FetchError> {
-        if self.marks.body_done.is_some() {
-            return Ok(());
-        }
-        self.marks.body_done = Some(instant(self.now_us()));
-        let Some(reader) = self.response.as_ref() else {
-            return Ok(());
-        };
-        let (bytes, wire) = (reader.decoded_body_bytes(), reader.wire_body_bytes());
-        let next = redirects::next_hop(
-            reader.head(),
-            &self.url,
-            &self.done_exchanges,
-            reader.keep_alive(),
-            !self.peer_eof && self.tcp_state == TCP_ESTABLISHED,
-            self.cfg.redirect_protocols,
-        )?;
-        let Some(next) = next else {
-            self.note(format!(
-                "response complete: {bytes} body bytes ({wire} on the wire)"
-            ));
-            self.begin_teardown();
-            return Ok(());
-        };
-        self.redirects = next.event.hop;
-        self.emit(EventKind::Redirect(next.event));
-        let record = self.exchange_record();
-        self.done_exchanges.push(record);
-        self.note(next.note);
-        if next.reuse {
-            self.set_url(next.redirect.url);
-            self.new_exchange(true);
-            self.request_due = true;
-        } else {
-            self.next_hop = Some(next.redirect.url);
-            self.begin_teardown();
-        }
-        Ok(())
-    }
-
-    /// Makes `url` the current one (host, port, TLS).
-    fn set_url(&mut self, url: Url) {
-        self.tls_used = url.scheme().eq_ignore_ascii_case("https");
-        self.host = match url.host() {
-            Some(Host::Domain(d)) => d.to_ascii_lowercase(),
-            Some(Host::Ipv4(a)) => a.to_string(),
-            Some(Host::Ipv6(a)) => a.to_string(),
-            None => String::new(),
-        };
-        self.port = url
-            .port_or_known_default()
-            .unwrap_or(if self.tls_used { 443 } else { 80 });
-        self.url = url;
-    }
-
-    /// Forgets the previous exchange's response; its marks start now.
-    fn new_exchange(&mut self, reused: bool) {
-        self.marks = TimingMarks {
-            start: instant(self.now_us()),
-            reused,
-            ..TimingMarks::default()
-        };
-        self.response = None;
-        self.response_head = None;
-        self.request = None;
-        self.request_end = None;
-        self.redirecting = false;
-        self.status = None;
-    }
-
-    /// The record of the current exchange, for the summary.
-    fn exchange_record(&self) -> ExchangeRecord {
-        let head = self.response_head.clone().unwrap_or_default();
-        let request = self.request.as_ref();
-        let mut marks = self.marks;
-        if self.done_exchanges.is_empty() {
-            marks.start = Instant::ZERO;
-        }
-        ExchangeRecord {
-            url: self.url.to_string(),
-            method: request
-                .map(|r| r.method.clone())
-                .unwrap_or_else(|| "GET".into()),
-            request_headers: request.map(|r| r.headers.clone()).unwrap_or_default(),
-            status: head.status,
-            reason: head.reason,
-            http_version: head.version,
-            response_headers: head.headers,
-            started_us: u64::try_from(marks.start.total_micros()).unwrap_or(0),
-            reused_connection: marks.reused,
-            remote: self.remote.map(|r| r.to_string()).unwrap_or_default(),
-            body_bytes: self
-                .response
-                .as_ref()
-                .map_or(0, ResponseReader::decoded_body_bytes),
-            wire_body_bytes: self
-                .response
-                .as_ref()
-                .map_or(0, ResponseReader::wire_body_bytes),
-            har: marks.har(self.tls_used),
-        }
-    }
-
-    /// The previous connection is closed: the redirect's exchange starts on a new one.
-    fn start_next_hop(&mut self, url: Url) -> Result<(), FetchError> {
-        self.close_connection();
-        self.set_url(url);
-        self.new_exchange(false);
-        self.tcp_state = TCP_CLOSE;
-        self.tcp_state_shown = TcpState::Closed;
-        self.fin_sent = false;
-        self.peer_eof = false;
-        self.tls = None;
-        self.tx_written = 0;
-        self.plain_out.clear();
-        self.plain.clear();
-        self.teardown_until = None;
-        self.start_exchange()
-    }
-
-    /// The server closed its side (TCP FIN or TLS close_notify).
-    fn peer_closed_stream(&mut self) -> Result<(), FetchError> {
-        if let Some(reader) = self.response.as_mut() {
-            if !reader.is_complete() {
-                let progress = http::finish_response(reader, self.redirecting, &mut self.body)
-                    .map_err(|e| FetchError::http(&e))?;
-                self.report_http(progress);
-                if self.response.as_ref().is_some_and(|r| r.is_complete()) {
-                    self.response_done()?;
-                }
-            }
-            return Ok(());
-        }
-        if self.phase < Phase::Request {
-            let remote = self.remote.map(|r| r.to_string()).unwrap_or_default();
-            return Err(FetchError::new(
-                if self.phase == Phase::Tls {
-                    FailureClass::Tls
-                } else {
-                    FailureClass::Connect
-                },
-                self.phase,
-                "closed",
-                format!(
-                    "{remote} closed the connection during the {} phase",
-                    self.phase
-                ),
-            ));
-        }
+        self.send_fin();
         Ok(())
     }
 
     // ------------------------------------------------------------------ teardown
 
-    fn begin_teardown(&mut self) {
-        if self.phase == Phase::Teardown || self.phase == Phase::Done {
-            return;
-        }
-        self.enter(Phase::Teardown);
-        let now = Duration::from_micros(self.now_us());
-        self.teardown_until = Some((now + TEARDOWN_LIMIT).min(self.deadline));
-        if let Some(tls) = &mut self.tls {
-            tls.close();
-            let plain = &mut self.plain;
-            if let Ok(p) = tls.process(&mut |d| plain.extend_from_slice(d)) {
-                self.report_tls(p);
-            }
-        }
-    }
-
+    /// Tells the session once both sides closed, or lets it stop waiting.
     fn drive_teardown(&mut self) -> Result<(), FetchError> {
-        if self.phase != Phase::Teardown {
+        if !self.closing {
             return Ok(());
         }
         self.send_fin();
-        let closed = self.tcp_state == TCP_CLOSE;
-        let mut done = self.fin_sent && (closed && self.peer_eof || self.tcp.is_none());
-        if !done
-            && self
-                .teardown_until
-                .is_some_and(|t| Duration::from_micros(self.now_us()) >= t)
-        {
-            self.note(format!(
-                "the server did not finish closing within {} s; stopping in {}",
-                TEARDOWN_LIMIT.as_secs(),
-                self.tcp_state_shown
-            ));
-            done = true;
+        let closed = self.tcp_state == TCP_CLOSE && self.session.peer_closed();
+        if self.fin_sent && (closed || self.tcp.is_none()) {
+            return self.tell(SessionInput::Closed);
         }
-        if done {
-            match self.next_hop.take() {
-                Some(url) => return self.start_next_hop(url),
-                None => self.finish(),
-            }
-        }
-        Ok(())
+        self.session.handle_timeout(self.now());
+        self.run_commands()
     }
 
-    /// In teardown, once everything is written (the close_notify last): `shutdown(SHUT_WR)`,
-    /// right away, as a client's `close()` follows its last write.
+    /// Once the session asked to close and everything is written (the close_notify
+    /// last): `shutdown(SHUT_WR)`, right away, as a client's `close()` follows its last
+    /// write.
     fn send_fin(&mut self) {
-        if self.phase != Phase::Teardown || self.fin_sent {
-            return;
-        }
-        let unsent = self.tls.as_ref().is_some_and(|t| !t.outgoing().is_empty())
-            || !self.plain_out.is_empty();
-        if unsent {
+        if !self.closing || self.fin_sent || !self.session.outgoing().is_empty() {
             return;
         }
         let called = self.now_us();
-        if let Some(s) = &self.tcp {
-            // As close() would, but the socket stays ours, so TCP_INFO can follow the rest
-            // of the close.
-            if let Err(e) = sys::shutdown_write(s.as_fd()) {
-                self.note(format!("shutdown(SHUT_WR) failed: {e}"));
-            }
+        if let Some(s) = &self.tcp
+            // As close() would, but the socket stays ours, so TCP_INFO can follow the
+            // rest of the close.
+            && let Err(e) = sys::shutdown_write(s.as_fd())
+        {
+            self.note(format!("shutdown(SHUT_WR) failed: {e}"));
         }
         self.fin_sent = true;
         self.observe_tcp_at(
             Some("shutdown(SHUT_WR) called: the kernel sends FIN after our last data"),
             Some(called),
         );
+    }
+
+    /// The connection is over and the redirect's next exchange needs its own.
+    fn release_connection(&mut self) {
+        self.close_connection();
+        self.tcp_state = TCP_CLOSE;
+        self.closing = false;
+        self.fin_sent = false;
     }
 
     /// Reads the connection's `TCP_INFO` a last time and closes its socket.
@@ -1311,12 +817,8 @@ impl OsFetch {
             // Dated with the connection's last state change: what it reports is how the
             // connection ended, not when this process got round to asking.
             let t = self.last_state_us.max(self.last_rx_tcp_us);
-            self.pending.push(Item::Event(
-                t,
-                EventKind::Note {
-                    text: format!("TCP_INFO at the end: {}", info.brief()),
-                },
-            ));
+            let text = format!("TCP_INFO at the end: {}", info.brief());
+            self.timeline.event(t, EventKind::Note { text });
             self.info_end = Some(info);
         }
         self.tcp = None;
@@ -1329,8 +831,7 @@ impl OsFetch {
         self.dns = None;
         let until = since_epoch() + GRACE;
         for _ in 0..16 {
-            let now = since_epoch();
-            let Some(left) = until.checked_sub(now).filter(|d| !d.is_zero()) else {
+            let Some(left) = until.checked_sub(since_epoch()).filter(|d| !d.is_zero()) else {
                 break;
             };
             let mut fds: Vec<sys::PollFd> = self
@@ -1339,10 +840,7 @@ impl OsFetch {
                 .into_iter()
                 .map(|fd| sys::PollFd::from_borrowed_fd(fd, sys::PollFlags::IN))
                 .collect();
-            if sys::poll(&mut fds, left).is_err() {
-                break;
-            }
-            if self.read_capture().is_err() {
+            if sys::poll(&mut fds, left).is_err() || self.read_capture().is_err() {
                 break;
             }
         }
@@ -1361,63 +859,26 @@ impl OsFetch {
             return;
         }
         let total = self.now_us();
-        self.marks.total = Some(instant(total));
-        self.teardown_until = None;
         self.wind_down();
-        if let Err(e) = self.body.flush() {
-            self.fail(FetchError::new(
-                FailureClass::Setup,
-                Phase::Done,
-                "output",
-                format!("could not write the body: {e}"),
-            ));
-            return;
-        }
         // Release what came before, so the packet counts are complete; `done` comes
         // last, when the teardown ended (or just after a later packet).
         self.release(true);
-        let t = self.last_released.max(total);
-        self.phase = Phase::Done;
-        self.pending
-            .push(Item::Event(t, EventKind::Phase { phase: Phase::Done }));
-        let summary = self.summary();
-        self.pending
-            .push(Item::Event(t, EventKind::Done(Box::new(summary.clone()))));
-        self.result = Some(Ok(summary));
-        self.finished = true;
-    }
-
-    fn summary(&self) -> Summary {
-        let tls = self.tls.as_ref();
-        let mut exchanges = self.done_exchanges.clone();
-        let last = self.exchange_record();
-        let (body_bytes, wire, har) = (self.body.bytes(), last.wire_body_bytes, last.har);
-        exchanges.push(last);
-        let marks = if self.done_exchanges.is_empty() {
-            TimingMarks {
-                start: Instant::ZERO,
-                ..self.marks
-            }
-        } else {
-            self.marks
+        let t = self.timeline.last_released().max(total);
+        let facts = ConnectionFacts {
+            local: self.local,
+            packets_tx: self.log.tx,
+            packets_rx: self.log.rx,
         };
-        Summary {
-            url: self.url.to_string(),
-            status: self.status.unwrap_or(0),
-            body_bytes,
-            wire_body_bytes: wire,
-            body_sha256: self.body.sha256_hex(),
-            timings: marks.curl(Instant::ZERO, self.tls_used),
-            har,
-            remote: self.remote.map(|r| r.to_string()).unwrap_or_default(),
-            local: self.local.map(|l| l.to_string()).unwrap_or_default(),
-            final_tcp_state: self.tcp_state_shown.to_string(),
-            packets_tx: self.packets_tx,
-            packets_rx: self.packets_rx,
-            tls_version: tls.and_then(|t| t.version()),
-            tls_suite: tls.and_then(|t| t.suite()),
-            redirects: self.redirects,
-            exchanges,
+        let r = self.session.finish(instant(total), facts);
+        while let Some((_, kind)) = self.session.poll_event() {
+            self.timeline.event(t, kind);
+        }
+        match r {
+            Ok(summary) => {
+                self.result = Some(Ok(summary));
+                self.finished = true;
+            }
+            Err(e) => self.fail(e),
         }
     }
 
@@ -1425,9 +886,9 @@ impl OsFetch {
         if self.finished {
             return;
         }
-        self.teardown_until = None;
         self.wind_down();
-        self.emit(EventKind::Error(e.to_event()));
+        let t = self.now_us();
+        self.timeline.event(t, EventKind::Error(e.to_event()));
         self.result = Some(Err(e));
         self.finished = true;
     }
@@ -1435,13 +896,11 @@ impl OsFetch {
     // ------------------------------------------------------------------ release
 
     fn take_secrets(&mut self) {
-        if let Some(tls) = &mut self.tls {
-            for s in tls.take_secrets() {
-                self.dissector
-                    .add_tls_secret(&s.label, &s.client_random, &s.secret);
-                self.key_log.push_str(&s.key_log_line());
-                self.key_log.push('\n');
-            }
+        for s in self.session.take_secrets() {
+            self.log
+                .add_tls_secret(&s.label, &s.client_random, &s.secret);
+            self.key_log.push_str(&s.key_log_line());
+            self.key_log.push('\n');
         }
     }
 
@@ -1454,108 +913,50 @@ impl OsFetch {
         } else {
             self.now_us().saturating_sub(micros(SLACK))
         };
-        self.pending.sort_by_key(Item::t_us);
-        let n = self.pending.partition_point(|i| i.t_us() <= cutoff);
-        let ready: Vec<Item> = self.pending.drain(..n).collect();
-        for item in ready {
+        for item in self.timeline.release(cutoff) {
             match item {
                 Item::Event(t_us, kind) => {
-                    self.last_released = self.last_released.max(t_us);
                     if let EventKind::Phase { phase } = &kind {
                         self.released_phase = *phase;
                     }
                     self.queue.push_back(Event { t_us, kind });
                 }
                 Item::Packet(t_us, p) => {
-                    self.last_released = self.last_released.max(t_us);
-                    self.release_packet(t_us, p);
+                    let Some(ev) = self.log.event(p, self.released_phase) else {
+                        continue;
+                    };
+                    self.account_tcp(t_us, &ev);
+                    self.queue.push_back(Event {
+                        t_us,
+                        kind: EventKind::Packet(Box::new(ev)),
+                    });
                 }
             }
         }
     }
 
-    fn release_packet(&mut self, t_us: u64, p: CapturedPacket) {
-        let Some(key) = flow_key(&p.data) else {
-            return;
-        };
-        let dir = match key.protocol {
-            17 if self.udp_ports.contains(&key.sport) => Direction::Tx,
-            17 if self.udp_ports.contains(&key.dport) => Direction::Rx,
-            6 => {
-                let (src, dst) = (
-                    SocketAddr::new(key.src, key.sport),
-                    SocketAddr::new(key.dst, key.dport),
-                );
-                if self.flows.contains(&(src, dst)) {
-                    Direction::Tx
-                } else if self.flows.contains(&(dst, src)) {
-                    Direction::Rx
-                } else {
-                    return;
-                }
-            }
-            1 | 58 => p.dir,
-            _ => return,
-        };
-        let layers = self.dissector.dissect(dir, &p.data);
-        match dir {
-            Direction::Tx => self.packets_tx += 1,
-            Direction::Rx => self.packets_rx += 1,
-        }
-        // The request's last byte is looked for on the current connection only.
-        let current = match (self.local, self.remote) {
-            (Some(l), Some(r)) => {
-                let (src, dst) = (
-                    SocketAddr::new(key.src, key.sport),
-                    SocketAddr::new(key.dst, key.dport),
-                );
-                (src, dst) == (l, r)
-            }
-            _ => false,
-        };
-        if current {
-            self.account_tcp(dir, t_us, &layers);
-        }
-        self.packets += 1;
-        let mut summary = layers.summary();
-        if let Some(orig) = p.cut_from {
-            summary.push_str(&format!(" (captured {} of {orig} bytes)", p.data.len()));
-        }
-        if p.checksum_completed {
-            self.checksums_completed += 1;
-        }
-        let ev = PacketEvent {
-            dir,
-            len: p.cut_from.unwrap_or(p.data.len()),
-            phase: self.released_phase,
-            summary,
-            number: self.packets,
-            layers,
-            raw: Arc::from(p.data.into_boxed_slice()),
-            fault: None,
-            recovery: Vec::new(),
-        };
-        self.queue.push_back(Event {
-            t_us,
-            kind: EventKind::Packet(Box::new(ev)),
-        });
-    }
-
-    /// The moment the request's last byte left, from our own segments.
-    fn account_tcp(&mut self, dir: Direction, t_us: u64, d: &Dissection) {
-        let (Direction::Tx, Some(t), Some(end), None) = (
-            dir,
-            d.tcp.as_ref(),
-            self.request_end,
-            self.marks.request_sent,
+    /// The moment the request's last byte left, from our own segments on the current
+    /// connection.
+    fn account_tcp(&mut self, t_us: u64, ev: &PacketEvent) {
+        let (Direction::Tx, Some(t), Some(ip), Some(l), Some(r)) = (
+            ev.dir,
+            ev.layers.tcp.as_ref(),
+            ev.layers.ip.as_ref(),
+            self.local,
+            self.remote,
         ) else {
             return;
         };
-        let len = u64::try_from(t.payload_len).unwrap_or(u64::MAX);
-        let last = u64::from(t.seq.saturating_sub(1)) + len;
-        if len > 0 && last >= end {
-            self.marks.request_sent = Some(instant(t_us));
+        if (
+            SocketAddr::new(ip.src, t.src_port),
+            SocketAddr::new(ip.dst, t.dst_port),
+        ) != (l, r)
+        {
+            return;
         }
+        let len = u64::try_from(t.payload_len).unwrap_or(u64::MAX);
+        let end = u64::from(t.seq.saturating_sub(1)) + len;
+        self.session.segment_sent(instant(t_us), end, len);
     }
 }
 

@@ -31,11 +31,12 @@ pub mod diag;
 mod dns;
 pub mod error;
 pub mod fetch;
+pub mod packets;
 pub mod proc_tcp;
-mod report;
 pub mod route;
 pub mod sys;
 pub mod tcpinfo;
+pub mod timeline;
 
 pub use capture::check_permission;
 pub use config::OsConfig;
