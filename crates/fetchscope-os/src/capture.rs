@@ -121,6 +121,49 @@ impl Capture {
         Ok(())
     }
 
+    /// Captures on the interface that carries packets to `addr` (or on `asked`, with
+    /// `any` for every interface); returns the interface's name and why it was chosen
+    /// when it is a new one.
+    pub fn watch_route(
+        &mut self,
+        addr: std::net::IpAddr,
+        asked: Option<&str>,
+    ) -> Result<Option<(String, String)>, OsError> {
+        let (ifindex, name, why) = match asked {
+            Some("any") => (0, "any".to_string(), "as asked".to_string()),
+            Some(name) => {
+                let i = sys::if_index(name).map_err(|e| OsError::NoInterface {
+                    name: name.to_string(),
+                    source: e,
+                })?;
+                (i, name.to_string(), "as asked".to_string())
+            }
+            None => match crate::route::interface_for(addr)
+                .and_then(|n| Some((sys::if_index(&n).ok()?, n)))
+            {
+                Some((i, n)) => (i, n, format!("the route to {addr}")),
+                None => (
+                    0,
+                    "any".to_string(),
+                    format!("no route to {addr} found in the main table"),
+                ),
+            },
+        };
+        let before = self.interfaces();
+        self.watch(ifindex)?;
+        Ok((self.interfaces() != before).then_some((name, why)))
+    }
+
+    /// Waits at most `timeout` for a packet on any capture socket.
+    pub fn wait(&self, timeout: std::time::Duration) -> std::io::Result<()> {
+        let mut fds: Vec<sys::PollFd> = self
+            .fds()
+            .into_iter()
+            .map(|fd| sys::PollFd::from_borrowed_fd(fd, sys::PollFlags::IN))
+            .collect();
+        sys::poll(&mut fds, timeout).map(|_| ())
+    }
+
     /// Replaces the filter on every socket (and on those opened later).
     pub fn set_filter(&mut self, filter: FlowFilter) -> Result<(), OsError> {
         if filter == self.filter {

@@ -99,6 +99,30 @@ impl KernelDns {
             .collect()
     }
 
+    /// Starts looking `host` up (for port `port`) at `servers`, asking for the address
+    /// families this host has, as getaddrinfo does.
+    pub(crate) fn start_for(
+        now: Instant,
+        host: &str,
+        port: u16,
+        servers: Vec<IpAddr>,
+        rng: &mut impl Rng,
+    ) -> Result<KernelDns, FetchError> {
+        let (v4, v6) = host_families();
+        let qtypes = fetchscope_core::dns::question_types(v4, v6);
+        let spec = LookupSpec {
+            host,
+            port,
+            qtypes: &qtypes,
+            servers,
+            nxdomain_hint: None,
+            // The kernel twin always runs on a real network.
+            conditions: Default::default(),
+            local_port: None,
+        };
+        KernelDns::start(now, spec, rng)
+    }
+
     /// Carries out what the lookup asked; returns the TCP connections it opened (local,
     /// remote), for the capture. A connection is opened within `connect_limit`.
     pub(crate) fn run_commands(

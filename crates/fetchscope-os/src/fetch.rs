@@ -19,12 +19,10 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::os::fd::AsFd;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fetchscope_core::dns::{LookupSpec, question_types};
 use fetchscope_core::event::{PacketEvent, TcpStateChange};
 use fetchscope_core::http::DigestSink;
 use fetchscope_core::session::{
@@ -38,14 +36,15 @@ use fetchscope_wire::Direction;
 use rand::rngs::StdRng;
 
 use crate::bpf::FlowFilter;
-use crate::capture::{Capture, CapturedPacket, flow_key};
+use crate::capture::{Capture, CapturedPacket};
 use crate::config::OsConfig;
+use crate::connection::{KernelConnection, TCP_CLOSE, TCP_ESTABLISHED, connect_error};
 use crate::dns::KernelDns;
 use crate::error::OsError;
 use crate::packets::PacketLog;
-use crate::tcpinfo::{self, TcpInfo};
+use crate::sys;
+use crate::tcpinfo::TcpInfo;
 use crate::timeline::{Item, Timeline};
-use crate::{diag, proc_tcp, route, sys};
 
 /// How long an item waits before release, so packets stamped earlier can still be read.
 pub const SLACK: Duration = Duration::from_millis(3);
@@ -55,17 +54,6 @@ const GRACE: Duration = Duration::from_millis(1);
 const CAPTURE_BATCH: usize = 2048;
 /// Plaintext read per step when there is no TLS.
 const PLAIN_CHUNK: usize = 64 * 1024;
-
-/// Linux TCP states used here.
-const TCP_ESTABLISHED: u8 = 1;
-const TCP_SYN_SENT: u8 = 2;
-const TCP_FIN_WAIT1: u8 = 4;
-const TCP_FIN_WAIT2: u8 = 5;
-const TCP_TIME_WAIT: u8 = 6;
-const TCP_CLOSE: u8 = 7;
-const TCP_CLOSE_WAIT: u8 = 8;
-const TCP_LAST_ACK: u8 = 9;
-const TCP_CLOSING: u8 = 11;
 
 /// The kernel twin of a fetch. Create it with [`OsFetch::new`], then pull
 /// [`OsFetch::next_event`] until it returns `None`.
@@ -89,18 +77,13 @@ pub struct OsFetch {
 
     /// The servers of the run, for the capture filter.
     servers: Vec<(IpAddr, u16)>,
-    remote: Option<SocketAddr>,
-    local: Option<SocketAddr>,
+    /// The current (or last) connection's ends, for its packets released after it.
+    ends: Option<(SocketAddr, SocketAddr)>,
     dns: Option<KernelDns>,
     interfaces: Vec<String>,
-
-    tcp: Option<TcpStream>,
-    tcp_state: u8,
+    tcp: Option<KernelConnection>,
     /// The session asked to close the connection.
     closing: bool,
-    fin_sent: bool,
-    last_rx_tcp_us: u64,
-    last_state_us: u64,
 
     key_log: String,
     info_connect: Option<TcpInfo>,
@@ -177,16 +160,11 @@ impl OsFetch {
             finished: false,
             result: None,
             servers: Vec::new(),
-            remote: None,
-            local: None,
+            ends: None,
             dns: None,
             interfaces: Vec::new(),
             tcp: None,
-            tcp_state: TCP_CLOSE,
             closing: false,
-            fin_sent: false,
-            last_rx_tcp_us: 0,
-            last_state_us: 0,
             key_log: String::new(),
             info_connect: None,
             info_end: None,
@@ -305,7 +283,7 @@ impl OsFetch {
                 SessionCommand::Connect { remote } => self.connect(remote)?,
                 // The FIN follows the last write (drive_teardown).
                 SessionCommand::Close => self.closing = true,
-                SessionCommand::Release => self.release_connection(),
+                SessionCommand::Release => self.close_connection(),
                 SessionCommand::Finish => self.finish(),
             }
         }
@@ -315,37 +293,10 @@ impl OsFetch {
 
     /// Starts capturing on the interface that carries packets to `addr`.
     fn watch(&mut self, addr: IpAddr) -> Result<(), FetchError> {
-        let phase = self.session.phase();
-        let (ifindex, name, why) = match self.cfg.capture_interface.as_deref() {
-            Some("any") => (0, "any".to_string(), "as asked".to_string()),
-            Some(name) => {
-                let i = sys::if_index(name).map_err(|e| {
-                    setup_error(
-                        phase,
-                        OsError::NoInterface {
-                            name: name.to_string(),
-                            source: e,
-                        },
-                    )
-                })?;
-                (i, name.to_string(), "as asked".to_string())
-            }
-            None => {
-                match route::interface_for(addr).and_then(|n| Some((sys::if_index(&n).ok()?, n))) {
-                    Some((i, n)) => (i, n, format!("the route to {addr}")),
-                    None => (
-                        0,
-                        "any".to_string(),
-                        format!("no route to {addr} found in the main table"),
-                    ),
-                }
-            }
-        };
-        let before = self.capture.interfaces();
-        self.capture
-            .watch(ifindex)
-            .map_err(|e| setup_error(phase, e))?;
-        if self.capture.interfaces() != before {
+        let asked = self.cfg.capture_interface.as_deref();
+        let watched = (self.capture.watch_route(addr, asked))
+            .map_err(|e| setup_error(self.session.phase(), e))?;
+        if let Some((name, why)) = watched {
             self.note(format!("capturing the kernel's packets on {name} ({why})"));
             self.interfaces.push(name);
         }
@@ -369,14 +320,8 @@ impl OsFetch {
             .map_err(|e| setup_error(self.session.phase(), e))?;
         for p in packets {
             let t = micros(p.stamp.saturating_sub(self.start));
-            // The server's segments change the socket's state: remember when the latest
-            // one arrived, to date the change.
-            if let (Some(k), Some(r), Some(l)) = (flow_key(&p.data), self.remote, self.local)
-                && k.protocol == 6
-                && SocketAddr::new(k.src, k.sport) == r
-                && SocketAddr::new(k.dst, k.dport) == l
-            {
-                self.last_rx_tcp_us = self.last_rx_tcp_us.max(t);
+            if let Some(c) = self.tcp.as_mut() {
+                c.saw(t, &p.data);
             }
             self.timeline.packet(t, p);
         }
@@ -386,22 +331,8 @@ impl OsFetch {
     // ------------------------------------------------------------------ DNS
 
     fn start_dns(&mut self, host: &str, port: u16) -> Result<(), FetchError> {
-        let (v4, v6) = crate::dns::host_families();
-        let qtypes = question_types(v4, v6);
-        let dns = KernelDns::start(
-            self.now(),
-            LookupSpec {
-                host,
-                port,
-                qtypes: &qtypes,
-                servers: self.cfg.dns_servers.clone(),
-                nxdomain_hint: None,
-                // The kernel twin always runs on a real network.
-                conditions: Default::default(),
-                local_port: None,
-            },
-            &mut self.rng,
-        )?;
+        let servers = self.cfg.dns_servers.clone();
+        let dns = KernelDns::start_for(self.now(), host, port, servers, &mut self.rng)?;
         self.log.udp_ports.extend(dns.udp_ports());
         // DNS over TCP (after a truncated answer) goes to the same servers, port 53.
         for s in &self.cfg.dns_servers {
@@ -511,13 +442,13 @@ impl OsFetch {
                 if !self.session.peer_closed() {
                     events |= sys::PollFlags::IN;
                 }
-                if !self.session.outgoing().is_empty() && !self.fin_sent {
+                if !self.session.outgoing().is_empty() && !s.fin_sent {
                     events |= sys::PollFlags::OUT;
                 }
             }
             // A socket with nothing to wait for stays out: POLLHUP would wake us at once.
             if !events.is_empty() {
-                fds.push(sys::PollFd::new(s, events));
+                fds.push(sys::PollFd::new(&s.stream, events));
             }
         }
         sys::poll(&mut fds, timeout)
@@ -549,96 +480,38 @@ impl OsFetch {
 
     /// [`Self::observe_tcp`] for a change our own call at `called` (µs) caused.
     fn observe_tcp_at(&mut self, cause: Option<&str>, called: Option<u64>) {
-        let Some(s) = &self.tcp else { return };
-        let Ok(info) = tcpinfo::read(s.as_fd()) else {
+        let Some(c) = self.tcp.as_mut().and_then(|t| t.poll_change(cause, called)) else {
             return;
         };
-        let state = info.state_code;
-        if state == self.tcp_state {
-            return;
-        }
-        let from_state = self.tcp_state;
-        // A client socket never reads `TCP_NEW_SYN_RECV` (a listener's request socket's
-        // state) or a number outside `TCP_*`: nothing to report for those.
-        let Some(mut to) = TcpState::from_linux(state) else {
-            return;
-        };
-        let from = TcpState::from_linux(from_state).unwrap_or(TcpState::Closed);
-        let cause_is_none = cause.is_none();
-        let mut cause = cause.map(str::to_string);
-        // A connection that closes from FIN-WAIT/CLOSING lives on in a time-wait socket;
-        // ours then reads CLOSED. The kernel's table says which.
-        if state == TCP_CLOSE
-            && (self.fin_sent || matches!(from_state, TCP_FIN_WAIT1 | TCP_FIN_WAIT2 | TCP_CLOSING))
-            && let (Some(l), Some(r)) = (self.local, self.remote)
-            && let Some(left) = time_wait_left(l, r)
-        {
-            to = TcpState::TimeWait;
-            let how_long = match left {
-                Some(d) => format!("for another {:.1} s", d.as_secs_f64()),
-                None => "(60 s on Linux)".to_string(),
-            };
-            cause = Some(format!(
-                "both FINs were exchanged and acknowledged; the kernel keeps the connection in a time-wait socket {how_long}, and our socket now reads CLOSED"
-            ));
-        }
-        self.tcp_state = state;
-        let change = TcpStateChange::new(from, to, cause.as_deref(), Stack::Kernel);
-        // The kernel changed state when it processed the segment that caused it, which
-        // may be well before this process got to run and look: date changes caused by a
-        // server segment just after that segment, others (our own calls) now.
         // The segment that caused the change is in the capture by now (packet taps run
         // before TCP): read it in to date the change.
         let _ = self.read_capture();
         let now = self.now_us();
-        let by_segment = matches!(
-            (from_state, state),
-            (TCP_SYN_SENT, _)
-                | (TCP_ESTABLISHED, TCP_CLOSE_WAIT | TCP_CLOSE)
-                | (TCP_FIN_WAIT1, _)
-                | (TCP_FIN_WAIT2, _)
-                | (TCP_CLOSING, _)
-                | (TCP_LAST_ACK, _)
-        ) && cause_is_none;
-        let t = if by_segment && self.last_rx_tcp_us > self.last_state_us {
-            (self.last_rx_tcp_us + 1).min(now)
-        } else {
-            called.unwrap_or(now)
+        let Some(t) = self.tcp.as_mut().map(|k| k.date(&c, now)) else {
+            return;
         };
-        self.last_state_us = t;
         let first_connect = self.session.marks().connect.is_none();
+        let established = c.change.to == TcpState::Established;
         // A state change starts nothing by itself: no command follows it.
         let _ = self
             .session
-            .handle(instant(t), SessionInput::TcpState(change));
+            .handle(instant(t), SessionInput::TcpState(c.change));
         self.drain_session();
-        if state == TCP_ESTABLISHED && first_connect {
-            self.note(format!("TCP_INFO after connect: {}", info.brief()));
-            self.info_connect = Some(info);
+        if established && first_connect {
+            self.note(format!("TCP_INFO after connect: {}", c.info.brief()));
+            self.info_connect = Some(c.info);
         }
     }
 
     // ------------------------------------------------------------------ TCP
 
     fn connect(&mut self, remote: SocketAddr) -> Result<(), FetchError> {
-        self.remote = Some(remote);
-        self.local = None;
         let addr = remote.ip();
         if !self.servers.contains(&(addr, remote.port())) {
             self.servers.push((addr, remote.port()));
         }
         self.watch(addr)?;
         self.update_filter()?;
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(remote),
-            socket2::Type::STREAM,
-            None,
-        )
-        .and_then(|s| s.set_nonblocking(true).map(|()| s))
-        .map_err(|e| setup_error(Phase::Connect, format!("could not open a TCP socket: {e}")))?;
-        socket
-            .set_tcp_nodelay(true)
-            .map_err(|e| setup_error(Phase::Connect, format!("could not set TCP_NODELAY: {e}")))?;
         let change = TcpStateChange::new(
             TcpState::Closed,
             TcpState::SynSent,
@@ -646,50 +519,27 @@ impl OsFetch {
             Stack::Kernel,
         );
         self.tell(SessionInput::TcpState(change))?;
-        self.tcp_state = TCP_SYN_SENT;
-        match socket.connect(&remote.into()) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(e) => return Err(self.connect_error(&e)),
-        }
-        self.local = socket.local_addr().ok().and_then(|a| a.as_socket());
-        if let Some(l) = self.local {
+        let conn = KernelConnection::open(remote)
+            .map_err(|e| connect_error(remote, &e, false, self.session.refused_error()))?;
+        if let Some(l) = conn.local {
             self.log.flows.push((l, remote));
+            self.ends = Some((l, remote));
         }
-        self.tcp = Some(TcpStream::from(socket));
+        self.tcp = Some(conn);
         Ok(())
     }
 
-    /// Why connecting failed, from the kernel's error.
-    fn connect_error(&self, e: &std::io::Error) -> FetchError {
-        let remote = self.remote.map(|r| r.to_string()).unwrap_or_default();
-        let (kind, msg) = match e.raw_os_error() {
-            Some(libc::ECONNREFUSED) => return self.session.refused_error(),
-            Some(libc::ETIMEDOUT) => (
-                "timeout",
-                format!("the kernel gave up connecting to {remote}: {e}"),
-            ),
-            Some(libc::ENETUNREACH | libc::EHOSTUNREACH) => {
-                ("unreachable", format!("connecting to {remote} failed: {e}"))
-            }
-            _ => return setup_error(Phase::Connect, format!("connect() to {remote} failed: {e}")),
-        };
-        FetchError::new(FailureClass::Connect, Phase::Connect, kind, msg)
-    }
-
     fn drive_connect(&mut self) -> Result<(), FetchError> {
-        let Some(s) = &self.tcp else { return Ok(()) };
-        if let Ok(Some(e)) = sys::take_error(s.as_fd()) {
-            return Err(match e.raw_os_error() {
-                Some(libc::ECONNREFUSED | libc::ETIMEDOUT) => self.connect_error(&e),
-                _ => {
-                    let remote = self.remote.map(|r| r.to_string()).unwrap_or_default();
-                    let msg = format!("connecting to {remote} failed: {e}");
-                    FetchError::new(FailureClass::Connect, Phase::Connect, "unreachable", msg)
-                }
-            });
+        let Some(c) = &self.tcp else { return Ok(()) };
+        if let Some(e) = c.take_error() {
+            return Err(connect_error(
+                c.remote,
+                &e,
+                true,
+                self.session.refused_error(),
+            ));
         }
-        if self.tcp_state == TCP_ESTABLISHED {
+        if c.state == TCP_ESTABLISHED {
             self.tell(SessionInput::Connected)?;
             return self.drive_transport();
         }
@@ -722,7 +572,7 @@ impl OsFetch {
             if buf.is_empty() {
                 break Ok(false);
             }
-            match s.read(buf) {
+            match s.stream.read(buf) {
                 Ok(0) => break Ok(true),
                 Ok(n) => {
                     self.session.bytes_received(n);
@@ -740,10 +590,7 @@ impl OsFetch {
 
     /// Hands what the session sends (TLS records, or the plain request) to the socket.
     fn write_socket(&mut self) -> Result<(), FetchError> {
-        if self.fin_sent {
-            return Ok(());
-        }
-        let Some(s) = self.tcp.as_mut() else {
+        let Some(s) = self.tcp.as_mut().filter(|s| !s.fin_sent) else {
             return Ok(());
         };
         loop {
@@ -751,7 +598,7 @@ impl OsFetch {
             if out.is_empty() {
                 break;
             }
-            match s.write(out) {
+            match s.stream.write(out) {
                 Ok(0) => return Ok(()),
                 Ok(n) => self.session.consume_outgoing(n),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
@@ -771,8 +618,9 @@ impl OsFetch {
             return Ok(());
         }
         self.send_fin();
-        let closed = self.tcp_state == TCP_CLOSE && self.session.peer_closed();
-        if self.fin_sent && (closed || self.tcp.is_none()) {
+        let peer_closed = self.session.peer_closed();
+        let closed = |c: &KernelConnection| c.fin_sent && c.state == TCP_CLOSE && peer_closed;
+        if self.tcp.as_ref().is_none_or(closed) {
             return self.tell(SessionInput::Closed);
         }
         self.session.handle_timeout(self.now());
@@ -783,45 +631,34 @@ impl OsFetch {
     /// last): `shutdown(SHUT_WR)`, right away, as a client's `close()` follows its last
     /// write.
     fn send_fin(&mut self) {
-        if !self.closing || self.fin_sent || !self.session.outgoing().is_empty() {
-            return;
-        }
+        let ready = self.closing && self.session.outgoing().is_empty();
         let called = self.now_us();
-        if let Some(s) = &self.tcp
-            // As close() would, but the socket stays ours, so TCP_INFO can follow the
-            // rest of the close.
-            && let Err(e) = sys::shutdown_write(s.as_fd())
-        {
+        let Some(c) = self.tcp.as_mut().filter(|c| ready && !c.fin_sent) else {
+            return;
+        };
+        if let Err(e) = c.shutdown_write() {
             self.note(format!("shutdown(SHUT_WR) failed: {e}"));
         }
-        self.fin_sent = true;
         self.observe_tcp_at(
             Some("shutdown(SHUT_WR) called: the kernel sends FIN after our last data"),
             Some(called),
         );
     }
 
-    /// The connection is over and the redirect's next exchange needs its own.
-    fn release_connection(&mut self) {
-        self.close_connection();
-        self.tcp_state = TCP_CLOSE;
-        self.closing = false;
-        self.fin_sent = false;
-    }
-
-    /// Reads the connection's `TCP_INFO` a last time and closes its socket.
+    /// Reads the connection's `TCP_INFO` a last time and closes its socket (the
+    /// redirect's next exchange, if any, opens its own).
     fn close_connection(&mut self) {
-        if let Some(s) = &self.tcp
-            && let Ok(info) = tcpinfo::read(s.as_fd())
+        self.closing = false;
+        if let Some(c) = self.tcp.take()
+            && let Some(info) = c.info()
         {
             // Dated with the connection's last state change: what it reports is how the
             // connection ended, not when this process got round to asking.
-            let t = self.last_state_us.max(self.last_rx_tcp_us);
             let text = format!("TCP_INFO at the end: {}", info.brief());
-            self.timeline.event(t, EventKind::Note { text });
+            self.timeline
+                .event(c.last_change_us(), EventKind::Note { text });
             self.info_end = Some(info);
         }
-        self.tcp = None;
     }
 
     /// Reads `TCP_INFO` a last time, closes the socket and collects the packets still on
@@ -834,13 +671,7 @@ impl OsFetch {
             let Some(left) = until.checked_sub(since_epoch()).filter(|d| !d.is_zero()) else {
                 break;
             };
-            let mut fds: Vec<sys::PollFd> = self
-                .capture
-                .fds()
-                .into_iter()
-                .map(|fd| sys::PollFd::from_borrowed_fd(fd, sys::PollFlags::IN))
-                .collect();
-            if sys::poll(&mut fds, left).is_err() || self.read_capture().is_err() {
+            if self.capture.wait(left).is_err() || self.read_capture().is_err() {
                 break;
             }
         }
@@ -865,7 +696,7 @@ impl OsFetch {
         self.release(true);
         let t = self.timeline.last_released().max(total);
         let facts = ConnectionFacts {
-            local: self.local,
+            local: self.ends.map(|(l, _)| l),
             packets_tx: self.log.tx,
             packets_rx: self.log.rx,
         };
@@ -938,12 +769,11 @@ impl OsFetch {
     /// The moment the request's last byte left, from our own segments on the current
     /// connection.
     fn account_tcp(&mut self, t_us: u64, ev: &PacketEvent) {
-        let (Direction::Tx, Some(t), Some(ip), Some(l), Some(r)) = (
+        let (Direction::Tx, Some(t), Some(ip), Some((l, r))) = (
             ev.dir,
             ev.layers.tcp.as_ref(),
             ev.layers.ip.as_ref(),
-            self.local,
-            self.remote,
+            self.ends,
         ) else {
             return;
         };
@@ -957,14 +787,5 @@ impl OsFetch {
         let len = u64::try_from(t.payload_len).unwrap_or(u64::MAX);
         let end = u64::from(t.seq.saturating_sub(1)) + len;
         self.session.segment_sent(instant(t_us), end, len);
-    }
-}
-
-/// How long the connection `l` → `r` stays in TIME-WAIT, if it is there: asked over
-/// `sock_diag`, else read from `/proc/net/tcp` (slow on big hosts, no remaining time).
-fn time_wait_left(l: SocketAddr, r: SocketAddr) -> Option<Option<Duration>> {
-    match diag::state(l, r) {
-        Some(d) => (d.state == TCP_TIME_WAIT).then_some(Some(d.expires)),
-        None => (proc_tcp::state(l, r) == Some(TCP_TIME_WAIT)).then_some(None),
     }
 }

@@ -27,6 +27,7 @@
 pub mod bpf;
 pub mod capture;
 pub mod config;
+mod connection;
 pub mod diag;
 mod dns;
 pub mod error;

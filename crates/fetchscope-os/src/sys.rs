@@ -125,22 +125,6 @@ pub fn attach_filter(fd: BorrowedFd<'_>, prog: &[libc::sock_filter]) -> io::Resu
     socket2::SockRef::from(&fd).attach_filter(&prog)
 }
 
-/// Non-blocking `connect(2)`: `Ok(true)` when connected at once, `Ok(false)` while the
-/// handshake is in progress (`EINPROGRESS`).
-pub fn connect(fd: BorrowedFd<'_>, addr: SocketAddr) -> io::Result<bool> {
-    match rustix::net::connect(fd, &addr) {
-        Ok(()) => Ok(true),
-        Err(rustix::io::Errno::INPROGRESS) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// `getsockname(2)`.
-pub fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
-    SocketAddr::try_from(rustix::net::getsockname(fd)?)
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
-}
-
 /// The pending error of a socket (`SO_ERROR`), cleared by reading it.
 pub fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
     Ok(rustix::net::sockopt::socket_error(fd)?
@@ -307,8 +291,7 @@ pub fn is_local_address(addr: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
-    use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+    use std::net::UdpSocket;
     use std::os::fd::AsFd;
     use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -327,45 +310,6 @@ mod tests {
         let e = rustix::net::recv(&fd, &mut b[..], rustix::net::RecvFlags::empty()).unwrap_err();
         assert_eq!(e, rustix::io::Errno::AGAIN);
         assert!(socket(-1, libc::SOCK_STREAM, 0).is_err());
-    }
-
-    #[test]
-    fn connect_in_progress_then_shutdown_and_refused() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let fd = socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
-        connect(fd.as_fd(), l.local_addr().unwrap()).unwrap();
-        let mut pfd = [PollFd::new(&fd, PollFlags::OUT)];
-        assert_eq!(poll(&mut pfd, Duration::from_secs(5)).unwrap(), 1);
-        assert!(take_error(fd.as_fd()).unwrap().is_none());
-        let local = local_addr(fd.as_fd()).unwrap();
-        assert_eq!(local.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
-        assert_ne!(local.port(), 0);
-        shutdown_write(fd.as_fd()).unwrap();
-        let (mut conn, peer) = l.accept().unwrap();
-        assert_eq!(peer, local);
-        let mut b = [0u8; 1];
-        assert_eq!(conn.read(&mut b).unwrap(), 0, "our FIN");
-
-        // A port nothing listens on any more.
-        let closed = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let fd = socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
-        match connect(fd.as_fd(), closed) {
-            Ok(false) => {
-                let mut pfd = [PollFd::new(&fd, PollFlags::OUT)];
-                assert_eq!(poll(&mut pfd, Duration::from_secs(5)).unwrap(), 1);
-                let e = take_error(fd.as_fd()).unwrap().expect("a pending error");
-                assert_eq!(e.raw_os_error(), Some(libc::ECONNREFUSED));
-                assert!(
-                    take_error(fd.as_fd()).unwrap().is_none(),
-                    "cleared by reading"
-                );
-            }
-            Ok(true) => panic!("connected to a closed port"),
-            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ECONNREFUSED)),
-        }
     }
 
     #[test]

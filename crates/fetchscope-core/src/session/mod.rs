@@ -538,10 +538,10 @@ impl Session {
 
     /// The server reset the connection (`detail`: what the driver's call said).
     pub fn reset_error(&self, detail: Option<&str>) -> FetchError {
-        let class = if self.phase <= Phase::Tls {
-            FailureClass::Tls
-        } else {
-            FailureClass::Http
+        let class = match self.phase {
+            Phase::Resolve | Phase::Connect => FailureClass::Connect,
+            Phase::Tls => FailureClass::Tls,
+            _ => FailureClass::Http,
         };
         let detail = detail.map(|d| format!(" ({d})")).unwrap_or_default();
         FetchError::new(
@@ -580,7 +580,7 @@ impl Session {
         let c = &self.conditions;
         let remote = self.remote_name();
         let what = match self.phase {
-            Phase::Resolve => dns_stall.unwrap_or_else(|| c.no_dns_answer(&remote, "", 0)),
+            Phase::Resolve => dns_stall.unwrap_or_else(|| format!("no DNS answer for {remote}")),
             Phase::Connect => c.no_syn_ack(&remote),
             phase => c.stall(phase, &remote, facts),
         };
@@ -829,7 +829,8 @@ impl Session {
             }),
         );
         self.exchange.reader = Some(ResponseReader::new("GET", Limits::default()));
-        let start = self.tx_written();
+        // What TLS still holds to send (its Finished) goes before the request.
+        let start = self.tx_written() + self.outgoing().len() as u64;
         let tls = self.conn.as_mut().and_then(|c| c.tls.as_mut());
         match tls {
             Some(tls) => {
@@ -1010,11 +1011,11 @@ impl Session {
 
     /// The connection is closed: the redirect's next exchange starts, or the fetch ends.
     fn teardown_done(&mut self, now: Instant) {
-        let SessionState::Closing { next_hop, .. } =
-            std::mem::replace(&mut self.state, SessionState::Done)
-        else {
+        let SessionState::Closing { next_hop, .. } = &mut self.state else {
             return;
         };
+        let next_hop = next_hop.take();
+        self.state = SessionState::Done;
         match next_hop {
             Some(target) => {
                 self.commands.push_back(SessionCommand::Release);
