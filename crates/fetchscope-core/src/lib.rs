@@ -29,6 +29,6 @@ pub use error::{FailureClass, FetchError};
 pub use event::{Event, EventKind, Phase, Summary};
 pub use http::default_user_agent;
 pub use random::Randomness;
-pub use spec::{ResolveOverride, address_without_dns};
+pub use spec::{FetchSpec, ResolveOverride, address_without_dns};
 pub use tcp_state::TcpState;
 pub use time::Instant;

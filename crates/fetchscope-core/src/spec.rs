@@ -1,11 +1,133 @@
-//! What to fetch, apart from the network stack: the `--resolve` overrides and the
-//! address a fetch may use without asking DNS.
+//! What to fetch, apart from the network stack: [`FetchSpec`] (the request and the
+//! choices both stacks' runs make alike), the `--resolve` overrides and the address a
+//! fetch may use without asking DNS.
 
+use std::io::Write;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
+use rustls::{KeyLog, RootCertStore};
 use url::Url;
 
+use crate::advice::Conditions;
 use crate::event::DnsEvent;
+use crate::http::{DigestSink, default_user_agent};
+use crate::random::Randomness;
+use crate::redirects::RedirectProtocols;
+use crate::session::SessionConfig;
+use crate::time::Instant;
+use crate::tls::{LinkTime, TlsConfig, TlsError, TlsSetup, TrustSource};
+
+/// What to fetch and how, whichever stack carries it: both drivers' configurations hold
+/// one, so a new request option is added once.
+pub struct FetchSpec {
+    /// The URL (`https://` or `http://`).
+    pub url: Url,
+    /// `--resolve` entries.
+    pub resolve: Vec<ResolveOverride>,
+    /// DNS servers, tried in order.
+    pub dns_servers: Vec<IpAddr>,
+    /// Every random choice (DNS id, ports, TLS randoms; ISNs on the userspace stack).
+    pub randomness: Randomness,
+    /// Give up after this long in total.
+    pub timeout: Duration,
+    /// Trust anchors for the server's certificate.
+    pub roots: Arc<RootCertStore>,
+    /// Where the trust anchors came from (decides the advice in certificate errors).
+    pub trust: TrustSource,
+    /// The schemes a redirect may lead to (`--proto-redir`).
+    pub redirect_protocols: RedirectProtocols,
+    /// Where else to write TLS secrets (`--keylog`, `SSLKEYLOGFILE`).
+    pub key_log: Option<Arc<dyn KeyLog>>,
+    /// Where to write the decoded body (`-o`); the body is hashed either way.
+    pub body_out: Option<Box<dyn Write>>,
+    /// `User-Agent` header value.
+    pub user_agent: String,
+}
+
+impl std::fmt::Debug for FetchSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchSpec")
+            .field("url", &self.url.as_str())
+            .field("resolve", &self.resolve)
+            .field("dns_servers", &self.dns_servers)
+            .field("randomness", &self.randomness)
+            .field("timeout", &self.timeout)
+            .field("user_agent", &self.user_agent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FetchSpec {
+    /// fetchscope's defaults for `url`, trusting `roots`.
+    pub fn new(url: Url, roots: Arc<RootCertStore>) -> FetchSpec {
+        FetchSpec {
+            url,
+            resolve: Vec::new(),
+            dns_servers: Vec::new(),
+            randomness: Randomness::new(None),
+            timeout: Duration::from_secs(30),
+            roots,
+            trust: TrustSource::default(),
+            redirect_protocols: RedirectProtocols::default(),
+            key_log: None,
+            body_out: None,
+            user_agent: default_user_agent(),
+        }
+    }
+
+    /// The same request for another run (the other stack's): everything but the body's
+    /// writer, which only one run may have.
+    pub fn twin(&self) -> FetchSpec {
+        FetchSpec {
+            url: self.url.clone(),
+            resolve: self.resolve.clone(),
+            dns_servers: self.dns_servers.clone(),
+            randomness: self.randomness,
+            timeout: self.timeout,
+            roots: self.roots.clone(),
+            trust: self.trust,
+            redirect_protocols: self.redirect_protocols,
+            key_log: self.key_log.clone(),
+            body_out: None,
+            user_agent: self.user_agent.clone(),
+        }
+    }
+
+    /// The TLS client configuration, its randomness drawn for `purpose` (each run its
+    /// own, so two runs' client randoms differ even with `--seed`), certificates checked
+    /// at `time`.
+    pub fn tls_config(&self, purpose: &str, time: Arc<LinkTime>) -> Result<TlsConfig, TlsError> {
+        TlsConfig::new(TlsSetup {
+            provider: self.randomness.crypto_provider(purpose),
+            roots: self.roots.clone(),
+            alpn: vec![b"http/1.1".to_vec()],
+            key_log: self.key_log.clone(),
+            time,
+            trust: self.trust,
+        })
+    }
+
+    /// The session's configuration (the body's writer moves into it), ending at
+    /// `deadline`, with advice for `conditions`.
+    pub fn session_config(
+        &mut self,
+        tls: TlsConfig,
+        deadline: Instant,
+        conditions: Conditions,
+    ) -> SessionConfig {
+        SessionConfig {
+            user_agent: self.user_agent.clone(),
+            redirect_protocols: self.redirect_protocols,
+            tls,
+            resolve: self.resolve.clone(),
+            deadline,
+            body: DigestSink::new(self.body_out.take()),
+            conditions,
+        }
+    }
+}
 
 /// A `--resolve HOST:PORT:ADDR` entry: skip DNS for HOST on PORT.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,8 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = url::Url::parse("https://www.example.test/")?;
     let mut cfg = FetchConfig::new(url, vec![lab.client_cidr()], Arc::new(roots));
     cfg.gateways = vec![lab.client_gateway()];
-    cfg.dns_servers = vec![lab.dns_server()];
-    cfg.randomness = randomness;
+    cfg.spec.dns_servers = vec![lab.dns_server()];
+    cfg.spec.randomness = randomness;
     cfg.epoch = lab.epoch();
 
     let mut fetch = Fetch::new(cfg, lab)?;

@@ -21,7 +21,7 @@
 //! let url = url::Url::parse("https://www.example.test/").unwrap();
 //! let mut cfg = FetchConfig::new(url, vec![lab.client_cidr()], Arc::new(roots));
 //! cfg.gateways = vec![lab.client_gateway()];
-//! cfg.dns_servers = vec![lab.dns_server()];
+//! cfg.spec.dns_servers = vec![lab.dns_server()];
 //! cfg.epoch = lab.epoch();
 //!
 //! let mut fetch = Fetch::new(cfg, lab).unwrap();

@@ -100,8 +100,8 @@ fn a_large_request_arrives_over_a_narrow_path() {
         url::Url::parse(&format!("https://www.example.test/?x={}", "a".repeat(5000))).expect("url");
     let mut cfg = FetchConfig::new(url, vec![lab.client_cidr()], Arc::new(roots));
     cfg.gateways = vec![lab.client_gateway()];
-    cfg.dns_servers = vec![lab.dns_server()];
-    cfg.randomness = randomness;
+    cfg.spec.dns_servers = vec![lab.dns_server()];
+    cfg.spec.randomness = randomness;
     cfg.epoch = lab.epoch();
     let link = NarrowPath {
         inner: lab,

@@ -24,12 +24,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fetchscope_core::event::{PacketEvent, TcpStateChange};
-use fetchscope_core::http::DigestSink;
 use fetchscope_core::session::{
-    ConnectionFacts, Session, SessionCommand, SessionConfig, SessionInput, Target,
+    ConnectionFacts, Session, SessionCommand, SessionDriver, SessionInput, Target,
 };
 use fetchscope_core::tcp_state::Stack;
-use fetchscope_core::tls::{LinkTime, TlsConfig, TlsSetup};
+use fetchscope_core::tls::LinkTime;
 use fetchscope_core::{Event, EventKind, FailureClass, FetchError, Instant, Phase, Summary};
 use fetchscope_core::{TcpState, advice::Conditions};
 use fetchscope_wire::Direction;
@@ -72,8 +71,6 @@ pub struct OsFetch {
     queue: VecDeque<Event>,
     released_phase: Phase,
     started: bool,
-    finished: bool,
-    result: Option<Result<Summary, FetchError>>,
 
     /// The servers of the run, for the capture filter.
     servers: Vec<(IpAddr, u16)>,
@@ -117,34 +114,20 @@ impl OsFetch {
     /// smoltcp driver does). Nothing is sent until the first [`OsFetch::next_event`].
     pub fn new(mut cfg: OsConfig) -> Result<OsFetch, OsError> {
         let capture = Capture::new()?;
-        let target = Target::new(cfg.url.clone())?;
-        let rng = cfg.randomness.rng("kernel-client");
+        let target = Target::new(cfg.spec.url.clone())?;
+        let rng = cfg.spec.randomness.rng("kernel-client");
         let link_time = Arc::new(LinkTime::new(SystemTime::now()));
         // Another purpose than the userspace run's, so the two connections' TLS randoms
         // differ even with --seed (a shared key log keys secrets by client random).
-        let tls = TlsConfig::new(TlsSetup {
-            provider: cfg.randomness.crypto_provider("kernel-client-tls"),
-            roots: cfg.roots.clone(),
-            alpn: vec![b"http/1.1".to_vec()],
-            key_log: cfg.key_log.clone(),
-            time: link_time.clone(),
-            trust: cfg.trust,
-        })
-        .map_err(|e| OsError::io("TLS set-up failed", std::io::Error::other(e.to_string())))?;
-        let session = Session::new(
-            SessionConfig {
-                user_agent: cfg.user_agent.clone(),
-                redirect_protocols: cfg.redirect_protocols,
-                tls,
-                resolve: cfg.resolve.clone(),
-                deadline: instant(micros(cfg.timeout)),
-                body: DigestSink::new(cfg.body_out.take()),
-                // The kernel twin always runs on a real network.
-                conditions: Conditions::default(),
-            },
-            target,
-            Instant::ZERO,
-        );
+        let tls = (cfg.spec)
+            .tls_config("kernel-client-tls", link_time.clone())
+            .map_err(|e| OsError::io("TLS set-up failed", std::io::Error::other(e.to_string())))?;
+        let deadline = instant(micros(cfg.spec.timeout));
+        // The kernel twin always runs on a real network.
+        let session_config = cfg
+            .spec
+            .session_config(tls, deadline, Conditions::default());
+        let session = Session::new(session_config, target, Instant::ZERO);
         Ok(OsFetch {
             cfg,
             capture,
@@ -157,8 +140,6 @@ impl OsFetch {
             queue: VecDeque::new(),
             released_phase: Phase::Resolve,
             started: false,
-            finished: false,
-            result: None,
             servers: Vec::new(),
             ends: None,
             dns: None,
@@ -178,14 +159,14 @@ impl OsFetch {
             if let Some(e) = self.queue.pop_front() {
                 return Some(e);
             }
-            if self.finished {
+            if self.session.is_over() {
                 return None;
             }
             let r = if self.started {
                 self.check_deadline()
                     .and_then(|()| self.step())
                     .and_then(|progressed| {
-                        if progressed || self.finished {
+                        if progressed || self.session.is_over() {
                             Ok(())
                         } else {
                             self.wait()
@@ -200,13 +181,13 @@ impl OsFetch {
             if let Err(e) = r {
                 self.fail(e);
             }
-            self.release(self.finished);
+            self.release(self.session.is_over());
         }
     }
 
     /// The outcome, once [`OsFetch::next_event`] has returned `None`.
     pub fn result(&self) -> Option<&Result<Summary, FetchError>> {
-        self.result.as_ref()
+        self.session.outcome()
     }
 
     /// The TLS secrets seen so far, as an NSS key log.
@@ -256,39 +237,6 @@ impl OsFetch {
             .event(t, EventKind::Note { text: text.into() });
     }
 
-    /// Tells the session what happened now, passes on its events (also those before a
-    /// failure) and carries out its commands.
-    fn tell(&mut self, input: SessionInput) -> Result<(), FetchError> {
-        let r = self.session.handle(self.now(), input);
-        self.drain_session();
-        r?;
-        self.run_commands()
-    }
-
-    /// Moves the session's events into the timeline.
-    fn drain_session(&mut self) {
-        while let Some((t, kind)) = self.session.poll_event() {
-            self.timeline.event(t_us_of(t), kind);
-        }
-    }
-
-    fn run_commands(&mut self) -> Result<(), FetchError> {
-        loop {
-            self.drain_session();
-            let Some(cmd) = self.session.poll_command() else {
-                return Ok(());
-            };
-            match cmd {
-                SessionCommand::Lookup { host, port } => self.start_dns(&host, port)?,
-                SessionCommand::Connect { remote } => self.connect(remote)?,
-                // The FIN follows the last write (drive_teardown).
-                SessionCommand::Close => self.closing = true,
-                SessionCommand::Release => self.close_connection(),
-                SessionCommand::Finish => self.finish(),
-            }
-        }
-    }
-
     // ------------------------------------------------------------------ capture
 
     /// Starts capturing on the interface that carries packets to `addr`.
@@ -331,17 +279,17 @@ impl OsFetch {
     // ------------------------------------------------------------------ DNS
 
     fn start_dns(&mut self, host: &str, port: u16) -> Result<(), FetchError> {
-        let servers = self.cfg.dns_servers.clone();
+        let servers = self.cfg.spec.dns_servers.clone();
         let dns = KernelDns::start_for(self.now(), host, port, servers, &mut self.rng)?;
         self.log.udp_ports.extend(dns.udp_ports());
         // DNS over TCP (after a truncated answer) goes to the same servers, port 53.
-        for s in &self.cfg.dns_servers {
+        for s in &self.cfg.spec.dns_servers {
             if !self.servers.contains(&(*s, 53)) {
                 self.servers.push((*s, 53));
             }
         }
         self.update_filter()?;
-        for s in self.cfg.dns_servers.clone() {
+        for s in self.cfg.spec.dns_servers.clone() {
             self.watch(s)?;
         }
         self.dns = Some(dns);
@@ -355,6 +303,7 @@ impl OsFetch {
         self.report_dns_events();
         let left = self
             .cfg
+            .spec
             .timeout
             .saturating_sub(Duration::from_micros(self.now_us()));
         let Some(d) = self.dns.as_mut() else {
@@ -415,7 +364,7 @@ impl OsFetch {
     fn wait(&mut self) -> Result<(), FetchError> {
         let now = Duration::from_micros(self.now_us());
         let at = |t: Instant| Duration::from_micros(t_us_of(t));
-        let mut until = self.cfg.timeout;
+        let mut until = self.cfg.spec.timeout;
         if let Some(t) = self.dns.as_ref().and_then(|d| d.lookup.poll_timeout()) {
             until = until.min(at(t));
         }
@@ -457,7 +406,7 @@ impl OsFetch {
     }
 
     fn check_deadline(&mut self) -> Result<(), FetchError> {
-        if Duration::from_micros(self.now_us()) < self.cfg.timeout {
+        if Duration::from_micros(self.now_us()) < self.cfg.spec.timeout {
             return Ok(());
         }
         let host = &self.session.target().host;
@@ -468,7 +417,7 @@ impl OsFetch {
         let facts = self.session.stall_facts();
         Err(self
             .session
-            .timeout_error(self.cfg.timeout.as_secs_f64(), stall, &facts))
+            .timeout_error(self.cfg.spec.timeout.as_secs_f64(), stall, &facts))
     }
 
     // ------------------------------------------------------------------ TCP state
@@ -496,7 +445,7 @@ impl OsFetch {
         let _ = self
             .session
             .handle(instant(t), SessionInput::TcpState(c.change));
-        self.drain_session();
+        self.drain_events();
         if established && first_connect {
             self.note(format!("TCP_INFO after connect: {}", c.info.brief()));
             self.info_connect = Some(c.info);
@@ -685,10 +634,16 @@ impl OsFetch {
         self.take_secrets();
     }
 
-    fn finish(&mut self) {
-        if self.finished {
+    fn fail(&mut self, e: FetchError) {
+        if self.session.is_over() {
             return;
         }
+        self.wind_down();
+        self.session.fail(self.now(), e);
+        self.drain_events();
+    }
+
+    fn finish(&mut self) {
         let total = self.now_us();
         self.wind_down();
         // Release what came before, so the packet counts are complete; `done` comes
@@ -700,28 +655,10 @@ impl OsFetch {
             packets_tx: self.log.tx,
             packets_rx: self.log.rx,
         };
-        let r = self.session.finish(instant(total), facts);
+        self.session.finish(instant(total), facts);
         while let Some((_, kind)) = self.session.poll_event() {
             self.timeline.event(t, kind);
         }
-        match r {
-            Ok(summary) => {
-                self.result = Some(Ok(summary));
-                self.finished = true;
-            }
-            Err(e) => self.fail(e),
-        }
-    }
-
-    fn fail(&mut self, e: FetchError) {
-        if self.finished {
-            return;
-        }
-        self.wind_down();
-        let t = self.now_us();
-        self.timeline.event(t, EventKind::Error(e.to_event()));
-        self.result = Some(Err(e));
-        self.finished = true;
     }
 
     // ------------------------------------------------------------------ release
@@ -787,5 +724,32 @@ impl OsFetch {
         let len = u64::try_from(t.payload_len).unwrap_or(u64::MAX);
         let end = u64::from(t.seq.saturating_sub(1)) + len;
         self.session.segment_sent(instant(t_us), end, len);
+    }
+}
+
+impl SessionDriver for OsFetch {
+    fn session(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    fn clock(&self) -> Instant {
+        self.now()
+    }
+
+    /// Into the timeline, to be put in order with the packets.
+    fn event(&mut self, t: Instant, kind: EventKind) {
+        self.timeline.event(t_us_of(t), kind);
+    }
+
+    fn command(&mut self, command: SessionCommand) -> Result<(), FetchError> {
+        match command {
+            SessionCommand::Lookup { host, port } => self.start_dns(&host, port)?,
+            SessionCommand::Connect { remote } => self.connect(remote)?,
+            // The FIN follows the last write (drive_teardown).
+            SessionCommand::Close => self.closing = true,
+            SessionCommand::Release => self.close_connection(),
+            SessionCommand::Finish => self.finish(),
+        }
+        Ok(())
     }
 }

@@ -155,13 +155,13 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
     }
     let (mut cfg, world) = prepare(url.clone(), common)?;
     if let Some(kl) = requested_key_log(common.keylog.as_deref()).map_err(setup)? {
-        cfg.key_log = Some(Arc::new(kl));
+        cfg.spec.key_log = Some(Arc::new(kl));
     }
     if let Some(path) = &common.output {
         let f = File::create(path)
             .with_context(|| format!("cannot create the output file {}", path.display()))
             .map_err(setup)?;
-        cfg.body_out = Some(Box::new(BufWriter::with_capacity(256 * 1024, f)));
+        cfg.spec.body_out = Some(Box::new(BufWriter::with_capacity(256 * 1024, f)));
     }
     let mut pcap = match &common.pcap {
         Some(path) => Some(PcapBoth {
@@ -176,16 +176,10 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
         }),
         None => None,
     };
-    let mut os_cfg = OsConfig::new(url.clone(), cfg.roots.clone());
-    os_cfg.trust = cfg.trust;
-    os_cfg.redirect_protocols = cfg.redirect_protocols;
-    os_cfg.resolve = cfg.resolve.clone();
-    os_cfg.dns_servers = cfg.dns_servers.clone();
-    os_cfg.randomness = cfg.randomness;
-    os_cfg.timeout = cfg.timeout;
-    os_cfg.key_log = cfg.key_log.clone();
-    os_cfg.user_agent = cfg.user_agent.clone();
-    os_cfg.capture_interface = args.capture_iface.clone();
+    let os_cfg = OsConfig {
+        spec: cfg.spec.twin(),
+        capture_interface: args.capture_iface.clone(),
+    };
 
     let mut sink = if common.json {
         Sink::Json(BufWriter::new(io::stdout().lock()))

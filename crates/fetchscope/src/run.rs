@@ -167,7 +167,7 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
         faults_drop_everything: args.faults.loss.is_some_and(|l| l >= 100.0),
     };
     cfg.mtu = mtu;
-    cfg.redirect_protocols = args.proto_redir;
+    cfg.spec.redirect_protocols = args.proto_redir;
     Ok((cfg, with_faults(world, args)?))
 }
 
@@ -240,18 +240,18 @@ fn prepare_lab(
         gateways.push(g);
     }
     let mut cfg = FetchConfig::new(url, addrs, Arc::new(roots));
-    cfg.trust = fetchscope_core::tls::TrustSource::Lab;
+    cfg.spec.trust = fetchscope_core::tls::TrustSource::Lab;
     cfg.gateways = gateways;
-    cfg.dns_servers = vec![lab.dns_server()];
-    cfg.resolve = args.resolve.clone();
-    cfg.randomness = randomness;
+    cfg.spec.dns_servers = vec![lab.dns_server()];
+    cfg.spec.resolve = args.resolve.clone();
+    cfg.spec.randomness = randomness;
     cfg.epoch = epoch;
     if args.cacert.is_some() {
         eprintln!(
             "fetchscope: note: --cacert is ignored in the built-in lab, where only the lab's own CA is trusted"
         );
     }
-    cfg.timeout = Duration::from_secs_f64(args.timeout);
+    cfg.spec.timeout = Duration::from_secs_f64(args.timeout);
     let names: Vec<String> = lab.names().into_iter().map(|(n, _)| n).collect();
     cfg.nxdomain_hint = Some(format!(
         "The built-in lab only knows {}; to fetch from a real server use --tun (see the README).",
@@ -330,13 +330,13 @@ fn prepare_tun(
     );
     let mut cfg = FetchConfig::new(url, addressing.addrs.clone(), Arc::new(roots));
     if args.cacert.is_some() {
-        cfg.trust = fetchscope_core::tls::TrustSource::WebRootsAndCacert;
+        cfg.spec.trust = fetchscope_core::tls::TrustSource::WebRootsAndCacert;
     }
     cfg.gateways = addressing.gateways.clone();
-    cfg.dns_servers = dns_servers;
-    cfg.resolve = args.resolve.clone();
-    cfg.randomness = randomness;
-    cfg.timeout = Duration::from_secs_f64(args.timeout);
+    cfg.spec.dns_servers = dns_servers;
+    cfg.spec.resolve = args.resolve.clone();
+    cfg.spec.randomness = randomness;
+    cfg.spec.timeout = Duration::from_secs_f64(args.timeout);
     Ok((
         cfg,
         World {
@@ -432,13 +432,13 @@ impl Session {
                 let (out, f) = crate::body_output::BodyOutput::create(path)
                     .with_context(|| format!("cannot create the output file {}", path.display()))
                     .map_err(SetupError::setup)?;
-                cfg.body_out = Some(Box::new(BufWriter::with_capacity(256 * 1024, f)));
+                cfg.spec.body_out = Some(Box::new(BufWriter::with_capacity(256 * 1024, f)));
                 Some(out)
             }
             None => None,
         };
         if let Some(kl) = requested_key_log(args.keylog.as_deref()).map_err(SetupError::setup)? {
-            cfg.key_log = Some(Arc::new(kl));
+            cfg.spec.key_log = Some(Arc::new(kl));
         }
         let pcap = match &args.pcap {
             Some(path) => {

@@ -138,6 +138,49 @@ pub enum SessionCommand {
     Finish,
 }
 
+/// A driver's side of the session: where its events go and how its commands are
+/// carried out. [`SessionDriver::tell`] and [`SessionDriver::run_commands`] keep the one
+/// rule both drivers follow: every event the session queued goes out before the next
+/// command runs (a command's own events then follow in order).
+pub trait SessionDriver {
+    /// The session driven.
+    fn session(&mut self) -> &mut Session;
+    /// The driver's clock, now.
+    fn clock(&self) -> Instant;
+    /// Passes on an event the session queued, with its time.
+    fn event(&mut self, t: Instant, kind: EventKind);
+    /// Carries out one command.
+    fn command(&mut self, command: SessionCommand) -> Result<(), FetchError>;
+
+    /// Moves the session's queued events out.
+    fn drain_events(&mut self) {
+        while let Some((t, kind)) = self.session().poll_event() {
+            self.event(t, kind);
+        }
+    }
+
+    /// Carries out the session's commands, in order, each after the events before it.
+    fn run_commands(&mut self) -> Result<(), FetchError> {
+        loop {
+            self.drain_events();
+            let Some(command) = self.session().poll_command() else {
+                return Ok(());
+            };
+            self.command(command)?;
+        }
+    }
+
+    /// Tells the session what happened now, passes on its events (also those before a
+    /// failure: the ServerHello before a certificate error) and runs its commands.
+    fn tell(&mut self, input: SessionInput) -> Result<(), FetchError> {
+        let now = self.clock();
+        let r = self.session().handle(now, input);
+        self.drain_events();
+        r?;
+        self.run_commands()
+    }
+}
+
 /// What only the driver knows, for the summary.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ConnectionFacts {
@@ -242,6 +285,8 @@ pub struct Session {
     redirects: usize,
     events: VecDeque<(Instant, EventKind)>,
     commands: VecDeque<SessionCommand>,
+    /// How the fetch ended, once it did.
+    outcome: Option<Result<Summary, FetchError>>,
 }
 
 impl Session {
@@ -268,6 +313,7 @@ impl Session {
             redirects: 0,
             events: VecDeque::new(),
             commands: VecDeque::new(),
+            outcome: None,
         }
     }
 
@@ -609,25 +655,53 @@ impl Session {
     // ---------------------------------------------------------------- the end
 
     /// The fetch is over (after [`SessionCommand::Finish`]): the body is flushed and the
-    /// summary made; the `done` phase and event are queued.
-    pub fn finish(&mut self, now: Instant, facts: ConnectionFacts) -> Result<Summary, FetchError> {
+    /// summary made; the `done` phase and event are queued (or the `error`, when the body
+    /// cannot be written).
+    pub fn finish(&mut self, now: Instant, facts: ConnectionFacts) {
+        if self.is_over() {
+            return;
+        }
         self.exchange.marks.total = Some(now);
         self.state = SessionState::Done;
         self.enter(now, Phase::Done);
-        self.body.flush().map_err(|e| {
-            FetchError::new(
-                FailureClass::Setup,
-                Phase::Done,
-                "output",
-                format!("could not write the body: {e}"),
-            )
-        })?;
+        if let Err(e) = self.body.flush() {
+            let msg = format!("could not write the body: {e}");
+            let e = FetchError::new(FailureClass::Setup, Phase::Done, "output", msg);
+            return self.fail(now, e);
+        }
+        let summary = self.summary(facts);
+        self.emit(now, EventKind::Done(Box::new(summary.clone())));
+        self.outcome = Some(Ok(summary));
+    }
+
+    /// The fetch failed at `now` with `e`: the `error` event is queued and the outcome
+    /// kept (nothing happens once the fetch is over).
+    pub fn fail(&mut self, now: Instant, e: FetchError) {
+        if self.is_over() {
+            return;
+        }
+        self.state = SessionState::Done;
+        self.emit(now, EventKind::Error(e.to_event()));
+        self.outcome = Some(Err(e));
+    }
+
+    /// The fetch is over: it finished or failed.
+    pub fn is_over(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// How the fetch ended, once it did.
+    pub fn outcome(&self) -> Option<&Result<Summary, FetchError>> {
+        self.outcome.as_ref()
+    }
+
+    fn summary(&mut self, facts: ConnectionFacts) -> Summary {
         let record = self.exchange_record();
         let mut exchanges = std::mem::take(&mut self.done_exchanges);
         exchanges.push(record);
         let conn = self.conn.as_ref();
         let tls = conn.and_then(|c| c.tls.as_ref());
-        let summary = Summary {
+        Summary {
             url: self.target.url.to_string(),
             status: self.exchange.status(),
             body_bytes: self.body.bytes(),
@@ -644,9 +718,7 @@ impl Session {
             tls_suite: tls.and_then(TlsClient::suite),
             redirects: self.redirects,
             exchanges,
-        };
-        self.emit(now, EventKind::Done(Box::new(summary.clone())));
-        Ok(summary)
+        }
     }
 
     // ---------------------------------------------------------------- inside

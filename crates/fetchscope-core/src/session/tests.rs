@@ -467,16 +467,12 @@ fn a_plain_http_fetch_runs_from_lookup_to_summary() {
     assert_eq!(s.state(), &SessionState::Done);
 
     let local: SocketAddr = "10.88.0.2:50000".parse().unwrap();
-    let summary = s
-        .finish(
-            at(41),
-            ConnectionFacts {
-                local: Some(local),
-                packets_tx: 6,
-                packets_rx: 5,
-            },
-        )
-        .unwrap();
+    let facts = ConnectionFacts {
+        local: Some(local),
+        packets_tx: 6,
+        packets_rx: 5,
+    };
+    let summary = finish(&mut s, at(41), facts).unwrap();
     assert_eq!(summary.url, "http://www.example.test/index.html");
     assert_eq!(summary.status, 200);
     assert_eq!(summary.body_bytes, body.len() as u64);
@@ -647,7 +643,7 @@ fn an_https_fetch_completes_against_an_in_process_rustls_server() {
     close(&mut s, at(32));
     assert_eq!(drain_commands(&mut s), [SessionCommand::Finish]);
 
-    let summary = s.finish(at(33), ConnectionFacts::default()).unwrap();
+    let summary = finish(&mut s, at(33), ConnectionFacts::default()).unwrap();
     assert_eq!(summary.status, 200);
     assert_eq!(summary.body_bytes, body.len() as u64);
     assert_eq!(summary.body_sha256, sha256_hex(body));
@@ -787,7 +783,7 @@ fn a_same_origin_302_with_keep_alive_reuses_the_connection() {
     assert_eq!(connects, 1, "{commands:?}");
     assert_eq!(commands.last(), Some(&SessionCommand::Finish));
 
-    let summary = s.finish(at(26), ConnectionFacts::default()).unwrap();
+    let summary = finish(&mut s, at(26), ConnectionFacts::default()).unwrap();
     assert_eq!(summary.url, "http://www.example.test/new");
     assert_eq!(summary.redirects, 1);
     assert_eq!((summary.status, summary.body_bytes), (200, 5));
@@ -880,7 +876,7 @@ fn a_301_to_another_host_closes_releases_and_looks_the_new_host_up() {
     close(&mut s, at(22));
     assert_eq!(drain_commands(&mut s), [SessionCommand::Finish]);
 
-    let summary = s.finish(at(23), ConnectionFacts::default()).unwrap();
+    let summary = finish(&mut s, at(23), ConnectionFacts::default()).unwrap();
     assert_eq!(summary.redirects, 1);
     assert_eq!(summary.status, 200);
     assert_eq!(summary.remote, "10.88.0.2:80");
@@ -937,7 +933,7 @@ fn setup_a_body_writer_that_cannot_flush_fails_finish_as_output() {
         drain_commands(&mut s),
         [SessionCommand::Close, SessionCommand::Finish]
     );
-    let e = s.finish(at(7), ConnectionFacts::default()).unwrap_err();
+    let e = finish(&mut s, at(7), ConnectionFacts::default()).unwrap_err();
     assert_eq!(
         (e.class, e.phase, e.kind.as_str()),
         (FailureClass::Setup, Phase::Done, "output")
@@ -1262,7 +1258,7 @@ fn timeout_a_teardown_that_does_not_finish_gives_up_after_the_limit() {
         notes(&drain_events(&mut s)),
         ["the server did not finish closing within 5 s; stopping in FIN-WAIT-2"]
     );
-    let summary = s.finish(until, ConnectionFacts::default()).unwrap();
+    let summary = finish(&mut s, until, ConnectionFacts::default()).unwrap();
     assert_eq!(
         (summary.status, summary.final_tcp_state.as_str()),
         (200, "FIN-WAIT-2")
@@ -1437,4 +1433,10 @@ fn the_request_span_of_https_covers_only_the_requests_own_records() {
     let (start, end) = s.request_span().expect("the request was queued");
     // TLS 1.3 AEAD record: 5 header bytes + plaintext + 1 content type + 16 tag.
     assert_eq!(end - start, request.len() as u64 + 22);
+}
+
+/// Finishes `s` at `now` and returns its outcome.
+fn finish(s: &mut Session, now: Instant, facts: ConnectionFacts) -> Result<Summary, FetchError> {
+    s.finish(now, facts);
+    s.outcome().cloned().expect("the session is over")
 }

@@ -15,6 +15,7 @@ use super::at;
 use fetchscope_core::TcpState;
 use fetchscope_core::error::{FailureClass, FetchError};
 use fetchscope_core::event::{Phase, TcpStateChange};
+use fetchscope_core::session::SessionDriver;
 use fetchscope_core::session::SessionInput;
 use fetchscope_core::tcp_state::Stack;
 

@@ -29,6 +29,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use fetchscope_core::recovery::RecoveryTracker;
+use fetchscope_core::session::SessionDriver;
 use fetchscope_net::{Direction, Frame, Link, TapDevice, WaitOutcome};
 use fetchscope_wire::{Dissector, TcpAnalysis};
 use rand::Rng;
@@ -40,9 +41,8 @@ use smoltcp::wire::{HardwareAddress, IpAddress};
 use crate::config::FetchConfig;
 use fetchscope_core::error::{FailureClass, FetchError};
 use fetchscope_core::event::{Event, EventKind, PacketEvent, Phase, Summary};
-use fetchscope_core::http::DigestSink;
-use fetchscope_core::session::{ConnectionFacts, Session, SessionConfig, Target};
-use fetchscope_core::tls::{LinkTime, TlsConfig, TlsSetup};
+use fetchscope_core::session::{ConnectionFacts, Session, Target};
+use fetchscope_core::tls::LinkTime;
 
 use connection::Conn;
 use resolve::DnsSockets;
@@ -80,8 +80,6 @@ pub struct Fetch<L: Link> {
     queue: VecDeque<Event>,
     pending: Vec<Pending>,
     started: bool,
-    finished: bool,
-    result: Option<Result<Summary, FetchError>>,
 
     /// The protocol machine: TLS, HTTP, redirects, timings.
     session: Session,
@@ -152,8 +150,8 @@ impl<L: Link> Fetch<L> {
     pub fn new(mut cfg: FetchConfig, link: L) -> Result<Self, FetchError> {
         let setup =
             |msg: String| FetchError::new(FailureClass::Setup, Phase::Resolve, "setup", msg);
-        let target = Target::new(cfg.url.clone())?;
-        let mut rng = cfg.randomness.rng("client");
+        let target = Target::new(cfg.spec.url.clone())?;
+        let mut rng = cfg.spec.randomness.rng("client");
         let mut dev = TapDevice::new(link);
         // A virtual link is the built-in lab, whose servers run smoltcp too.
         let peer_is_smoltcp = dev.link().is_virtual();
@@ -172,31 +170,17 @@ impl<L: Link> Fetch<L> {
             dev.limit_mtu(Some(mtu));
         }
         let iface = new_interface(&mut dev, &cfg, rng.random(), start)?;
-        let timeout = Duration::from_micros(cfg.timeout.as_micros().min(u64::MAX as u128) as u64);
+        let timeout =
+            Duration::from_micros(cfg.spec.timeout.as_micros().min(u64::MAX as u128) as u64);
         let link_time = Arc::new(LinkTime::new(cfg.epoch));
-        let tls_config = TlsConfig::new(TlsSetup {
-            provider: cfg.randomness.crypto_provider("client-tls"),
-            roots: cfg.roots.clone(),
-            alpn: vec![b"http/1.1".to_vec()],
-            key_log: cfg.key_log.clone(),
-            time: link_time.clone(),
-            trust: cfg.trust,
-        })
-        .map_err(|e| setup(e.to_string()))?;
-        let body = DigestSink::new(cfg.body_out.take());
-        let session = Session::new(
-            SessionConfig {
-                user_agent: cfg.user_agent.clone(),
-                redirect_protocols: cfg.redirect_protocols,
-                tls: tls_config,
-                resolve: cfg.resolve.clone(),
-                deadline: at(start + timeout),
-                body,
-                conditions: cfg.conditions.clone(),
-            },
-            target,
-            at(start),
-        );
+        let tls = (cfg.spec)
+            .tls_config("client-tls", link_time.clone())
+            .map_err(|e| setup(e.to_string()))?;
+        let conditions = cfg.conditions.clone();
+        let session_config = cfg
+            .spec
+            .session_config(tls, at(start + timeout), conditions);
+        let session = Session::new(session_config, target, at(start));
         Ok(Fetch {
             dev,
             iface,
@@ -209,8 +193,6 @@ impl<L: Link> Fetch<L> {
             queue: VecDeque::new(),
             pending: Vec::new(),
             started: false,
-            finished: false,
-            result: None,
             session,
             dns: None,
             conn: None,
@@ -237,7 +219,7 @@ impl<L: Link> Fetch<L> {
                 self.last_snapshot = self.snapshots.pop_front();
                 return Some(e);
             }
-            if self.finished {
+            if self.session.is_over() {
                 return None;
             }
             let r = if let Some(e) = self.pending_error.take() {
@@ -276,7 +258,7 @@ impl<L: Link> Fetch<L> {
 
     /// The outcome, once [`Fetch::next_event`] has returned `None`.
     pub fn result(&self) -> Option<&Result<Summary, FetchError>> {
-        self.result.as_ref()
+        self.session.outcome()
     }
 
     /// The TLS secrets seen so far, as an NSS key log (for pcapng and `--keylog`).
@@ -487,22 +469,14 @@ impl<L: Link> Fetch<L> {
             packets_tx: self.packets_tx,
             packets_rx: self.packets_rx,
         };
-        let r = self.session.finish(at(now), facts);
-        self.drain_session_events();
-        match r {
-            Ok(summary) => {
-                self.result = Some(Ok(summary));
-                self.finished = true;
-            }
-            Err(e) => self.fail(e),
-        }
+        self.session.finish(at(now), facts);
+        self.drain_events();
     }
 
     fn fail(&mut self, e: FetchError) {
-        if self.finished {
+        if self.session.is_over() {
             return;
         }
-        self.finished = true;
         self.dns = None;
         // Close politely so the trace shows how the connection ended, then stop.
         if let Some(h) = self.conn.as_ref().map(|c| c.tcp) {
@@ -517,8 +491,8 @@ impl<L: Link> Fetch<L> {
                 self.observe_tcp(None);
             }
         }
-        self.emit(EventKind::Error(e.to_event()));
-        self.result = Some(Err(e));
+        self.session.fail(at(self.now()), e);
+        self.drain_events();
     }
 
     // ---------------------------------------------------------------- flush

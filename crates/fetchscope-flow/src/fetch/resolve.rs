@@ -12,6 +12,7 @@ use fetchscope_core::dns::{
 };
 use fetchscope_core::error::{FailureClass, FetchError};
 use fetchscope_core::event::{EventKind, Phase};
+use fetchscope_core::session::SessionDriver;
 use fetchscope_core::session::SessionInput;
 use fetchscope_net::Link;
 use fetchscope_wire::Dissection;
@@ -60,7 +61,7 @@ impl<L: Link> Fetch<L> {
                 host,
                 port,
                 qtypes: &qtypes,
-                servers: self.cfg.dns_servers.clone(),
+                servers: self.cfg.spec.dns_servers.clone(),
                 nxdomain_hint: self.cfg.nxdomain_hint.clone(),
                 conditions: self.cfg.conditions.clone(),
                 local_port: None,

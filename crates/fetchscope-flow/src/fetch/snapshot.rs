@@ -8,6 +8,7 @@ use smoltcp::socket::tcp;
 
 use super::Fetch;
 use fetchscope_core::event::{Phase, TcpState};
+use fetchscope_core::session::SessionDriver;
 
 /// The state of a fetch at a pause.
 #[derive(Debug, Clone, Serialize)]
@@ -475,7 +476,7 @@ impl<L: Link> Fetch<L> {
             Some(ms) if ms > 0.0 => format!("; {what} in {:.1} s if nothing arrives", ms / 1000.0),
             _ => String::new(),
         };
-        if self.finished {
+        if self.session.is_over() {
             return "nothing: the fetch is over".into();
         }
         match (as_of.phase, as_of.tcp) {
@@ -549,7 +550,7 @@ impl<L: Link> Fetch<L> {
     /// SYN was only queued is dropped silently, and a DNS lookup in flight is left. An
     /// `error` event gives `why` and what was sent. For a person quitting `fetchscope step`.
     pub fn abort(&mut self, why: &str) {
-        if self.finished {
+        if self.session.is_over() {
             return;
         }
         let mut consequence = "nothing more was sent";
@@ -574,11 +575,10 @@ impl<L: Link> Fetch<L> {
                 }
             }
         }
-        self.finished = true;
         self.dns = None;
         let e = self.session.abort_error(why, consequence);
-        self.emit(fetchscope_core::event::EventKind::Error(e.to_event()));
-        self.result = Some(Err(e));
+        self.session.fail(super::at(self.now()), e);
+        self.drain_events();
         self.flush();
     }
 
@@ -586,7 +586,7 @@ impl<L: Link> Fetch<L> {
     /// stack processes them when the fetch resumes) so they show with their arrival times.
     /// Nothing happens on a virtual link, whose clock stands still.
     pub fn observe_while_paused(&mut self) {
-        if self.finished || self.dev.link().is_virtual() {
+        if self.session.is_over() || self.dev.link().is_virtual() {
             return;
         }
         if self.conn.is_some() {

@@ -5,6 +5,7 @@
 use fetchscope_core::TcpState;
 use fetchscope_core::error::FetchError;
 use fetchscope_core::event::Phase;
+use fetchscope_core::session::SessionDriver;
 use fetchscope_core::session::SessionInput;
 use fetchscope_net::Link;
 use smoltcp::socket::tcp;
