@@ -1,6 +1,8 @@
 //! What fault injection did to a packet, as facts ([`LinkFault`]) and in words: the
 //! device (`fetchscope_net::FaultLink`) decides, the trace tells.
 
+pub mod config;
+
 use std::time::Duration;
 
 use fetchscope_wire::Direction;

@@ -32,7 +32,6 @@
 pub use fetchscope_core::recovery::{Recovery, RecoveryTracker};
 
 use std::collections::VecDeque;
-use std::fmt;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -43,273 +42,19 @@ use fetchscope_core::Randomness;
 
 use crate::{Direction, Link, LinkError, WaitOutcome};
 
-use fetchscope_core::fault::ms;
+pub use fetchscope_core::fault::config::{
+    FaultConfig, FaultConfigError, FaultDirections, MAX_DELAY, RATE_RANGE, parse_millis,
+    parse_percent, parse_rate,
+};
 pub use fetchscope_core::fault::{Corruption, DropCause, LANE_LIMIT, LinkFault};
 
 /// [`fetchscope_core::fault::REORDER_HOLD`] on the link's clock.
 pub const REORDER_HOLD: Duration =
     Duration::from_micros(fetchscope_core::fault::REORDER_HOLD.as_micros() as u64);
-/// The largest `--delay` and `--jitter`.
-pub const MAX_DELAY: Duration = Duration::from_secs(60);
-/// The slowest and fastest `--rate`, in bit/s.
-pub const RATE_RANGE: std::ops::RangeInclusive<u64> = 1_000..=100_000_000_000;
 /// At most this many packets are read from the link underneath per `recv` call.
 const RX_PULL_MAX: usize = 64;
 /// Rounds of one `wait` call before it hands control back (a spurious `Ready`).
 const MAX_WAIT_ROUNDS: usize = 10_000;
-
-/// Which directions fault injection applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FaultDirections {
-    /// Only packets on their way to the stack.
-    Rx,
-    /// Only packets the stack sends.
-    Tx,
-    /// Both (the default).
-    #[default]
-    Both,
-}
-
-impl FaultDirections {
-    /// True when faults apply to packets going `dir`.
-    pub fn applies(self, dir: Direction) -> bool {
-        matches!(
-            (self, dir),
-            (FaultDirections::Both, _)
-                | (FaultDirections::Rx, Direction::Rx)
-                | (FaultDirections::Tx, Direction::Tx)
-        )
-    }
-
-    /// `rx`, `tx` or `both`.
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultDirections::Rx => "rx",
-            FaultDirections::Tx => "tx",
-            FaultDirections::Both => "both",
-        }
-    }
-}
-
-/// A fault configuration that cannot be used, with the option to fix in the message.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum FaultConfigError {
-    /// A percentage outside 0–100 (or not a number).
-    #[error("--{option} must be a percentage from 0 to 100, not {value}")]
-    Percent {
-        /// The option, e.g. "loss".
-        option: &'static str,
-        /// What was given.
-        value: String,
-    },
-    /// A delay or jitter that is negative, not a number or over [`MAX_DELAY`].
-    #[error("--{option} must be a number of milliseconds from 0 to 60000, not {value}")]
-    Delay {
-        /// The option, e.g. "delay".
-        option: &'static str,
-        /// What was given.
-        value: String,
-    },
-    /// A rate that could not be read or is outside [`RATE_RANGE`].
-    #[error(
-        "--rate {value}: {reason} (write it like tc: 10mbit, 512kbit, 1gbit, or bytes per second as 100kbps; 1kbit to 100gbit)"
-    )]
-    Rate {
-        /// What was given.
-        value: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-/// What to inflict on the packets of a link.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct FaultConfig {
-    /// Percentage of packets dropped.
-    pub loss: f64,
-    /// Percentage of packets held back so the next one overtakes them.
-    pub reorder: f64,
-    /// Percentage of packets sent twice.
-    pub duplicate: f64,
-    /// Percentage of packets with one bit flipped.
-    pub corrupt: f64,
-    /// Fixed extra delay.
-    pub delay: Duration,
-    /// Uniform variation of the delay, ± this much (never below zero, never reordering).
-    pub jitter: Duration,
-    /// Bandwidth limit in bit/s (`None`: no limit beyond the link's own).
-    pub rate_bps: Option<u64>,
-    /// The directions the faults apply to.
-    pub directions: FaultDirections,
-}
-
-impl FaultConfig {
-    /// Checks every value (percentages 0–100, delays up to a minute, rates 1 kbit/s to
-    /// 100 Gbit/s).
-    pub fn validate(&self) -> Result<(), FaultConfigError> {
-        for (option, v) in [
-            ("loss", self.loss),
-            ("reorder", self.reorder),
-            ("duplicate", self.duplicate),
-            ("corrupt", self.corrupt),
-        ] {
-            check_percent(option, v)?;
-        }
-        for (option, d) in [("delay", self.delay), ("jitter", self.jitter)] {
-            if d > MAX_DELAY {
-                return Err(FaultConfigError::Delay {
-                    option,
-                    value: format!("{}", d.total_millis()),
-                });
-            }
-        }
-        if let Some(r) = self.rate_bps
-            && !RATE_RANGE.contains(&r)
-        {
-            return Err(FaultConfigError::Rate {
-                value: format!("{r}bit"),
-                reason: "out of range".to_string(),
-            });
-        }
-        Ok(())
-    }
-
-    /// True when the configuration would do anything at all.
-    pub fn is_active(&self) -> bool {
-        self.loss > 0.0
-            || self.reorder > 0.0
-            || self.duplicate > 0.0
-            || self.corrupt > 0.0
-            || self.delay > Duration::ZERO
-            || self.jitter > Duration::ZERO
-            || self.rate_bps.is_some()
-    }
-}
-
-impl fmt::Display for FaultConfig {
-    /// E.g. "loss 5 %, reorder 1 %, delay 20 ms ± 5 ms, rate 10 Mbit/s, both directions".
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut parts = Vec::new();
-        for (name, v) in [
-            ("loss", self.loss),
-            ("reorder", self.reorder),
-            ("duplicate", self.duplicate),
-            ("corrupt", self.corrupt),
-        ] {
-            if v > 0.0 {
-                parts.push(format!("{name} {v} %"));
-            }
-        }
-        if self.delay > Duration::ZERO || self.jitter > Duration::ZERO {
-            let mut d = format!("delay {}", ms(self.delay.total_micros()));
-            if self.jitter > Duration::ZERO {
-                d.push_str(&format!(" ± {}", ms(self.jitter.total_micros())));
-            }
-            parts.push(d);
-        }
-        if let Some(r) = self.rate_bps {
-            parts.push(format!("rate {}", rate_words(r)));
-        }
-        if parts.is_empty() {
-            return f.write_str("none");
-        }
-        let dirs = match self.directions {
-            FaultDirections::Both => "both directions",
-            FaultDirections::Rx => "received packets only",
-            FaultDirections::Tx => "sent packets only",
-        };
-        write!(f, "{}, {dirs}", parts.join(", "))
-    }
-}
-
-fn check_percent(option: &'static str, v: f64) -> Result<(), FaultConfigError> {
-    if v.is_finite() && (0.0..=100.0).contains(&v) {
-        Ok(())
-    } else {
-        Err(FaultConfigError::Percent {
-            option,
-            value: v.to_string(),
-        })
-    }
-}
-
-/// Reads a percentage option such as `--loss 5` or `--loss 2.5%`.
-pub fn parse_percent(option: &'static str, s: &str) -> Result<f64, FaultConfigError> {
-    let t = s.trim();
-    let t = t.strip_suffix('%').unwrap_or(t).trim();
-    let v: f64 = t.parse().map_err(|_| FaultConfigError::Percent {
-        option,
-        value: s.to_string(),
-    })?;
-    check_percent(option, v).map_err(|_| FaultConfigError::Percent {
-        option,
-        value: s.to_string(),
-    })?;
-    Ok(v)
-}
-
-/// Reads a delay option in milliseconds, such as `--delay 20` or `--jitter 0.5ms`.
-pub fn parse_millis(option: &'static str, s: &str) -> Result<Duration, FaultConfigError> {
-    let bad = || FaultConfigError::Delay {
-        option,
-        value: s.to_string(),
-    };
-    let t = s.trim();
-    let t = t.strip_suffix("ms").unwrap_or(t).trim();
-    let v: f64 = t.parse().map_err(|_| bad())?;
-    if !(v.is_finite() && v >= 0.0 && v <= MAX_DELAY.total_millis() as f64) {
-        return Err(bad());
-    }
-    Ok(Duration::from_micros((v * 1000.0).round() as u64))
-}
-
-/// Reads a rate the way `tc` writes it: `10mbit`, `512kbit`, `1gbit`, `9600bit` or a bare
-/// number (bit/s); `kbps`/`mbps`/`gbps`/`bps` are *bytes* per second, as in tc. Prefixes
-/// are decimal (k = 1000).
-pub fn parse_rate(s: &str) -> Result<u64, FaultConfigError> {
-    let err = |reason: &str| FaultConfigError::Rate {
-        value: s.to_string(),
-        reason: reason.to_string(),
-    };
-    let t = s.trim().to_ascii_lowercase();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num.parse().map_err(|_| err("not a number"))?;
-    let mult = match unit.trim() {
-        "" | "bit" => 1.0,
-        "k" | "kbit" => 1e3,
-        "m" | "mbit" => 1e6,
-        "g" | "gbit" => 1e9,
-        "bps" => 8.0,
-        "kbps" => 8e3,
-        "mbps" => 8e6,
-        "gbps" => 8e9,
-        _ => return Err(err("unknown unit")),
-    };
-    let bps = v * mult;
-    if !bps.is_finite() || bps < *RATE_RANGE.start() as f64 || bps > *RATE_RANGE.end() as f64 {
-        return Err(err("out of range"));
-    }
-    Ok(bps.round() as u64)
-}
-
-/// `10 Mbit/s`, `512 kbit/s`.
-fn rate_words(bps: u64) -> String {
-    let (v, unit) = if bps >= 1_000_000_000 {
-        (bps as f64 / 1e9, "Gbit/s")
-    } else if bps >= 1_000_000 {
-        (bps as f64 / 1e6, "Mbit/s")
-    } else if bps >= 1_000 {
-        (bps as f64 / 1e3, "kbit/s")
-    } else {
-        (bps as f64, "bit/s")
-    };
-    let text = format!("{v:.3}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    format!("{text} {unit}")
-}
 
 /// A received packet that fault injection dropped before it reached the stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -430,8 +175,8 @@ impl Lane {
         let jitter_draw: f64 = self.rng.random::<f64>() * 2.0 - 1.0;
 
         let mut fault = LinkFault::default();
-        let jitter_us = (jitter_draw * cfg.jitter.total_micros() as f64).round() as i64;
-        let delay_us = (cfg.delay.total_micros() as i64 + jitter_us).max(0) as u64;
+        let jitter_us = (jitter_draw * cfg.jitter.as_micros() as f64).round() as i64;
+        let delay_us = (cfg.delay.as_micros() as i64 + jitter_us).max(0) as u64;
         if loss_draw < cfg.loss {
             self.stats.dropped += 1;
             fault.dropped = true;

@@ -232,11 +232,11 @@ pub struct FaultArgs {
 
     /// Delay every packet by MS milliseconds (up to 60000; lab: virtual time).
     #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = delay_ms, help_heading = "Faults")]
-    pub delay: Option<smoltcp::time::Duration>,
+    pub delay: Option<std::time::Duration>,
 
     /// Vary the delay by up to ± MS milliseconds, uniformly (packets keep their order).
     #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = jitter_ms, help_heading = "Faults")]
-    pub jitter: Option<smoltcp::time::Duration>,
+    pub jitter: Option<std::time::Duration>,
 
     /// Limit the bandwidth, written like tc: 10mbit, 512kbit, 1gbit (100kbps = bytes/s).
     #[arg(long, value_name = "RATE", value_parser = rate_bps, help_heading = "Faults")]
@@ -267,9 +267,9 @@ pub enum FaultsDir {
 
 impl FaultArgs {
     /// The fault configuration, or `None` when no fault was asked for.
-    pub fn config(&self) -> Option<fetchscope_net::FaultConfig> {
-        use fetchscope_net::FaultDirections;
-        let cfg = fetchscope_net::FaultConfig {
+    pub fn config(&self) -> Option<fetchscope_core::fault::config::FaultConfig> {
+        use fetchscope_core::fault::config::FaultDirections;
+        let cfg = fetchscope_core::fault::config::FaultConfig {
             loss: self.loss.unwrap_or(0.0),
             reorder: self.reorder.unwrap_or(0.0),
             duplicate: self.duplicate.unwrap_or(0.0),
@@ -308,31 +308,31 @@ pub fn timeout_in_range(secs: f64) -> bool {
 }
 
 fn loss_pct(s: &str) -> Result<f64, String> {
-    fetchscope_net::fault::parse_percent("loss", s).map_err(|e| e.to_string())
+    fetchscope_core::fault::config::parse_percent("loss", s).map_err(|e| e.to_string())
 }
 
 fn reorder_pct(s: &str) -> Result<f64, String> {
-    fetchscope_net::fault::parse_percent("reorder", s).map_err(|e| e.to_string())
+    fetchscope_core::fault::config::parse_percent("reorder", s).map_err(|e| e.to_string())
 }
 
 fn duplicate_pct(s: &str) -> Result<f64, String> {
-    fetchscope_net::fault::parse_percent("duplicate", s).map_err(|e| e.to_string())
+    fetchscope_core::fault::config::parse_percent("duplicate", s).map_err(|e| e.to_string())
 }
 
 fn corrupt_pct(s: &str) -> Result<f64, String> {
-    fetchscope_net::fault::parse_percent("corrupt", s).map_err(|e| e.to_string())
+    fetchscope_core::fault::config::parse_percent("corrupt", s).map_err(|e| e.to_string())
 }
 
-fn delay_ms(s: &str) -> Result<smoltcp::time::Duration, String> {
-    fetchscope_net::fault::parse_millis("delay", s).map_err(|e| e.to_string())
+fn delay_ms(s: &str) -> Result<std::time::Duration, String> {
+    fetchscope_core::fault::config::parse_millis("delay", s).map_err(|e| e.to_string())
 }
 
-fn jitter_ms(s: &str) -> Result<smoltcp::time::Duration, String> {
-    fetchscope_net::fault::parse_millis("jitter", s).map_err(|e| e.to_string())
+fn jitter_ms(s: &str) -> Result<std::time::Duration, String> {
+    fetchscope_core::fault::config::parse_millis("jitter", s).map_err(|e| e.to_string())
 }
 
 fn rate_bps(s: &str) -> Result<u64, String> {
-    fetchscope_net::fault::parse_rate(s).map_err(|e| e.to_string())
+    fetchscope_core::fault::config::parse_rate(s).map_err(|e| e.to_string())
 }
 
 /// When to colour the text output.
@@ -431,9 +431,12 @@ mod tests {
         };
         let cfg = args.common.faults.config().expect("faults asked for");
         assert_eq!(cfg.loss, 5.0);
-        assert_eq!(cfg.delay.total_millis(), 20);
+        assert_eq!(cfg.delay.as_millis(), 20);
         assert_eq!(cfg.rate_bps, Some(10_000_000));
-        assert_eq!(cfg.directions, fetchscope_net::FaultDirections::Rx);
+        assert_eq!(
+            cfg.directions,
+            fetchscope_core::fault::config::FaultDirections::Rx
+        );
         let none = Cli::try_parse_from(["fetchscope", "fetch"]).unwrap();
         let Command::Fetch(args) = none.command else {
             panic!("not fetch")

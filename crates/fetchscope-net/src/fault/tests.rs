@@ -114,54 +114,12 @@ fn drain(l: &mut FaultLink<Echo>, limit: Instant) -> Vec<(Instant, Vec<u8>, Opti
 }
 
 #[test]
-fn options_parse_like_tc_and_are_checked() {
-    assert_eq!(parse_rate("10mbit"), Ok(10_000_000));
-    assert_eq!(parse_rate("512kbit"), Ok(512_000));
-    assert_eq!(parse_rate("1.5Mbit"), Ok(1_500_000));
-    assert_eq!(parse_rate("100kbps"), Ok(800_000));
-    assert_eq!(parse_rate("9600"), Ok(9_600));
-    assert!(parse_rate("10 furlongs").is_err());
-    assert!(parse_rate("999bit").is_err());
-    assert!(parse_rate("-5mbit").is_err());
-    assert!(parse_rate("200gbit").is_err());
-    let e = parse_rate("fast").unwrap_err().to_string();
-    assert!(e.contains("10mbit"), "{e}");
-
-    assert_eq!(parse_percent("loss", "5"), Ok(5.0));
-    assert_eq!(parse_percent("loss", "2.5%"), Ok(2.5));
-    assert!(parse_percent("loss", "101").is_err());
-    assert!(parse_percent("loss", "-1").is_err());
-    assert!(parse_percent("loss", "NaN").is_err());
-    let e = parse_percent("corrupt", "x").unwrap_err().to_string();
-    assert_eq!(e, "--corrupt must be a percentage from 0 to 100, not x");
-
-    assert_eq!(parse_millis("delay", "20"), Ok(Duration::from_millis(20)));
-    assert_eq!(
-        parse_millis("jitter", "0.5ms"),
-        Ok(Duration::from_micros(500))
-    );
-    assert!(parse_millis("delay", "60001").is_err());
-    assert!(parse_millis("delay", "-3").is_err());
-
+fn a_configuration_out_of_range_is_refused() {
     let bad = FaultConfig {
         loss: 150.0,
         ..FaultConfig::default()
     };
-    assert!(bad.validate().is_err());
     assert!(FaultLink::new(Echo::new(0, false), bad, &Randomness::new(None)).is_err());
-    assert!(!FaultConfig::default().is_active());
-    let cfg = FaultConfig {
-        loss: 5.0,
-        delay: Duration::from_millis(20),
-        jitter: Duration::from_millis(5),
-        rate_bps: Some(10_000_000),
-        ..FaultConfig::default()
-    };
-    assert!(cfg.is_active());
-    assert_eq!(
-        cfg.to_string(),
-        "loss 5 %, delay 20 ms ± 5 ms, rate 10 Mbit/s, both directions"
-    );
 }
 
 #[test]
@@ -221,8 +179,8 @@ fn received_packets_lost_are_reported_with_their_time() {
 fn received_packets_lost_behind_delayed_ones_keep_their_place() {
     let cfg = FaultConfig {
         loss: 50.0,
-        delay: Duration::from_millis(10),
-        jitter: Duration::from_millis(10),
+        delay: std::time::Duration::from_millis(10),
+        jitter: std::time::Duration::from_millis(10),
         directions: FaultDirections::Rx,
         ..FaultConfig::default()
     };
@@ -256,7 +214,7 @@ fn received_packets_lost_behind_delayed_ones_keep_their_place() {
 #[test]
 fn delay_holds_packets_and_wait_wakes_for_them() {
     let cfg = FaultConfig {
-        delay: Duration::from_millis(20),
+        delay: std::time::Duration::from_millis(20),
         directions: FaultDirections::Tx,
         ..FaultConfig::default()
     };
@@ -285,8 +243,8 @@ fn delay_holds_packets_and_wait_wakes_for_them() {
 #[test]
 fn jitter_never_reorders() {
     let cfg = FaultConfig {
-        delay: Duration::from_millis(10),
-        jitter: Duration::from_millis(10),
+        delay: std::time::Duration::from_millis(10),
+        jitter: std::time::Duration::from_millis(10),
         directions: FaultDirections::Rx,
         ..FaultConfig::default()
     };
@@ -388,7 +346,7 @@ fn rate_clocks_packets_out_and_the_queue_is_bounded() {
     assert_eq!(times, vec![100, 200, 300]);
 
     let cfg = FaultConfig {
-        delay: Duration::from_secs(1),
+        delay: std::time::Duration::from_secs(1),
         directions: FaultDirections::Tx,
         ..FaultConfig::default()
     };
