@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use fetchscope_core::dns::{
-    DnsCommand, DnsLookup, DnsStream, LookupSpec, StreamCondition, stream_open_error,
+    DnsCommand, DnsLookup, DnsStream, LookupSpec, StreamCondition, send_error, stream_open_error,
 };
 use fetchscope_core::{FailureClass, FetchError, Instant, Phase};
 use rand::Rng;
@@ -140,9 +140,13 @@ impl KernelDns {
                         .ok_or_else(|| {
                             setup(format!("no socket for the DNS server {}", to.ip()))
                         })?;
-                    sock.send_to(&bytes, to).map_err(|e| {
-                        setup(format!("could not send the DNS query to {}: {e}", to.ip()))
-                    })?;
+                    let from = sock
+                        .local_addr()
+                        .ok()
+                        .map(|l| l.ip())
+                        .filter(|ip| !ip.is_unspecified());
+                    sock.send_to(&bytes, to)
+                        .map_err(|e| send_error(to, from, e))?;
                 }
                 DnsCommand::OpenStream { stream, to, .. } => {
                     let limit = connect_limit.max(Duration::from_millis(1));

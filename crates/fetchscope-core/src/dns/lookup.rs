@@ -150,6 +150,22 @@ pub struct LookupSpec<'a> {
     pub local_port: Option<u16>,
 }
 
+/// The failure to send a [`DnsCommand::SendDatagram`] query to `to` (from `from`, when
+/// the stack knows its address), with the stack's `cause`.
+pub fn send_error(
+    to: SocketAddr,
+    from: Option<std::net::IpAddr>,
+    cause: impl std::fmt::Display,
+) -> FetchError {
+    let from = from.map(|l| format!(" from {l}")).unwrap_or_default();
+    FetchError::new(
+        FailureClass::Setup,
+        Phase::Resolve,
+        "setup",
+        format!("could not send the DNS query to {}{from}: {cause}", to.ip()),
+    )
+}
+
 /// The failure to open a [`DnsCommand::OpenStream`] connection to `to`, with the stack's
 /// `cause`.
 pub fn stream_open_error(to: SocketAddr, cause: impl std::fmt::Display) -> FetchError {

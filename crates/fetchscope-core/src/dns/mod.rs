@@ -16,7 +16,7 @@ mod schedule;
 
 pub use chase::{ChaseStep, CnameChase, MAX_CNAME_QUERIES};
 pub use lookup::{
-    DnsCommand, DnsLookup, DnsStream, LookupSpec, StreamCondition, question_types,
+    DnsCommand, DnsLookup, DnsStream, LookupSpec, StreamCondition, question_types, send_error,
     stream_open_error,
 };
 pub use schedule::{RETRY_FIRST, RETRY_MAX, RetrySchedule, TRIES_PER_SERVER};

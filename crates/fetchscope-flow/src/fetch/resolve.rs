@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use fetchscope_core::dns::{
-    DnsCommand, DnsLookup, DnsStream, LookupSpec, StreamCondition, question_types,
+    DnsCommand, DnsLookup, DnsStream, LookupSpec, StreamCondition, question_types, send_error,
     stream_open_error,
 };
 use fetchscope_core::error::{FailureClass, FetchError};
@@ -101,15 +101,7 @@ impl<L: Link> Fetch<L> {
                 DnsCommand::SendDatagram { to, bytes } => {
                     let sock = self.sockets.get_mut::<udp::Socket>(d.udp);
                     sock.send_slice(&bytes, (IpAddress::from(to.ip()), to.port()))
-                        .map_err(|e| {
-                            let from = local.map(|l| format!(" from {l}")).unwrap_or_default();
-                            FetchError::new(
-                                FailureClass::Setup,
-                                Phase::Resolve,
-                                "setup",
-                                format!("could not send the DNS query to {}{from}: {e}", to.ip()),
-                            )
-                        })?;
+                        .map_err(|e| send_error(to, local.map(|l| l.address().into()), e))?;
                 }
                 DnsCommand::OpenStream {
                     stream,
