@@ -15,11 +15,12 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use crate::time::Instant;
-use fetchscope_wire::{DecodeProblem, Dissection, Dissector, TcpFlags, TcpLayer};
+use fetchscope_wire::{DecodeProblem, Dissection, TcpFlags, TcpLayer};
 use serde::Serialize;
 
 use crate::fault::LinkFault;
 use fetchscope_wire::Direction;
+use fetchscope_wire::seq::{after, at_or_after};
 
 /// At most this many connections are followed; the least recently used is forgotten.
 const MAX_CONNS: usize = 16;
@@ -50,16 +51,6 @@ impl Recovery {
     }
 }
 
-/// True when `a` is after `b` in sequence space.
-fn after(a: u32, b: u32) -> bool {
-    a != b && a.wrapping_sub(b) < 0x8000_0000
-}
-
-/// True when `a` is `b` or after it.
-fn at_or_after(a: u32, b: u32) -> bool {
-    a == b || after(a, b)
-}
-
 /// The ACKs one side sent that reached the other side, as the other side counts them.
 #[derive(Debug, Default, Clone)]
 struct AckSeen {
@@ -77,8 +68,6 @@ struct AckSeen {
 #[derive(Debug, Default, Clone)]
 struct Sender {
     isn: Option<u32>,
-    /// This side's SYN was seen, with the window scale it announced.
-    syn_ws: Option<Option<u8>>,
     /// Just past the highest sequence number sent.
     max_end: Option<u32>,
     /// Recently sent ranges with the time each was last sent.
@@ -246,58 +235,6 @@ impl RecoveryTracker {
         }
     }
 
-    /// Decodes a packet that never reached the stack (fault injection dropped it on its
-    /// way in) without teaching the run's dissector anything: the IP, UDP/TCP and (for
-    /// UDP) DNS layers only, TCP sequence numbers made relative with what this tracker
-    /// learned from the connection.
-    pub fn dissect_unreceived(&self, packet: &[u8]) -> Dissection {
-        let mut d = Dissector::new().dissect(Direction::Rx, packet);
-        if let (Some(ip), Some(tcp)) = (d.ip.as_ref(), d.tcp.as_mut()) {
-            // Stream contents are decoded where the stack gets them, not here.
-            d.tls.clear();
-            d.http = None;
-            d.dns = None;
-            d.problems
-                .retain(|p| !matches!(p, DecodeProblem::StreamGap { .. }));
-            let local = (ip.dst, tcp.dst_port);
-            let remote = (ip.src, tcp.src_port);
-            if let Some(c) = self
-                .conns
-                .iter()
-                .find(|c| c.local == local && c.remote == remote)
-            {
-                tcp.seq = c
-                    .theirs
-                    .isn
-                    .map_or(tcp.seq_raw, |b| tcp.seq_raw.wrapping_sub(b));
-                if !tcp.flags.contains(TcpFlags::SYN) {
-                    tcp.win_scaled = match (c.ours.syn_ws, c.theirs.syn_ws) {
-                        (Some(Some(_)), Some(Some(ws))) => Some(u32::from(tcp.win) << ws.min(14)),
-                        (Some(_), Some(_)) => Some(u32::from(tcp.win)),
-                        _ => None,
-                    };
-                }
-                tcp.ack = if tcp.flags.contains(TcpFlags::ACK) {
-                    c.ours
-                        .isn
-                        .map_or(tcp.ack_raw, |b| tcp.ack_raw.wrapping_sub(b))
-                } else {
-                    0
-                };
-                if let Some(opts) = tcp.options.as_mut() {
-                    for block in &mut opts.sack {
-                        // The fresh dissector left SACK blocks as sent.
-                        if let Some(b) = c.ours.isn {
-                            *block = [block[0].wrapping_sub(b), block[1].wrapping_sub(b)];
-                        }
-                    }
-                }
-            }
-            tcp.analysis.clear();
-        }
-        d
-    }
-
     /// Learns from one packet that crossed the link at `t` going `dir` (sent by the
     /// stack, or on its way to it) and names the recovery it shows.
     pub fn observe(
@@ -358,7 +295,6 @@ impl RecoveryTracker {
         let rst = tcp.flags.contains(TcpFlags::RST);
         if syn && sender.isn.is_none() {
             sender.isn = Some(tcp.seq_raw);
-            sender.syn_ws = Some(tcp.options.as_ref().and_then(|o| o.ws));
         }
         // A packet fault injection reordered or copied on its way in left the sender in
         // another order, or once: it says nothing about the sender's retransmissions.

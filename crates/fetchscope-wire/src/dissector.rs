@@ -1,7 +1,7 @@
 //! The per-run decoder: packets in, [`Dissection`]s out, with connection state in between.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::Direction;
 use crate::app::{App, AppOutput};
@@ -11,7 +11,7 @@ use crate::icmp;
 use crate::ip::{self, IpPacket};
 use crate::problem::{DecodeProblem, Layer, malformed};
 use crate::stream::{Chunk, Reassembly};
-use crate::tcp::{self, TcpFlags, TcpHeader, TcpLayer, TcpOptions, TcpTrack};
+use crate::tcp::{self, TcpFlags, TcpHeader, TcpLayer, TcpOptions, TcpSpace, TcpTrack};
 use crate::tls::keylog::SecretStore;
 use crate::udp;
 
@@ -94,6 +94,13 @@ impl Dissector {
             .sum()
     }
 
+    /// The sequence space of the TCP connection between `ours` and `peer`, as `ours`
+    /// sees it, from the packets decoded so far (`None`: none seen).
+    pub fn tcp_space(&self, ours: SocketAddr, peer: SocketAddr) -> Option<TcpSpace> {
+        let (key, side) = ConnKey::of((ours.ip(), ours.port()), (peer.ip(), peer.port()));
+        self.conns.get(&key).map(|c| c.track.space(side))
+    }
+
     /// Number of TCP connections currently tracked (at most 64).
     pub fn connections(&self) -> usize {
         self.conns.len()
@@ -103,29 +110,43 @@ impl Dissector {
     /// device in direction `dir`.
     pub fn dissect(&mut self, dir: Direction, packet: &[u8]) -> Dissection {
         let mut d = Dissection::default();
-        let ip = match ip::parse(packet) {
-            Ok(ip) => ip,
-            Err((layer, e)) => {
-                d.problems.push(malformed(layer, &e));
-                return d;
-            }
-        };
-        let ip_name = if ip.layer.version == 4 {
-            Layer::Ipv4
-        } else {
-            Layer::Ipv6
-        };
-        d.problems
-            .extend(ip.problems.iter().map(|e| malformed(ip_name, e)));
-        let intact = ip.problems.is_empty();
-        d.ip = Some(ip.layer.clone());
-        if !ip.is_whole() {
+        let Some(ip) = ip_layer(packet, &mut d) else {
             return d;
-        }
+        };
+        let intact = ip.problems.is_empty();
         match (ip.protocol, ip.layer.version) {
             (PROTO_ICMP, 4) | (PROTO_ICMPV6, 6) => icmp_layer(&ip, &mut d),
             (PROTO_UDP, _) => udp_layer(&ip, &mut d),
             (PROTO_TCP, _) => self.tcp_layer(dir, &ip, intact, &mut d),
+            _ => {}
+        }
+        d
+    }
+
+    /// Decodes a received packet that never reached the stack (fault injection dropped
+    /// it on its way in) without learning anything from it: the IP, ICMP, UDP (and DNS)
+    /// and TCP layers, TCP numbers made relative (and windows scaled) with what the
+    /// connection's earlier packets taught; no stream contents, no analysis.
+    pub fn dissect_unreceived(&self, packet: &[u8]) -> Dissection {
+        let mut d = Dissection::default();
+        let Some(ip) = ip_layer(packet, &mut d) else {
+            return d;
+        };
+        match (ip.protocol, ip.layer.version) {
+            (PROTO_ICMP, 4) | (PROTO_ICMPV6, 6) => icmp_layer(&ip, &mut d),
+            (PROTO_UDP, _) => udp_layer(&ip, &mut d),
+            (PROTO_TCP, _) => {
+                let Some(h) = tcp_header(&ip, &mut d) else {
+                    return d;
+                };
+                let (key, side) =
+                    ConnKey::of((ip.layer.src, h.src_port), (ip.layer.dst, h.dst_port));
+                let tracked = match self.conns.get(&key) {
+                    Some(c) => c.track.peek_scaled(side, &h),
+                    None => TcpTrack::default().peek_scaled(side, &h),
+                };
+                d.tcp = Some(tcp_layer_of(&h, tracked));
+            }
             _ => {}
         }
         d
@@ -138,18 +159,12 @@ impl Dissector {
         ip_intact: bool,
         d: &mut Dissection,
     ) {
-        let mut problems = Vec::new();
-        let h = match tcp::parse(ip.payload, ip.src(), ip.dst(), &mut problems) {
-            Ok(h) => h,
-            Err(e) => {
-                d.problems.push(malformed(Layer::Tcp, &e));
-                return;
-            }
+        let problems_before = d.problems.len();
+        let Some(h) = tcp_header(ip, d) else {
+            return;
         };
-        d.problems
-            .extend(problems.iter().map(|e| malformed(Layer::Tcp, e)));
         // A segment the receiving stack would drop teaches nothing about the connection.
-        let intact = ip_intact && problems.is_empty();
+        let intact = ip_intact && d.problems.len() == problems_before;
         let (key, side) = ConnKey::of((ip.layer.src, h.src_port), (ip.layer.dst, h.dst_port));
         self.tick += 1;
         let tick = self.tick;
@@ -166,24 +181,7 @@ impl Dissector {
         } else {
             conn.track.peek(side, &h)
         };
-        d.tcp = Some(TcpLayer {
-            src_port: h.src_port,
-            dst_port: h.dst_port,
-            flags: h.flags,
-            seq: tracked.seq,
-            ack: tracked.ack,
-            seq_raw: h.seq,
-            ack_raw: h.ack,
-            win: h.win,
-            win_scaled: tracked.win_scaled,
-            payload_len: h.payload.len(),
-            options: Some(TcpOptions {
-                sack: tracked.sack,
-                ..h.options.clone()
-            })
-            .filter(|o| !o.is_empty()),
-            analysis: tracked.analysis,
-        });
+        d.tcp = Some(tcp_layer_of(&h, tracked));
         if !intact {
             return;
         }
@@ -193,6 +191,65 @@ impl Dissector {
         d.dns = out.dns;
         d.http = out.http;
         d.problems.extend(out.problems);
+    }
+}
+
+/// The IP layer of `packet` into `d` (with its problems); `None` when nothing more can
+/// be decoded (malformed, or a fragment).
+fn ip_layer<'a>(packet: &'a [u8], d: &mut Dissection) -> Option<IpPacket<'a>> {
+    let ip = match ip::parse(packet) {
+        Ok(ip) => ip,
+        Err((layer, e)) => {
+            d.problems.push(malformed(layer, &e));
+            return None;
+        }
+    };
+    let ip_name = if ip.layer.version == 4 {
+        Layer::Ipv4
+    } else {
+        Layer::Ipv6
+    };
+    d.problems
+        .extend(ip.problems.iter().map(|e| malformed(ip_name, e)));
+    d.ip = Some(ip.layer.clone());
+    ip.is_whole().then_some(ip)
+}
+
+/// The TCP header `ip` carries, its problems into `d`.
+fn tcp_header<'a>(ip: &IpPacket<'a>, d: &mut Dissection) -> Option<TcpHeader<'a>> {
+    let mut problems = Vec::new();
+    match tcp::parse(ip.payload, ip.src(), ip.dst(), &mut problems) {
+        Ok(h) => {
+            d.problems
+                .extend(problems.iter().map(|e| malformed(Layer::Tcp, e)));
+            Some(h)
+        }
+        Err(e) => {
+            d.problems.push(malformed(Layer::Tcp, &e));
+            None
+        }
+    }
+}
+
+/// The TCP layer of header `h`, with what tracking said about it.
+fn tcp_layer_of(h: &TcpHeader<'_>, tracked: tcp::Tracked) -> TcpLayer {
+    TcpLayer {
+        src_port: h.src_port,
+        dst_port: h.dst_port,
+        flags: h.flags,
+        seq: tracked.seq,
+        ack: tracked.ack,
+        seq_raw: h.seq,
+        ack_raw: h.ack,
+        win: h.win,
+        win_scaled: tracked.win_scaled,
+        payload_len: h.payload.len(),
+        options: Some(TcpOptions {
+            sack: tracked.sack,
+            ..h.options.clone()
+        })
+        .filter(|o| !o.is_empty()),
+        analysis: tracked.analysis,
     }
 }
 

@@ -357,3 +357,48 @@ fn malformed_and_corrupted_packets() {
         "the corrupted SYN was not counted"
     );
 }
+
+/// A packet the stack never got (fault injection dropped it on its way in) is decoded
+/// with the connection's numbering, and teaches the dissector nothing; the dissector's
+/// sequence space is the client's view of the same packets.
+#[test]
+fn an_unreceived_segment_is_numbered_like_the_others_and_learns_nothing() {
+    use common::{CLIENT_ISN, Party, SERVER_ISN, TcpBuilder};
+    use std::net::{IpAddr, SocketAddr};
+    let ours = SocketAddr::new(IpAddr::from(CLIENT.0.octets()), CLIENT.1);
+    let peer = SocketAddr::new(IpAddr::from(SERVER.0.octets()), SERVER.1);
+    let mut b = TcpBuilder::default();
+    let mut d = Dissector::new();
+    let hs = b.handshake();
+    // The SYN-ACK dropped before the stack saw it: the server's numbering starts there.
+    d.dissect(hs[0].0, &hs[0].1);
+    let lost = d.dissect_unreceived(&hs[1].1);
+    let t = lost.tcp.expect("a TCP layer");
+    assert_eq!((t.seq, t.ack, t.seq_raw), (0, 1, SERVER_ISN));
+    assert!(t.analysis.is_empty());
+    let s = d.tcp_space(ours, peer).expect("the connection");
+    assert_eq!((s.iss, s.irs), (Some(CLIENT_ISN), None), "nothing learned");
+    // The retransmitted SYN-ACK arrives; then data that is lost on its way in.
+    d.dissect(hs[1].0, &hs[1].1);
+    d.dissect(hs[2].0, &hs[2].1);
+    let (_, data) = b.segment(Party::Server, b"hello");
+    let lost = d.dissect_unreceived(&data);
+    let t = lost.tcp.expect("a TCP layer");
+    assert_eq!((t.seq, t.ack), (1, 1));
+    assert_eq!(
+        t.win_scaled,
+        Some(u32::from(t.win) << 7),
+        "scaled as the SYNs agreed"
+    );
+    assert!(lost.tls.is_empty() && lost.http.is_none());
+    let s = d.tcp_space(ours, peer).expect("the connection");
+    assert_eq!(s.rx_data_end, None, "the lost data is not counted");
+    assert_eq!(s.rel_remote(s.rcv_nxt), Some(1));
+    assert_eq!(
+        (s.irs, s.in_flight(), s.our_mss),
+        (Some(SERVER_ISN), 0, Some(1460))
+    );
+    // The mirror image, from the server's end.
+    let p = d.tcp_space(peer, ours).expect("the connection");
+    assert_eq!((p.iss, p.irs), (Some(SERVER_ISN), Some(CLIENT_ISN)));
+}

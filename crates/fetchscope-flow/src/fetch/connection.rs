@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use fetchscope_net::{Direction, Frame, Link};
-use fetchscope_wire::{Dissection, TcpFlags};
+use fetchscope_wire::{Dissection, TcpFlags, TcpSpace};
 use rand::Rng;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
@@ -40,8 +40,6 @@ pub(super) struct Conn {
     pub last_tx_ack: Option<u32>,
     /// Retransmissions we had sent on the connection when the request was queued.
     pub retransmissions_before: u32,
-    /// The sequence space, derived from the packets.
-    pub track: super::track::TcpTrack,
 }
 
 impl<L: Link> Fetch<L> {
@@ -106,7 +104,6 @@ impl<L: Link> Fetch<L> {
             peer_fin_end: None,
             last_tx_ack: None,
             retransmissions_before: 0,
-            track: super::track::TcpTrack::default(),
         });
         self.observe_tcp(Some("connect() called: the SYN is queued"));
         Ok(())
@@ -246,6 +243,18 @@ impl<L: Link> Fetch<L> {
         }
     }
 
+    /// The connection's sequence space, as the dissector's tracker has it from the
+    /// packets decoded so far (empty before the connection).
+    pub(super) fn tcp_space(&self) -> TcpSpace {
+        self.conn
+            .as_ref()
+            .and_then(|c| {
+                let (local, remote) = self.endpoints(c);
+                self.dissector.tcp_space(local, remote)
+            })
+            .unwrap_or_default()
+    }
+
     /// The connection's own endpoints: ours, then the server's.
     fn endpoints(&self, conn: &Conn) -> (std::net::SocketAddr, std::net::SocketAddr) {
         (
@@ -316,7 +325,6 @@ impl<L: Link> Fetch<L> {
         if !ours {
             return;
         }
-        conn.track.segment(f.dir, t);
         let len = u32::try_from(t.payload_len).unwrap_or(u32::MAX);
         match f.dir {
             Direction::Rx => {

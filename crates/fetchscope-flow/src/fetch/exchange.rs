@@ -20,9 +20,12 @@ impl<L: Link> SessionDriver for Fetch<L> {
 
     /// Into this step's stream.
     fn event(&mut self, t: fetchscope_core::Instant, kind: EventKind) {
-        if let (EventKind::HttpRequest(_), Some(conn)) = (&kind, self.conn.as_mut()) {
+        if let EventKind::HttpRequest(_) = &kind {
             // Retransmissions after this point are the request's (for a stall).
-            conn.retransmissions_before = conn.track.retransmissions_tx;
+            let sent_again = self.tcp_space().retransmissions_tx;
+            if let Some(conn) = self.conn.as_mut() {
+                conn.retransmissions_before = sent_again;
+            }
         }
         self.pending.push(Pending::Event(stack_time(t), kind));
     }

@@ -20,10 +20,8 @@ mod exchange;
 mod resolve;
 mod snapshot;
 mod teardown;
-mod track;
 
 pub use snapshot::{HttpSnapshot, Snapshot, TcpDerived, TcpExposed, TcpSnapshot, TlsSnapshot};
-pub use track::TcpTrack;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -414,12 +412,12 @@ impl<L: Link> Fetch<L> {
         // Bytes still in the socket's send buffer: queued, or sent and not acknowledged.
         // In the request phase they are the request's (nothing is queued after it).
         facts.unacknowledged = Some((sock.send_queue() as u64).min(facts.request_bytes));
-        facts.zero_window = conn.track.snd_wnd == Some(0);
-        facts.retransmissions = conn
-            .track
+        let space = self.tcp_space();
+        facts.zero_window = space.snd_wnd == Some(0);
+        facts.retransmissions = space
             .retransmissions_tx
             .saturating_sub(conn.retransmissions_before);
-        facts.held_out_of_order = u64::from(conn.track.held_out_of_order());
+        facts.held_out_of_order = u64::from(space.held_out_of_order());
         facts
     }
 
@@ -518,7 +516,7 @@ impl<L: Link> Fetch<L> {
                     let unreceived =
                         f.dir == Direction::Rx && f.fault.as_ref().is_some_and(|x| x.dropped);
                     let layers = if unreceived {
-                        self.recovery.dissect_unreceived(&f.data)
+                        self.dissector.dissect_unreceived(&f.data)
                     } else {
                         self.dissector.dissect(f.dir, &f.data)
                     };

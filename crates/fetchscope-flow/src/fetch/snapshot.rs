@@ -382,9 +382,10 @@ impl<L: Link> Fetch<L> {
             }
         });
         // No TCP view before the events reached connect() (later in the same step).
+        let space = self.tcp_space();
         let tcp = self.conn.as_ref().filter(|_| as_of.tcp.is_some()).map(|c| {
             let sock = self.sockets.get::<tcp::Socket>(c.tcp);
-            let k = &c.track;
+            let k = &space;
             let in_flight = k.in_flight();
             TcpSnapshot {
                 smoltcp: TcpExposed {
@@ -489,12 +490,12 @@ impl<L: Link> Fetch<L> {
                 None => "the DNS query goes out next (or the address is known already)".into(),
             },
             (Phase::Connect, Some(TcpState::SynSent))
-                if self.conn.as_ref().is_some_and(|c| c.track.irs.is_some()) =>
+                if self.conn.is_some() && self.tcp_space().irs.is_some() =>
             {
                 "the SYN-ACK is in: smoltcp moves to ESTABLISHED and acknowledges it".into()
             }
             (Phase::Connect, Some(TcpState::SynSent))
-                if self.conn.as_ref().is_some_and(|c| c.track.iss.is_none()) =>
+                if self.conn.is_some() && self.tcp_space().iss.is_none() =>
             {
                 "connect() queued the SYN: it goes out next".into()
             }
@@ -554,7 +555,8 @@ impl<L: Link> Fetch<L> {
             return;
         }
         let mut consequence = "nothing more was sent";
-        if let Some((h, syn_out)) = self.conn.as_ref().map(|c| (c.tcp, c.track.iss.is_some())) {
+        let syn_out = self.tcp_space().iss.is_some();
+        if let Some(h) = self.conn.as_ref().map(|c| c.tcp) {
             let sock = self.sockets.get_mut::<tcp::Socket>(h);
             if sock.is_open() {
                 sock.abort();

@@ -3,12 +3,14 @@
 mod analysis;
 mod flags;
 mod header;
+mod space;
 mod track;
 
 pub use analysis::TcpAnalysis;
 pub use flags::TcpFlags;
 pub(crate) use header::{TcpHeader, parse};
-pub(crate) use track::TcpTrack;
+pub use space::TcpSpace;
+pub(crate) use track::{TcpTrack, Tracked};
 
 use serde::Serialize;
 

@@ -4,7 +4,7 @@
 
 use crate::seq::{after, diff};
 use crate::tcp::header::TcpHeader;
-use crate::tcp::{TcpAnalysis, TcpFlags};
+use crate::tcp::{TcpAnalysis, TcpFlags, TcpSpace};
 
 /// At most this many holes (ranges not yet seen) are remembered per direction.
 const MAX_HOLES: usize = 32;
@@ -35,6 +35,16 @@ struct Half {
     syn_seen: bool,
     /// The window scale this side's SYN announced (`None`: no option).
     syn_ws: Option<u8>,
+    /// The MSS this side's SYN announced.
+    syn_mss: Option<u16>,
+    /// The highest acknowledgement number this side sent.
+    highest_ack: Option<u32>,
+    /// Just past the highest data byte this side sent (no SYN or FIN).
+    data_end: Option<u32>,
+    /// The window of this side's last segment, scaled (a SYN's as it stands).
+    window: Option<u32>,
+    /// Segments this side sent again (retransmissions of any kind).
+    retransmissions: u32,
     /// One past the highest sequence number this side has sent.
     next_seq: Option<u32>,
     /// Ranges below `next_seq` not seen yet, as [start, end).
@@ -109,6 +119,31 @@ impl TcpTrack {
         }
     }
 
+    /// As [`TcpTrack::peek`], with the window scaled as the connection's SYNs agreed and
+    /// a side not heard from yet numbered from this segment (for a packet the stack never
+    /// got: its numbers read as the trace's others do).
+    pub fn peek_scaled(&self, side: usize, h: &TcpHeader<'_>) -> Tracked {
+        let win_scaled = if h.flags.contains(TcpFlags::SYN) {
+            None
+        } else {
+            self.window_scale(side.min(1))
+                .map(|shift| u32::from(h.win) << shift)
+        };
+        let mut t = Tracked {
+            win_scaled,
+            ..self.peek(side, h)
+        };
+        // A side not heard from yet starts its numbering here (its SYN-ACK, say).
+        let side = side.min(1);
+        if self.halves[side].base.is_none() {
+            t.seq = 0;
+        }
+        if h.flags.contains(TcpFlags::ACK) && self.halves[1 - side].base.is_none() {
+            t.ack = 0;
+        }
+        t
+    }
+
     /// Learns from one segment sent by `side` and describes it.
     pub fn track(&mut self, side: usize, h: &TcpHeader<'_>) -> Tracked {
         let side = side.min(1);
@@ -126,6 +161,7 @@ impl TcpTrack {
                 base: Some(h.seq),
                 syn_seen: true,
                 syn_ws: h.options.ws,
+                syn_mss: h.options.mss,
                 ..Half::default()
             };
         }
@@ -218,6 +254,19 @@ impl TcpTrack {
 
         let win_scaled =
             if syn { None } else { self.window_scale(side) }.map(|shift| u32::from(h.win) << shift);
+        let me = &mut self.halves[side];
+        me.window = Some(win_scaled.unwrap_or(u32::from(h.win)));
+        if ackf && me.highest_ack.is_none_or(|a| after(h.ack, a)) {
+            me.highest_ack = Some(h.ack);
+        }
+        let payload = u32::try_from(h.payload.len()).unwrap_or(u32::MAX);
+        let data_end = h.seq.wrapping_add(payload);
+        if payload > 0 && me.data_end.is_none_or(|e| after(data_end, e)) {
+            me.data_end = Some(data_end);
+        }
+        if analysis.iter().any(|a| a.is_retransmission()) {
+            me.retransmissions = me.retransmissions.saturating_add(1);
+        }
         Tracked {
             seq: h.seq.wrapping_sub(base),
             ack: match (ackf, other_base) {
@@ -227,6 +276,37 @@ impl TcpTrack {
             win_scaled,
             sack: relative_sack(h, other_base),
             analysis,
+        }
+    }
+
+    /// The sequence space as side `ours` sees it.
+    pub fn space(&self, ours: usize) -> TcpSpace {
+        let ours = ours.min(1);
+        let (me, peer) = (&self.halves[ours], &self.halves[1 - ours]);
+        let iss = me.syn_seen.then_some(me.base).flatten();
+        let irs = peer.syn_seen.then_some(peer.base).flatten();
+        // SND.UNA: what the peer acknowledged, else where our sending started.
+        let snd_una = match (peer.highest_ack, me.base) {
+            (Some(a), Some(b)) if after(b, a) => Some(b),
+            (Some(a), _) => Some(a),
+            (None, b) => b,
+        };
+        TcpSpace {
+            iss,
+            irs,
+            snd_nxt: me.next_seq,
+            snd_una,
+            // RFC 9293: on the peer's SYN, RCV.NXT = IRS + 1, until we acknowledge more.
+            rcv_nxt: me.last_ack.or(irs.map(|i| i.wrapping_add(1))),
+            snd_wnd: peer.window,
+            rcv_wnd: me.window,
+            our_ws: me.syn_ws,
+            peer_ws: peer.syn_ws,
+            our_mss: me.syn_mss,
+            peer_mss: peer.syn_mss,
+            retransmissions_tx: me.retransmissions,
+            retransmissions_rx: peer.retransmissions,
+            rx_data_end: peer.data_end,
         }
     }
 
@@ -379,5 +459,77 @@ mod tests {
         other.seq = 10;
         assert!(t.is_new_connection(0, &other));
         assert_eq!(t.peek(0, &other).seq, 1);
+    }
+
+    #[test]
+    fn the_sequence_space_follows_a_handshake_and_data() {
+        let mut t = TcpTrack::default();
+        let mut syn = seg(1000, 0, TcpFlags::SYN, 65535, b"");
+        syn.options.mss = Some(1460);
+        t.track(0, &syn);
+        let s = t.space(0);
+        assert_eq!(
+            (s.snd_nxt, s.snd_una, s.in_flight()),
+            (Some(1001), Some(1000), 1)
+        );
+        assert_eq!((s.iss, s.irs, s.our_mss), (Some(1000), None, Some(1460)));
+        let mut synack = seg(5000, 1001, TcpFlags::SYN | TcpFlags::ACK, 64240, b"");
+        synack.options.mss = Some(1400);
+        t.track(1, &synack);
+        let s = t.space(0);
+        assert_eq!(
+            (s.irs, s.snd_una, s.in_flight()),
+            (Some(5000), Some(1001), 0)
+        );
+        assert_eq!(
+            (s.rcv_nxt, s.peer_mss, s.snd_wnd),
+            (Some(5001), Some(1400), Some(64240))
+        );
+        t.track(
+            0,
+            &seg(1001, 5001, TcpFlags::ACK | TcpFlags::PSH, 65535, &[7; 100]),
+        );
+        let s = t.space(0);
+        assert_eq!(s.in_flight(), 100);
+        assert_eq!(s.rel_local(s.snd_nxt), Some(101));
+        assert_eq!(s.rel_remote(s.rcv_nxt), Some(1));
+        t.track(1, &seg(5001, 1101, TcpFlags::ACK, 64000, b""));
+        let s = t.space(0);
+        assert_eq!((s.in_flight(), s.snd_wnd), (0, Some(64000)));
+        // The peer's view is the mirror image.
+        let p = t.space(1);
+        assert_eq!(
+            (p.iss, p.irs, p.snd_una, p.rcv_nxt),
+            (Some(5000), Some(1000), Some(5001), Some(1101))
+        );
+    }
+
+    #[test]
+    fn held_bytes_and_retransmissions_are_counted_per_side() {
+        let mut t = TcpTrack::default();
+        handshake(&mut t);
+        t.track(1, &seg(5001, 1001, TcpFlags::ACK, 500, b"aaaa"));
+        t.track(0, &seg(1001, 5005, TcpFlags::ACK, 65535, b""));
+        // A hole: 5005..5009 is missing, 5009..5013 arrives and waits.
+        t.track(1, &seg(5009, 1001, TcpFlags::ACK, 500, b"cccc"));
+        t.track(0, &seg(1001, 5005, TcpFlags::ACK, 65535, b""));
+        assert_eq!(t.space(0).held_out_of_order(), 8);
+        t.track(1, &seg(5005, 1001, TcpFlags::ACK, 500, b"bbbb"));
+        t.track(1, &seg(5005, 1001, TcpFlags::ACK, 500, b"bbbb"));
+        t.track(0, &seg(1001, 5013, TcpFlags::ACK, 65535, b""));
+        let s = t.space(0);
+        assert_eq!(s.held_out_of_order(), 0);
+        // The out-of-order fill is not a retransmission; the second copy is.
+        assert_eq!((s.retransmissions_rx, s.retransmissions_tx), (1, 0));
+    }
+
+    #[test]
+    fn the_space_wraps_and_an_old_ack_does_not_move_snd_una_back() {
+        let mut t = TcpTrack::default();
+        t.track(0, &seg(u32::MAX, 0, TcpFlags::SYN, 1, b""));
+        assert_eq!((t.space(0).snd_nxt, t.space(0).in_flight()), (Some(0), 1));
+        t.track(1, &seg(7, 0, TcpFlags::SYN | TcpFlags::ACK, 1, b""));
+        t.track(1, &seg(8, u32::MAX - 5, TcpFlags::ACK, 1, b""));
+        assert_eq!(t.space(0).snd_una, Some(0));
     }
 }
