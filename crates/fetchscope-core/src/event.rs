@@ -244,8 +244,8 @@ pub struct HttpRequestEvent {
     pub method: String,
     /// Request target, e.g. `/index.html?x=1`.
     pub target: String,
-    /// The full URL.
-    pub url: String,
+    /// The full URL (serialized as text).
+    pub url: url::Url,
     /// Header fields in the order sent.
     pub headers: Vec<(String, String)>,
 }

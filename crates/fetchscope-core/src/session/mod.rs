@@ -896,7 +896,7 @@ impl Session {
             EventKind::HttpRequest(HttpRequestEvent {
                 method: head.method.clone(),
                 target: head.target.clone(),
-                url: self.exchange.url.to_string(),
+                url: self.exchange.url.clone(),
                 headers: head.headers.clone(),
             }),
         );

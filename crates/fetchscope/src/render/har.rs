@@ -194,7 +194,7 @@ impl HarRecorder {
                 vec![Page {
                     started_date_time: started.clone(),
                     id: "page_1".into(),
-                    title: d.request.url.clone(),
+                    title: d.request.url.to_string(),
                     page_timings: PageTimings {
                         on_content_load: -1.0,
                         on_load,
@@ -256,7 +256,7 @@ impl HarRecorder {
         let ms = |a: u64, b: u64| round3(b.saturating_sub(a) as f64 / 1000.0);
         let start = d.started_us;
         let dns_end = d.marks.dns.unwrap_or(start);
-        let tls = d.request.url.starts_with("https:");
+        let tls = d.request.url.scheme() == "https";
         let connect_end = if tls {
             d.marks.tls_done
         } else {
@@ -304,7 +304,7 @@ impl HarRecorder {
         let req = &d.request;
         let request = Request {
             method: req.method.clone(),
-            url: req.url.clone(),
+            url: req.url.to_string(),
             http_version: CLIENT_HTTP_VERSION.into(),
             cookies: request_cookies(&req.headers),
             headers: name_values(&req.headers),
@@ -398,17 +398,13 @@ fn name_values(headers: &[(String, String)]) -> Vec<NameValue> {
 }
 
 /// The URL's query as decoded name/value pairs.
-fn query_string(url: &str) -> Vec<NameValue> {
-    url::Url::parse(url)
-        .map(|u| {
-            u.query_pairs()
-                .map(|(n, v)| NameValue {
-                    name: n.into_owned(),
-                    value: v.into_owned(),
-                })
-                .collect()
+fn query_string(url: &url::Url) -> Vec<NameValue> {
+    url.query_pairs()
+        .map(|(n, v)| NameValue {
+            name: n.into_owned(),
+            value: v.into_owned(),
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// Cookies of the `Cookie` request header(s): `a=1; b=2`.
@@ -716,7 +712,7 @@ mod tests {
 
     #[test]
     fn query_strings_are_decoded() {
-        let q = query_string("https://a.test/x?q=a%20b&n=1");
+        let q = query_string(&url::Url::parse("https://a.test/x?q=a%20b&n=1").unwrap());
         assert_eq!(q.len(), 2);
         assert_eq!((q[0].name.as_str(), q[0].value.as_str()), ("q", "a b"));
     }
@@ -739,7 +735,7 @@ mod tests {
         let request = |url: &str, target: &str| HttpRequestEvent {
             method: "GET".into(),
             target: target.into(),
-            url: url.into(),
+            url: url::Url::parse(url).unwrap(),
             headers: vec![("Host".into(), "a.test".into())],
         };
         let response = |status: u16| HttpResponseEvent {

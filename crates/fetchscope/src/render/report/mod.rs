@@ -455,7 +455,7 @@ impl ReportRecorder {
                     @let y = row_y(i);
                     g class="exchange" data-entry=(i + 1) {
                         text x="8" y=(Fixed(y + 14.0, 1)) font-size="12" {
-                            title { (Text(&ex.request.url)) }
+                            title { (Text(ex.request.url.as_str())) }
                             (Text(&cut(&ex.label(), 32)))
                         }
                         @for (name, at, dur, colour) in ex.drawn() {
@@ -872,7 +872,7 @@ mod tests {
             kind: EventKind::HttpRequest(HttpRequestEvent {
                 method: "GET".into(),
                 target: "/".into(),
-                url: "https://a.test/".into(),
+                url: url::Url::parse("https://a.test/").unwrap(),
                 headers: vec![(evil.into(), evil.into())],
             }),
         });
