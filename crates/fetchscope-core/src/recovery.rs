@@ -67,6 +67,7 @@ struct AckSeen {
 /// One sender's side of a connection as seen on the link.
 #[derive(Debug, Default, Clone)]
 struct Sender {
+    /// Where the trace's relative numbers of this sender start (the dissector's base).
     isn: Option<u32>,
     /// Just past the highest sequence number sent.
     max_end: Option<u32>,
@@ -293,9 +294,9 @@ impl RecoveryTracker {
         let syn = tcp.flags.contains(TcpFlags::SYN);
         let fin = tcp.flags.contains(TcpFlags::FIN);
         let rst = tcp.flags.contains(TcpFlags::RST);
-        if syn && sender.isn.is_none() {
-            sender.isn = Some(tcp.seq_raw);
-        }
+        // Numbers in the words are relative as the dissector's tracker numbers the
+        // trace: from the sender's first segment it saw (its SYN, normally).
+        sender.isn.get_or_insert(tcp.seq_raw.wrapping_sub(tcp.seq));
         // A packet fault injection reordered or copied on its way in left the sender in
         // another order, or once: it says nothing about the sender's retransmissions.
         let resequenced = dir == Direction::Rx && fault.is_some_and(|f| f.reordered || f.copy);

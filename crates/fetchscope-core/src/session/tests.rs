@@ -35,6 +35,16 @@ use crate::tls::{LinkTime, TlsConfig, TlsSetup, TrustSource};
 /// The server's address in every test.
 const SERVER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 88, 0, 1));
 
+/// The phases an `http://` hop enters, in order.
+const HTTP_PHASES: [Phase; 6] = [
+    Phase::Resolve,
+    Phase::Connect,
+    Phase::Request,
+    Phase::Response,
+    Phase::Teardown,
+    Phase::Done,
+];
+
 /// Bytes a plaintext read takes at a time (small, so responses arrive in several reads).
 const PLAIN_CHUNK: usize = 16;
 
@@ -98,6 +108,14 @@ fn session(url: &str) -> Session {
     new_session(config(web_roots(), DigestSink::new(None)), url)
 }
 
+/// A session for `url` that writes the body to `out` as well as digesting it.
+fn session_writing_to(out: impl Write + 'static, url: &str) -> Session {
+    new_session(
+        config(web_roots(), DigestSink::new(Some(Box::new(out)))),
+        url,
+    )
+}
+
 /// The TCP state change `from` → `to` as the driver reports it.
 fn tcp(from: TcpState, to: TcpState) -> SessionInput {
     SessionInput::TcpState(TcpStateChange {
@@ -105,6 +123,14 @@ fn tcp(from: TcpState, to: TcpState) -> SessionInput {
         to,
         cause: None,
     })
+}
+
+/// The command to look `host` up, for a connection to `port`.
+fn lookup(host: &str, port: u16) -> SessionCommand {
+    SessionCommand::Lookup {
+        host: host.into(),
+        port,
+    }
 }
 
 /// Every queued command, oldest first.
@@ -123,47 +149,64 @@ fn kind_name(kind: &EventKind) -> String {
     value["type"].as_str().expect("a type field").to_string()
 }
 
+/// What `take` picks out of the events, in order.
+fn pick<T>(events: &[(Instant, EventKind)], take: impl Fn(&EventKind) -> Option<T>) -> Vec<T> {
+    events.iter().filter_map(|(_, k)| take(k)).collect()
+}
+
 /// The phases the events enter, in order.
 fn phases(events: &[(Instant, EventKind)]) -> Vec<Phase> {
-    events
-        .iter()
-        .filter_map(|(_, k)| match k {
-            EventKind::Phase { phase } => Some(*phase),
-            _ => None,
-        })
-        .collect()
+    pick(events, |k| match k {
+        EventKind::Phase { phase } => Some(*phase),
+        _ => None,
+    })
 }
 
 /// The texts of the notes among the events.
 fn notes(events: &[(Instant, EventKind)]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|(_, k)| match k {
-            EventKind::Note { text } => Some(text.clone()),
-            _ => None,
-        })
-        .collect()
+    pick(events, |k| match k {
+        EventKind::Note { text } => Some(text.clone()),
+        _ => None,
+    })
 }
 
 /// The stages of the TLS events, in order.
 fn tls_stages(events: &[(Instant, EventKind)]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|(_, k)| match k {
-            EventKind::Tls(t) => Some(t.stage.clone()),
-            _ => None,
-        })
-        .collect()
+    pick(events, |k| match k {
+        EventKind::Tls(t) => Some(t.stage.clone()),
+        _ => None,
+    })
 }
 
-/// Reports the TCP handshake (CLOSED → SYN-SENT → ESTABLISHED), then that the
-/// connection may be used.
-fn establish(s: &mut Session, now: Instant) {
+/// Starts `s` at `now` and answers its lookup with [`SERVER_IP`].
+fn resolve(s: &mut Session, now: Instant) {
+    s.start(now);
+    s.handle(now, SessionInput::Resolved(SERVER_IP)).unwrap();
+}
+
+/// Reports the SYN going out (CLOSED → SYN-SENT).
+fn syn_sent(s: &mut Session, now: Instant) {
     s.handle(now, tcp(TcpState::Closed, TcpState::SynSent))
         .unwrap();
+}
+
+/// Reports the SYN-ACK (SYN-SENT → ESTABLISHED), then that the connection may be used.
+fn established(s: &mut Session, now: Instant) {
     s.handle(now, tcp(TcpState::SynSent, TcpState::Established))
         .unwrap();
     s.handle(now, SessionInput::Connected).unwrap();
+}
+
+/// Reports the TCP handshake (CLOSED → SYN-SENT → ESTABLISHED), then that the connection may be used.
+fn establish(s: &mut Session, now: Instant) {
+    syn_sent(s, now);
+    established(s, now);
+}
+
+/// Starts `s` and drives it through the lookup ([`SERVER_IP`]) to an established connection.
+fn connect(s: &mut Session, now: Instant) {
+    resolve(s, now);
+    establish(s, now);
 }
 
 /// Reports an orderly close (our FIN, then the server's) and that the teardown is over.
@@ -178,6 +221,12 @@ fn close(s: &mut Session, now: Instant) {
     s.handle(now, SessionInput::Closed).unwrap();
 }
 
+/// Reports an orderly close at `now` and checks that the session then asks to finish.
+fn close_and_finish(s: &mut Session, now: Instant) {
+    close(s, now);
+    assert_eq!(drain_commands(s), [SessionCommand::Finish]);
+}
+
 /// Hands all of `outgoing` to the "connection" in one segment sent at `now`.
 fn take_outgoing(s: &mut Session, now: Instant) -> Vec<u8> {
     let out = s.outgoing().to_vec();
@@ -186,14 +235,17 @@ fn take_outgoing(s: &mut Session, now: Instant) -> Vec<u8> {
     out
 }
 
-/// Starts `s` and drives it to its first request (`http://`, lookup answered with
-/// [`SERVER_IP`]): the commands it gave and the request's bytes.
-fn open_and_request(s: &mut Session, now: Instant) -> (Vec<SessionCommand>, Vec<u8>) {
-    s.start(now);
-    s.handle(now, SessionInput::Resolved(SERVER_IP)).unwrap();
-    establish(s, now);
+/// Reports `Ready` and hands the request the session then queues to the connection.
+fn send_request(s: &mut Session, now: Instant) -> Vec<u8> {
     s.handle(now, SessionInput::Ready).unwrap();
-    (drain_commands(s), take_outgoing(s, now))
+    take_outgoing(s, now)
+}
+
+/// Drives `s` to its first request (`http://`, [`SERVER_IP`]): the commands it gave and the request.
+fn open_and_request(s: &mut Session, now: Instant) -> (Vec<SessionCommand>, Vec<u8>) {
+    connect(s, now);
+    let request = send_request(s, now);
+    (drain_commands(s), request)
 }
 
 /// Hands `bytes` from the server to the session through its receive buffer, one
@@ -217,6 +269,12 @@ fn deliver(s: &mut Session, now: Instant, bytes: &[u8], eof: bool) -> Result<(),
             return Ok(());
         }
     }
+}
+
+/// Delivers `reply` at `now` as a complete response and checks that the session asks to close.
+fn respond(s: &mut Session, now: Instant, reply: &[u8]) {
+    deliver(s, now, reply, false).unwrap();
+    assert_eq!(drain_commands(s), [SessionCommand::Close]);
 }
 
 /// An HTTP/1.1 response: `status_line`, `headers`, a `Content-Length` and `body`.
@@ -249,6 +307,38 @@ fn parse_request(bytes: &[u8]) -> (String, String, String) {
         req.path.expect("path").to_string(),
         host,
     )
+}
+
+/// Checks `e`'s failure class, phase and kind.
+fn assert_error(e: &FetchError, class: FailureClass, phase: Phase, kind: &str) {
+    assert_eq!(
+        (e.class, e.phase, e.kind.as_str()),
+        (class, phase, kind),
+        "{e:?}"
+    );
+}
+
+/// Checks that `text` begins with `prefix`.
+fn assert_starts(text: &str, prefix: &str) {
+    assert!(
+        text.starts_with(prefix),
+        "{text:?} does not start with {prefix:?}"
+    );
+}
+
+/// Checks that `text` holds `part`.
+fn assert_has(text: &str, part: &str) {
+    assert!(text.contains(part), "{text:?} does not contain {part:?}");
+}
+
+/// Checks that every one of `want` is among `have`.
+fn assert_includes(have: &[impl AsRef<str> + std::fmt::Debug], want: &[&str]) {
+    for w in want {
+        assert!(
+            have.iter().any(|h| h.as_ref() == *w),
+            "{w} missing from {have:?}"
+        );
+    }
 }
 
 /// Lower-case hex SHA-256 of `bytes`.
@@ -362,11 +452,15 @@ fn server_read(server: &mut ServerConnection) -> Vec<u8> {
     }
 }
 
-/// Starts an https session for `url` and drives it through lookup and TCP to TLS.
-fn open_tls(s: &mut Session, now: Instant) {
-    s.start(now);
-    s.handle(now, SessionInput::Resolved(SERVER_IP)).unwrap();
-    establish(s, now);
+/// A session for `url` that trusts only `cert`.
+fn trusting(cert: &CertificateDer<'static>, url: &str) -> Session {
+    new_session(config(roots_of(cert), DigestSink::new(None)), url)
+}
+
+/// A session for `url` and a rustls server whose self-signed certificate it trusts.
+fn tls_pair(url: &str) -> (Session, ServerConnection) {
+    let (cert, key) = self_signed("www.example.test", "fetchscope test server");
+    (trusting(&cert, url), tls_server(cert, key))
 }
 
 /// The NXDOMAIN answer a DNS server gives to `query` (its id and question repeated).
@@ -387,21 +481,11 @@ fn nxdomain_answer(query: &[u8]) -> Vec<u8> {
 #[test]
 fn a_plain_http_fetch_runs_from_lookup_to_summary() {
     let written = SharedWriter::default();
-    let body_out = DigestSink::new(Some(Box::new(written.clone())));
-    let mut s = new_session(
-        config(web_roots(), body_out),
-        "http://www.example.test/index.html",
-    );
+    let mut s = session_writing_to(written.clone(), "http://www.example.test/index.html");
     let remote = SocketAddr::new(SERVER_IP, 80);
 
     s.start(at(0));
-    assert_eq!(
-        drain_commands(&mut s),
-        [SessionCommand::Lookup {
-            host: "www.example.test".into(),
-            port: 80
-        }]
-    );
+    assert_eq!(drain_commands(&mut s), [lookup("www.example.test", 80)]);
     assert_eq!(
         s.state(),
         &SessionState::Resolving {
@@ -448,11 +532,10 @@ fn a_plain_http_fetch_runs_from_lookup_to_summary() {
 
     let body = b"<html>hello from the test server</html>\n";
     let reply = response("HTTP/1.1 200 OK", &["Content-Type: text/html"], body);
-    deliver(&mut s, at(30), &reply, false).unwrap();
+    respond(&mut s, at(30), &reply);
     assert_eq!(s.status(), 200);
     assert_eq!(s.body_bytes(), body.len() as u64);
     assert_eq!(s.wire_body_bytes(), body.len() as u64);
-    assert_eq!(drain_commands(&mut s), [SessionCommand::Close]);
     assert_eq!(s.phase(), Phase::Teardown);
     assert_eq!(
         s.state(),
@@ -462,8 +545,7 @@ fn a_plain_http_fetch_runs_from_lookup_to_summary() {
         }
     );
 
-    close(&mut s, at(40));
-    assert_eq!(drain_commands(&mut s), [SessionCommand::Finish]);
+    close_and_finish(&mut s, at(40));
     assert_eq!(s.state(), &SessionState::Done);
 
     let local: SocketAddr = "10.88.0.2:50000".parse().unwrap();
@@ -504,17 +586,7 @@ fn a_plain_http_fetch_runs_from_lookup_to_summary() {
     assert_eq!((summary.har.send, summary.har.wait), (1.0, 13.0));
 
     let events = drain_events(&mut s);
-    assert_eq!(
-        phases(&events),
-        [
-            Phase::Resolve,
-            Phase::Connect,
-            Phase::Request,
-            Phase::Response,
-            Phase::Teardown,
-            Phase::Done
-        ]
-    );
+    assert_eq!(phases(&events), HTTP_PHASES);
     let kinds: Vec<String> = events
         .iter()
         .map(|(_, k)| kind_name(k))
@@ -563,22 +635,11 @@ fn a_plain_http_fetch_runs_from_lookup_to_summary() {
 
 #[test]
 fn an_https_fetch_completes_against_an_in_process_rustls_server() {
-    let (cert, key) = self_signed("www.example.test", "fetchscope test server");
-    let mut server = tls_server(cert.clone(), key);
-    let mut s = new_session(
-        config(roots_of(&cert), DigestSink::new(None)),
-        "https://www.example.test/secure?x=1",
-    );
+    let (mut s, mut server) = tls_pair("https://www.example.test/secure?x=1");
     let remote = SocketAddr::new(SERVER_IP, 443);
 
     s.start(at(0));
-    assert_eq!(
-        drain_commands(&mut s),
-        [SessionCommand::Lookup {
-            host: "www.example.test".into(),
-            port: 443
-        }]
-    );
+    assert_eq!(drain_commands(&mut s), [lookup("www.example.test", 443)]);
     s.handle(at(4), SessionInput::Resolved(SERVER_IP)).unwrap();
     assert_eq!(drain_commands(&mut s), [SessionCommand::Connect { remote }]);
     establish(&mut s, at(10));
@@ -602,14 +663,15 @@ fn an_https_fetch_completes_against_an_in_process_rustls_server() {
 
     let secrets = s.take_secrets();
     let labels: Vec<&str> = secrets.iter().map(|x| x.label.as_str()).collect();
-    for label in [
-        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
-        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
-        "CLIENT_TRAFFIC_SECRET_0",
-        "SERVER_TRAFFIC_SECRET_0",
-    ] {
-        assert!(labels.contains(&label), "{label} missing from {labels:?}");
-    }
+    assert_includes(
+        &labels,
+        &[
+            "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+            "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+            "CLIENT_TRAFFIC_SECRET_0",
+            "SERVER_TRAFFIC_SECRET_0",
+        ],
+    );
     assert!(secrets.iter().all(|x| x.client_random.len() == 32));
     assert!(
         secrets
@@ -640,8 +702,7 @@ fn an_https_fetch_completes_against_an_in_process_rustls_server() {
     server.send_close_notify();
     pump(&mut s, &mut server, at(31)).unwrap();
     assert!(s.peer_closed(), "the server's close_notify ends its side");
-    close(&mut s, at(32));
-    assert_eq!(drain_commands(&mut s), [SessionCommand::Finish]);
+    close_and_finish(&mut s, at(32));
 
     let summary = finish(&mut s, at(33), ConnectionFacts::default()).unwrap();
     assert_eq!(summary.status, 200);
@@ -684,16 +745,14 @@ fn an_https_fetch_completes_against_an_in_process_rustls_server() {
             "handshake_complete"
         ]
     );
-    for later in [
-        "session_ticket",
-        "close_notify_sent",
-        "close_notify_received",
-    ] {
-        assert!(
-            stages.iter().any(|x| x == later),
-            "{later} missing: {stages:?}"
-        );
-    }
+    assert_includes(
+        &stages,
+        &[
+            "session_ticket",
+            "close_notify_sent",
+            "close_notify_received",
+        ],
+    );
     let verified = events.iter().find_map(|(_, k)| match k {
         EventKind::Tls(t) if t.stage == "certificate_verified" => Some(t.clone()),
         _ => None,
@@ -717,7 +776,7 @@ fn an_https_fetch_completes_against_an_in_process_rustls_server() {
 #[test]
 fn a_same_origin_302_with_keep_alive_reuses_the_connection() {
     let mut s = session("http://www.example.test/old");
-    let (mut commands, first) = open_and_request(&mut s, at(0));
+    let (commands, first) = open_and_request(&mut s, at(0));
     assert_eq!(parse_request(&first).1, "/old");
 
     let moved = response("HTTP/1.1 302 Found", &["Location: /new"], b"moved you");
@@ -753,8 +812,7 @@ fn a_same_origin_302_with_keep_alive_reuses_the_connection() {
             .any(|n| n.starts_with("connection reused"))
     );
 
-    s.handle(at(11), SessionInput::Ready).unwrap();
-    let second = take_outgoing(&mut s, at(11));
+    let second = send_request(&mut s, at(11));
     assert_eq!(
         parse_request(&second),
         ("GET".into(), "/new".into(), "www.example.test".into())
@@ -766,22 +824,18 @@ fn a_same_origin_302_with_keep_alive_reuses_the_connection() {
     assert!(s.marks().reused);
 
     let body = b"final";
-    deliver(
-        &mut s,
-        at(20),
-        &response("HTTP/1.1 200 OK", &[], body),
-        false,
-    )
-    .unwrap();
-    commands.extend(drain_commands(&mut s));
-    close(&mut s, at(25));
-    commands.extend(drain_commands(&mut s));
-    let connects = commands
-        .iter()
-        .filter(|c| matches!(c, SessionCommand::Connect { .. }))
-        .count();
-    assert_eq!(connects, 1, "{commands:?}");
-    assert_eq!(commands.last(), Some(&SessionCommand::Finish));
+    respond(&mut s, at(20), &response("HTTP/1.1 200 OK", &[], body));
+    close_and_finish(&mut s, at(25));
+    assert_eq!(
+        commands,
+        [
+            lookup("www.example.test", 80),
+            SessionCommand::Connect {
+                remote: SocketAddr::new(SERVER_IP, 80)
+            }
+        ],
+        "the only Connect is the first hop's"
+    );
 
     let summary = finish(&mut s, at(26), ConnectionFacts::default()).unwrap();
     assert_eq!(summary.url, "http://www.example.test/new");
@@ -838,13 +892,7 @@ fn a_301_to_another_host_closes_releases_and_looks_the_new_host_up() {
     close(&mut s, at(12));
     assert_eq!(
         drain_commands(&mut s),
-        [
-            SessionCommand::Release,
-            SessionCommand::Lookup {
-                host: "cdn.example.test".into(),
-                port: 80
-            }
-        ]
+        [SessionCommand::Release, lookup("cdn.example.test", 80)]
     );
     assert_eq!(s.phase(), Phase::Resolve);
     assert_eq!(s.remote(), None, "the old connection is forgotten");
@@ -858,23 +906,14 @@ fn a_301_to_another_host_closes_releases_and_looks_the_new_host_up() {
         [SessionCommand::Connect { remote: cdn_remote }]
     );
     establish(&mut s, at(16));
-    s.handle(at(16), SessionInput::Ready).unwrap();
-    let request = take_outgoing(&mut s, at(16));
+    let request = send_request(&mut s, at(16));
     assert_eq!(
         parse_request(&request),
         ("GET".into(), "/file".into(), "cdn.example.test".into())
     );
     assert_eq!(s.request_span(), Some((0, request.len() as u64)));
-    deliver(
-        &mut s,
-        at(20),
-        &response("HTTP/1.1 200 OK", &[], b"abc"),
-        false,
-    )
-    .unwrap();
-    assert_eq!(drain_commands(&mut s), [SessionCommand::Close]);
-    close(&mut s, at(22));
-    assert_eq!(drain_commands(&mut s), [SessionCommand::Finish]);
+    respond(&mut s, at(20), &response("HTTP/1.1 200 OK", &[], b"abc"));
+    close_and_finish(&mut s, at(22));
 
     let summary = finish(&mut s, at(23), ConnectionFacts::default()).unwrap();
     assert_eq!(summary.redirects, 1);
@@ -887,18 +926,7 @@ fn a_301_to_another_host_closes_releases_and_looks_the_new_host_up() {
     assert_eq!(summary.exchanges[1].remote, "10.88.0.2:80");
     assert_eq!(summary.timings.redirect_ms, 12.0);
     let events = drain_events(&mut s);
-    assert_eq!(
-        phases(&events),
-        [
-            Phase::Resolve,
-            Phase::Connect,
-            Phase::Request,
-            Phase::Response,
-            Phase::Teardown,
-            Phase::Done
-        ],
-        "the second hop's phases"
-    );
+    assert_eq!(phases(&events), HTTP_PHASES, "the second hop's phases");
 }
 
 // -------------------------------------------------------------------- failure classes
@@ -906,38 +934,19 @@ fn a_301_to_another_host_closes_releases_and_looks_the_new_host_up() {
 #[test]
 fn setup_a_scheme_other_than_http_is_refused() {
     let e = Target::new(Url::parse("ftp://www.example.test/file").unwrap()).unwrap_err();
-    assert_eq!(
-        (e.class, e.phase, e.kind.as_str()),
-        (FailureClass::Setup, Phase::Resolve, "setup")
-    );
-    assert!(e.message.contains("not ftp://"), "{}", e.message);
+    assert_error(&e, FailureClass::Setup, Phase::Resolve, "setup");
+    assert_has(&e.message, "not ftp://");
     assert_eq!(e.exit_code(), 3);
 }
 
 #[test]
 fn setup_a_body_writer_that_cannot_flush_fails_finish_as_output() {
-    let mut s = new_session(
-        config(web_roots(), DigestSink::new(Some(Box::new(FailingFlush)))),
-        "http://www.example.test/",
-    );
+    let mut s = session_writing_to(FailingFlush, "http://www.example.test/");
     open_and_request(&mut s, at(0));
-    deliver(
-        &mut s,
-        at(5),
-        &response("HTTP/1.1 200 OK", &[], b"data"),
-        false,
-    )
-    .unwrap();
-    close(&mut s, at(6));
-    assert_eq!(
-        drain_commands(&mut s),
-        [SessionCommand::Close, SessionCommand::Finish]
-    );
+    respond(&mut s, at(5), &response("HTTP/1.1 200 OK", &[], b"data"));
+    close_and_finish(&mut s, at(6));
     let e = finish(&mut s, at(7), ConnectionFacts::default()).unwrap_err();
-    assert_eq!(
-        (e.class, e.phase, e.kind.as_str()),
-        (FailureClass::Setup, Phase::Done, "output")
-    );
+    assert_error(&e, FailureClass::Setup, Phase::Done, "output");
     assert_eq!(
         e.message,
         "could not write the body: no space left on device"
@@ -946,10 +955,7 @@ fn setup_a_body_writer_that_cannot_flush_fails_finish_as_output() {
 
 #[test]
 fn a_body_writer_that_refuses_writes_stops_the_response() {
-    let mut s = new_session(
-        config(web_roots(), DigestSink::new(Some(Box::new(FailingWrite)))),
-        "http://www.example.test/",
-    );
+    let mut s = session_writing_to(FailingWrite, "http://www.example.test/");
     open_and_request(&mut s, at(0));
     let e = deliver(
         &mut s,
@@ -959,15 +965,8 @@ fn a_body_writer_that_refuses_writes_stops_the_response() {
     )
     .unwrap_err();
     // The sink error travels as the HTTP reader's error (FetchError::http).
-    assert_eq!(
-        (e.class, e.phase, e.kind.as_str()),
-        (FailureClass::Http, Phase::Response, "sink")
-    );
-    assert!(
-        e.message.contains("no space left on device"),
-        "{}",
-        e.message
-    );
+    assert_error(&e, FailureClass::Http, Phase::Response, "sink");
+    assert_has(&e.message, "no space left on device");
     assert!(drain_commands(&mut s).is_empty());
 }
 
@@ -998,16 +997,10 @@ fn dns_an_nxdomain_answer_fails_the_lookup() {
         .unwrap();
     lookup.handle_streams(at(3), &mut rng, &[]).unwrap();
     let e = lookup.handle_timeout(at(3), &mut rng).unwrap_err();
-    assert_eq!(
-        (e.class, e.phase, e.kind.as_str()),
-        (FailureClass::Dns, Phase::Resolve, "nxdomain")
-    );
-    assert!(
-        e.message.starts_with(
-            "nope.example.test does not exist: the DNS server 10.88.0.53 answered NXDOMAIN"
-        ),
-        "{}",
-        e.message
+    assert_error(&e, FailureClass::Dns, Phase::Resolve, "nxdomain");
+    assert_starts(
+        &e.message,
+        "nope.example.test does not exist: the DNS server 10.88.0.53 answered NXDOMAIN",
     );
     assert_eq!(e.exit_code(), 4);
     assert_eq!(lookup.outcome(), None);
@@ -1026,15 +1019,10 @@ fn dns_an_nxdomain_answer_fails_the_lookup() {
 #[test]
 fn connect_the_server_closing_before_the_request_is_a_connect_failure() {
     let mut s = session("http://www.example.test/");
-    s.start(at(0));
-    s.handle(at(1), SessionInput::Resolved(SERVER_IP)).unwrap();
-    establish(&mut s, at(2));
+    connect(&mut s, at(0));
     assert_eq!(s.phase(), Phase::Connect);
     let e = deliver(&mut s, at(3), b"", true).unwrap_err();
-    assert_eq!(
-        (e.class, e.phase, e.kind.as_str()),
-        (FailureClass::Connect, Phase::Connect, "closed")
-    );
+    assert_error(&e, FailureClass::Connect, Phase::Connect, "closed");
     assert_eq!(
         e.message,
         "10.88.0.1:80 closed the connection during the connect phase"
@@ -1046,30 +1034,20 @@ fn connect_the_server_closing_before_the_request_is_a_connect_failure() {
 #[test]
 fn connect_refused_names_the_server() {
     let mut s = session("http://www.example.test:8080/");
-    s.start(at(0));
-    s.handle(at(1), SessionInput::Resolved(SERVER_IP)).unwrap();
-    s.handle(at(1), tcp(TcpState::Closed, TcpState::SynSent))
-        .unwrap();
+    resolve(&mut s, at(0));
+    syn_sent(&mut s, at(1));
     let e = s.refused_error();
-    assert_eq!(
-        (e.class, e.phase, e.kind.as_str()),
-        (FailureClass::Connect, Phase::Connect, "refused")
-    );
-    assert!(
-        e.message
-            .starts_with("connection refused: 10.88.0.1:8080 answered the SYN with a reset"),
-        "{}",
-        e.message
+    assert_error(&e, FailureClass::Connect, Phase::Connect, "refused");
+    assert_starts(
+        &e.message,
+        "connection refused: 10.88.0.1:8080 answered the SYN with a reset",
     );
 }
 
 #[test]
 fn tls_the_server_closing_during_the_handshake_is_a_tls_failure() {
-    let mut s = new_session(
-        config(web_roots(), DigestSink::new(None)),
-        "https://www.example.test/",
-    );
-    open_tls(&mut s, at(0));
+    let mut s = session("https://www.example.test/");
+    connect(&mut s, at(0));
     // The first read pass produces the ClientHello.
     deliver(&mut s, at(1), b"", false).unwrap();
     assert!(
@@ -1078,10 +1056,7 @@ fn tls_the_server_closing_during_the_handshake_is_a_tls_failure() {
     );
     take_outgoing(&mut s, at(1));
     let e = deliver(&mut s, at(2), b"", true).unwrap_err();
-    assert_eq!(
-        (e.class, e.phase, e.kind.as_str()),
-        (FailureClass::Tls, Phase::Tls, "closed")
-    );
+    assert_error(&e, FailureClass::Tls, Phase::Tls, "closed");
     assert_eq!(
         e.message,
         "10.88.0.1:443 closed the connection during the tls phase"
@@ -1093,23 +1068,12 @@ fn tls_an_untrusted_certificate_fails_the_handshake() {
     let (trusted, _) = self_signed("www.example.test", "the CA the client trusts");
     let (presented, key) = self_signed("www.example.test", "somebody else");
     let mut server = tls_server(presented, key);
-    let mut s = new_session(
-        config(roots_of(&trusted), DigestSink::new(None)),
-        "https://www.example.test/",
-    );
-    open_tls(&mut s, at(0));
+    let mut s = trusting(&trusted, "https://www.example.test/");
+    connect(&mut s, at(0));
     let e = pump(&mut s, &mut server, at(5)).unwrap_err();
-    assert_eq!(
-        (e.class, e.phase, e.kind.as_str()),
-        (FailureClass::Tls, Phase::Tls, "certificate")
-    );
-    assert!(e.message.contains("(unknown issuer)"), "{}", e.message);
-    assert!(
-        e.message
-            .contains("the --cacert file given does not hold the CA"),
-        "{}",
-        e.message
-    );
+    assert_error(&e, FailureClass::Tls, Phase::Tls, "certificate");
+    assert_has(&e.message, "(unknown issuer)");
+    assert_has(&e.message, "the --cacert file given does not hold the CA");
     assert_eq!(e.exit_code(), 6);
     assert!(s.tls().is_some_and(|t| !t.is_complete()));
     assert_eq!(s.marks().appconnect, None);
@@ -1126,22 +1090,15 @@ fn tls_an_untrusted_certificate_fails_the_handshake() {
 fn tls_a_host_that_is_no_server_name_fails_at_connected() {
     // The URL standard takes a label ending in a hyphen; a TLS server name does not.
     let mut s = session("https://bad-.example.test/");
-    s.start(at(0));
-    s.handle(at(1), SessionInput::Resolved(SERVER_IP)).unwrap();
-    s.handle(at(2), tcp(TcpState::Closed, TcpState::SynSent))
-        .unwrap();
+    resolve(&mut s, at(0));
+    syn_sent(&mut s, at(2));
     s.handle(at(2), tcp(TcpState::SynSent, TcpState::Established))
         .unwrap();
     let e = s.handle(at(2), SessionInput::Connected).unwrap_err();
-    assert_eq!(
-        (e.class, e.phase, e.kind.as_str()),
-        (FailureClass::Tls, Phase::Tls, "bad-name")
-    );
-    assert!(
-        e.message
-            .starts_with("'bad-.example.test' cannot be used as a TLS server name"),
-        "{}",
-        e.message
+    assert_error(&e, FailureClass::Tls, Phase::Tls, "bad-name");
+    assert_starts(
+        &e.message,
+        "'bad-.example.test' cannot be used as a TLS server name",
     );
     assert!(s.tls().is_none());
 }
@@ -1157,11 +1114,13 @@ fn http_a_malformed_status_line_is_an_http_failure() {
         false,
     )
     .unwrap_err();
-    assert_eq!(
-        (e.class, e.phase, e.kind.as_str()),
-        (FailureClass::Http, Phase::Response, "malformed-status-line")
+    assert_error(
+        &e,
+        FailureClass::Http,
+        Phase::Response,
+        "malformed-status-line",
     );
-    assert!(e.message.contains("`HTTP/1.1 2OO OK`"), "{}", e.message);
+    assert_has(&e.message, "`HTTP/1.1 2OO OK`");
     assert_eq!(e.exit_code(), 7);
     assert_eq!(s.status(), 0);
     assert!(drain_commands(&mut s).is_empty());
@@ -1176,39 +1135,25 @@ fn timeout_errors_name_the_phase_they_ran_out_in() {
         Some("no DNS answer for www.example.test from 10.88.0.53 after 6 queries".into()),
         &s.stall_facts(),
     );
-    assert_eq!(
-        (e.class, e.phase, e.kind.as_str()),
-        (FailureClass::Timeout, Phase::Resolve, "timeout")
-    );
+    assert_error(&e, FailureClass::Timeout, Phase::Resolve, "timeout");
     assert_eq!(
         e.message,
         "timed out after 10 s in the resolve phase: no DNS answer for www.example.test from 10.88.0.53 after 6 queries"
     );
     let e = s.timeout_error(10.0, None, &s.stall_facts());
-    assert!(
-        e.message.contains("no DNS answer for www.example.test"),
-        "{}",
-        e.message
-    );
+    assert_has(&e.message, "no DNS answer for www.example.test");
 
     s.handle(at(1), SessionInput::Resolved(SERVER_IP)).unwrap();
-    s.handle(at(1), tcp(TcpState::Closed, TcpState::SynSent))
-        .unwrap();
+    syn_sent(&mut s, at(1));
     let e = s.timeout_error(2.5, None, &s.stall_facts());
-    assert_eq!((e.class, e.phase), (FailureClass::Timeout, Phase::Connect));
-    assert!(
-        e.message.starts_with(
-            "timed out after 2.5 s in the connect phase: no SYN-ACK from 10.88.0.1:80"
-        ),
-        "{}",
-        e.message
+    assert_error(&e, FailureClass::Timeout, Phase::Connect, "timeout");
+    assert_starts(
+        &e.message,
+        "timed out after 2.5 s in the connect phase: no SYN-ACK from 10.88.0.1:80",
     );
 
-    s.handle(at(2), tcp(TcpState::SynSent, TcpState::Established))
-        .unwrap();
-    s.handle(at(2), SessionInput::Connected).unwrap();
-    s.handle(at(2), SessionInput::Ready).unwrap();
-    take_outgoing(&mut s, at(2));
+    established(&mut s, at(2));
+    send_request(&mut s, at(2));
     deliver(
         &mut s,
         at(3),
@@ -1218,7 +1163,7 @@ fn timeout_errors_name_the_phase_they_ran_out_in() {
     .unwrap();
     assert_eq!(s.phase(), Phase::Response);
     let e = s.timeout_error(10.0, None, &s.stall_facts());
-    assert_eq!((e.class, e.phase), (FailureClass::Timeout, Phase::Response));
+    assert_error(&e, FailureClass::Timeout, Phase::Response, "timeout");
     assert_eq!(
         e.message,
         "timed out after 10 s in the response phase: the response from 10.88.0.1:80 did not complete (4 body bytes received)"
@@ -1230,14 +1175,7 @@ fn timeout_errors_name_the_phase_they_ran_out_in() {
 fn timeout_a_teardown_that_does_not_finish_gives_up_after_the_limit() {
     let mut s = session("http://www.example.test/");
     open_and_request(&mut s, at(0));
-    deliver(
-        &mut s,
-        at(100),
-        &response("HTTP/1.1 200 OK", &[], b"x"),
-        false,
-    )
-    .unwrap();
-    assert_eq!(drain_commands(&mut s), [SessionCommand::Close]);
+    respond(&mut s, at(100), &response("HTTP/1.1 200 OK", &[], b"x"));
     s.handle(at(101), tcp(TcpState::Established, TcpState::FinWait1))
         .unwrap();
     s.handle(at(102), tcp(TcpState::FinWait1, TcpState::FinWait2))
@@ -1270,10 +1208,7 @@ fn aborted_names_why_and_what_happens_to_the_connection() {
     let mut s = session("http://www.example.test/");
     open_and_request(&mut s, at(0));
     let e = s.abort_error("you pressed q", "the connection is reset");
-    assert_eq!(
-        (e.class, e.phase, e.kind.as_str()),
-        (FailureClass::Aborted, Phase::Request, "aborted")
-    );
+    assert_error(&e, FailureClass::Aborted, Phase::Request, "aborted");
     assert_eq!(e.message, "you pressed q: the connection is reset");
     assert_eq!(e.exit_code(), 130);
 }
@@ -1283,9 +1218,7 @@ fn aborted_names_why_and_what_happens_to_the_connection() {
 #[test]
 fn request_sent_is_dated_by_the_segment_with_the_requests_last_byte() {
     let mut s = session("http://www.example.test/");
-    s.start(at(0));
-    s.handle(at(1), SessionInput::Resolved(SERVER_IP)).unwrap();
-    establish(&mut s, at(2));
+    connect(&mut s, at(0));
     assert_eq!(s.stall_facts().request_bytes, 0);
     s.handle(at(3), SessionInput::Ready).unwrap();
     let n = s.outgoing().len() as u64;
@@ -1353,14 +1286,11 @@ fn poll_timeout_is_set_only_while_closing_and_never_past_the_deadline() {
     assert_eq!(s.poll_timeout(), None);
     open_and_request(&mut s, at(0));
     assert_eq!(s.poll_timeout(), None, "no teardown timer while exchanging");
-    deliver(
+    respond(
         &mut s,
         at(1_000),
         &response("HTTP/1.1 204 No Content", &[], b""),
-        false,
-    )
-    .unwrap();
-    assert_eq!(drain_commands(&mut s), [SessionCommand::Close]);
+    );
     assert_eq!(
         s.poll_timeout(),
         Some(at(2_000)),
@@ -1368,9 +1298,8 @@ fn poll_timeout_is_set_only_while_closing_and_never_past_the_deadline() {
     );
     s.handle_timeout(at(1_999));
     assert_eq!(s.poll_timeout(), Some(at(2_000)));
-    close(&mut s, at(1_999));
+    close_and_finish(&mut s, at(1_999));
     assert_eq!(s.poll_timeout(), None);
-    assert_eq!(drain_commands(&mut s), [SessionCommand::Finish]);
 }
 
 // -------------------------------------------------------------------- bugs found
@@ -1390,14 +1319,7 @@ fn closed_outside_the_teardown_does_not_end_the_session_silently() {
         &exchanging,
         "Closed outside the teardown changed the state"
     );
-    deliver(
-        &mut s,
-        at(2),
-        &response("HTTP/1.1 200 OK", &[], b"ok"),
-        false,
-    )
-    .unwrap();
-    assert_eq!(drain_commands(&mut s), [SessionCommand::Close]);
+    respond(&mut s, at(2), &response("HTTP/1.1 200 OK", &[], b"ok"));
 }
 
 /// Bug: `reset_error` calls every reset up to and including the TLS phase a TLS
@@ -1407,9 +1329,7 @@ fn closed_outside_the_teardown_does_not_end_the_session_silently() {
 #[test]
 fn a_reset_before_the_request_of_an_http_fetch_is_not_a_tls_failure() {
     let mut s = session("http://www.example.test/");
-    s.start(at(0));
-    s.handle(at(1), SessionInput::Resolved(SERVER_IP)).unwrap();
-    establish(&mut s, at(2));
+    connect(&mut s, at(0));
     let e = s.reset_error(None);
     assert_eq!(e.phase, Phase::Connect);
     assert_ne!(e.class, FailureClass::Tls, "{e:?}");
@@ -1421,13 +1341,8 @@ fn a_reset_before_the_request_of_an_http_fetch_is_not_a_tls_failure() {
 /// count as "the request" in `request_span` and `stall_facts().request_bytes`.
 #[test]
 fn the_request_span_of_https_covers_only_the_requests_own_records() {
-    let (cert, key) = self_signed("www.example.test", "fetchscope test server");
-    let mut server = tls_server(cert.clone(), key);
-    let mut s = new_session(
-        config(roots_of(&cert), DigestSink::new(None)),
-        "https://www.example.test/",
-    );
-    open_tls(&mut s, at(0));
+    let (mut s, mut server) = tls_pair("https://www.example.test/");
+    connect(&mut s, at(0));
     pump(&mut s, &mut server, at(5)).unwrap();
     let request = server_read(&mut server);
     let (start, end) = s.request_span().expect("the request was queued");
