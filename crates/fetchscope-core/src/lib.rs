@@ -8,6 +8,8 @@
 //! the core what happened, with the time it happened on the core's own [`Instant`].
 //! `cargo tree -p fetchscope-core -e normal` shows no network stack.
 
+#![forbid(unsafe_code)]
+
 pub mod advice;
 pub mod certinfo;
 pub mod dns;
