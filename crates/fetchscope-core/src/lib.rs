@@ -17,6 +17,7 @@ pub mod error;
 pub mod event;
 pub mod fault;
 pub mod http;
+pub mod packets;
 pub mod random;
 pub mod recovery;
 pub mod redirects;

@@ -1,23 +1,22 @@
 //! [`PacketLog`]: which captured packets are the kernel run's, in which direction, and
-//! their `packet` events (decoded, numbered, counted).
+//! their `packet` events (through the core's [`PacketPipeline`], counted).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use fetchscope_core::event::{PacketEvent, Phase};
-use fetchscope_wire::{Direction, Dissector};
+use fetchscope_core::packets::PacketPipeline;
+use fetchscope_wire::Direction;
 
 use crate::capture::{CapturedPacket, flow_key};
 
 /// The run's flows and the packets seen on them.
 #[derive(Default)]
 pub struct PacketLog {
-    dissector: Dissector,
+    pipeline: PacketPipeline,
     /// Every TCP connection of the run (ours, the server's).
     pub flows: Vec<(SocketAddr, SocketAddr)>,
     /// The UDP ports the run's DNS queries leave from.
     pub udp_ports: Vec<u16>,
-    numbered: u64,
     /// Packets sent.
     pub tx: u64,
     /// Packets received.
@@ -30,7 +29,7 @@ pub struct PacketLog {
 impl PacketLog {
     /// Learns a TLS secret, to decrypt the packets released after it.
     pub fn add_tls_secret(&mut self, label: &str, client_random: &[u8], secret: &[u8]) {
-        self.dissector.add_tls_secret(label, client_random, secret);
+        self.pipeline.add_tls_secret(label, client_random, secret);
     }
 
     /// The direction of `p` when it belongs to the run (its DNS, its connections, an
@@ -54,7 +53,7 @@ impl PacketLog {
     /// The `packet` event for `p`, seen in `phase`; `None` when it is not the run's.
     pub fn event(&mut self, p: CapturedPacket, phase: Phase) -> Option<PacketEvent> {
         let dir = self.direction(&p)?;
-        let layers = self.dissector.dissect(dir, &p.data);
+        let layers = self.pipeline.decode(dir, &p.data);
         match dir {
             Direction::Tx => self.tx += 1,
             Direction::Rx => self.rx += 1,
@@ -62,22 +61,16 @@ impl PacketLog {
         if p.checksum_completed {
             self.checksums_completed += 1;
         }
-        self.numbered += 1;
-        let mut summary = layers.summary();
+        let captured = p.data.len();
+        let mut ev = self
+            .pipeline
+            .event(dir, p.data, phase, layers, None, Vec::new());
         if let Some(orig) = p.cut_from {
-            summary.push_str(&format!(" (captured {} of {orig} bytes)", p.data.len()));
+            ev.len = orig;
+            ev.summary
+                .push_str(&format!(" (captured {captured} of {orig} bytes)"));
         }
-        Some(PacketEvent {
-            dir,
-            len: p.cut_from.unwrap_or(p.data.len()),
-            phase,
-            summary,
-            number: self.numbered,
-            layers,
-            raw: Arc::from(p.data.into_boxed_slice()),
-            fault: None,
-            recovery: Vec::new(),
-        })
+        Some(ev)
     }
 }
 

@@ -250,7 +250,7 @@ impl<L: Link> Fetch<L> {
             .as_ref()
             .and_then(|c| {
                 let (local, remote) = self.endpoints(c);
-                self.dissector.tcp_space(local, remote)
+                self.packets.tcp_space(local, remote)
             })
             .unwrap_or_default()
     }

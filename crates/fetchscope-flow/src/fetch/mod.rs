@@ -26,10 +26,11 @@ pub use snapshot::{HttpSnapshot, Snapshot, TcpDerived, TcpExposed, TcpSnapshot, 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use fetchscope_core::packets::PacketPipeline;
 use fetchscope_core::recovery::RecoveryTracker;
 use fetchscope_core::session::SessionDriver;
 use fetchscope_net::{Direction, Frame, Link, TapDevice, WaitOutcome};
-use fetchscope_wire::{Dissector, TcpAnalysis};
+use fetchscope_wire::TcpAnalysis;
 use rand::Rng;
 use rand::rngs::StdRng;
 use smoltcp::iface::{Config, Interface, PollIngressSingleResult, SocketSet};
@@ -38,7 +39,7 @@ use smoltcp::wire::{HardwareAddress, IpAddress};
 
 use crate::config::FetchConfig;
 use fetchscope_core::error::{FailureClass, FetchError};
-use fetchscope_core::event::{Event, EventKind, PacketEvent, Phase, Summary};
+use fetchscope_core::event::{Event, EventKind, Phase, Summary};
 use fetchscope_core::session::{ConnectionFacts, Session, Target};
 use fetchscope_core::tls::LinkTime;
 
@@ -69,7 +70,6 @@ pub struct Fetch<L: Link> {
     dev: TapDevice<L>,
     iface: Interface,
     sockets: SocketSet<'static>,
-    dissector: Dissector,
     rng: StdRng,
     start: Instant,
     deadline: Instant,
@@ -100,7 +100,8 @@ pub struct Fetch<L: Link> {
     snapshots: VecDeque<Snapshot>,
     /// The snapshot of the last event returned, in step mode.
     last_snapshot: Option<Snapshot>,
-    packets: u64,
+    /// Decoding (the one TCP tracker) and numbering of every packet.
+    packets: PacketPipeline,
     packets_tx: u64,
     packets_rx: u64,
     key_log: String,
@@ -183,7 +184,6 @@ impl<L: Link> Fetch<L> {
             dev,
             iface,
             sockets: SocketSet::new(Vec::new()),
-            dissector: Dissector::new(),
             rng,
             start,
             deadline: start + timeout,
@@ -201,7 +201,7 @@ impl<L: Link> Fetch<L> {
             as_of: snapshot::AsOf::start(),
             snapshots: VecDeque::new(),
             last_snapshot: None,
-            packets: 0,
+            packets: PacketPipeline::new(),
             packets_tx: 0,
             packets_rx: 0,
             key_log: String::new(),
@@ -499,7 +499,7 @@ impl<L: Link> Fetch<L> {
     /// moves everything into the event queue, in order.
     fn flush(&mut self) {
         for s in self.session.take_secrets() {
-            self.dissector
+            self.packets
                 .add_tls_secret(&s.label, &s.client_random, &s.secret);
             self.key_log.push_str(&s.key_log_line());
             self.key_log.push('\n');
@@ -516,9 +516,9 @@ impl<L: Link> Fetch<L> {
                     let unreceived =
                         f.dir == Direction::Rx && f.fault.as_ref().is_some_and(|x| x.dropped);
                     let layers = if unreceived {
-                        self.dissector.dissect_unreceived(&f.data)
+                        self.packets.decode_unreceived(&f.data)
                     } else {
-                        self.dissector.dissect(f.dir, &f.data)
+                        self.packets.decode(f.dir, &f.data)
                     };
                     let recovery = self
                         .recovery
@@ -535,18 +535,7 @@ impl<L: Link> Fetch<L> {
                             self.account_dns_fragment(&layers);
                         }
                     }
-                    self.packets += 1;
-                    let ev = PacketEvent {
-                        dir: f.dir,
-                        len: f.data.len(),
-                        phase,
-                        summary: layers.summary(),
-                        number: self.packets,
-                        layers,
-                        raw: Arc::from(f.data.into_boxed_slice()),
-                        fault: f.fault,
-                        recovery,
-                    };
+                    let ev = (self.packets).event(f.dir, f.data, phase, layers, f.fault, recovery);
                     let t_us = self.t_us(f.t);
                     // The recovery names a retransmission already, unless a pause is
                     // the reason for it.

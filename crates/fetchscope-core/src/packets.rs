@@ -1,0 +1,107 @@
+//! [`PacketPipeline`]: what every packet of a run goes through, whichever stack carried
+//! it — decoded by the dissector (whose one TCP tracker numbers the sequence space and
+//! analyses it), numbered in the order the trace shows it, and made a [`PacketEvent`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use fetchscope_wire::{Direction, Dissection, Dissector, TcpSpace};
+
+use crate::event::{PacketEvent, Phase};
+use crate::fault::LinkFault;
+use crate::recovery::Recovery;
+
+/// The dissector of a run and the numbering of its packets.
+#[derive(Debug, Default)]
+pub struct PacketPipeline {
+    dissector: Dissector,
+    numbered: u64,
+}
+
+impl PacketPipeline {
+    /// A pipeline that has seen nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Learns a TLS secret: the records of its connection are decrypted from then on.
+    pub fn add_tls_secret(&mut self, label: &str, client_random: &[u8], secret: &[u8]) {
+        self.dissector.add_tls_secret(label, client_random, secret);
+    }
+
+    /// Decodes a packet that crossed the device going `dir`, learning from it.
+    pub fn decode(&mut self, dir: Direction, packet: &[u8]) -> Dissection {
+        self.dissector.dissect(dir, packet)
+    }
+
+    /// Decodes a received packet that never reached the stack, learning nothing.
+    pub fn decode_unreceived(&self, packet: &[u8]) -> Dissection {
+        self.dissector.dissect_unreceived(packet)
+    }
+
+    /// The sequence space of the connection `ours` ↔ `peer` as `ours` sees it.
+    pub fn tcp_space(&self, ours: SocketAddr, peer: SocketAddr) -> Option<TcpSpace> {
+        self.dissector.tcp_space(ours, peer)
+    }
+
+    /// The next `packet` event: `raw` went `dir` in `phase`, decoded as `layers`, with
+    /// what fault injection did to it and the recovery it shows.
+    pub fn event(
+        &mut self,
+        dir: Direction,
+        raw: Vec<u8>,
+        phase: Phase,
+        layers: Dissection,
+        fault: Option<LinkFault>,
+        recovery: Vec<Recovery>,
+    ) -> PacketEvent {
+        self.numbered += 1;
+        PacketEvent {
+            dir,
+            len: raw.len(),
+            phase,
+            summary: layers.summary(),
+            number: self.numbered,
+            layers,
+            raw: Arc::from(raw.into_boxed_slice()),
+            fault,
+            recovery,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packets_are_numbered_in_the_order_they_are_made_events() {
+        let mut p = PacketPipeline::new();
+        // Not an IP packet: decoded as a problem, still shown (and numbered).
+        let junk = vec![0x00, 0x01];
+        let layers = p.decode(Direction::Rx, &junk);
+        assert!(!layers.problems.is_empty());
+        let a = p.event(
+            Direction::Rx,
+            junk,
+            Phase::Resolve,
+            layers,
+            None,
+            Vec::new(),
+        );
+        let b = p.event(
+            Direction::Tx,
+            vec![0x45],
+            Phase::Connect,
+            Dissection::default(),
+            None,
+            Vec::new(),
+        );
+        assert_eq!((a.number, a.len, a.phase), (1, 2, Phase::Resolve));
+        assert_eq!((b.number, b.dir), (2, Direction::Tx));
+        assert_eq!(&*a.raw, &[0x00, 0x01]);
+        let ours: SocketAddr = "10.88.1.2:50000".parse().unwrap();
+        let peer: SocketAddr = "10.88.0.1:443".parse().unwrap();
+        assert!(p.tcp_space(ours, peer).is_none(), "no TCP seen");
+    }
+}
