@@ -10,12 +10,15 @@ use fetchscope_wire::{Direction, Dissection, Dissector, TcpSpace};
 use crate::event::{PacketEvent, Phase};
 use crate::fault::LinkFault;
 use crate::recovery::Recovery;
+use crate::tls::TlsSecret;
 
 /// The dissector of a run and the numbering of its packets.
 #[derive(Debug, Default)]
 pub struct PacketPipeline {
     dissector: Dissector,
     numbered: u64,
+    /// Every secret learned, as NSS key log lines (for `--keylog` and pcapng).
+    key_log: String,
 }
 
 impl PacketPipeline {
@@ -24,9 +27,20 @@ impl PacketPipeline {
         Self::default()
     }
 
-    /// Learns a TLS secret: the records of its connection are decrypted from then on.
-    pub fn add_tls_secret(&mut self, label: &str, client_random: &[u8], secret: &[u8]) {
-        self.dissector.add_tls_secret(label, client_random, secret);
+    /// Learns TLS secrets (the session's, as it hands them over): the records of their
+    /// connection are decrypted from then on, and the key log holds them.
+    pub fn learn_secrets(&mut self, secrets: Vec<TlsSecret>) {
+        for s in secrets {
+            self.dissector
+                .add_tls_secret(&s.label, &s.client_random, &s.secret);
+            self.key_log.push_str(&s.key_log_line());
+            self.key_log.push('\n');
+        }
+    }
+
+    /// The secrets learned so far, as an NSS key log.
+    pub fn key_log(&self) -> &str {
+        &self.key_log
     }
 
     /// Decodes a packet that crossed the device going `dir`, learning from it.

@@ -82,7 +82,6 @@ pub struct OsFetch {
     /// The session asked to close the connection.
     closing: bool,
 
-    key_log: String,
     info_connect: Option<TcpInfo>,
     info_end: Option<TcpInfo>,
 }
@@ -146,7 +145,6 @@ impl OsFetch {
             interfaces: Vec::new(),
             tcp: None,
             closing: false,
-            key_log: String::new(),
             info_connect: None,
             info_end: None,
         })
@@ -192,7 +190,7 @@ impl OsFetch {
 
     /// The TLS secrets seen so far, as an NSS key log.
     pub fn key_log(&self) -> &str {
-        &self.key_log
+        self.log.pipeline.key_log()
     }
 
     /// `TCP_INFO` right after the handshake.
@@ -664,12 +662,8 @@ impl OsFetch {
     // ------------------------------------------------------------------ release
 
     fn take_secrets(&mut self) {
-        for s in self.session.take_secrets() {
-            self.log
-                .add_tls_secret(&s.label, &s.client_random, &s.secret);
-            self.key_log.push_str(&s.key_log_line());
-            self.key_log.push('\n');
-        }
+        let secrets = self.session.take_secrets();
+        self.log.pipeline.learn_secrets(secrets);
     }
 
     /// Moves items older than [`SLACK`] (all of them if `all`) into the event queue, in

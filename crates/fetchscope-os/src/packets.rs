@@ -12,7 +12,8 @@ use crate::capture::{CapturedPacket, flow_key};
 /// The run's flows and the packets seen on them.
 #[derive(Default)]
 pub struct PacketLog {
-    pipeline: PacketPipeline,
+    /// Decoding and numbering, as on the other stack (and the key log).
+    pub pipeline: PacketPipeline,
     /// Every TCP connection of the run (ours, the server's).
     pub flows: Vec<(SocketAddr, SocketAddr)>,
     /// The UDP ports the run's DNS queries leave from.
@@ -27,11 +28,6 @@ pub struct PacketLog {
 }
 
 impl PacketLog {
-    /// Learns a TLS secret, to decrypt the packets released after it.
-    pub fn add_tls_secret(&mut self, label: &str, client_random: &[u8], secret: &[u8]) {
-        self.pipeline.add_tls_secret(label, client_random, secret);
-    }
-
     /// The direction of `p` when it belongs to the run (its DNS, its connections, an
     /// ICMP error to this host), else `None`.
     pub fn direction(&self, p: &CapturedPacket) -> Option<Direction> {

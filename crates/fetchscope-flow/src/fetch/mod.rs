@@ -104,7 +104,6 @@ pub struct Fetch<L: Link> {
     packets: PacketPipeline,
     packets_tx: u64,
     packets_rx: u64,
-    key_log: String,
 }
 
 /// The stack's interface over `dev` (which reports its MTU), with the addresses and
@@ -204,7 +203,6 @@ impl<L: Link> Fetch<L> {
             packets: PacketPipeline::new(),
             packets_tx: 0,
             packets_rx: 0,
-            key_log: String::new(),
             cfg,
         })
     }
@@ -261,7 +259,7 @@ impl<L: Link> Fetch<L> {
 
     /// The TLS secrets seen so far, as an NSS key log (for pcapng and `--keylog`).
     pub fn key_log(&self) -> &str {
-        &self.key_log
+        self.packets.key_log()
     }
 
     /// The link the stack runs on.
@@ -498,12 +496,8 @@ impl<L: Link> Fetch<L> {
     /// Decodes this step's packets (now that the TLS secrets they need are known) and
     /// moves everything into the event queue, in order.
     fn flush(&mut self) {
-        for s in self.session.take_secrets() {
-            self.packets
-                .add_tls_secret(&s.label, &s.client_random, &s.secret);
-            self.key_log.push_str(&s.key_log_line());
-            self.key_log.push('\n');
-        }
+        let secrets = self.session.take_secrets();
+        self.packets.learn_secrets(secrets);
         for p in std::mem::take(&mut self.pending) {
             match p {
                 Pending::Event(t, kind) => {
