@@ -88,6 +88,14 @@ impl Sender {
             .map(|(_, _, t)| *t)
     }
 
+    /// New data (beyond everything sent before): no earlier send of it to find.
+    fn note_new(&mut self, seq: u32, end: u32, t: Instant) {
+        if self.sent.len() >= MAX_SENT {
+            self.sent.pop_front();
+        }
+        self.sent.push_back((seq, end, t));
+    }
+
     fn note_sent(&mut self, seq: u32, end: u32, t: Instant) {
         if let Some(entry) = self
             .sent
@@ -320,13 +328,15 @@ impl RecoveryTracker {
                         syn,
                         peer_smoltcp,
                     ));
+                    sender.note_sent(seq, end, t);
                 }
                 _ => {
                     sender.max_end = Some(end);
                     sender.gbn_next = None;
+                    // The common case, in-order new data, needs no search.
+                    sender.note_new(seq, end, t);
                 }
             }
-            sender.note_sent(seq, end, t);
         }
 
         // Duplicate ACKs, counted as the receiving side counts them.

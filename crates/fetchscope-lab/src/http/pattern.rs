@@ -15,15 +15,31 @@ pub fn generated_byte(offset: u64) -> u8 {
 
 /// Fills `buf` with the `/bytes/N` body bytes starting at `offset`.
 pub fn fill_generated(offset: u64, buf: &mut [u8]) {
-    let mut value = offset % 251;
-    for b in buf {
-        *b = value as u8;
-        value += 1;
-        if value == 251 {
-            value = 0;
-        }
+    // The pattern repeats every 251 bytes: copy runs of one period instead of counting
+    // byte by byte (the lab serves tens of MiB this way).
+    let start = (offset % 251) as usize;
+    let mut rest = buf;
+    let mut from = start;
+    while !rest.is_empty() {
+        let run = PERIOD.get(from..).unwrap_or_default();
+        let n = run.len().min(rest.len());
+        let (head, tail) = rest.split_at_mut(n);
+        head.copy_from_slice(run.get(..n).unwrap_or_default());
+        rest = tail;
+        from = 0;
     }
 }
+
+/// One period of the pattern: 0, 1, …, 250.
+const PERIOD: [u8; 251] = {
+    let mut p = [0u8; 251];
+    let mut i = 0;
+    while i < 251 {
+        p[i] = i as u8;
+        i += 1;
+    }
+    p
+};
 
 #[cfg(test)]
 mod tests {
