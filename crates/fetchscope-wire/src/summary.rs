@@ -21,14 +21,27 @@ impl Dissection {
             };
         };
         let mut line = if let Some(tcp) = &self.tcp {
-            let mut parts = vec![tcp_part(tcp)];
-            let tls = tls_parts(&self.tls);
-            if !tls.is_empty() {
-                parts.push(tls.join(", "));
+            // One buffer for the whole line: this runs for every packet.
+            let mut line = String::with_capacity(128);
+            write_tcp_part(&mut line, tcp);
+            let mut tls = tls_parts(&self.tls).into_iter();
+            if let Some(first) = tls.next() {
+                line.push_str(" · ");
+                line.push_str(&first);
+                for part in tls {
+                    line.push_str(", ");
+                    line.push_str(&part);
+                }
             }
-            parts.extend(self.dns.as_ref().map(dns_part));
-            parts.extend(self.http.as_ref().map(|h| h.line.clone()));
-            parts.join(" · ")
+            if let Some(dns) = &self.dns {
+                line.push_str(" · ");
+                line.push_str(&dns_part(dns));
+            }
+            if let Some(h) = &self.http {
+                line.push_str(" · ");
+                line.push_str(&h.line);
+            }
+            line
         } else if let Some(udp) = &self.udp {
             match &self.dns {
                 Some(dns) => dns_part(dns),
@@ -53,10 +66,15 @@ impl Dissection {
             }
         };
         if let Some(tcp) = &self.tcp
-            && !tcp.analysis.is_empty()
+            && let Some((first, rest)) = tcp.analysis.split_first()
         {
-            let analysis: Vec<&str> = tcp.analysis.iter().map(|a| a.as_str()).collect();
-            let _ = write!(line, " ({})", analysis.join(", "));
+            line.push_str(" (");
+            line.push_str(first.as_str());
+            for a in rest {
+                line.push_str(", ");
+                line.push_str(a.as_str());
+            }
+            line.push(')');
         }
         if !self.problems.is_empty() {
             let problems: Vec<String> = self.problems.iter().map(ToString::to_string).collect();
@@ -74,9 +92,10 @@ fn malformed_lead(problem: &DecodeProblem) -> String {
     }
 }
 
-/// The TCP part: flags in Wireshark's order ("[SYN, ACK]", "[FIN, PSH, ACK]"), numbers, options.
-fn tcp_part(tcp: &TcpLayer) -> String {
-    let mut s = format!("[{}] seq={}", tcp.flags, tcp.seq);
+/// The TCP part: flags in Wireshark's order ("[SYN, ACK]", "[FIN, PSH, ACK]"), numbers,
+/// options, written to `s`.
+fn write_tcp_part(s: &mut String, tcp: &TcpLayer) {
+    let _ = write!(s, "[{}] seq={}", tcp.flags, tcp.seq);
     if tcp.flags.contains(TcpFlags::ACK) {
         let _ = write!(s, " ack={}", tcp.ack);
     }
@@ -100,7 +119,6 @@ fn tcp_part(tcp: &TcpLayer) -> String {
             let _ = write!(s, " ts={v}/{e}");
         }
     }
-    s
 }
 
 fn dns_part(dns: &DnsLayer) -> String {

@@ -77,6 +77,34 @@ pub struct TextRenderer<W: Write> {
     downgrade: Option<Box<(usize, String)>>,
 }
 
+/// `value` in `style`, written without an intermediate string (for every line).
+struct Painted<T>(Style, T);
+
+impl<T: std::fmt::Display> std::fmt::Display for Painted<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Painted(style, value) = self;
+        if *style == Style::new() {
+            write!(f, "{value}")
+        } else {
+            write!(f, "{style}{value}{style:#}")
+        }
+    }
+}
+
+/// A time in µs as the trace shows it, `{:>10.3} ms` of the milliseconds, from integers.
+struct Millis(u64);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (whole, frac) = (self.0 / 1000, self.0 % 1000);
+        let digits = whole.checked_ilog10().map_or(1, |d| d as usize + 1);
+        for _ in (digits + 4)..10 {
+            f.write_str(" ")?;
+        }
+        write!(f, "{whole}.{frac:03} ms")
+    }
+}
+
 fn paint(style: Style, text: &str) -> String {
     if style == Style::new() {
         text.to_string()
@@ -112,13 +140,12 @@ impl<W: Write> TextRenderer<W> {
     }
 
     fn line(&mut self, t_us: u64, tag: &str, style: Style, text: &str) -> io::Result<()> {
-        let t = format!("{:>10.3} ms", t_us as f64 / 1000.0);
         writeln!(
             self.out,
             "  {}  {}  {}",
-            paint(self.palette.dim, &t),
-            paint(style, &format!("{tag:<5}")),
-            paint(style, text)
+            Painted(self.palette.dim, Millis(t_us)),
+            Painted(style, format_args!("{tag:<5}")),
+            Painted(style, text)
         )
     }
 
@@ -475,5 +502,32 @@ impl<W: Write> TextRenderer<W> {
     /// Flushes the output.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_float_formatting_would_print_them() {
+        for t_us in [
+            0u64,
+            1,
+            999,
+            1_000,
+            1_001,
+            12_345,
+            999_999,
+            1_000_000,
+            98_765_432,
+            1_234_567_890_123,
+        ] {
+            assert_eq!(
+                Millis(t_us).to_string(),
+                format!("{:>10.3} ms", t_us as f64 / 1000.0),
+                "{t_us} µs"
+            );
+        }
     }
 }
