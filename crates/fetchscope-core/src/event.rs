@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use fetchscope_wire::{Direction, Dissection};
 use serde::Serialize;
@@ -124,9 +123,9 @@ pub struct PacketEvent {
     /// The decoded layers.
     #[serde(flatten)]
     pub layers: Dissection,
-    /// The packet's bytes, for pcap output.
+    /// The packet's bytes, for pcap output (shared, never copied: the device's buffer).
     #[serde(skip)]
-    pub raw: Arc<[u8]>,
+    pub raw: bytes::Bytes,
     /// What fault injection (`--loss`, `--delay`, ...) did to the packet; absent without
     /// it. A received packet marked `dropped` never reached the stack.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -3,7 +3,6 @@
 //! analyses it), numbered in the order the trace shows it, and made a [`PacketEvent`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use fetchscope_wire::{Direction, Dissection, Dissector, TcpSpace};
 
@@ -77,7 +76,7 @@ impl PacketPipeline {
             summary: layers.summary(),
             number: self.numbered,
             layers,
-            raw: Arc::from(raw.into_boxed_slice()),
+            raw: bytes::Bytes::from(raw),
             fault,
             recovery,
         }
