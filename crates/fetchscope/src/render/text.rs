@@ -140,11 +140,23 @@ impl<W: Write> TextRenderer<W> {
     }
 
     fn line(&mut self, t_us: u64, tag: &str, style: Style, text: &str) -> io::Result<()> {
+        self.line_of(t_us, format_args!("{tag:<5}"), style, text)
+    }
+
+    /// [`Self::line`] for a tag and text that display themselves (no string made first);
+    /// the tag comes padded to 5 characters.
+    fn line_of(
+        &mut self,
+        t_us: u64,
+        tag: impl std::fmt::Display,
+        style: Style,
+        text: impl std::fmt::Display,
+    ) -> io::Result<()> {
         writeln!(
             self.out,
             "  {}  {}  {}",
             Painted(self.palette.dim, Millis(t_us)),
-            Painted(style, format_args!("{tag:<5}")),
+            Painted(style, tag),
             Painted(style, text)
         )
     }
@@ -290,11 +302,13 @@ impl<W: Write> TextRenderer<W> {
                 }
             }
         }
-        self.line(
+        // `→ #N` padded to 5 characters, as `{:<5}` would: only #1–#9 need a space.
+        let pad = if pk.number < 10 { " " } else { "" };
+        self.line_of(
             t_us,
-            &format!("{arrow} #{}", pk.number),
+            format_args!("{arrow} #{}{pad}", pk.number),
             style,
-            &format!(
+            format_args!(
                 "{}{proto} {} B  {}",
                 if dropped { "✗ " } else { "" },
                 pk.len,
