@@ -153,7 +153,7 @@ fn tls_parts(records: &[TlsRecord]) -> Vec<String> {
     let mut parts = Vec::new();
     let mut run: Option<(bool, Vec<String>, usize)> = None;
     for r in records {
-        let protected_handshake = r.encrypted && r.inner.as_deref() == Some("handshake");
+        let protected_handshake = r.encrypted && r.inner == Some("handshake");
         if protected_handshake {
             let decrypted = r.decrypted == Some(true);
             match &mut run {
@@ -192,7 +192,7 @@ fn tls_part(r: &TlsRecord) -> String {
             _ => format!("alert {alert}"),
         };
     }
-    match (r.record, r.encrypted, r.inner.as_deref()) {
+    match (r.record, r.encrypted, r.inner) {
         ("change_cipher_spec", false, _) => "ChangeCipherSpec".into(),
         ("handshake", false, _) => handshake_messages(r),
         (_, true, Some("application_data")) => match (r.app_len, &r.http) {
@@ -263,7 +263,7 @@ mod tests {
             record: "application_data",
             encrypted: true,
             decrypted: Some(true),
-            inner: Some("handshake".into()),
+            inner: Some("handshake"),
             messages: msgs.iter().map(|s| s.to_string()).collect(),
             ..TlsRecord::default()
         };
@@ -279,7 +279,7 @@ mod tests {
                 record: "application_data",
                 encrypted: true,
                 decrypted: Some(false),
-                inner: Some("application_data".into()),
+                inner: Some("application_data"),
                 length: 93,
                 ..TlsRecord::default()
             },

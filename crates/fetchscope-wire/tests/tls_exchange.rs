@@ -142,7 +142,7 @@ fn decrypted_exchange() {
         .iter()
         .find(|r| r.http.as_deref() == Some("GET / HTTP/1.1"))
         .expect("request");
-    assert_eq!(get.inner.as_deref(), Some("application_data"));
+    assert_eq!(get.inner, Some("application_data"));
     assert!(get.app_len.is_some_and(|n| n > 50));
 
     let closes: Vec<&&TlsRecord> = decrypted
@@ -246,21 +246,21 @@ fn fallback_labels_without_secrets() {
     assert_eq!(server_side[0].message.as_deref(), Some("ServerHello"));
     assert_eq!(server_side[1].record, "change_cipher_spec");
     let server_enc: Vec<&&TlsRecord> = server_side.iter().filter(|r| r.encrypted).collect();
-    assert_eq!(server_enc[0].inner.as_deref(), Some("handshake"));
+    assert_eq!(server_enc[0].inner, Some("handshake"));
     assert_eq!(server_enc[0].decrypted, Some(false));
     assert_eq!(
-        server_enc.last().and_then(|r| r.inner.as_deref()),
+        server_enc.last().and_then(|r| r.inner),
         Some("application_data"),
         "after the client's Finished the server sends application data"
     );
 
     // Client: ClientHello, CCS, Finished ("handshake"), then application data.
     let client_enc: Vec<&&TlsRecord> = client_side.iter().filter(|r| r.encrypted).collect();
-    assert_eq!(client_enc[0].inner.as_deref(), Some("handshake"));
+    assert_eq!(client_enc[0].inner, Some("handshake"));
     assert!(
         client_enc[1..]
             .iter()
-            .all(|r| r.inner.as_deref() == Some("application_data"))
+            .all(|r| r.inner == Some("application_data"))
     );
     assert!(recs.iter().all(|r| r.http.is_none() && r.app_len.is_none()));
     let joined: String = ds.iter().map(|d| d.summary() + "\n").collect();
@@ -430,7 +430,7 @@ fn tls12_exchange() {
     assert_eq!(finished.len(), 2);
     assert!(recs.iter().any(|r| r.encrypted
         && r.record == "application_data"
-        && r.inner.as_deref() == Some("application_data")));
+        && r.inner == Some("application_data")));
     assert!(recs.iter().any(|r| r.record == "alert" && r.encrypted));
 }
 

@@ -236,7 +236,7 @@ impl TlsConn {
                 // Application data is never plaintext; the handshake was not seen.
                 rec.encrypted = true;
                 rec.decrypted = Some(false);
-                rec.inner = Some("application_data".into());
+                rec.inner = Some("application_data");
             }
             _ => {}
         }
@@ -329,14 +329,11 @@ impl TlsConn {
                 }
                 rec.decrypted = Some(false);
                 let done = self.halves.get(side).is_some_and(|h| h.handshake_done);
-                rec.inner = Some(
-                    if done {
-                        "application_data"
-                    } else {
-                        "handshake"
-                    }
-                    .into(),
-                );
+                rec.inner = Some(if done {
+                    "application_data"
+                } else {
+                    "handshake"
+                });
             }
         }
         if self.client_side == Some(side) {
@@ -357,7 +354,7 @@ impl TlsConn {
         rec: &mut TlsRecord,
         problems: &mut Vec<DecodeProblem>,
     ) {
-        rec.inner = Some(names::content_type(kind).into());
+        rec.inner = Some(names::content_type(kind));
         match kind {
             HANDSHAKE => {
                 for k in self.handshake(side, content, rec, problems) {
@@ -434,12 +431,12 @@ impl TlsConn {
             return;
         };
         if kind == HANDSHAKE && !half.handshake_done {
-            rec.inner = Some("handshake".into());
+            rec.inner = Some("handshake");
             rec.message = Some("Finished".into());
             rec.messages = vec!["Finished".into()];
             half.handshake_done = true;
         } else {
-            rec.inner = Some(names::content_type(kind).into());
+            rec.inner = Some(names::content_type(kind));
         }
     }
 }
@@ -555,8 +552,8 @@ mod tests {
         assert_eq!(records[0].record, "change_cipher_spec");
         assert!(!records[0].encrypted);
         assert_eq!(records[1].message.as_deref(), Some("Finished"));
-        assert_eq!(records[1].inner.as_deref(), Some("handshake"));
+        assert_eq!(records[1].inner, Some("handshake"));
         assert!(records[1].encrypted);
-        assert_eq!(records[2].inner.as_deref(), Some("application_data"));
+        assert_eq!(records[2].inner, Some("application_data"));
     }
 }

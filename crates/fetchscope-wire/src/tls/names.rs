@@ -9,15 +9,20 @@ pub(crate) fn is_grease(v: u16) -> bool {
 
 /// "TLSv1.3", "TLSv1.2", ... or "0x7f1c".
 pub(crate) fn version(v: u16) -> String {
+    version_name(v).into_owned()
+}
+
+/// [`version`] without allocating for the versions that have a name.
+pub(crate) fn version_name(v: u16) -> std::borrow::Cow<'static, str> {
     match v {
         0x0300 => "SSLv3".into(),
         0x0301 => "TLSv1.0".into(),
         0x0302 => "TLSv1.1".into(),
         0x0303 => "TLSv1.2".into(),
         0x0304 => "TLSv1.3".into(),
-        v if v >> 8 == 0x7f => format!("TLSv1.3-draft{}", v & 0xff),
+        v if v >> 8 == 0x7f => format!("TLSv1.3-draft{}", v & 0xff).into(),
         v if is_grease(v) => "GREASE".into(),
-        v => hex16(v),
+        v => hex16(v).into(),
     }
 }
 

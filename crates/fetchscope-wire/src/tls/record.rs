@@ -17,7 +17,7 @@ pub struct TlsRecord {
     /// "application_data", "heartbeat" or "unknown".
     pub record: &'static str,
     /// The record-layer version, e.g. "TLSv1.0" for a ClientHello, "TLSv1.2" after it.
-    pub version: String,
+    pub version: std::borrow::Cow<'static, str>,
     /// The record body length.
     pub length: u16,
     /// The first handshake message completed in this record.
@@ -64,7 +64,7 @@ pub struct TlsRecord {
     /// For encrypted records: the content type inside ("handshake", "alert",
     /// "application_data"), decrypted or inferred from the handshake state.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub inner: Option<String>,
+    pub inner: Option<&'static str>,
     /// Alert description, e.g. "close_notify".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert: Option<String>,
@@ -115,7 +115,7 @@ impl RecordHeader {
     pub fn report(&self) -> TlsRecord {
         TlsRecord {
             record: names::content_type(self.kind),
-            version: names::version(self.version),
+            version: names::version_name(self.version),
             length: self.len,
             ..TlsRecord::default()
         }

@@ -397,10 +397,7 @@ fn record_names(p: &PacketEvent) -> Vec<String> {
             } else if let Some(a) = &r.alert {
                 vec![format!("Alert({a})")]
             } else if r.encrypted && r.decrypted != Some(true) {
-                vec![format!(
-                    "encrypted {}",
-                    r.inner.as_deref().unwrap_or(r.record)
-                )]
+                vec![format!("encrypted {}", r.inner.unwrap_or(r.record))]
             } else if let Some(h) = &r.http {
                 vec![h.clone()]
             } else {

@@ -433,7 +433,7 @@ fn is_bulk(p: &PacketEvent) -> bool {
     }
     l.tls.iter().all(|r| {
         r.record == "application_data"
-            && r.inner.as_deref().is_none_or(|i| i == "application_data")
+            && r.inner.is_none_or(|i| i == "application_data")
             && r.http.is_none()
             && r.messages.is_empty()
     })
@@ -507,7 +507,7 @@ pub fn packet_label(p: &PacketEvent) -> String {
             parts.push(a.clone());
         } else if r.record == "change_cipher_spec" {
             parts.push("CCS".to_string());
-        } else if r.record == "handshake" || r.inner.as_deref() == Some("handshake") {
+        } else if r.record == "handshake" || r.inner == Some("handshake") {
             parts.push("handshake".to_string());
         }
     }
