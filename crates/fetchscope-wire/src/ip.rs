@@ -39,7 +39,7 @@ pub struct IpLayer {
     /// Length of the whole IP packet (IPv4 total length; IPv6 40 + payload length).
     pub len: usize,
     /// The upper-layer protocol: "tcp", "udp", "icmp", "icmpv6" or another name or number.
-    pub protocol: String,
+    pub protocol: std::borrow::Cow<'static, str>,
     /// IPv4 don't-fragment flag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub df: Option<bool>,
@@ -211,7 +211,7 @@ fn parse_v6(packet: &[u8]) -> Result<IpPacket<'_>, DecodeError> {
 }
 
 /// A readable name for an IP protocol number, as used in the JSON `protocol` field.
-pub(crate) fn protocol_name(protocol: u8) -> String {
+pub(crate) fn protocol_name(protocol: u8) -> std::borrow::Cow<'static, str> {
     match protocol {
         1 => "icmp".into(),
         2 => "igmp".into(),
@@ -224,7 +224,7 @@ pub(crate) fn protocol_name(protocol: u8) -> String {
         58 => "icmpv6".into(),
         59 => "none".into(),
         132 => "sctp".into(),
-        n => n.to_string(),
+        n => n.to_string().into(),
     }
 }
 

@@ -741,9 +741,14 @@ impl TlsClient {
                 },
             );
         }
-        let (chain, chain_ok, sig) = self
-            .observer
-            .with(|o| (o.chain.clone(), o.chain_result.clone(), o.signature_ok));
+        // The verifier's findings are copied out only until both are reported (this runs
+        // for every record of the transfer).
+        let (chain, chain_ok, sig) = if self.chain_reported && self.signature_reported {
+            (None, None, None)
+        } else {
+            self.observer
+                .with(|o| (o.chain.clone(), o.chain_result.clone(), o.signature_ok))
+        };
         let mut insert_at = progress
             .iter()
             .position(|p| {
@@ -771,10 +776,9 @@ impl TlsClient {
             self.server_finished_seen = true;
             progress.insert(insert_at, TlsProgress::ServerFinished);
         }
-        let alpn = self.alpn();
         for p in progress.iter_mut() {
             if let TlsProgress::HandshakeComplete { alpn: a } = p {
-                *a = alpn.clone();
+                *a = self.alpn();
             }
         }
         let tickets = self.conn.tls13_tickets_received();
