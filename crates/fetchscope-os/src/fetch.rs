@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fetchscope_core::event::{PacketEvent, TcpStateChange};
 use fetchscope_core::session::{
-    ConnectionFacts, Session, SessionCommand, SessionDriver, SessionInput, Target,
+    ConnectionFacts, ReadOutcome, Session, SessionCommand, SessionDriver, SessionInput, Target,
 };
 use fetchscope_core::tcp_state::Stack;
 use fetchscope_core::tls::LinkTime;
@@ -513,25 +513,19 @@ impl OsFetch {
         let Some(s) = self.tcp.as_mut() else {
             return Ok(false);
         };
-        let tls = self.session.tls().is_some();
-        let result = loop {
-            let buf = self.session.receive_buffer(PLAIN_CHUNK);
-            if buf.is_empty() {
-                break Ok(false);
-            }
-            match s.stream.read(buf) {
-                Ok(0) => break Ok(true),
-                Ok(n) => {
-                    self.session.bytes_received(n);
-                    if !tls {
-                        break Ok(false);
+        let result = self.session.read_stream(PLAIN_CHUNK, |buf| {
+            loop {
+                match s.stream.read(buf) {
+                    Ok(0) => break Ok(ReadOutcome::End),
+                    Ok(n) => break Ok(ReadOutcome::Bytes(n)),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        break Ok(ReadOutcome::Empty);
                     }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(false),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
             }
-        };
+        });
         result.map_err(|e| self.session.reset_error(Some(&e.to_string())))
     }
 

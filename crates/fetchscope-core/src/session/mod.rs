@@ -181,6 +181,17 @@ pub trait SessionDriver {
     }
 }
 
+/// What one read from the connection gave, as the driver's stack says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// This many bytes were put in the buffer.
+    Bytes(usize),
+    /// Nothing to read now.
+    Empty,
+    /// The server closed its side (FIN): nothing more will come.
+    End,
+}
+
 /// What only the driver knows, for the summary.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ConnectionFacts {
@@ -409,6 +420,34 @@ impl Session {
             None => {
                 conn.scratch.resize(plain_chunk, 0);
                 &mut conn.scratch
+            }
+        }
+    }
+
+    /// Reads from the connection with `read` as much as one step takes — for TLS until
+    /// its input buffer is full or nothing is left, for plaintext one `plain_chunk` —
+    /// and returns whether the stream ended. Tell the session with
+    /// [`SessionInput::StreamRead`] afterwards.
+    pub fn read_stream<E>(
+        &mut self,
+        plain_chunk: usize,
+        mut read: impl FnMut(&mut [u8]) -> Result<ReadOutcome, E>,
+    ) -> Result<bool, E> {
+        let tls = self.tls().is_some();
+        loop {
+            let buf = self.receive_buffer(plain_chunk);
+            if buf.is_empty() {
+                return Ok(false);
+            }
+            match read(buf)? {
+                ReadOutcome::Bytes(n) => {
+                    self.bytes_received(n);
+                    if !tls {
+                        return Ok(false);
+                    }
+                }
+                ReadOutcome::Empty => return Ok(false),
+                ReadOutcome::End => return Ok(true),
             }
         }
     }

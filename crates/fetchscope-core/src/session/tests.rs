@@ -1355,3 +1355,31 @@ fn finish(s: &mut Session, now: Instant, facts: ConnectionFacts) -> Result<Summa
     s.finish(now, facts);
     s.outcome().cloned().expect("the session is over")
 }
+
+#[test]
+fn a_plaintext_read_takes_one_chunk_and_passes_on_the_end_and_errors() {
+    let mut s = session("http://www.example.test/");
+    connect(&mut s, at(0));
+    let mut calls = 0;
+    let eof = s
+        .read_stream(4, |buf| {
+            calls += 1;
+            buf.copy_from_slice(b"HTTP");
+            Ok::<_, &str>(ReadOutcome::Bytes(4))
+        })
+        .unwrap();
+    assert_eq!((eof, calls), (false, 1), "one chunk a step without TLS");
+    assert!(s.response_started(), "the bytes are the session's now");
+    assert_eq!(
+        s.read_stream(4, |_| Ok::<_, &str>(ReadOutcome::Empty)),
+        Ok(false)
+    );
+    assert_eq!(
+        s.read_stream(4, |_| Ok::<_, &str>(ReadOutcome::End)),
+        Ok(true)
+    );
+    assert_eq!(
+        s.read_stream(4, |_| Err::<ReadOutcome, _>("reset")),
+        Err("reset")
+    );
+}

@@ -16,7 +16,7 @@ use fetchscope_core::TcpState;
 use fetchscope_core::error::{FailureClass, FetchError};
 use fetchscope_core::event::{Phase, TcpStateChange};
 use fetchscope_core::session::SessionDriver;
-use fetchscope_core::session::SessionInput;
+use fetchscope_core::session::{ReadOutcome, SessionInput};
 use fetchscope_core::tcp_state::Stack;
 
 /// Plaintext read from TCP per step when there is no TLS.
@@ -154,27 +154,17 @@ impl<L: Link> Fetch<L> {
             return Ok(());
         };
         // Incoming: as much as TLS takes (or one chunk of plaintext).
-        let mut eof = false;
         let sock = self.sockets.get_mut::<tcp::Socket>(conn.tcp);
-        let tls = self.session.tls().is_some();
-        loop {
-            let buf = self.session.receive_buffer(PLAIN_CHUNK);
-            if buf.is_empty() {
-                break;
-            }
-            match sock.recv_slice(buf) {
-                Ok(0) if tls => break,
-                Ok(n) => self.session.bytes_received(n),
-                Err(tcp::RecvError::Finished) => {
-                    eof = true;
-                    break;
-                }
-                Err(tcp::RecvError::InvalidState) => break,
-            }
-            if !tls {
-                break;
-            }
-        }
+        let eof = self
+            .session
+            .read_stream(PLAIN_CHUNK, |buf| {
+                Ok::<_, std::convert::Infallible>(match sock.recv_slice(buf) {
+                    Ok(0) | Err(tcp::RecvError::InvalidState) => ReadOutcome::Empty,
+                    Ok(n) => ReadOutcome::Bytes(n),
+                    Err(tcp::RecvError::Finished) => ReadOutcome::End,
+                })
+            })
+            .unwrap_or_else(|never| match never {});
         self.tell(SessionInput::StreamRead { eof })?;
         self.write_outgoing();
         let Some(conn) = self.conn.as_ref() else {
