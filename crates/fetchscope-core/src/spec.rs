@@ -41,7 +41,7 @@ pub struct FetchSpec {
     /// Where else to write TLS secrets (`--keylog`, `SSLKEYLOGFILE`).
     pub key_log: Option<Arc<dyn KeyLog>>,
     /// Where to write the decoded body (`-o`); the body is hashed either way.
-    pub body_out: Option<Box<dyn Write>>,
+    pub body_out: Option<Box<dyn Write + Send>>,
     /// `User-Agent` header value.
     pub user_agent: String,
 }

@@ -12,6 +12,7 @@ pub mod route;
 mod sim;
 mod tap;
 mod tun;
+mod tun_writer;
 
 pub use fault::{DroppedPacket, FaultConfig, FaultDirections, FaultLink, LinkFault};
 pub use link::{Link, LinkError, WaitOutcome};

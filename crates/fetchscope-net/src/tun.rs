@@ -23,11 +23,13 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::sync::Arc;
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::Ipv4Cidr;
 use tun_tap::{Iface, Mode};
 
+use crate::tun_writer::{TunWriter, WriteFailure};
 use crate::{Link, LinkError, WaitOutcome, route};
 
 /// Where the kernel's TUN driver is opened.
@@ -231,17 +233,24 @@ impl TunError {
 /// timeout in nanoseconds, so a sub-millisecond delay from smoltcp is slept as such rather
 /// than truncated to zero (which would spin) or rounded to a whole millisecond.
 ///
-/// A full device queue drops the packet in [`Link::send`], as a NIC would (TCP
-/// retransmits); [`TunLink::dropped_sends`] counts those drops.
+/// [`Link::send`] queues the packet for a [writer thread](crate::tun_writer), which
+/// writes the packets in order (the kernel's work for each write happens there, off the
+/// packet path); without that thread it writes the packet itself. A full device queue
+/// drops the packet, as a NIC would (TCP retransmits); [`TunLink::dropped_sends`] counts
+/// those drops.
 #[derive(Debug)]
 pub struct TunLink {
-    iface: Iface,
+    /// The writer thread (`None`: it could not be started, packets are written here).
+    writer: Option<TunWriter>,
+    iface: Arc<Iface>,
     name: String,
     created: bool,
     mtu: usize,
     epoch: std::time::Instant,
     buffer: Vec<u8>,
     dropped_sends: u64,
+    /// The device was seen to be gone: every later call says so at once.
+    gone: bool,
 }
 
 impl TunLink {
@@ -292,7 +301,12 @@ impl TunLink {
             .mtu(&name)
             .map_err(io_error(&name, "reading the MTU"))?;
         log::debug!("TUN device {name}: attached (created: {created}, MTU {mtu})");
+        let iface = Arc::new(iface);
+        let writer = TunWriter::start(Arc::clone(&iface), &name)
+            .inspect_err(|e| log::debug!("TUN device {name}: no writer thread ({e})"))
+            .ok();
         Ok(TunLink {
+            writer,
             iface,
             name,
             created,
@@ -300,6 +314,7 @@ impl TunLink {
             epoch: std::time::Instant::now(),
             buffer: vec![0; mtu],
             dropped_sends: 0,
+            gone: false,
         })
     }
 
@@ -315,7 +330,7 @@ impl TunLink {
 
     /// Packets dropped by [`Link::send`] because the device's queue was full.
     pub fn dropped_sends(&self) -> u64 {
-        self.dropped_sends
+        self.dropped_sends + self.writer.as_ref().map_or(0, TunWriter::dropped)
     }
 
     /// The IPv4 addresses, with their prefixes, of the device's kernel side.
@@ -359,6 +374,34 @@ impl TunLink {
         format!("{doing} TUN device {}", self.name)
     }
 
+    /// The error a failed write of the writer thread becomes.
+    fn write_error(&mut self, failure: WriteFailure) -> LinkError {
+        match failure {
+            WriteFailure::Removed => self.gone(),
+            WriteFailure::Down(source) => self.down(source),
+            WriteFailure::Other(source) => LinkError::Io {
+                context: self.context("writing to"),
+                source,
+            },
+        }
+    }
+
+    fn down(&self, source: io::Error) -> LinkError {
+        LinkError::Io {
+            context: format!(
+                "writing to TUN device {} (is it down? `sudo ip link set {} up`)",
+                self.name, self.name
+            ),
+            source,
+        }
+    }
+
+    /// The device is gone: remembered, and said.
+    fn gone(&mut self) -> LinkError {
+        self.gone = true;
+        self.removed()
+    }
+
     fn removed(&self) -> LinkError {
         LinkError::Broken(format!(
             "TUN device {} was removed while in use (someone ran `ip link del {}`?)",
@@ -380,6 +423,15 @@ impl Link for TunLink {
     }
 
     fn send(&mut self, packet: &[u8]) -> Result<(), LinkError> {
+        if self.gone {
+            return Err(self.removed());
+        }
+        if let Some(writer) = &mut self.writer {
+            return match writer.send(packet) {
+                Ok(()) => Ok(()),
+                Err(f) => Err(self.write_error(f)),
+            };
+        }
         match self.iface.send(packet) {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -388,14 +440,8 @@ impl Link for TunLink {
                 log::debug!("TUN device {}: queue full, packet dropped", self.name);
                 Ok(())
             }
-            Err(e) if e.raw_os_error() == Some(libc::EBADFD) => Err(self.removed()),
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => Err(LinkError::Io {
-                context: format!(
-                    "writing to TUN device {} (is it down? `sudo ip link set {} up`)",
-                    self.name, self.name
-                ),
-                source: e,
-            }),
+            Err(e) if e.raw_os_error() == Some(libc::EBADFD) => Err(self.gone()),
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => Err(self.down(e)),
             Err(source) => Err(LinkError::Io {
                 context: self.context("writing to"),
                 source,
@@ -404,6 +450,9 @@ impl Link for TunLink {
     }
 
     fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
+        if let Some(f) = self.writer.as_ref().and_then(TunWriter::take_error) {
+            return Err(self.write_error(f));
+        }
         match self.iface.recv(&mut self.buffer) {
             Ok(0) => Ok(None),
             Ok(len) => Ok(self.buffer.get(..len).map(<[u8]>::to_vec)),
@@ -415,7 +464,7 @@ impl Link for TunLink {
             {
                 Ok(None)
             }
-            Err(e) if e.raw_os_error() == Some(libc::EBADFD) => Err(self.removed()),
+            Err(e) if e.raw_os_error() == Some(libc::EBADFD) => Err(self.gone()),
             Err(source) => Err(LinkError::Io {
                 context: self.context("reading from"),
                 source,
@@ -439,7 +488,7 @@ impl Link for TunLink {
             match poll_readable(self.iface.as_raw_fd(), timeout) {
                 Ok(Readiness::Readable) => return Ok(WaitOutcome::Ready),
                 Ok(Readiness::Interrupted) => return Ok(WaitOutcome::Ready),
-                Ok(Readiness::Invalid) => return Err(self.removed()),
+                Ok(Readiness::Invalid) => return Err(self.gone()),
                 Ok(Readiness::TimedOut) => {
                     // The kernel's timer and our clock agree to the microsecond; should the
                     // clock still be short of the deadline, sleep the rest rather than spin.

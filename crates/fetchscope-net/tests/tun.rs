@@ -566,6 +566,38 @@ fn removed_device_breaks_the_link_without_panicking() {
     });
 }
 
+#[test]
+fn a_write_that_failed_on_the_writer_thread_is_reported_by_a_later_send() {
+    in_private_netns("a_write_that_failed_on_the_writer_thread", || {
+        let mut link = TunLink::open(TunOptions::create(DEVICE, Some(gateway_cidr()))).unwrap();
+        let status = match std::process::Command::new("ip")
+            .args(["link", "del", DEVICE])
+            .status()
+        {
+            Ok(status) => status,
+            Err(e) => {
+                return prerequisite_missing("a_write_that_failed", &format!("`ip`: {e}"));
+            }
+        };
+        assert!(status.success());
+        // Sends are queued for the writer thread: the first may be accepted; the thread's
+        // failed write is what a later send reports (bounded: 2 s).
+        let mut seen = None;
+        for i in 0..200u16 {
+            match link.send(&echo_request(3, i, b"z")) {
+                Ok(()) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                Err(e) => {
+                    seen = Some(e);
+                    break;
+                }
+            }
+        }
+        let e = seen.expect("a send reports the removed device");
+        assert!(matches!(e, LinkError::Broken(_)), "{e:?}");
+        assert!(e.to_string().contains("was removed while in use"), "{e}");
+    });
+}
+
 /// The namespace lab (`scripts/netns-lab.sh up`), when it is up: attach to its TUN device
 /// `fsc0` inside `fsc-cli` as the stack at 10.88.1.2, ping nginx's host 10.88.0.1 through
 /// the forwarding namespace, and ask its dnsmasq for www.example.test.

@@ -32,6 +32,7 @@
 //! ```
 
 mod body;
+mod body_worker;
 mod chunked;
 mod content;
 mod error;

@@ -4,6 +4,8 @@ use std::io::Write;
 
 use sha2::{Digest, Sha256};
 
+use super::body_worker::BodyWorker;
+
 /// Receives the decoded body (after chunked framing and content codings are removed), piece by piece.
 pub trait BodySink {
     /// Takes the next piece of the decoded body; an error stops the response.
@@ -46,29 +48,46 @@ impl<W: Write> BodySink for WriteSink<W> {
 
 /// The fetch's body destination: a SHA-256 and a byte count of the decoded body, and
 /// maybe a file (`-o`) it is streamed to.
+///
+/// The hashing and the writing happen on a [worker thread](super::body_worker) beside the
+/// fetch, so they cost the packet path nothing but a copy; when no thread can be started
+/// they happen inline.
 pub struct DigestSink {
-    hasher: Sha256,
     bytes: u64,
-    out: Option<Box<dyn Write>>,
+    engine: Engine,
+}
+
+/// Who hashes and writes.
+enum Engine {
+    /// The worker thread.
+    Worker(BodyWorker),
+    /// This thread (no worker could be started).
+    Inline {
+        hasher: Sha256,
+        out: Option<Box<dyn Write + Send>>,
+    },
 }
 
 impl std::fmt::Debug for DigestSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DigestSink")
             .field("bytes", &self.bytes)
-            .field("out", &self.out.is_some())
+            .field("worker", &matches!(self.engine, Engine::Worker(_)))
             .finish_non_exhaustive()
     }
 }
 
 impl DigestSink {
     /// A sink that hashes and counts, and writes to `out` when given.
-    pub fn new(out: Option<Box<dyn Write>>) -> Self {
-        DigestSink {
-            hasher: Sha256::new(),
-            bytes: 0,
-            out,
-        }
+    pub fn new(out: Option<Box<dyn Write + Send>>) -> Self {
+        let engine = match BodyWorker::start(out) {
+            Ok(worker) => Engine::Worker(worker),
+            Err(out) => Engine::Inline {
+                hasher: Sha256::new(),
+                out,
+            },
+        };
+        DigestSink { bytes: 0, engine }
     }
 
     /// Decoded body bytes so far.
@@ -76,28 +95,38 @@ impl DigestSink {
         self.bytes
     }
 
-    /// Flushes the output file, if any.
+    /// Writes and flushes every byte so far to the output file, if any.
     pub fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.out {
-            Some(out) => out.flush(),
-            None => Ok(()),
+        match &mut self.engine {
+            Engine::Worker(w) => w.sync().map(|_| ()),
+            Engine::Inline { out: Some(out), .. } => out.flush(),
+            Engine::Inline { out: None, .. } => Ok(()),
         }
     }
 
-    /// The SHA-256 of the decoded body so far, in lowercase hex.
-    pub fn sha256_hex(&self) -> String {
-        hex::encode(self.hasher.clone().finalize())
+    /// The SHA-256 of the decoded body so far, in lowercase hex (empty when the body
+    /// writer thread was lost).
+    pub fn sha256_hex(&mut self) -> String {
+        match &mut self.engine {
+            Engine::Worker(w) => w.digest().map(hex::encode).unwrap_or_default(),
+            Engine::Inline { hasher, .. } => hex::encode(hasher.clone().finalize()),
+        }
     }
 }
 
 impl BodySink for DigestSink {
     fn body(&mut self, decoded: &[u8]) -> std::io::Result<()> {
-        self.hasher.update(decoded);
         self.bytes += decoded.len() as u64;
-        if let Some(out) = &mut self.out {
-            out.write_all(decoded)?;
+        match &mut self.engine {
+            Engine::Worker(w) => w.body(decoded),
+            Engine::Inline { hasher, out } => {
+                hasher.update(decoded);
+                match out {
+                    Some(out) => out.write_all(decoded),
+                    None => Ok(()),
+                }
+            }
         }
-        Ok(())
     }
 }
 
