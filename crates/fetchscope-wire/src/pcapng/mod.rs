@@ -6,7 +6,8 @@
 //! stays bounded for any transfer size) and [`PcapngSpool::finish`] writes the file in the
 //! right order: Section Header, Interface Description (raw IP, nanosecond timestamps),
 //! Decryption Secrets Block, then one Enhanced Packet Block per packet with its own
-//! timestamp and direction flags.
+//! timestamp and direction flags. [`PcapngFile`] writes the same file as the packets come,
+//! with room for the secrets kept at its start (what `--pcap` uses).
 //!
 //! ```
 //! use std::time::Duration;
@@ -21,6 +22,9 @@
 //! ```
 
 mod spool_file;
+mod stream;
+
+pub use stream::{PcapngFile, SECRETS_ROOM};
 
 use std::borrow::Cow;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
