@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use fetchscope_core::Randomness;
 use fetchscope_core::{Event, EventKind, FetchError};
+use fetchscope_flow::fetch::Poll;
 use fetchscope_flow::{Fetch, FetchConfig};
 use fetchscope_lab::{Lab, LabConfig};
 use fetchscope_net::Link;
@@ -564,8 +565,13 @@ impl Session {
 
     /// Pulls every remaining event.
     pub fn run_to_end(&mut self) {
-        while let Some(event) = self.fetch.next_event() {
-            self.handle(&event);
+        loop {
+            match self.fetch.poll_event() {
+                Poll::Event(event) => self.handle(&event),
+                // Nothing will happen for a while: what is buffered goes out now.
+                Poll::Waiting => self.flush(),
+                Poll::Over => break,
+            }
         }
     }
 

@@ -23,6 +23,17 @@ mod teardown;
 
 pub use snapshot::{HttpSnapshot, Snapshot, TcpDerived, TcpExposed, TcpSnapshot, TlsSnapshot};
 
+/// What [`Fetch::poll_event`] found.
+#[derive(Debug)]
+pub enum Poll {
+    /// The next event.
+    Event(Event),
+    /// Every event so far has been returned; the next call waits for the link or a timer.
+    Waiting,
+    /// The fetch is over (its `done` or `error` event was returned).
+    Over,
+}
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -78,6 +89,8 @@ pub struct Fetch<L: Link> {
     queue: VecDeque<Event>,
     pending: Vec<Pending>,
     started: bool,
+    /// The last step could do nothing: the next one waits on the link first.
+    must_wait: bool,
 
     /// The protocol machine: TLS, HTTP, redirects, timings.
     session: Session,
@@ -190,6 +203,7 @@ impl<L: Link> Fetch<L> {
             queue: VecDeque::new(),
             pending: Vec::new(),
             started: false,
+            must_wait: false,
             session,
             dns: None,
             conn: None,
@@ -211,19 +225,35 @@ impl<L: Link> Fetch<L> {
     /// or `error` event).
     pub fn next_event(&mut self) -> Option<Event> {
         loop {
+            match self.poll_event() {
+                Poll::Event(e) => return Some(e),
+                Poll::Waiting => {}
+                Poll::Over => return None,
+            }
+        }
+    }
+
+    /// Like [`Fetch::next_event`], but says [`Poll::Waiting`] instead of waiting when
+    /// every event so far has been returned and nothing can happen until a packet arrives
+    /// or a timer fires: the moment to flush buffered output, so what a person watches is
+    /// never behind what happened. The next call waits.
+    pub fn poll_event(&mut self) -> Poll {
+        loop {
             if let Some(e) = self.queue.pop_front() {
                 self.last_snapshot = self.snapshots.pop_front();
-                return Some(e);
+                return Poll::Event(e);
             }
             if self.session.is_over() {
-                return None;
+                return Poll::Over;
             }
             let r = if let Some(e) = self.pending_error.take() {
                 Err(e)
+            } else if std::mem::take(&mut self.must_wait) {
+                self.wait()
             } else if self.started {
                 self.check_deadline()
                     .and_then(|()| self.step())
-                    .and_then(|progressed| if progressed { Ok(()) } else { self.wait() })
+                    .map(|progressed| self.must_wait = !progressed)
             } else {
                 self.started = true;
                 self.link_time.set(0);
@@ -231,9 +261,13 @@ impl<L: Link> Fetch<L> {
                 self.run_commands()
             };
             if let Err(e) = r {
+                self.must_wait = false;
                 self.fail(e);
             }
             self.flush();
+            if self.must_wait && self.queue.is_empty() && !self.session.is_over() {
+                return Poll::Waiting;
+            }
         }
     }
 

@@ -20,11 +20,11 @@ impl<W: Write> JsonRenderer<W> {
         self.line(e)
     }
 
-    /// Writes any serialisable value as one line and flushes.
+    /// Writes any serialisable value as one line (the caller flushes: a live fetch does
+    /// whenever it is about to wait, and at its end).
     pub fn line<T: serde::Serialize>(&mut self, value: &T) -> io::Result<()> {
         serde_json::to_writer(&mut self.out, value).map_err(io::Error::other)?;
-        self.out.write_all(b"\n")?;
-        self.out.flush()
+        self.out.write_all(b"\n")
     }
 
     /// Flushes the output.

@@ -13,6 +13,7 @@ mod panel;
 use std::io::{self, IsTerminal};
 
 use fetchscope_core::{Event, EventKind};
+use fetchscope_flow::fetch::Poll;
 
 use crate::cli::CommonArgs;
 use crate::render::ladder::LadderRecorder;
@@ -170,7 +171,16 @@ pub fn step(url: &str, args: &CommonArgs) -> Result<i32, SetupError> {
     let link_fd = session.fetch.link().readiness_fd();
     let mut until = Until::Event;
     let mut history: Vec<Event> = Vec::new();
-    while let Some(event) = session.fetch.next_event() {
+    loop {
+        let event = match session.fetch.poll_event() {
+            Poll::Event(event) => event,
+            // The fetch waits for the network: what is buffered goes out now.
+            Poll::Waiting => {
+                session.flush();
+                continue;
+            }
+            Poll::Over => break,
+        };
         screen.erase(&mut session);
         session.handle(&event);
         history.push(event.clone());
