@@ -230,14 +230,11 @@ fn stream_file(
     std::fs::read(path).expect("read back")
 }
 
+/// One packet block read back: direction, bytes, time, original length.
+type ReadPacket = (Direction, Vec<u8>, Duration, u32);
+
 /// The blocks of a pcapng file: kinds in order, the secrets of its DSB, its packets.
-fn blocks_of(
-    file: &[u8],
-) -> (
-    Vec<&'static str>,
-    Vec<u8>,
-    Vec<(Direction, Vec<u8>, Duration, u32)>,
-) {
+fn blocks_of(file: &[u8]) -> (Vec<&'static str>, Vec<u8>, Vec<ReadPacket>) {
     let mut reader = PcapNgReader::new(file).expect("valid section header");
     let (mut kinds, mut secrets, mut packets) = (Vec::new(), Vec::new(), Vec::new());
     while let Some(block) = reader.next_block() {

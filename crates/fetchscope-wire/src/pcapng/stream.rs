@@ -194,7 +194,7 @@ fn secrets_block(key_log: &str, size: usize) -> Option<Vec<u8>> {
         secrets.push(b'\n');
     }
     let room = size.checked_sub(DSB_OVERHEAD)?;
-    if secrets.len() > room || size % 4 != 0 {
+    if secrets.len() > room || !size.is_multiple_of(4) {
         return None;
     }
     let mut rest = room - secrets.len();
