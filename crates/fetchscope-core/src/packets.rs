@@ -62,13 +62,14 @@ impl PacketPipeline {
     pub fn event(
         &mut self,
         dir: Direction,
-        raw: Vec<u8>,
+        raw: impl Into<bytes::Bytes>,
         phase: Phase,
         layers: Dissection,
         fault: Option<LinkFault>,
         recovery: Vec<Recovery>,
     ) -> PacketEvent {
         self.numbered += 1;
+        let raw = raw.into();
         PacketEvent {
             dir,
             len: raw.len(),
@@ -76,7 +77,7 @@ impl PacketPipeline {
             summary: layers.summary(),
             number: self.numbered,
             layers,
-            raw: bytes::Bytes::from(raw),
+            raw,
             fault,
             recovery,
         }

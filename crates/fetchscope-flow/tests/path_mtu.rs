@@ -63,9 +63,9 @@ impl<L: Link> Link for NarrowPath<L> {
         }
         self.inner.send(packet)
     }
-    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
+    fn recv(&mut self) -> Result<Option<fetchscope_net::Bytes>, LinkError> {
         match self.icmp.pop_front() {
-            Some(p) => Ok(Some(p)),
+            Some(p) => Ok(Some(fetchscope_net::Bytes::from(p))),
             None => self.inner.recv(),
         }
     }

@@ -307,8 +307,11 @@ impl Link for Lab {
         Ok(())
     }
 
-    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
-        Ok(self.to_client.pop_arrived(self.clock))
+    fn recv(&mut self) -> Result<Option<bytes::Bytes>, LinkError> {
+        Ok(self
+            .to_client
+            .pop_arrived(self.clock)
+            .map(bytes::Bytes::from))
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Result<WaitOutcome, LinkError> {

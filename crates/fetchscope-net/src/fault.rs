@@ -31,6 +31,7 @@
 
 pub use fetchscope_core::recovery::{Recovery, RecoveryTracker};
 
+use bytes::Bytes;
 use std::collections::VecDeque;
 
 use rand::rngs::StdRng;
@@ -429,6 +430,8 @@ impl<L: Link> FaultLink<L> {
             let Some(data) = self.inner.recv()? else {
                 break;
             };
+            // Faults may change the bytes: the pipeline keeps its own copy.
+            let data = data.to_vec();
             let now = self.inner.now();
             if let Verdict::Dropped(fault) = self.rx.admit(&self.cfg, now, data.clone()) {
                 self.dropped.push(DroppedPacket {
@@ -475,7 +478,7 @@ impl<L: Link> Link for FaultLink<L> {
         Ok(())
     }
 
-    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
+    fn recv(&mut self) -> Result<Option<Bytes>, LinkError> {
         self.release_tx()?;
         self.last = None;
         if !self.rx.active {
@@ -493,7 +496,7 @@ impl<L: Link> Link for FaultLink<L> {
                 continue;
             }
             self.last = (!h.fault.is_empty()).then_some(h.fault);
-            return Ok(Some(h.data));
+            return Ok(Some(Bytes::from(h.data)));
         }
         Ok(None)
     }

@@ -14,6 +14,8 @@ mod tap;
 mod tun;
 mod tun_writer;
 
+/// The shared bytes of a packet, as [`Link::recv`] hands them out.
+pub use bytes::Bytes;
 pub use fault::{DroppedPacket, FaultConfig, FaultDirections, FaultLink, LinkFault};
 pub use link::{Link, LinkError, WaitOutcome};
 pub use queue::QueueDevice;

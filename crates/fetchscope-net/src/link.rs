@@ -1,5 +1,6 @@
 //! The [`Link`] trait: what the client stack's device sits on.
 
+use bytes::Bytes;
 use smoltcp::time::Instant;
 
 /// Why a link failed. Every variant says what to do next in its message.
@@ -41,8 +42,9 @@ pub trait Link {
     fn now(&self) -> Instant;
     /// Hands one IP packet from the stack to the link.
     fn send(&mut self, packet: &[u8]) -> Result<(), LinkError>;
-    /// Takes the next IP packet for the stack, if one has arrived.
-    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError>;
+    /// Takes the next IP packet for the stack, if one has arrived. The bytes are shared
+    /// (the trace keeps them), so a link can hand out slices of one reused buffer.
+    fn recv(&mut self) -> Result<Option<Bytes>, LinkError>;
     /// Waits until a packet may have arrived or `deadline` has passed, without spinning:
     /// real links block on their file descriptor, virtual links advance their clock.
     fn wait(&mut self, deadline: Option<Instant>) -> Result<WaitOutcome, LinkError>;
@@ -79,7 +81,7 @@ impl<L: Link + ?Sized> Link for Box<L> {
     fn send(&mut self, packet: &[u8]) -> Result<(), LinkError> {
         (**self).send(packet)
     }
-    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
+    fn recv(&mut self) -> Result<Option<Bytes>, LinkError> {
         (**self).recv()
     }
     fn wait(&mut self, deadline: Option<Instant>) -> Result<WaitOutcome, LinkError> {

@@ -1,9 +1,13 @@
 //! [`TapDevice`]: the smoltcp device over a [`Link`] that records every packet.
 
+use bytes::{Bytes, BytesMut};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
 use crate::{Direction, Link, LinkError};
+
+/// How much room the send buffer takes at a time (about 40 full-size packets).
+const TX_CHUNK: usize = 64 * 1024;
 
 /// One packet as the stack sent or received it, with the link's time at that moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,8 +16,8 @@ pub struct Frame {
     pub t: Instant,
     /// Sent by the stack (`Tx`) or received by it (`Rx`).
     pub dir: Direction,
-    /// The IP packet, byte for byte.
-    pub data: Vec<u8>,
+    /// The IP packet, byte for byte (shared with the stack's receive, not copied).
+    pub data: Bytes,
     /// What fault injection did to it (see [`FaultLink`](crate::FaultLink)); a received
     /// frame that was `dropped` never reached the stack.
     pub fault: Option<crate::LinkFault>,
@@ -29,7 +33,10 @@ pub struct TapDevice<L> {
     frames: Vec<Frame>,
     error: Option<LinkError>,
     /// Packets read (and recorded) ahead of the stack, handed to it first.
-    held: std::collections::VecDeque<Vec<u8>>,
+    held: std::collections::VecDeque<Bytes>,
+    /// Where sent packets are built: slices of it become the frames, and its space is
+    /// reused once they are gone.
+    tx: BytesMut,
     /// An MTU below the link's (`--mtu`, or a path MTU learned from ICMP).
     mtu_limit: Option<usize>,
 }
@@ -42,6 +49,7 @@ impl<L: Link> TapDevice<L> {
             frames: Vec::new(),
             error: None,
             held: std::collections::VecDeque::new(),
+            tx: BytesMut::new(),
             mtu_limit: None,
         }
     }
@@ -76,6 +84,12 @@ impl<L: Link> TapDevice<L> {
     /// Takes the packets recorded since the last call, in the order they crossed the device.
     pub fn take_frames(&mut self) -> Vec<Frame> {
         std::mem::take(&mut self.frames)
+    }
+
+    /// Swaps the packets recorded since the last call into `into` (which should be empty;
+    /// the device records into it from now on, reusing its room).
+    pub fn swap_frames(&mut self, into: &mut Vec<Frame>) {
+        std::mem::swap(&mut self.frames, into);
     }
 
     /// True when packets were recorded since the last [`TapDevice::take_frames`].
@@ -116,7 +130,7 @@ impl<L: Link> TapDevice<L> {
             self.frames.push(Frame {
                 t: d.t,
                 dir: Direction::Rx,
-                data: d.data,
+                data: Bytes::from(d.data),
                 fault: Some(d.fault),
             });
         }
@@ -185,7 +199,7 @@ impl<L: Link> Device for TapDevice<L> {
 /// Receive token of a [`TapDevice`].
 #[doc(hidden)]
 pub struct TapRxToken {
-    data: Vec<u8>,
+    data: Bytes,
 }
 
 impl phy::RxToken for TapRxToken {
@@ -202,8 +216,14 @@ pub struct TapTxToken<'a, L> {
 
 impl<L: Link> phy::TxToken for TapTxToken<'_, L> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut data = vec![0u8; len];
-        let r = f(&mut data);
+        let tx = &mut self.dev.tx;
+        if tx.capacity() < len {
+            // A new chunk, or the old one again once every frame built in it is gone.
+            tx.reserve(TX_CHUNK.max(len));
+        }
+        tx.resize(len, 0);
+        let r = f(&mut tx[..]);
+        let data = tx.split().freeze();
         let t = self.dev.link.now();
         match self.dev.link.send(&data) {
             Ok(()) => self.dev.frames.push(Frame {

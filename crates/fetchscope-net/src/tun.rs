@@ -25,6 +25,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
+
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::Ipv4Cidr;
 use tun_tap::{Iface, Mode};
@@ -36,6 +38,8 @@ use crate::{Link, LinkError, WaitOutcome, route};
 const TUN_DEVICE_PATH: &str = "/dev/net/tun";
 /// The longest interface name Linux accepts (IFNAMSIZ - 1).
 const MAX_NAME_LEN: usize = libc::IFNAMSIZ - 1;
+/// How much room the receive buffer takes at a time (about 40 full-size packets).
+const RX_CHUNK: usize = 64 * 1024;
 /// The smallest MTU IPv4 allows; a smaller reported MTU is treated as this.
 const MIN_MTU: usize = 68;
 /// The largest IP packet there is; a larger reported MTU is treated as this.
@@ -247,7 +251,9 @@ pub struct TunLink {
     created: bool,
     mtu: usize,
     epoch: std::time::Instant,
-    buffer: Vec<u8>,
+    /// Where packets are read: each becomes a shared slice of it, and its space is reused
+    /// once the trace is done with them.
+    buffer: BytesMut,
     dropped_sends: u64,
     /// The device was seen to be gone: every later call says so at once.
     gone: bool,
@@ -312,7 +318,7 @@ impl TunLink {
             created,
             mtu,
             epoch: std::time::Instant::now(),
-            buffer: vec![0; mtu],
+            buffer: BytesMut::new(),
             dropped_sends: 0,
             gone: false,
         })
@@ -449,13 +455,24 @@ impl Link for TunLink {
         }
     }
 
-    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
+    fn recv(&mut self) -> Result<Option<Bytes>, LinkError> {
         if let Some(f) = self.writer.as_ref().and_then(TunWriter::take_error) {
             return Err(self.write_error(f));
         }
-        match self.iface.recv(&mut self.buffer) {
+        // Room for one packet of the largest size the device carries.
+        let room = self.mtu.max(MIN_MTU);
+        if self.buffer.capacity() < room {
+            // A new chunk, or the old one again once every packet read into it is gone.
+            self.buffer.reserve(RX_CHUNK.max(room));
+        }
+        self.buffer.resize(room, 0);
+        let read = self.iface.recv(&mut self.buffer);
+        if let Ok(len) = read {
+            self.buffer.truncate(len.min(room));
+        }
+        match read {
             Ok(0) => Ok(None),
-            Ok(len) => Ok(self.buffer.get(..len).map(<[u8]>::to_vec)),
+            Ok(_) => Ok(Some(self.buffer.split().freeze())),
             Err(e)
                 if matches!(
                     e.kind(),

@@ -88,6 +88,8 @@ pub struct Fetch<L: Link> {
 
     queue: VecDeque<Event>,
     pending: Vec<Pending>,
+    /// The device's frames of the step being collected (kept for its room).
+    frames: Vec<fetchscope_net::Frame>,
     started: bool,
     /// The last step could do nothing: the next one waits on the link first.
     must_wait: bool,
@@ -202,6 +204,7 @@ impl<L: Link> Fetch<L> {
             link_time,
             queue: VecDeque::new(),
             pending: Vec::new(),
+            frames: Vec::new(),
             started: false,
             must_wait: false,
             session,
@@ -454,7 +457,10 @@ impl<L: Link> Fetch<L> {
     }
 
     fn collect_frames(&mut self) -> Result<(), FetchError> {
-        for f in self.dev.take_frames() {
+        let mut frames = std::mem::take(&mut self.frames);
+        frames.clear();
+        self.dev.swap_frames(&mut frames);
+        for f in frames.drain(..) {
             // A received packet fault injection dropped never reached the stack.
             let unreceived = f.dir == Direction::Rx && f.fault.as_ref().is_some_and(|x| x.dropped);
             match f.dir {
@@ -474,6 +480,7 @@ impl<L: Link> Fetch<L> {
                     .push(Pending::Event(t, EventKind::Note { text }));
             }
         }
+        self.frames = frames;
         if let Some(e) = self.dev.take_error() {
             return Err(FetchError::new(
                 FailureClass::Setup,
@@ -532,7 +539,8 @@ impl<L: Link> Fetch<L> {
     fn flush(&mut self) {
         let secrets = self.session.take_secrets();
         self.packets.learn_secrets(secrets);
-        for p in std::mem::take(&mut self.pending) {
+        let mut pending = std::mem::take(&mut self.pending);
+        for p in pending.drain(..) {
             match p {
                 Pending::Event(t, kind) => {
                     let t_us = self.t_us(t);
@@ -593,6 +601,11 @@ impl<L: Link> Fetch<L> {
                     }
                 }
             }
+        }
+        // The emptied buffer keeps its room for the next step (unless something was
+        // pending meanwhile).
+        if self.pending.is_empty() {
+            self.pending = pending;
         }
     }
 

@@ -50,9 +50,12 @@ impl Link for Echo {
         }
         Ok(())
     }
-    fn recv(&mut self) -> Result<Option<Vec<u8>>, LinkError> {
+    fn recv(&mut self) -> Result<Option<bytes::Bytes>, LinkError> {
         match self.to_stack.front() {
-            Some((t, _)) if *t <= self.clock => Ok(self.to_stack.pop_front().map(|(_, p)| p)),
+            Some((t, _)) if *t <= self.clock => Ok(self
+                .to_stack
+                .pop_front()
+                .map(|(_, p)| bytes::Bytes::from(p))),
             _ => Ok(None),
         }
     }
@@ -96,13 +99,13 @@ fn drain(l: &mut FaultLink<Echo>, limit: Instant) -> Vec<(Instant, Vec<u8>, Opti
     let mut out = Vec::new();
     for _ in 0..10_000 {
         while let Some(p) = l.recv().expect("recv") {
-            out.push((l.now(), p, l.last_fault()));
+            out.push((l.now(), p.to_vec(), l.last_fault()));
         }
         match l.wait(Some(limit)).expect("wait") {
             WaitOutcome::Ready => {}
             WaitOutcome::Deadline | WaitOutcome::Idle => {
                 while let Some(p) = l.recv().expect("recv") {
-                    out.push((l.now(), p, l.last_fault()));
+                    out.push((l.now(), p.to_vec(), l.last_fault()));
                 }
                 if l.now() >= limit {
                     break;
@@ -228,7 +231,7 @@ fn delay_holds_packets_and_wait_wakes_for_them() {
     assert_eq!(l.wait(None).unwrap(), WaitOutcome::Ready);
     assert_eq!(l.inner().sent.len(), 1);
     assert_eq!(l.inner().sent[0].0, Instant::from_millis(20));
-    assert_eq!(l.recv().unwrap(), Some(packet(1)));
+    assert_eq!(l.recv().unwrap().map(|p| p.to_vec()), Some(packet(1)));
     assert_eq!(l.now(), Instant::from_millis(25));
     // A deadline before the release is honoured.
     l.send(&packet(2)).unwrap();
