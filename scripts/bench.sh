@@ -108,24 +108,27 @@ sha_of() { awk -v f="$1" '$2 == f { print $1 }' "$FSC_LAB_DIR/files.sha256"; }
 # --- timing -----------------------------------------------------------------------------
 # time_runs NAME RUNS WARMUP CMD...: runs CMD, writes NAME's wall times (seconds, one a line)
 # to $WORK/NAME.times. With hyperfine: its measurements; without: a timed loop. CMD's
-# standard output goes to the file $TRACE_TO when that is set, else nowhere.
+# standard output goes to the file $TRACE_TO when that is set, else nowhere. $FRESH names
+# output files removed before each run (see "fresh files" below).
 time_runs() {
-    local name=$1 runs=$2 warmup=$3 i out=${TRACE_TO:-/dev/null}
+    local name=$1 runs=$2 warmup=$3 i out=${TRACE_TO:-/dev/null} prepare=(true)
     shift 3
+    [[ -n ${FRESH:-} ]] && prepare=(rm -f -- $FRESH)
     if command -v hyperfine >/dev/null; then
         # One string for hyperfine's -N: the words are plain (no spaces or quotes).
         timeout 1200 hyperfine --style basic -N --warmup "$warmup" --runs "$runs" \
-            --output "$out" --export-json "$WORK/$name.json" "$*" >&2
+            --prepare "${prepare[*]}" --output "$out" --export-json "$WORK/$name.json" "$*" >&2
         python3 -c 'import json,sys; [print(t) for t in json.load(open(sys.argv[1]))["results"][0]["times"]]' \
             "$WORK/$name.json" > "$WORK/$name.times"
         # The mean CPU time of the process (user + system), as hyperfine measured it.
         python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["results"][0]; print(r["user"] + r["system"])' \
             "$WORK/$name.json" > "$WORK/$name.cpu"
     else
-        for ((i = 0; i < warmup; i++)); do timeout 300 "$@" >"$out" 2>/dev/null; done
+        for ((i = 0; i < warmup; i++)); do "${prepare[@]}"; timeout 300 "$@" >"$out" 2>/dev/null; done
         : > "$WORK/$name.times"
         for ((i = 0; i < runs; i++)); do
             local t0 t1
+            "${prepare[@]}"
             t0=$(date +%s.%N)
             timeout 300 "$@" >"$out" 2>/dev/null
             t1=$(date +%s.%N)
@@ -150,27 +153,35 @@ time_runs fs_small_resolve "$runs_small" 3 "${FS[@]}" "$URL/" "${TUN_ARGS[@]}" \
 time_runs curl_small "$runs_small" 3 "${CURL[@]}" -o /dev/null "$URL/"
 
 say "64 MiB download: $URL/files/64M.bin to a file (${runs_large} runs each)"
-time_runs fs_large "$runs_large" 1 "${FS[@]}" "$URL/files/64M.bin" "${TUN_ARGS[@]}" -o "$WORK/fs-64M.bin"
+# Fresh files: each run's output file is removed just before it. On a VM whose balloon
+# reports free pages to the host (Firecracker, this machine), pages freed more than a
+# moment ago are given back and cost a host fault on their next use. curl truncates its
+# file when it opens it and reuses those pages at once; fetchscope writes FILE.part and
+# renames it over FILE at the end (so a failed fetch never destroys FILE), which frees the
+# old pages only then: a series of overwrites would charge it ~0.1-0.2 s of page faults
+# per 64 MiB that curl does not pay. Removing both files first gives both the same pages.
+export FRESH
+FRESH="$WORK/fs-64M.bin" time_runs fs_large "$runs_large" 1 "${FS[@]}" "$URL/files/64M.bin" "${TUN_ARGS[@]}" -o "$WORK/fs-64M.bin"
 check_file "$WORK/fs-64M.bin" www/files/64M.bin
-time_runs curl_large "$runs_large" 1 "${CURL[@]}" -o "$WORK/curl-64M.bin" "$URL/files/64M.bin"
+FRESH="$WORK/curl-64M.bin" time_runs curl_large "$runs_large" 1 "${CURL[@]}" -o "$WORK/curl-64M.bin" "$URL/files/64M.bin"
 check_file "$WORK/curl-64M.bin" www/files/64M.bin
 rm -f "$WORK/fs-64M.bin"
 
 say "64 MiB download with its trace kept: text to a file, --json to a file, --pcap"
-TRACE_TO=$WORK/trace.txt time_runs fs_large_text "$runs_large" 1 "${FS[@]}" "$URL/files/64M.bin" \
+FRESH="$WORK/fs-64M.bin" TRACE_TO=$WORK/trace.txt time_runs fs_large_text "$runs_large" 1 "${FS[@]}" "$URL/files/64M.bin" \
     "${TUN_ARGS[@]}" -o "$WORK/fs-64M.bin"
 check_file "$WORK/fs-64M.bin" www/files/64M.bin
 # The packets fetchscope received, from the trace's summary line ("N packets sent, M received").
 rx_large=$(grep -o '[0-9]* received' "$WORK/trace.txt" | tail -1 | cut -d' ' -f1)
-TRACE_TO=$WORK/trace.ndjson time_runs fs_large_json "$runs_large" 1 "${FS[@]}" "$URL/files/64M.bin" \
+FRESH="$WORK/fs-64M.bin" TRACE_TO=$WORK/trace.ndjson time_runs fs_large_json "$runs_large" 1 "${FS[@]}" "$URL/files/64M.bin" \
     "${TUN_ARGS[@]}" -o "$WORK/fs-64M.bin" --json
 check_file "$WORK/fs-64M.bin" www/files/64M.bin
 grep -q '"type":"done"' "$WORK/trace.ndjson" || { echo "bench.sh: the --json trace has no done event" >&2; exit 1; }
-time_runs fs_large_pcap "$runs_large" 1 "${FS[@]}" "$URL/files/64M.bin" "${TUN_ARGS[@]}" \
+FRESH="$WORK/fs-64M.bin" time_runs fs_large_pcap "$runs_large" 1 "${FS[@]}" "$URL/files/64M.bin" "${TUN_ARGS[@]}" \
     -o "$WORK/fs-64M.bin" --pcap "$WORK/trace.pcapng"
 check_file "$WORK/fs-64M.bin" www/files/64M.bin
 # The same curl once more after these, so a drift of the machine shows as a change of curl.
-time_runs curl_large2 "$runs_large" 1 "${CURL[@]}" -o "$WORK/curl-64M.bin" "$URL/files/64M.bin"
+FRESH="$WORK/curl-64M.bin" time_runs curl_large2 "$runs_large" 1 "${CURL[@]}" -o "$WORK/curl-64M.bin" "$URL/files/64M.bin"
 TRACE_TO=$WORK/small.txt time_runs fs_small_text 3 1 "${FS[@]}" "$URL/" "${TUN_ARGS[@]}"
 rx_small=$(grep -o '[0-9]* received' "$WORK/small.txt" | tail -1 | cut -d' ' -f1)
 [[ $rx_large =~ ^[0-9]+$ && $rx_small =~ ^[0-9]+$ ]] ||
@@ -246,10 +257,10 @@ read -r idle_cpu idle_wall proc_cpu proc_wall <<< "$idle"
 say "built-in lab (no TUN)"
 LAB_FS=("$BIN" fetch --color never)
 time_runs lab_small "$runs_small" 3 "${LAB_FS[@]}"
-time_runs lab_16m "$runs_large" 1 "${LAB_FS[@]}" "https://www.example.test/bytes/16777216" -o "$WORK/lab-16M.bin"
+FRESH="$WORK/lab-16M.bin" time_runs lab_16m "$runs_large" 1 "${LAB_FS[@]}" "https://www.example.test/bytes/16777216" -o "$WORK/lab-16M.bin"
 [[ $(stat -c %s "$WORK/lab-16M.bin") == 16777216 ]] || { echo "bench.sh: the lab's 16 MiB body is short" >&2; exit 1; }
 rm -f "$WORK/lab-16M.bin"
-TRACE_TO=$WORK/lab-trace.txt time_runs lab_64m "$runs_large" 1 "${LAB_FS[@]}" \
+FRESH="$WORK/lab-64M.bin" TRACE_TO=$WORK/lab-trace.txt time_runs lab_64m "$runs_large" 1 "${LAB_FS[@]}" \
     "https://www.example.test/bytes/67108864" -o "$WORK/lab-64M.bin"
 [[ $(stat -c %s "$WORK/lab-64M.bin") == 67108864 ]] || { echo "bench.sh: the lab's 64 MiB body is short" >&2; exit 1; }
 rm -f "$WORK/lab-64M.bin" "$WORK/lab-trace.txt"

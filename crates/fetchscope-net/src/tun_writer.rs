@@ -8,20 +8,30 @@
 //! The writer thread takes that work off the packet path: [`TunWriter::send`] copies the
 //! packet into a reused buffer and queues it; the thread writes the packets in order.
 //!
+//! A late ACK is worse than a slow one: when both cores are busy the thread may wait for
+//! a CPU, and a server that hears nothing for a few milliseconds retransmits (Linux's
+//! tail loss probe), data the stack already has. So once [`INLINE_AFTER`] packets wait,
+//! or the thread has not taken the oldest within [`INLINE_AGE`], the fetch's own thread
+//! writes everything queued itself, in order (one lock makes sure only one thread
+//! writes at a time).
+//!
 //! The packet is sent when it is queued, as far as the stack and the trace are concerned
 //! (a NIC's transmit queue is no different). A write that fails is reported by the next
 //! call of [`TunWriter::send`] or [`TunWriter::take_error`].
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tun_tap::Iface;
 
-/// Packets that may wait for the thread before [`TunWriter::send`] waits for it.
-const QUEUE: usize = 256;
+/// Packets that may wait for the thread before the fetch's thread writes them itself.
+pub(crate) const INLINE_AFTER: usize = 16;
+/// How long the oldest packet may wait for the thread before the fetch's thread writes.
+pub(crate) const INLINE_AGE: Duration = Duration::from_micros(500);
 
 /// Why a queued write failed, for the owner to turn into its error.
 #[derive(Debug)]
@@ -34,9 +44,26 @@ pub(crate) enum WriteFailure {
     Other(io::Error),
 }
 
-/// What the thread and the owner share.
+/// Packets waiting to be written, and buffers to reuse.
 #[derive(Debug, Default)]
+struct Queue {
+    packets: VecDeque<Vec<u8>>,
+    /// When the oldest waiting packet was queued.
+    oldest: Option<Instant>,
+    free: Vec<Vec<u8>>,
+    /// The owner is gone: write what is left and end.
+    closed: bool,
+}
+
+/// What the thread and the owner share.
+#[derive(Debug)]
 struct Shared {
+    iface: Arc<Iface>,
+    queue: Mutex<Queue>,
+    /// Signalled when a packet is queued or the owner hangs up.
+    queued: Condvar,
+    /// Held by whoever writes, so the packets go out in order.
+    writing: Mutex<()>,
     /// Packets dropped because the device's queue was full.
     dropped: AtomicU64,
     /// The first failed write, until the owner takes it.
@@ -46,9 +73,6 @@ struct Shared {
 /// The owner's side of the writer thread.
 #[derive(Debug)]
 pub(crate) struct TunWriter {
-    packets: Option<SyncSender<Vec<u8>>>,
-    /// Buffers the thread has written, coming back for reuse.
-    free: Receiver<Vec<u8>>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
@@ -56,38 +80,52 @@ pub(crate) struct TunWriter {
 impl TunWriter {
     /// Starts the thread over `iface`, named after the device.
     pub(crate) fn start(iface: Arc<Iface>, name: &str) -> io::Result<TunWriter> {
-        let (packets, queue) = sync_channel::<Vec<u8>>(QUEUE);
-        let (free_tx, free) = sync_channel::<Vec<u8>>(QUEUE + 2);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            iface,
+            queue: Mutex::new(Queue::default()),
+            queued: Condvar::new(),
+            writing: Mutex::new(()),
+            dropped: AtomicU64::new(0),
+            failure: Mutex::new(None),
+        });
         let theirs = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name(format!("tun-write-{name}"))
-            .spawn(move || write_loop(&iface, &queue, &free_tx, &theirs))?;
+            .spawn(move || write_loop(&theirs))?;
         Ok(TunWriter {
-            packets: Some(packets),
-            free,
             shared,
             thread: Some(thread),
         })
     }
 
-    /// Queues `packet` for writing; an earlier write's failure is returned instead.
+    /// Queues `packet` for writing (or writes it and what waits, when the thread is
+    /// behind); an earlier write's failure is returned instead.
     pub(crate) fn send(&mut self, packet: &[u8]) -> Result<(), WriteFailure> {
         if let Some(f) = self.take_error() {
             return Err(f);
         }
-        let mut buf = self.free.try_recv().unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(packet);
-        let Some(packets) = &self.packets else {
-            return Err(gone());
+        let behind = {
+            let Ok(mut q) = self.shared.queue.lock() else {
+                return Err(gone());
+            };
+            let mut buf = q.free.pop().unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(packet);
+            q.packets.push_back(buf);
+            let now = Instant::now();
+            let oldest = *q.oldest.get_or_insert(now);
+            q.packets.len() >= INLINE_AFTER || now.duration_since(oldest) >= INLINE_AGE
         };
-        match packets.try_send(buf) {
-            Ok(()) => Ok(()),
-            // The thread is behind: wait for room, as a write would have waited.
-            Err(TrySendError::Full(buf)) => packets.send(buf).map_err(|_| gone()),
-            Err(TrySendError::Disconnected(_)) => Err(self.take_error().unwrap_or_else(gone)),
+        if behind {
+            // Write them here, unless the thread is writing right now (then it will).
+            if let Ok(guard) = self.shared.writing.try_lock() {
+                drain(&self.shared);
+                drop(guard);
+            }
+        } else {
+            self.shared.queued.notify_one();
         }
+        self.take_error().map_or(Ok(()), Err)
     }
 
     /// The first write that failed since the last call, if any.
@@ -105,28 +143,62 @@ impl Drop for TunWriter {
     /// Every queued packet is written before the device may close (the last ACK of a
     /// fetch is among them).
     fn drop(&mut self) {
-        drop(self.packets.take());
+        if let Ok(mut q) = self.shared.queue.lock() {
+            q.closed = true;
+        }
+        self.shared.queued.notify_one();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-/// The thread ended early (a panic): what [`TunWriter::send`] says then.
+/// A poisoned lock (a panic while writing): what [`TunWriter::send`] says then.
 fn gone() -> WriteFailure {
     WriteFailure::Other(io::Error::other("the TUN writer thread ended early"))
 }
 
-/// The thread: write each packet in order, hand the buffer back; stop at the first
-/// failure other than a full queue, or when the owner hangs up.
-fn write_loop(
-    iface: &Iface,
-    queue: &Receiver<Vec<u8>>,
-    free: &SyncSender<Vec<u8>>,
-    shared: &Shared,
-) {
-    while let Ok(buf) = queue.recv() {
-        let failure = match iface.send(&buf) {
+/// The thread: wait for packets, write them in order; end when the owner hangs up.
+fn write_loop(shared: &Shared) {
+    loop {
+        {
+            let Ok(mut q) = shared.queue.lock() else {
+                return;
+            };
+            while q.packets.is_empty() && !q.closed {
+                q = match shared.queued.wait(q) {
+                    Ok(q) => q,
+                    Err(_) => return,
+                };
+            }
+            if q.packets.is_empty() && q.closed {
+                return;
+            }
+        }
+        let Ok(guard) = shared.writing.lock() else {
+            return;
+        };
+        drain(shared);
+        drop(guard);
+    }
+}
+
+/// Writes every queued packet, in order (the caller holds `writing`). After a failure
+/// other than a full queue, the rest is thrown away: the owner hears of the failure.
+fn drain(shared: &Shared) {
+    loop {
+        let buf = {
+            let Ok(mut q) = shared.queue.lock() else {
+                return;
+            };
+            let Some(buf) = q.packets.pop_front() else {
+                q.oldest = None;
+                return;
+            };
+            q.oldest = q.packets.front().map(|_| Instant::now());
+            buf
+        };
+        let failure = match shared.iface.send(&buf) {
             Ok(_) => None,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 // A full queue drops the packet, as a NIC would; TCP retransmits.
@@ -138,7 +210,15 @@ fn write_loop(
             Err(e) if e.raw_os_error() == Some(libc::EIO) => Some(WriteFailure::Down(e)),
             Err(e) => Some(WriteFailure::Other(e)),
         };
-        let _ = free.try_send(buf);
+        if let Ok(mut q) = shared.queue.lock() {
+            if q.free.len() < INLINE_AFTER * 2 {
+                q.free.push(buf);
+            }
+            if failure.is_some() {
+                q.packets.clear();
+                q.oldest = None;
+            }
+        }
         if let Some(f) = failure {
             if let Ok(mut slot) = shared.failure.lock() {
                 slot.get_or_insert(f);
