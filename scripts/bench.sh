@@ -172,7 +172,7 @@ FRESH="$WORK/fs-64M.bin" TRACE_TO=$WORK/trace.txt time_runs fs_large_text "$runs
     "${TUN_ARGS[@]}" -o "$WORK/fs-64M.bin"
 check_file "$WORK/fs-64M.bin" www/files/64M.bin
 # The packets fetchscope received, from the trace's summary line ("N packets sent, M received").
-rx_large=$(grep -o '[0-9]* received' "$WORK/trace.txt" | tail -1 | cut -d' ' -f1)
+rx_large=$(grep -o 'packets sent, [0-9]* received' "$WORK/trace.txt" | tail -1 | cut -d' ' -f3)
 FRESH="$WORK/fs-64M.bin" TRACE_TO=$WORK/trace.ndjson time_runs fs_large_json "$runs_large" 1 "${FS[@]}" "$URL/files/64M.bin" \
     "${TUN_ARGS[@]}" -o "$WORK/fs-64M.bin" --json
 check_file "$WORK/fs-64M.bin" www/files/64M.bin
@@ -183,7 +183,7 @@ check_file "$WORK/fs-64M.bin" www/files/64M.bin
 # The same curl once more after these, so a drift of the machine shows as a change of curl.
 FRESH="$WORK/curl-64M.bin" time_runs curl_large2 "$runs_large" 1 "${CURL[@]}" -o "$WORK/curl-64M.bin" "$URL/files/64M.bin"
 TRACE_TO=$WORK/small.txt time_runs fs_small_text 3 1 "${FS[@]}" "$URL/" "${TUN_ARGS[@]}"
-rx_small=$(grep -o '[0-9]* received' "$WORK/small.txt" | tail -1 | cut -d' ' -f1)
+rx_small=$(grep -o 'packets sent, [0-9]* received' "$WORK/small.txt" | tail -1 | cut -d' ' -f3)
 [[ $rx_large =~ ^[0-9]+$ && $rx_small =~ ^[0-9]+$ ]] ||
     { echo "bench.sh: no packet counts in the traces ($rx_large, $rx_small)" >&2; exit 1; }
 rm -f "$WORK/fs-64M.bin" "$WORK/curl-64M.bin" "$WORK/trace.txt" "$WORK/trace.ndjson" "$WORK/trace.pcapng"

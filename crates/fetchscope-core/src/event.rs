@@ -117,7 +117,7 @@ pub struct PacketEvent {
     /// The phase the fetch was in when the packet crossed the device.
     pub phase: Phase,
     /// One line for people.
-    pub summary: String,
+    pub summary: fetchscope_wire::InlineText,
     /// Sequence number of the packet in this fetch, from 1.
     pub number: u64,
     /// The decoded layers.

@@ -78,7 +78,7 @@ mod tests {
             t_us: 812,
             dir: Direction::Tx,
             len: packet.len(),
-            summary: d.summary(),
+            summary: d.summary().to_string(),
             dissection: &d,
         };
         let json = serde_json::to_value(&event).expect("serialises");

@@ -39,6 +39,7 @@ pub mod seq;
 mod stream;
 mod summary;
 mod tcp;
+mod text;
 mod tls;
 mod udp;
 
@@ -51,6 +52,7 @@ pub use icmp::IcmpLayer;
 pub use ip::IpLayer;
 pub use problem::{DecodeProblem, Layer};
 pub use tcp::{TcpAnalysis, TcpFlags, TcpLayer, TcpOptions, TcpSpace};
+pub use text::{INLINE_TEXT, InlineText};
 pub use tls::keylog::key_log_line;
 pub use tls::record::TlsRecord;
 pub use udp::UdpLayer;

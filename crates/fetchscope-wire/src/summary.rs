@@ -6,6 +6,7 @@ use crate::dissection::Dissection;
 use crate::dns::{DnsFlags, DnsLayer};
 use crate::problem::DecodeProblem;
 use crate::tcp::{TcpFlags, TcpLayer};
+use crate::text::InlineText;
 use crate::tls::record::TlsRecord;
 
 impl Dissection {
@@ -13,16 +14,19 @@ impl Dissection {
     /// `DNS answer 0x1267 A www.example.test → 10.88.0.1 (ttl 300)` or
     /// `[PSH, ACK] seq=1 ack=1 win=65535 len=254 · ClientHello sni=www.example.test alpn=http/1.1`.
     /// TCP analysis labels and problems follow in parentheses.
-    pub fn summary(&self) -> String {
+    ///
+    /// The line is an [`InlineText`]: it runs for every packet, and a typical line needs
+    /// no heap allocation.
+    pub fn summary(&self) -> InlineText {
+        let mut line = InlineText::new();
         let Some(ip) = &self.ip else {
-            return match self.problems.first() {
-                Some(p) => malformed_lead(p),
-                None => "empty packet".into(),
-            };
+            match self.problems.first() {
+                Some(p) => line.push_str(&malformed_lead(p)),
+                None => line.push_str("empty packet"),
+            }
+            return line;
         };
-        let mut line = if let Some(tcp) = &self.tcp {
-            // One buffer for the whole line: this runs for every packet.
-            let mut line = String::with_capacity(128);
+        if let Some(tcp) = &self.tcp {
             write_tcp_part(&mut line, tcp);
             let mut tls = tls_parts(&self.tls).into_iter();
             if let Some(first) = tls.next() {
@@ -41,30 +45,36 @@ impl Dissection {
                 line.push_str(" · ");
                 line.push_str(&h.line);
             }
-            line
         } else if let Some(udp) = &self.udp {
             match &self.dns {
-                Some(dns) => dns_part(dns),
-                None => format!("UDP {} → {} len={}", udp.src_port, udp.dst_port, udp.len),
+                Some(dns) => line.push_str(&dns_part(dns)),
+                None => {
+                    let _ = write!(
+                        line,
+                        "UDP {} → {} len={}",
+                        udp.src_port, udp.dst_port, udp.len
+                    );
+                }
             }
         } else if let Some(icmp) = &self.icmp {
             let family = if ip.version == 4 { "ICMP" } else { "ICMPv6" };
-            match &icmp.quoted {
-                Some(q) => format!("{family} {} for {q}", icmp.name),
-                None => format!("{family} {}", icmp.name),
-            }
+            let _ = match &icmp.quoted {
+                Some(q) => write!(line, "{family} {} for {q}", icmp.name),
+                None => write!(line, "{family} {}", icmp.name),
+            };
         } else {
             let family = if ip.version == 4 { "IPv4" } else { "IPv6" };
-            match &ip.fragment {
-                Some(f) => format!(
+            let _ = match &ip.fragment {
+                Some(f) => write!(
+                    line,
                     "{family} fragment offset={}{} proto {}",
                     f.offset,
                     if f.more { " more" } else { "" },
                     ip.protocol
                 ),
-                None => format!("{family} {} len={}", ip.protocol, ip.len),
-            }
-        };
+                None => write!(line, "{family} {} len={}", ip.protocol, ip.len),
+            };
+        }
         if let Some(tcp) = &self.tcp
             && let Some((first, rest)) = tcp.analysis.split_first()
         {
@@ -94,7 +104,7 @@ fn malformed_lead(problem: &DecodeProblem) -> String {
 
 /// The TCP part: flags in Wireshark's order ("[SYN, ACK]", "[FIN, PSH, ACK]"), numbers,
 /// options, written to `s`.
-fn write_tcp_part(s: &mut String, tcp: &TcpLayer) {
+fn write_tcp_part(s: &mut InlineText, tcp: &TcpLayer) {
     let _ = write!(s, "[{}] seq={}", tcp.flags, tcp.seq);
     if tcp.flags.contains(TcpFlags::ACK) {
         let _ = write!(s, " ack={}", tcp.ack);

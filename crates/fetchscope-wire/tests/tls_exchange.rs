@@ -157,7 +157,7 @@ fn decrypted_exchange() {
     );
 
     // Summaries name what a person wants to see.
-    let lines: Vec<String> = ds.iter().map(Dissection::summary).collect();
+    let lines: Vec<String> = ds.iter().map(|d| d.summary().to_string()).collect();
     let joined = lines.join("\n");
     assert!(
         joined.contains("ClientHello sni=www.example.test alpn=http/1.1"),
@@ -263,7 +263,7 @@ fn fallback_labels_without_secrets() {
             .all(|r| r.inner == Some("application_data"))
     );
     assert!(recs.iter().all(|r| r.http.is_none() && r.app_len.is_none()));
-    let joined: String = ds.iter().map(|d| d.summary() + "\n").collect();
+    let joined: String = ds.iter().map(|d| d.summary().to_string() + "\n").collect();
     assert!(joined.contains("encrypted handshake"), "{joined}");
     assert!(joined.contains("B (encrypted)"), "{joined}");
 }
