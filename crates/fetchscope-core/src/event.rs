@@ -74,8 +74,13 @@ impl fmt::Display for Phase {
 }
 
 /// What an [`Event`] reports. Serialised with a `type` field as in the `--json` contract.
+///
+/// The packet variant is held inline although it is the largest (about 800 bytes): it is
+/// by far the most common event, and a box would be a heap allocation for every packet
+/// (issue 13). An event is moved a few times between the stack and a renderer.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)]
 pub enum EventKind {
     /// A new phase began.
     Phase {
@@ -83,7 +88,7 @@ pub enum EventKind {
         phase: Phase,
     },
     /// A packet crossed the stack's device.
-    Packet(Box<PacketEvent>),
+    Packet(PacketEvent),
     /// The TCP socket changed state.
     TcpState(TcpStateChange),
     /// A DNS query was sent, answered, retried or an answer ignored.

@@ -684,7 +684,7 @@ impl OsFetch {
                     self.account_tcp(t_us, &ev);
                     self.queue.push_back(Event {
                         t_us,
-                        kind: EventKind::Packet(Box::new(ev)),
+                        kind: EventKind::Packet(ev),
                     });
                 }
             }

@@ -9,8 +9,10 @@
 
 use fetchscope_core::EventKind;
 
-/// Something that happened, waiting for its turn in the stream.
+/// Something that happened, waiting for its turn in the stream. (Events are rare and
+/// short-lived here; an event kind is as large as a packet event, see [`EventKind`].)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Item<P> {
     /// A captured packet, at the kernel's time stamp (µs since the run's start).
     Packet(u64, P),

@@ -1,6 +1,6 @@
 //! The one-line summary of a [`Dissection`], for people.
 
-use std::fmt::Write as _;
+use std::fmt::Write;
 
 use crate::dissection::Dissection;
 use crate::dns::{DnsFlags, DnsLayer};
@@ -28,15 +28,7 @@ impl Dissection {
         };
         if let Some(tcp) = &self.tcp {
             write_tcp_part(&mut line, tcp);
-            let mut tls = tls_parts(&self.tls).into_iter();
-            if let Some(first) = tls.next() {
-                line.push_str(" · ");
-                line.push_str(&first);
-                for part in tls {
-                    line.push_str(", ");
-                    line.push_str(&part);
-                }
-            }
+            write_tls_parts(&mut line, &self.tls);
             if let Some(dns) = &self.dns {
                 line.push_str(" · ");
                 line.push_str(&dns_part(dns));
@@ -159,6 +151,33 @@ fn dns_part(dns: &DnsLayer) -> String {
 }
 
 /// One part per record, with runs of protected handshake records merged.
+/// The TLS parts after " · ", joined by ", ". Records of application data (the records
+/// of a transfer) are written straight into the line; others go through [`tls_parts`].
+fn write_tls_parts(line: &mut InlineText, records: &[TlsRecord]) {
+    let app_data =
+        |r: &TlsRecord| r.alert.is_none() && r.encrypted && r.inner == Some("application_data");
+    if records.iter().all(app_data) {
+        for (i, r) in records.iter().enumerate() {
+            line.push_str(if i == 0 { " · " } else { ", " });
+            write_app_data(line, r);
+        }
+        return;
+    }
+    for (i, part) in tls_parts(records).iter().enumerate() {
+        line.push_str(if i == 0 { " · " } else { ", " });
+        line.push_str(part);
+    }
+}
+
+/// "application data 16384 B", with the HTTP start line it begins with, if any.
+fn write_app_data(out: &mut impl Write, r: &TlsRecord) {
+    let _ = match (r.app_len, &r.http) {
+        (Some(n), Some(line)) => write!(out, "application data {n} B ({line})"),
+        (Some(n), None) => write!(out, "application data {n} B"),
+        _ => write!(out, "application data {} B (encrypted)", r.length),
+    };
+}
+
 fn tls_parts(records: &[TlsRecord]) -> Vec<String> {
     let mut parts = Vec::new();
     let mut run: Option<(bool, Vec<String>, usize)> = None;
@@ -205,11 +224,11 @@ fn tls_part(r: &TlsRecord) -> String {
     match (r.record, r.encrypted, r.inner) {
         ("change_cipher_spec", false, _) => "ChangeCipherSpec".into(),
         ("handshake", false, _) => handshake_messages(r),
-        (_, true, Some("application_data")) => match (r.app_len, &r.http) {
-            (Some(n), Some(line)) => format!("application data {n} B ({line})"),
-            (Some(n), None) => format!("application data {n} B"),
-            _ => format!("application data {} B (encrypted)", r.length),
-        },
+        (_, true, Some("application_data")) => {
+            let mut s = String::new();
+            write_app_data(&mut s, r);
+            s
+        }
         (_, true, Some("alert")) => "encrypted alert".into(),
         ("heartbeat", ..) => "heartbeat".into(),
         (kind, ..) => format!("TLS {kind} {} B", r.length),

@@ -121,7 +121,7 @@ fn replay(
         let ev = pipeline.event(p.dir, p.data.clone(), p.phase, layers, None, Vec::new());
         let e = Event {
             t_us: p.t_us,
-            kind: EventKind::Packet(Box::new(ev)),
+            kind: EventKind::Packet(ev),
         };
         let _ = text.event(&e);
         let _ = json.event(&e);

@@ -27,7 +27,8 @@ impl<L: Link> SessionDriver for Fetch<L> {
                 conn.retransmissions_before = sent_again;
             }
         }
-        self.pending.push(Pending::Event(stack_time(t), kind));
+        self.pending
+            .push(Pending::Event(stack_time(t), Box::new(kind)));
     }
 
     fn command(&mut self, command: SessionCommand) -> Result<(), FetchError> {

@@ -23,8 +23,10 @@ mod teardown;
 
 pub use snapshot::{HttpSnapshot, Snapshot, TcpDerived, TcpExposed, TcpSnapshot, TlsSnapshot};
 
-/// What [`Fetch::poll_event`] found.
+/// What [`Fetch::poll_event`] found. (An event is large, a packet held inline: see
+/// [`EventKind`].)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Poll {
     /// The next event.
     Event(Event),
@@ -71,7 +73,8 @@ fn stack_time(t: fetchscope_core::Instant) -> Instant {
 /// the step, once the TLS secrets they need are known.
 enum Pending {
     Frame(Frame, Phase),
-    Event(Instant, EventKind),
+    /// An event other than a packet's (rare: boxed, so the many frames stay small).
+    Event(Instant, Box<EventKind>),
 }
 
 /// The fetch machine. Create it with [`Fetch::new`], then pull [`Fetch::next_event`]
@@ -330,7 +333,7 @@ impl<L: Link> Fetch<L> {
 
     fn emit(&mut self, kind: EventKind) {
         let now = self.now();
-        self.pending.push(Pending::Event(now, kind));
+        self.pending.push(Pending::Event(now, Box::new(kind)));
     }
 
     // ---------------------------------------------------------------- step
@@ -477,7 +480,7 @@ impl<L: Link> Fetch<L> {
             self.pending.push(Pending::Frame(f, self.session.phase()));
             if let Some(text) = too_big {
                 self.pending
-                    .push(Pending::Event(t, EventKind::Note { text }));
+                    .push(Pending::Event(t, Box::new(EventKind::Note { text })));
             }
         }
         self.frames = frames;
@@ -543,6 +546,7 @@ impl<L: Link> Fetch<L> {
         for p in pending.drain(..) {
             match p {
                 Pending::Event(t, kind) => {
+                    let kind = *kind;
                     let t_us = self.t_us(t);
                     self.queue_event(Event { t_us, kind });
                 }
@@ -584,7 +588,7 @@ impl<L: Link> Fetch<L> {
                             .is_some_and(|t| t.analysis.contains(&TcpAnalysis::Retransmission));
                     self.queue_event(Event {
                         t_us,
-                        kind: EventKind::Packet(Box::new(ev)),
+                        kind: EventKind::Packet(ev),
                     });
                     if resent_by_peer {
                         let why = if self.paused_while_open {
