@@ -4,7 +4,7 @@
 use crate::error::DecodeError;
 use crate::http;
 use crate::problem::{DecodeProblem, Layer, malformed};
-use crate::tls::crypto::{RecordKey, Tls13Suite, split_inner};
+use crate::tls::crypto::{RecordKey, Tls13Suite, split_inner_len};
 use crate::tls::handshake::HandshakeBuffer;
 use crate::tls::hello::{self, Facts};
 use crate::tls::keylog::{ClientRandom, ConnSecrets, SecretStore};
@@ -88,8 +88,8 @@ impl TlsHalf {
 
 /// The result of trying to decrypt one record.
 enum Opened {
-    /// Decrypted: the TLSInnerPlaintext.
-    Plain(Vec<u8>),
+    /// Decrypted: the TLSInnerPlaintext is in the buffer given.
+    Plain,
     /// No secret known for this record.
     NoKey,
     /// Keys were known but none authenticated the record.
@@ -108,6 +108,8 @@ pub(crate) struct TlsConn {
     version: Option<u16>,
     /// The negotiated cipher suite.
     suite: Option<u16>,
+    /// Where records are decrypted (reused: a transfer's records need no new buffer).
+    plain: Vec<u8>,
 }
 
 impl TlsConn {
@@ -120,6 +122,7 @@ impl TlsConn {
             random: None,
             version: None,
             suite: None,
+            plain: Vec::new(),
         }
     }
 
@@ -312,11 +315,15 @@ impl TlsConn {
     ) {
         rec.encrypted = true;
         let epoch = self.halves.get(side).map_or(0, |h| h.epoch);
-        match self.open(side, raw, body, secrets) {
-            Opened::Plain(inner) => {
+        let mut plain = std::mem::take(&mut self.plain);
+        match self.open(side, raw, body, secrets, &mut plain) {
+            Opened::Plain => {
                 rec.decrypted = Some(true);
-                match split_inner(inner) {
-                    Some((kind, content)) => self.inner13(side, kind, &content, rec, problems),
+                match split_inner_len(&plain) {
+                    Some((kind, len)) => {
+                        let content = plain.get(..len).unwrap_or_default();
+                        self.inner13(side, kind, content, rec, problems);
+                    }
                     None => problems.push(malformed(
                         Layer::TlsRecord,
                         &DecodeError::field("inner content type", "missing (all padding)"),
@@ -336,6 +343,7 @@ impl TlsConn {
                 });
             }
         }
+        self.plain = plain;
         if self.client_side == Some(side) {
             // The client's first protected record ends its handshake (Finished), and the
             // server finished before it.
@@ -386,6 +394,7 @@ impl TlsConn {
         raw: &[u8; HEADER_LEN],
         body: &[u8],
         secrets: &SecretStore,
+        plain: &mut Vec<u8>,
     ) -> Opened {
         let client = self.client_side == Some(side);
         let suite = self.suite.and_then(Tls13Suite::from_id);
@@ -400,14 +409,14 @@ impl TlsConn {
         let mut tried = false;
         let current = (half.epoch, half.seq);
         for (epoch, seq) in [current, (half.epoch.saturating_add(1), 0)] {
-            let plain = match half.key(epoch, client, &suite, known) {
+            let opened = match half.key(epoch, client, &suite, known) {
                 Some(key) => {
                     tried = true;
-                    key.open(seq, raw, body)
+                    key.open_into(seq, raw, body, plain)
                 }
-                None => None,
+                None => false,
             };
-            if let Some(plain) = plain {
+            if opened {
                 if epoch != half.epoch {
                     half.hs.clear();
                     if epoch > EPOCH_HANDSHAKE {
@@ -416,7 +425,7 @@ impl TlsConn {
                 }
                 half.epoch = epoch;
                 half.seq = seq.saturating_add(1);
-                return Opened::Plain(plain);
+                return Opened::Plain;
             }
         }
         half.seq = half.seq.saturating_add(1);

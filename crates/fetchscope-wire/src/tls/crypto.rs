@@ -108,23 +108,34 @@ impl RecordKey {
     /// Decrypts one record body (`TLSCiphertext.encrypted_record`) with record sequence
     /// number `seq`; the 5-byte record header is the additional data. Returns the
     /// `TLSInnerPlaintext`, or `None` when authentication fails.
+    #[cfg(test)]
     pub fn open(&self, seq: u64, header: &[u8; 5], body: &[u8]) -> Option<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.open_into(seq, header, body, &mut buf).then_some(buf)
+    }
+
+    /// Like [`RecordKey::open`], into `buf` (cleared first; its room is reused, so a
+    /// transfer's records need no new buffer each). True when the record authenticated.
+    pub fn open_into(&self, seq: u64, header: &[u8; 5], body: &[u8], buf: &mut Vec<u8>) -> bool {
         let mut nonce = self.iv;
         for (n, s) in nonce.iter_mut().skip(IV_LEN - 8).zip(seq.to_be_bytes()) {
             *n ^= s;
         }
-        let mut buf = body.to_vec();
-        let plain = self
-            .key
-            .open_in_place(
-                aead::Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(header),
-                &mut buf,
-            )
-            .ok()?;
-        let len = plain.len();
-        buf.truncate(len);
-        Some(buf)
+        buf.clear();
+        buf.extend_from_slice(body);
+        let opened = self.key.open_in_place(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::from(header),
+            buf,
+        );
+        match opened {
+            Ok(plain) => {
+                let len = plain.len();
+                buf.truncate(len);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Encrypts like a TLS 1.3 sender would; used by tests to build records.
@@ -146,13 +157,11 @@ impl RecordKey {
     }
 }
 
-/// Splits a `TLSInnerPlaintext` into content type and content (RFC 8446 §5.2): the type is
-/// the last non-zero byte; zeros after it are padding.
-pub(crate) fn split_inner(mut inner: Vec<u8>) -> Option<(u8, Vec<u8>)> {
+/// Splits a `TLSInnerPlaintext` (RFC 8446 §5.2) into its content type and the length of
+/// its content: the type is the last non-zero byte; zeros after it are padding.
+pub(crate) fn split_inner_len(inner: &[u8]) -> Option<(u8, usize)> {
     let last = inner.iter().rposition(|&b| b != 0)?;
-    let kind = *inner.get(last)?;
-    inner.truncate(last);
-    Some((kind, inner))
+    Some((*inner.get(last)?, last))
 }
 
 #[cfg(test)]
@@ -203,11 +212,8 @@ mod tests {
 
     #[test]
     fn inner_plaintext() {
-        assert_eq!(
-            split_inner(b"abc\x17\0\0".to_vec()),
-            Some((23, b"abc".to_vec()))
-        );
-        assert_eq!(split_inner(vec![0, 0]), None);
-        assert_eq!(split_inner(vec![]), None);
+        assert_eq!(split_inner_len(b"abc\x17\0\0"), Some((23, 3)));
+        assert_eq!(split_inner_len(&[0, 0]), None);
+        assert_eq!(split_inner_len(&[]), None);
     }
 }
