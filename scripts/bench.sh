@@ -123,6 +123,8 @@ time_runs() {
         # The mean CPU time of the process (user + system), as hyperfine measured it.
         python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["results"][0]; print(r["user"] + r["system"])' \
             "$WORK/$name.json" > "$WORK/$name.cpu"
+        python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["results"][0]; print(r["user"])' \
+            "$WORK/$name.json" > "$WORK/$name.user"
     else
         for ((i = 0; i < warmup; i++)); do "${prepare[@]}"; timeout 300 "$@" >"$out" 2>/dev/null; done
         : > "$WORK/$name.times"
@@ -288,6 +290,11 @@ def cpu_s(name):
 def cpu(name):
     c = cpu_s(name)
     return "–" if c is None else ms(c)
+def user_s(name):
+    try:
+        return float(open(f"{work}/{name}.user").read())
+    except OSError:
+        return None
 mib = 1024 * 1024
 fs_s, fs_sr, cu_s = med("fs_small"), med("fs_small_resolve"), med("curl_small")
 fs_l, cu_l = med("fs_large"), med("curl_large")
@@ -306,6 +313,8 @@ def traced(name, what):
 # beyond the small page's, over the packets beyond the small page's).
 c_large, c_small = cpu_s("fs_large_text"), cpu_s("fs_small_text")
 per_packet = c_large / rx_large * 1e6 if c_large else float("nan")
+u_large = user_s("fs_large_text")
+per_packet_user = u_large / rx_large * 1e6 if u_large else float("nan")
 bulk = (c_large - c_small) / (rx_large - rx_small) * 1e6 if c_large and c_small else float("nan")
 rss_mib = rss_kib / 1024
 idle_share = idle_cpu / idle_wall
@@ -324,6 +333,7 @@ rows = [
     traced("fs_large_pcap", "`--pcap FILE`"),
     ("64 MiB to a file, curl again after the traced runs", ms(med("curl_large2")), spread("curl_large2"), cpu("curl_large2"), ""),
     (f"CPU per received packet, text trace to a file ({rx_large} packets)", f"{per_packet:.1f} µs", "mean CPU ÷ packets", "", ""),
+    ("… of which in user space (fetchscope's own code and its crates)", f"{per_packet_user:.1f} µs", "mean user CPU ÷ packets", "", ""),
     (f"CPU per received packet in the bulk phase (beyond the small page's {rx_small})", f"{bulk:.1f} µs", "mean CPU ÷ packets", "", f"≤ 3 µs — {verdict(bulk <= 3)}"),
     ("peak RSS, fetchscope writing 64 MiB to a file", f"{rss_mib:.1f} MiB", "1 run", "", f"≤ 32 MiB — {verdict(rss_mib <= 32)}"),
     ("CPU while the server is silent, 5 s window (10 ms ticks)", f"{idle_cpu * 1000:.0f} ms in {idle_wall:.2f} s = {idle_share * 100:.2f} %", "1 run", "", f"≤ 2 % — {verdict(idle_share <= 0.02)}"),
