@@ -237,7 +237,7 @@ impl TunError {
 /// timeout in nanoseconds, so a sub-millisecond delay from smoltcp is slept as such rather
 /// than truncated to zero (which would spin) or rounded to a whole millisecond.
 ///
-/// [`Link::send`] queues the packet for a [writer thread](crate::tun_writer), which
+/// [`Link::send`] queues the packet for a writer thread (`tun_writer.rs`), which
 /// writes the packets in order (the kernel's work for each write happens there, off the
 /// packet path); without that thread it writes the packet itself. A full device queue
 /// drops the packet, as a NIC would (TCP retransmits); [`TunLink::dropped_sends`] counts

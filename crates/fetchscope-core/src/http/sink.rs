@@ -49,7 +49,7 @@ impl<W: Write> BodySink for WriteSink<W> {
 /// The fetch's body destination: a SHA-256 and a byte count of the decoded body, and
 /// maybe a file (`-o`) it is streamed to.
 ///
-/// The hashing and the writing happen on a [worker thread](super::body_worker) beside the
+/// The hashing and the writing happen on a worker thread (`http/body_worker.rs`) beside the
 /// fetch, so they cost the packet path nothing but a copy; when no thread can be started
 /// they happen inline.
 pub struct DigestSink {
