@@ -37,6 +37,14 @@ impl PacketPipeline {
         }
     }
 
+    /// Learns the records the TLS client decrypted, so decoding shows them without
+    /// decrypting them again.
+    pub fn learn_decrypted(&mut self, records: Vec<fetchscope_wire::DecryptedRecord>) {
+        for r in records {
+            self.dissector.add_decrypted_record(r);
+        }
+    }
+
     /// The secrets learned so far, as an NSS key log.
     pub fn key_log(&self) -> &str {
         &self.key_log

@@ -77,6 +77,13 @@ impl Dissector {
         self.secrets.add(label, client_random, secret);
     }
 
+    /// Learns that the TLS client already decrypted a record: it is shown from what the
+    /// client found, not decrypted a second time (when it is not known in time, the
+    /// dissector decrypts it itself).
+    pub fn add_decrypted_record(&mut self, record: crate::DecryptedRecord) {
+        self.secrets.add_decrypted(record);
+    }
+
     /// Every secret learned so far, as NSS key log text (for `--keylog` and the pcapng
     /// Decryption Secrets Block).
     pub fn key_log(&self) -> String {

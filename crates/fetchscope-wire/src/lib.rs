@@ -53,7 +53,7 @@ pub use ip::IpLayer;
 pub use problem::{DecodeProblem, Layer};
 pub use tcp::{TcpAnalysis, TcpFlags, TcpLayer, TcpOptions, TcpSpace};
 pub use text::{INLINE_TEXT, InlineText};
-pub use tls::keylog::key_log_line;
+pub use tls::keylog::{DecryptedRecord, key_log_line};
 pub use tls::record::TlsRecord;
 pub use udp::UdpLayer;
 
@@ -65,4 +65,10 @@ pub enum Direction {
     Tx,
     /// Received by the client stack.
     Rx,
+}
+
+/// The HTTP/1.x start line `bytes` begin with ("HTTP/1.1 200 OK", "GET / HTTP/1.1"), as a
+/// packet's summary shows it; `None` when they do not begin with one.
+pub fn http_start_line(bytes: &[u8]) -> Option<String> {
+    http::start_line(bytes)
 }

@@ -534,3 +534,65 @@ fn handshake_message_fragmented_across_records() {
         "{summary}"
     );
 }
+
+#[test]
+fn a_record_the_tls_client_already_decrypted_is_shown_from_its_report() {
+    let ex = tls_exchange(Options::default());
+    let packets = fetch_packets(&ex, SIZES);
+    // Where the server's "200 OK" record is in its stream (records counted from its
+    // first, the ServerHello's).
+    let mut plain = with_secrets(&ex);
+    let mut index = 0u64;
+    let mut found = None;
+    for (dir, p) in &packets {
+        let d = plain.dissect(*dir, p);
+        if *dir == Direction::Rx {
+            for r in &d.tls {
+                if r.http.as_deref() == Some("HTTP/1.1 200 OK") {
+                    found = Some((index, r.app_len));
+                }
+                index += 1;
+            }
+        }
+    }
+    let (index, app_len) = found.expect("the response record");
+    assert!(app_len.is_some_and(|n| n > 7));
+    // Told what the client found in that record (here made different, so the output
+    // shows which was used), the dissector shows that instead of decrypting it.
+    let random: [u8; 32] = ex.secrets[0].1.as_slice().try_into().expect("32 bytes");
+    let mut told = with_secrets(&ex);
+    told.add_decrypted_record(fetchscope_wire::DecryptedRecord {
+        client_random: random,
+        index,
+        len: 7,
+        http: Some("HTTP/1.1 299 Told".into()),
+    });
+    let ds = dissect_all(&mut told, &packets);
+    assert_no_problems(&ds);
+    let recs = records(&ds);
+    let shown = recs
+        .iter()
+        .find(|r| r.http.as_deref() == Some("HTTP/1.1 299 Told"))
+        .expect("the record as reported");
+    assert_eq!(shown.app_len, Some(7));
+    assert_eq!(shown.decrypted, Some(true));
+    assert_eq!(shown.inner, Some("application_data"));
+    // Every other record is decrypted as before, the request among them.
+    assert!(
+        recs.iter()
+            .any(|r| r.http.as_deref() == Some("GET / HTTP/1.1"))
+    );
+    assert!(
+        !recs
+            .iter()
+            .any(|r| r.http.as_deref() == Some("HTTP/1.1 200 OK"))
+    );
+    let closes = recs
+        .iter()
+        .filter(|r| r.alert.as_deref() == Some("close_notify"))
+        .count();
+    assert_eq!(
+        closes, 2,
+        "later records still decrypt: the sequence numbers kept count"
+    );
+}

@@ -504,6 +504,15 @@ impl Session {
         }
     }
 
+    /// Takes the application-data records the TLS client decrypted since the last call.
+    pub fn take_decrypted(&mut self) -> Vec<fetchscope_wire::DecryptedRecord> {
+        self.conn
+            .as_mut()
+            .and_then(|c| c.tls.as_mut())
+            .map(TlsClient::take_decrypted)
+            .unwrap_or_default()
+    }
+
     /// The TLS secrets learned since the last call (to decrypt the capture).
     pub fn take_secrets(&mut self) -> Vec<TlsSecret> {
         self.conn

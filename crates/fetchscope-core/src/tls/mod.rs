@@ -412,6 +412,12 @@ pub struct TlsClient {
     host: String,
     incoming: Vec<u8>,
     incoming_used: usize,
+    /// Records the server sent that rustls has consumed so far (the next one's number).
+    server_records: u64,
+    /// This round's application data: each record's content length and HTTP start line.
+    round_plain: Vec<(usize, Option<String>)>,
+    /// Records decrypted since [`TlsClient::take_decrypted`] was last called.
+    decrypted: Vec<fetchscope_wire::DecryptedRecord>,
     outgoing: Vec<u8>,
     pending_app: Vec<u8>,
     close_requested: bool,
@@ -466,6 +472,9 @@ impl TlsClient {
             host,
             incoming: vec![0; INCOMING_CAP],
             incoming_used: 0,
+            server_records: 0,
+            round_plain: Vec::new(),
+            decrypted: Vec::new(),
             outgoing: Vec::new(),
             pending_app: Vec::new(),
             close_requested: false,
@@ -674,6 +683,10 @@ impl TlsClient {
                     while let Some(rec) = rt.next_record() {
                         let rec =
                             rec.map_err(|e| TlsError::from_rustls(e, &self.host, self.trust))?;
+                        self.round_plain.push((
+                            rec.payload.len(),
+                            fetchscope_wire::http_start_line(rec.payload),
+                        ));
                         on_plaintext(rec.payload);
                     }
                 }
@@ -707,6 +720,7 @@ impl TlsClient {
                 }
                 _ => stop = true,
             }
+            self.note_decrypted(discard);
             self.discard(discard);
             if stop {
                 return Ok(());
@@ -715,6 +729,44 @@ impl TlsClient {
         Err(TlsError::Protocol(
             "TLS processing did not settle (too many steps)".into(),
         ))
+    }
+
+    /// Counts the server's records in the first `consumed` bytes of `incoming` (whole
+    /// records, as rustls discards them) and, when each was application data handed out
+    /// this round, notes what they held for the dissector, which then need not decrypt
+    /// them again. A round that also consumed other records (a NewSessionTicket, an
+    /// alert) notes nothing: which record held which data is not known then.
+    fn note_decrypted(&mut self, consumed: usize) {
+        let mut records = 0u64;
+        let mut at = 0usize;
+        while let Some(h) = self.incoming.get(at..at + 5).filter(|_| at < consumed) {
+            at += 5 + usize::from(u16::from_be_bytes([h[3], h[4]]));
+            records += 1;
+        }
+        let random = self
+            .observer
+            .with(|o| o.secrets.first().map(|s| s.client_random.clone()))
+            .and_then(|r| <[u8; 32]>::try_from(r).ok());
+        let plain = std::mem::take(&mut self.round_plain);
+        if let Some(random) = random
+            && records == plain.len() as u64
+        {
+            for (k, (len, http)) in plain.into_iter().enumerate() {
+                self.decrypted.push(fetchscope_wire::DecryptedRecord {
+                    client_random: random,
+                    index: self.server_records + k as u64,
+                    len,
+                    http,
+                });
+            }
+        }
+        self.server_records += records;
+    }
+
+    /// Takes the application-data records decrypted since the last call (for the
+    /// dissector: see [`fetchscope_wire::Dissector::add_decrypted_record`]).
+    pub fn take_decrypted(&mut self) -> Vec<fetchscope_wire::DecryptedRecord> {
+        std::mem::take(&mut self.decrypted)
     }
 
     fn discard(&mut self, n: usize) {

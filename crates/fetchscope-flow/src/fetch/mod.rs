@@ -549,6 +549,8 @@ impl<L: Link> Fetch<L> {
     fn flush(&mut self) {
         let secrets = self.session.take_secrets();
         self.packets.learn_secrets(secrets);
+        let decrypted = self.session.take_decrypted();
+        self.packets.learn_decrypted(decrypted);
         let mut pending = std::mem::take(&mut self.pending);
         for p in pending.drain(..) {
             match p {

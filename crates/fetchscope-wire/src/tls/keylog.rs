@@ -50,14 +50,51 @@ impl ConnSecrets {
     }
 }
 
+/// A TLS 1.3 application-data record the TLS client already decrypted, so the dissector
+/// shows it without decrypting it a second time (issue 13: "decode each TLS record once").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecryptedRecord {
+    /// ClientHello.random of the connection.
+    pub client_random: [u8; 32],
+    /// The record's number in the server's stream: 0 is the first record the server sent
+    /// (the one with its ServerHello).
+    pub index: u64,
+    /// Length of the content: the TLSInnerPlaintext without its type and padding.
+    pub len: usize,
+    /// The HTTP start line the content begins with, if it does
+    /// ([`http_start_line`](crate::http_start_line)).
+    pub http: Option<String>,
+}
+
+/// Already-decrypted records kept for the dissector: a few hundred at most (the dissector
+/// is at most a few records behind the TLS client); the oldest go first.
+const MAX_DECRYPTED: usize = 512;
+
 /// Every secret learned so far, by client random, plus the key log text.
 #[derive(Debug, Default)]
 pub(crate) struct SecretStore {
     by_random: HashMap<ClientRandom, ConnSecrets>,
     entries: Vec<(String, Vec<u8>, Vec<u8>)>,
+    /// Records the TLS client decrypted: content length and HTTP start line.
+    decrypted: std::collections::BTreeMap<(ClientRandom, u64), (usize, Option<String>)>,
 }
 
 impl SecretStore {
+    /// Learns that the TLS client decrypted `r`.
+    pub fn add_decrypted(&mut self, r: DecryptedRecord) {
+        self.decrypted
+            .insert((r.client_random, r.index), (r.len, r.http));
+        while self.decrypted.len() > MAX_DECRYPTED {
+            self.decrypted.pop_first();
+        }
+    }
+
+    /// What the TLS client found in record `index` of the server's stream of connection
+    /// `random`, if it decrypted it: the content's length and its HTTP start line.
+    pub fn decrypted(&self, random: &ClientRandom, index: u64) -> Option<&(usize, Option<String>)> {
+        self.decrypted.get(&(*random, index))
+    }
+
     /// Learns one key log entry; ignores malformed or excess ones.
     pub fn add(&mut self, label: &str, client_random: &[u8], secret: &[u8]) {
         let Ok(random) = ClientRandom::try_from(client_random) else {
