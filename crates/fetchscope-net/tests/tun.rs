@@ -571,24 +571,32 @@ fn without_cap_net_admin_only_the_owner_attaches() {
     });
 }
 
+/// Deletes the test's device under the link's feet with `ip link del`; false (the
+/// prerequisite reported) when `ip` cannot run.
+fn delete_device(test: &str) -> bool {
+    // `ip` runs in this thread's namespace: a child inherits the spawning thread's.
+    match std::process::Command::new("ip")
+        .args(["link", "del", DEVICE])
+        .status()
+    {
+        Ok(status) => {
+            assert!(status.success(), "ip link del {DEVICE}: {status}");
+            true
+        }
+        Err(e) => {
+            prerequisite_missing(test, &format!("`ip`: {e}"));
+            false
+        }
+    }
+}
+
 #[test]
 fn removed_device_breaks_the_link_without_panicking() {
     in_private_netns("removed_device_breaks_the_link_without_panicking", || {
         let mut link = TunLink::open(TunOptions::create(DEVICE, Some(gateway_cidr()))).unwrap();
-        // `ip` runs in this thread's namespace: a child inherits the spawning thread's.
-        let status = match std::process::Command::new("ip")
-            .args(["link", "del", DEVICE])
-            .status()
-        {
-            Ok(status) => status,
-            Err(e) => {
-                return prerequisite_missing(
-                    "removed_device_breaks_the_link",
-                    &format!("`ip`: {e}"),
-                );
-            }
-        };
-        assert!(status.success());
+        if !delete_device("removed_device_breaks_the_link") {
+            return;
+        }
         assert!(matches!(link.recv(), Err(LinkError::Broken(_))));
         assert!(matches!(
             link.send(&echo_request(2, 2, b"y")),
@@ -606,16 +614,9 @@ fn removed_device_breaks_the_link_without_panicking() {
 fn a_write_that_failed_on_the_writer_thread_is_reported_by_a_later_send() {
     in_private_netns("a_write_that_failed_on_the_writer_thread", || {
         let mut link = TunLink::open(TunOptions::create(DEVICE, Some(gateway_cidr()))).unwrap();
-        let status = match std::process::Command::new("ip")
-            .args(["link", "del", DEVICE])
-            .status()
-        {
-            Ok(status) => status,
-            Err(e) => {
-                return prerequisite_missing("a_write_that_failed", &format!("`ip`: {e}"));
-            }
-        };
-        assert!(status.success());
+        if !delete_device("a_write_that_failed") {
+            return;
+        }
         // Sends are queued for the writer thread: the first may be accepted; the thread's
         // failed write is what a later send reports (bounded: 2 s).
         let mut seen = None;

@@ -147,6 +147,39 @@ fn empty_key_log_has_no_secrets_block_and_big_spools_work() {
     );
 }
 
+/// What tshark reads of HTTP in the pcapng file at `path`: method, URI, status per line.
+fn tshark_http(path: &std::path::Path) -> Vec<String> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .args(["-Y", "http", "-T", "fields"])
+        .args(["-e", "http.request.method", "-e", "http.request.uri"])
+        .args(["-e", "http.response.code"])
+        .output()
+        .expect("tshark runs");
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The fetch's request and response were decrypted.
+fn assert_decrypted(lines: &[String]) {
+    assert!(
+        lines.iter().any(|l| l == "GET\t/\t"),
+        "decrypted request in {lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l == "\t\t200"),
+        "decrypted response in {lines:?}"
+    );
+}
+
 #[test]
 fn tshark_decrypts_the_http_request() {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
@@ -164,39 +197,9 @@ fn tshark_decrypts_the_http_request() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("fetch.pcapng");
     std::fs::write(&path, &file).expect("written");
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(&path)
-        .args([
-            "-Y",
-            "http",
-            "-T",
-            "fields",
-            "-e",
-            "http.request.method",
-            "-e",
-            "http.request.uri",
-            "-e",
-            "http.response.code",
-        ])
-        .output()
-        .expect("tshark runs");
+    let decrypted = tshark_http(&path);
     let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert!(
-        lines.contains(&"GET\t/\t"),
-        "decrypted request in {lines:?}"
-    );
-    assert!(
-        lines.contains(&"\t\t200"),
-        "decrypted response in {lines:?}"
-    );
+    assert_decrypted(&decrypted);
 }
 
 // ------------------------------------------------------------------ the streaming file
@@ -374,37 +377,7 @@ fn tshark_decrypts_the_streaming_file() {
     let dir = scratch("tshark");
     let path = dir.join("fetch.pcapng");
     stream_file(&path, &packets, &times, &key_log);
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(&path)
-        .args([
-            "-Y",
-            "http",
-            "-T",
-            "fields",
-            "-e",
-            "http.request.method",
-            "-e",
-            "http.request.uri",
-            "-e",
-            "http.response.code",
-        ])
-        .output()
-        .expect("tshark runs");
+    let decrypted = tshark_http(&path);
     let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert!(
-        lines.contains(&"GET\t/\t"),
-        "decrypted request in {lines:?}"
-    );
-    assert!(
-        lines.contains(&"\t\t200"),
-        "decrypted response in {lines:?}"
-    );
+    assert_decrypted(&decrypted);
 }
