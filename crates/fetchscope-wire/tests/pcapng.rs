@@ -60,52 +60,20 @@ fn blocks_in_wireshark_order() {
         times,
         key_log,
     } = fetch_pcapng();
-    let mut reader = PcapNgReader::new(&file[..]).expect("valid section header");
-    let mut kinds = Vec::new();
-    let mut epb = 0;
-    while let Some(block) = reader.next_block() {
-        let (block, _) = block.expect("valid block");
-        match block {
-            Block::InterfaceDescription(idb) => {
-                assert_eq!(idb.linktype, DataLink::RAW);
-                kinds.push("IDB");
-            }
-            Block::Unknown(u) => {
-                assert_eq!(u.type_, DSB_BLOCK_TYPE);
-                let v = &u.value;
-                assert_eq!(
-                    u32::from_le_bytes(v[0..4].try_into().expect("4")),
-                    DSB_TLS_KEY_LOG
-                );
-                let len = u32::from_le_bytes(v[4..8].try_into().expect("4")) as usize;
-                assert_eq!(len, key_log.len());
-                assert_eq!(&v[8..8 + len], key_log.as_bytes());
-                assert!(v.len() % 4 == 0, "padded to 32 bits");
-                kinds.push("DSB");
-            }
-            Block::EnhancedPacket(p) => {
-                let (dir, data) = &packets[epb];
-                assert_eq!(p.data.as_ref(), data.as_slice());
-                assert_eq!(p.original_len as usize, data.len());
-                assert_eq!(p.timestamp, times[epb], "nanosecond timestamps");
-                let flags = match dir {
-                    Direction::Tx => 2,
-                    Direction::Rx => 1,
-                };
-                assert_eq!(p.options, vec![EnhancedPacketOption::Flags(flags)]);
-                epb += 1;
-                kinds.push("EPB");
-            }
-            other => panic!("unexpected block {other:?}"),
-        }
-    }
-    assert_eq!(epb, packets.len());
+    let (kinds, secrets, got) = blocks_of(&file);
     assert_eq!(
         kinds[..2],
         ["IDB", "DSB"],
         "secrets before the first packet"
     );
     assert!(kinds[2..].iter().all(|k| *k == "EPB"));
+    assert_eq!(secrets, key_log.as_bytes(), "the key log, exactly");
+    assert_eq!(got.len(), packets.len());
+    for ((dir, data, t, original), ((d, p), tt)) in got.iter().zip(packets.iter().zip(&times)) {
+        assert_eq!((dir, data), (d, p), "direction flags and bytes");
+        assert_eq!(*original as usize, p.len());
+        assert_eq!(t, tt, "nanosecond timestamps");
+    }
 }
 
 #[test]
