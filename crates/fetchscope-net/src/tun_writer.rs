@@ -53,6 +53,8 @@ struct Queue {
     free: Vec<Vec<u8>>,
     /// The owner is gone: write what is left and end.
     closed: bool,
+    /// The thread sleeps on `queued` (a notification costs a system call: only then).
+    sleeping: bool,
 }
 
 /// What the thread and the owner share.
@@ -104,7 +106,7 @@ impl TunWriter {
         if let Some(f) = self.take_error() {
             return Err(f);
         }
-        let behind = {
+        let (behind, sleeping) = {
             let Ok(mut q) = self.shared.queue.lock() else {
                 return Err(gone());
             };
@@ -114,7 +116,9 @@ impl TunWriter {
             q.packets.push_back(buf);
             let now = Instant::now();
             let oldest = *q.oldest.get_or_insert(now);
-            q.packets.len() >= INLINE_AFTER || now.duration_since(oldest) >= INLINE_AGE
+            let behind =
+                q.packets.len() >= INLINE_AFTER || now.duration_since(oldest) >= INLINE_AGE;
+            (behind, q.sleeping)
         };
         if behind {
             // Write them here, unless the thread is writing right now (then it will).
@@ -122,7 +126,7 @@ impl TunWriter {
                 drain(&self.shared);
                 drop(guard);
             }
-        } else {
+        } else if sleeping {
             self.shared.queued.notify_one();
         }
         self.take_error().map_or(Ok(()), Err)
@@ -166,10 +170,12 @@ fn write_loop(shared: &Shared) {
                 return;
             };
             while q.packets.is_empty() && !q.closed {
+                q.sleeping = true;
                 q = match shared.queued.wait(q) {
                     Ok(q) => q,
                     Err(_) => return,
                 };
+                q.sleeping = false;
             }
             if q.packets.is_empty() && q.closed {
                 return;
