@@ -402,8 +402,11 @@ pub fn use_color(choice: ColorChoice) -> bool {
 
 /// The trace's buffer on stdout: one write per 64 KiB of trace (8 KiB wrote a 64 MiB
 /// fetch's 6 MB of text in 750 writes). A live fetch also flushes whenever it waits for
-/// the network, so what a person watches is never behind.
+/// the network, and at least every [`FLUSH_EVERY`].
 const STDOUT_BUFFER: usize = 64 * 1024;
+
+/// The longest the trace stays in the buffer while the fetch does not wait.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A prepared fetch with its renderer and output files: what `fetch` and `step` share.
 pub struct Session {
@@ -418,6 +421,8 @@ pub struct Session {
     /// `-o FILE`, renamed into place when the fetch completes.
     body_output: Option<crate::body_output::BodyOutput>,
     write_err: Option<io::Error>,
+    /// When the trace was last flushed (it is at least every [`FLUSH_EVERY`]).
+    flushed_at: std::time::Instant,
     /// How privileges were dropped, until the note about it is shown with the first packet.
     privilege_note: Option<crate::privileges::Dropped>,
 }
@@ -495,6 +500,7 @@ impl Session {
             json: args.json,
             body_output,
             write_err: None,
+            flushed_at: std::time::Instant::now(),
             // Only over TUN is the drop news: the built-in lab needs no privileges at all.
             privilege_note: (args.tun.is_some() && dropped.dropped()).then_some(dropped),
         })
@@ -566,13 +572,21 @@ impl Session {
     /// Flushes stdout.
     pub fn flush(&mut self) {
         let _ = self.renderer.flush();
+        self.flushed_at = std::time::Instant::now();
     }
 
     /// Pulls every remaining event.
     pub fn run_to_end(&mut self) {
         loop {
             match self.fetch.poll_event() {
-                Poll::Event(event) => self.handle(&event),
+                Poll::Event(event) => {
+                    self.handle(&event);
+                    // A long transfer never waits: what a person watches (or a killed
+                    // fetch leaves behind) is at most this far behind.
+                    if self.flushed_at.elapsed() >= FLUSH_EVERY {
+                        self.flush();
+                    }
+                }
                 // Nothing will happen for a while: what is buffered goes out now.
                 Poll::Waiting => self.flush(),
                 Poll::Over => break,
