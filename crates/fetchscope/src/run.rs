@@ -405,6 +405,28 @@ pub fn use_color(choice: ColorChoice) -> bool {
 /// the network, and at least every [`FLUSH_EVERY`].
 const STDOUT_BUFFER: usize = 64 * 1024;
 
+/// A request to stop the fetch: the first Ctrl-C (SIGINT) or SIGTERM ends it gracefully;
+/// a second one terminates the process as usual.
+struct Stop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Stop {
+    /// Watches SIGINT and SIGTERM (nothing is watched when the handlers cannot be set).
+    fn on_signals() -> Stop {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // The second signal finds the flag set and does what it would have done.
+            let _ = signal_hook::flag::register_conditional_default(sig, Arc::clone(&flag));
+            let _ = signal_hook::flag::register(sig, Arc::clone(&flag));
+        }
+        Stop(flag)
+    }
+
+    /// True once a signal asked the fetch to stop.
+    fn requested(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// The longest the trace stays in the buffer while the fetch does not wait.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -577,7 +599,15 @@ impl Session {
 
     /// Pulls every remaining event.
     pub fn run_to_end(&mut self) {
+        let stop = Stop::on_signals();
+        let mut stopping = false;
         loop {
+            if !stopping && stop.requested() {
+                // Ends the fetch as `q` in step mode does (a RST for an open connection),
+                // so the trace, the pcap and the body's `.part` keep what was seen.
+                stopping = true;
+                self.fetch.abort("stopped by a signal (Ctrl-C or SIGTERM)");
+            }
             match self.fetch.poll_event() {
                 Poll::Event(event) => {
                     self.handle(&event);
