@@ -244,8 +244,11 @@ impl TunError {
 /// those drops.
 #[derive(Debug)]
 pub struct TunLink {
-    /// The writer thread (`None`: it could not be started, packets are written here).
+    /// The writer thread, started by the first send (`None` until then, or when it could
+    /// not be started: packets are written here).
     writer: Option<TunWriter>,
+    /// The writer thread was tried (it starts once, at the first send).
+    writer_tried: bool,
     iface: Arc<Iface>,
     name: String,
     created: bool,
@@ -308,11 +311,9 @@ impl TunLink {
             .map_err(io_error(&name, "reading the MTU"))?;
         log::debug!("TUN device {name}: attached (created: {created}, MTU {mtu})");
         let iface = Arc::new(iface);
-        let writer = TunWriter::start(Arc::clone(&iface), &name)
-            .inspect_err(|e| log::debug!("TUN device {name}: no writer thread ({e})"))
-            .ok();
         Ok(TunLink {
-            writer,
+            writer: None,
+            writer_tried: false,
             iface,
             name,
             created,
@@ -431,6 +432,15 @@ impl Link for TunLink {
     fn send(&mut self, packet: &[u8]) -> Result<(), LinkError> {
         if self.gone {
             return Err(self.removed());
+        }
+        if !self.writer_tried {
+            // Started by the first packet, not when the device is opened: the fetch gives
+            // up its privileges in between, and capabilities are per thread (a thread
+            // made before the drop would keep CAP_NET_ADMIN).
+            self.writer_tried = true;
+            self.writer = TunWriter::start(Arc::clone(&self.iface), &self.name)
+                .inspect_err(|e| log::debug!("TUN device {}: no writer thread ({e})", self.name))
+                .ok();
         }
         if let Some(writer) = &mut self.writer {
             return match writer.send(packet) {

@@ -76,7 +76,8 @@ impl Dropped {
     }
 }
 
-/// The process's identity and capabilities as `/proc/self/status` reports them.
+/// The process's identity and capabilities as `/proc/self/status` (and each thread's
+/// status) reports them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observation {
     /// Real, effective, saved and filesystem user ids.
@@ -96,9 +97,30 @@ pub struct Observation {
 }
 
 impl Observation {
-    /// Reads `/proc/self/status`.
+    /// Reads `/proc/self/status`, and every thread's `/proc/self/task/TID/status`:
+    /// capabilities, `no_new_privs` and the bounding set are per thread, so a thread made
+    /// before the drop could keep what the process gave up. Capabilities are what any
+    /// thread has; `no_new_privs` holds only if every thread has it; a thread whose ids
+    /// differ from the process's is reported with its own.
     pub fn read() -> io::Result<Self> {
-        Ok(Self::parse(&std::fs::read_to_string("/proc/self/status")?))
+        let mut o = Self::parse(&std::fs::read_to_string("/proc/self/status")?);
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Ok(o);
+        };
+        for task in tasks.flatten() {
+            let Ok(text) = std::fs::read_to_string(task.path().join("status")) else {
+                continue; // the thread ended meanwhile
+            };
+            let t = Self::parse(&text);
+            o.cap_eff |= t.cap_eff;
+            o.cap_prm |= t.cap_prm;
+            o.cap_bnd |= t.cap_bnd;
+            o.no_new_privs &= t.no_new_privs;
+            if (t.uids, t.gids) != (o.uids, o.gids) {
+                (o.uids, o.gids) = (t.uids, t.gids);
+            }
+        }
+        Ok(o)
     }
 
     /// Parses the text of a `/proc/PID/status` file (missing fields stay zero).
