@@ -31,7 +31,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::Ipv4Cidr;
 use tun_tap::{Iface, Mode};
 
-use crate::tun_writer::{TunWriter, WriteFailure};
+use crate::tun_writer::{TunWriter, WriteFailure, Written, write_packet};
 use crate::{Link, LinkError, WaitOutcome, route};
 
 /// Where the kernel's TUN driver is opened.
@@ -381,7 +381,7 @@ impl TunLink {
         format!("{doing} TUN device {}", self.name)
     }
 
-    /// The error a failed write of the writer thread becomes.
+    /// The error a failed write becomes (the writer thread's or this link's own).
     fn write_error(&mut self, failure: WriteFailure) -> LinkError {
         match failure {
             WriteFailure::Removed => self.gone(),
@@ -448,20 +448,13 @@ impl Link for TunLink {
                 Err(f) => Err(self.write_error(f)),
             };
         }
-        match self.iface.send(packet) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // A full queue drops the packet, as a NIC would; TCP retransmits.
+        match write_packet(&self.iface, packet) {
+            Ok(Written::Sent) => Ok(()),
+            Ok(Written::Dropped) => {
                 self.dropped_sends = self.dropped_sends.saturating_add(1);
-                log::debug!("TUN device {}: queue full, packet dropped", self.name);
                 Ok(())
             }
-            Err(e) if e.raw_os_error() == Some(libc::EBADFD) => Err(self.gone()),
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => Err(self.down(e)),
-            Err(source) => Err(LinkError::Io {
-                context: self.context("writing to"),
-                source,
-            }),
+            Err(f) => Err(self.write_error(f)),
         }
     }
 

@@ -189,6 +189,28 @@ fn write_loop(shared: &Shared) {
     }
 }
 
+/// What writing one packet did.
+pub(crate) enum Written {
+    /// The kernel took it.
+    Sent,
+    /// The device's queue was full: dropped, as a NIC would (TCP retransmits).
+    Dropped,
+}
+
+/// Writes one packet to `iface` (the writer thread's and the link's own writes alike).
+pub(crate) fn write_packet(iface: &Iface, packet: &[u8]) -> Result<Written, WriteFailure> {
+    match iface.send(packet) {
+        Ok(_) => Ok(Written::Sent),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            log::debug!("TUN device: queue full, packet dropped");
+            Ok(Written::Dropped)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EBADFD) => Err(WriteFailure::Removed),
+        Err(e) if e.raw_os_error() == Some(libc::EIO) => Err(WriteFailure::Down(e)),
+        Err(e) => Err(WriteFailure::Other(e)),
+    }
+}
+
 /// Writes every queued packet, in order (the caller holds `writing`). After a failure
 /// other than a full queue, the rest is thrown away: the owner hears of the failure.
 fn drain(shared: &Shared) {
@@ -204,17 +226,13 @@ fn drain(shared: &Shared) {
             q.oldest = q.packets.front().map(|_| Instant::now());
             buf
         };
-        let failure = match shared.iface.send(&buf) {
-            Ok(_) => None,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // A full queue drops the packet, as a NIC would; TCP retransmits.
+        let failure = match write_packet(&shared.iface, &buf) {
+            Ok(Written::Sent) => None,
+            Ok(Written::Dropped) => {
                 shared.dropped.fetch_add(1, Ordering::Relaxed);
-                log::debug!("TUN device: queue full, packet dropped");
                 None
             }
-            Err(e) if e.raw_os_error() == Some(libc::EBADFD) => Some(WriteFailure::Removed),
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => Some(WriteFailure::Down(e)),
-            Err(e) => Some(WriteFailure::Other(e)),
+            Err(f) => Some(f),
         };
         if let Ok(mut q) = shared.queue.lock() {
             if q.free.len() < INLINE_AFTER * 2 {
