@@ -743,18 +743,21 @@ impl TlsClient {
             at += 5 + usize::from(u16::from_be_bytes([h[3], h[4]]));
             records += 1;
         }
-        let random = self
-            .observer
-            .with(|o| o.secrets.first().map(|s| s.client_random.clone()))
-            .and_then(|r| <[u8; 32]>::try_from(r).ok());
-        let plain = std::mem::take(&mut self.round_plain);
-        if let Some(random) = random
-            && records == plain.len() as u64
-        {
-            for (k, (len, http)) in plain.into_iter().enumerate() {
+        // Most rounds hand out no application data: then there is nothing to look up.
+        let random = if self.round_plain.is_empty() || records != self.round_plain.len() as u64 {
+            None
+        } else {
+            self.observer
+                .with(|o| o.secrets.first().map(|s| s.client_random.clone()))
+                .and_then(|r| <[u8; 32]>::try_from(r).ok())
+        };
+        let first = self.server_records;
+        // The buffer keeps its room for the next round.
+        for (k, (len, http)) in self.round_plain.drain(..).enumerate() {
+            if let Some(random) = random {
                 self.decrypted.push(fetchscope_wire::DecryptedRecord {
                     client_random: random,
-                    index: self.server_records + k as u64,
+                    index: first + k as u64,
                     len,
                     http,
                 });
