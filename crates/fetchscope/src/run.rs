@@ -600,12 +600,11 @@ impl Session {
     /// Pulls every remaining event.
     pub fn run_to_end(&mut self) {
         let stop = Stop::on_signals();
-        let mut stopping = false;
         loop {
-            if !stopping && stop.requested() {
+            if stop.requested() {
                 // Ends the fetch as `q` in step mode does (a RST for an open connection),
-                // so the trace, the pcap and the body's `.part` keep what was seen.
-                stopping = true;
+                // so the trace, the pcap and the body's `.part` keep what was seen. Once
+                // the fetch is over, `abort` does nothing.
                 self.fetch.abort("stopped by a signal (Ctrl-C or SIGTERM)");
             }
             match self.fetch.poll_event() {

@@ -467,8 +467,8 @@ impl<L: Link> Fetch<L> {
     }
 
     fn collect_frames(&mut self) -> Result<(), FetchError> {
+        // Empty (drained last step), with its room: the device records into it next.
         let mut frames = std::mem::take(&mut self.frames);
-        frames.clear();
         self.dev.swap_frames(&mut frames);
         for f in frames.drain(..) {
             // A received packet fault injection dropped never reached the stack.
