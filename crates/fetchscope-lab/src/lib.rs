@@ -48,8 +48,9 @@
 //!
 //! At most 32 TCP sockets on port 443 and on port 80, 8 on TCP port 53 (further SYNs get
 //! RST); a connection the client never finishes closing is dropped 60 s after the server's
-//! FIN; idle keep-alive connections are kept open (no idle timeout); request bodies are not
-//! read (a request announcing one is answered, then the connection closes).
+//! FIN; idle keep-alive connections are kept open (no idle timeout); request bodies
+//! (`Content-Length` or chunked) are read whole before the answer, up to 16 MiB (more gets
+//! 413 and the connection closes).
 
 mod config;
 mod dns;

@@ -21,15 +21,43 @@ pub(crate) struct Request {
     pub headers: Vec<(String, Vec<u8>)>,
     /// True when the connection should close after this request's response.
     pub wants_close: bool,
-    /// True when the request announces a body (`Content-Length` > 0 or
-    /// `Transfer-Encoding`); the server does not read bodies and closes after answering.
-    pub has_body: bool,
+    /// How the request's body is delimited (none, `Content-Length` or chunked).
+    pub framing: BodyFraming,
+    /// True when the request has `Expect: 100-continue` (HTTP/1.1 only): the client waits
+    /// for `100 Continue` before it sends the body.
+    pub expects_continue: bool,
+    /// The body, decoded from its framing; filled in by the
+    /// [`RequestReader`](super::reader::RequestReader) before the request is answered.
+    pub body: Vec<u8>,
+}
+
+/// How a request's body is delimited (RFC 9112 section 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFraming {
+    /// No body: neither `Content-Length` nor `Transfer-Encoding`, or `Content-Length: 0`.
+    None,
+    /// `Content-Length: N` with N > 0.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
 }
 
 /// The host assumed when a request has no usable `Host` field.
 const DEFAULT_HOST: &str = "www.example.test";
 
 impl Request {
+    /// The value of the header field `name` (lower case) as text, if it is present and
+    /// UTF-8; several fields of that name are joined with `, `.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let values: Vec<String> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).trim().to_owned())
+            .collect();
+        (!values.is_empty()).then(|| values.join(", "))
+    }
+
     /// True for `HEAD` requests (no body in the response).
     pub fn is_head(&self) -> bool {
         self.method == "HEAD"
@@ -95,6 +123,8 @@ pub(crate) enum ParseOutcome {
     TooLarge,
     /// Not a valid HTTP/1.x request head (answer 400).
     Invalid(String),
+    /// A valid head with a transfer coding other than `chunked` (answer 501).
+    Unsupported(String),
 }
 
 /// Parses the request head at the start of `buf`.
@@ -125,7 +155,7 @@ pub(crate) fn parse_request(buf: &[u8]) -> ParseOutcome {
 
     let mut close_token = false;
     let mut keep_alive_token = false;
-    let mut has_body = false;
+    let mut expects_continue = false;
     for (name, value) in &headers {
         match name.as_str() {
             "connection" => {
@@ -135,19 +165,17 @@ pub(crate) fn parse_request(buf: &[u8]) -> ParseOutcome {
                     keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
                 }
             }
-            "content-length" => {
-                let Some(len) = std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-                else {
-                    return ParseOutcome::Invalid("bad Content-Length".to_owned());
-                };
-                has_body |= len > 0;
+            "expect" => {
+                expects_continue |= value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
             }
-            "transfer-encoding" => has_body = true,
             _ => {}
         }
     }
+    let framing = match body_framing(&headers) {
+        Ok(f) => f,
+        Err(FramingError::Invalid(why)) => return ParseOutcome::Invalid(why.to_owned()),
+        Err(FramingError::Unsupported(coding)) => return ParseOutcome::Unsupported(coding),
+    };
     let wants_close = if minor_version >= 1 {
         close_token
     } else {
@@ -166,9 +194,73 @@ pub(crate) fn parse_request(buf: &[u8]) -> ParseOutcome {
             minor_version,
             headers,
             wants_close,
-            has_body,
+            framing,
+            expects_continue: expects_continue
+                && minor_version >= 1
+                && framing != BodyFraming::None,
+            body: Vec::new(),
         },
         head_len,
+    }
+}
+
+/// Why a head's body framing is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FramingError {
+    /// Bad or conflicting fields (400).
+    Invalid(&'static str),
+    /// A transfer coding this server does not decode (501).
+    Unsupported(String),
+}
+
+/// The body framing the head's `Content-Length` and `Transfer-Encoding` fields announce.
+/// Both at once, differing lengths, or `chunked` not last are refused, so that no two
+/// readers could see different bodies (request smuggling, RFC 9112 section 6.3).
+fn body_framing(headers: &[(String, Vec<u8>)]) -> Result<BodyFraming, FramingError> {
+    let mut length: Option<u64> = None;
+    let mut codings: Vec<String> = Vec::new();
+    for (name, value) in headers {
+        match name.as_str() {
+            "content-length" => {
+                for part in value.split(|b| *b == b',') {
+                    let n = std::str::from_utf8(part)
+                        .ok()
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .ok_or(FramingError::Invalid("bad Content-Length"))?;
+                    if length.is_some_and(|l| l != n) {
+                        return Err(FramingError::Invalid("conflicting Content-Length fields"));
+                    }
+                    length = Some(n);
+                }
+            }
+            "transfer-encoding" => codings.extend(
+                String::from_utf8_lossy(value)
+                    .split(',')
+                    .map(|c| c.trim().to_ascii_lowercase())
+                    .filter(|c| !c.is_empty()),
+            ),
+            _ => {}
+        }
+    }
+    if codings.is_empty() {
+        return Ok(match length {
+            Some(n) if n > 0 => BodyFraming::Length(n),
+            _ => BodyFraming::None,
+        });
+    }
+    if length.is_some() {
+        return Err(FramingError::Invalid(
+            "both Content-Length and Transfer-Encoding",
+        ));
+    }
+    match codings.as_slice() {
+        [only] if only == "chunked" => Ok(BodyFraming::Chunked),
+        [.., last] if last != "chunked" => Err(FramingError::Invalid(
+            "chunked is not the last transfer coding",
+        )),
+        _ => Err(FramingError::Unsupported(codings.join(", "))),
     }
 }
 
@@ -191,7 +283,8 @@ mod tests {
         assert_eq!(r.path, "/bytes/10");
         assert_eq!(r.target, "/bytes/10?x=1");
         assert_eq!(r.minor_version, 1);
-        assert!(!r.wants_close && !r.has_body && !r.is_head());
+        assert!(!r.wants_close && !r.expects_continue && !r.is_head());
+        assert_eq!(r.framing, BodyFraming::None);
         assert_eq!(
             r.headers[0],
             ("host".to_owned(), b"www.example.test".to_vec())
@@ -212,7 +305,7 @@ mod tests {
     #[test]
     fn bodies_partial_invalid_and_too_large() {
         let (r, _) = complete(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
-        assert!(r.has_body);
+        assert_eq!(r.framing, BodyFraming::Length(3));
         assert_eq!(
             parse_request(b"GET / HTTP/1.1\r\nHost: x"),
             ParseOutcome::Partial
@@ -234,6 +327,37 @@ mod tests {
         }
         many.extend_from_slice(b"\r\n");
         assert_eq!(parse_request(&many), ParseOutcome::TooLarge);
+    }
+
+    #[test]
+    fn body_framing_and_expect_continue() {
+        let (r, _) = complete(
+            b"PUT / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\nExpect: 100-Continue\r\n\r\n",
+        );
+        assert_eq!(
+            (r.framing, r.expects_continue),
+            (BodyFraming::Chunked, true)
+        );
+        let (r, _) =
+            complete(b"POST / HTTP/1.1\r\nContent-Length: 0\r\nExpect: 100-continue\r\n\r\n");
+        assert_eq!((r.framing, r.expects_continue), (BodyFraming::None, false));
+        let (r, _) =
+            complete(b"POST / HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+        assert_eq!(
+            (r.framing, r.expects_continue),
+            (BodyFraming::Length(5), false)
+        );
+        let (r, _) = complete(b"POST / HTTP/1.1\r\nContent-Length: 7, 7\r\n\r\n");
+        assert_eq!(r.framing, BodyFraming::Length(7));
+        assert_eq!(r.header("content-length").as_deref(), Some("7, 7"));
+        assert!(matches!(
+            parse_request(b"POST / HTTP/1.1\r\nContent-Length: 7, 8\r\n\r\n"),
+            ParseOutcome::Invalid(_)
+        ));
+        assert!(matches!(
+            parse_request(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            ParseOutcome::Unsupported(c) if c == "gzip, chunked"
+        ));
     }
 
     #[test]

@@ -164,6 +164,8 @@ pub(crate) struct ResponseStream {
     body_sent: u64,
     send_body: bool,
     close: bool,
+    /// An interim (1xx) response on its own, e.g. `100 Continue`: not the request's answer.
+    interim: bool,
 }
 
 impl ResponseStream {
@@ -210,7 +212,27 @@ impl ResponseStream {
             body_sent: 0,
             send_body,
             close,
+            interim: false,
         }
+    }
+
+    /// An interim response on its own (`HTTP/1.1 100 Continue` and an empty line), sent
+    /// while the request's body is still to come.
+    pub fn interim(status: u16, reason: &str) -> Self {
+        ResponseStream {
+            head: format!("HTTP/1.1 {status} {reason}\r\n\r\n").into_bytes(),
+            head_sent: 0,
+            body: Body::Bytes(Vec::new()),
+            body_sent: 0,
+            send_body: false,
+            close: false,
+            interim: true,
+        }
+    }
+
+    /// True for a stream made by [`ResponseStream::interim`]: the final answer follows.
+    pub fn is_interim(&self) -> bool {
+        self.interim
     }
 
     /// True when the connection closes after this response.
@@ -383,6 +405,15 @@ mod tests {
             text.contains("Connection: close\r\nX-More: 1\r\nX-More: 1\r\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_interim_stream_is_just_its_status_line() {
+        let s = ResponseStream::interim(100, "Continue");
+        assert!(s.is_interim() && !s.close());
+        assert_eq!(drain(s, 5), b"HTTP/1.1 100 Continue\r\n\r\n");
+        let r = Response::new(200, "OK", "t", Body::Bytes(Vec::new()));
+        assert!(!ResponseStream::new(r, false, false, "D").is_interim());
     }
 
     #[test]

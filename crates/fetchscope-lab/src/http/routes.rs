@@ -1,10 +1,15 @@
 //! The lab's routes: a small table from request path to handler, and the HTTP faults,
 //! which change the answer to `/` and leave every other path alone.
 
+use std::net::IpAddr;
+
+use super::body::MAX_BODY_LEN;
 use super::coding;
+use super::echo::{anything, basic_auth};
 use super::pattern::MAX_GENERATED_BYTES;
 use super::request::Request;
 use super::response::{Body, Framing, Response};
+use super::urlencoded::query_pairs;
 use crate::fault::LabFault;
 
 /// The page served at `/`.
@@ -30,6 +35,8 @@ const HUGE_FIELD_LEN: usize = 1024;
 const ENDLESS_FIELD: &[u8] = b"X-Endless: the head of this response never ends\r\n";
 /// The status line of the `bad-status-line` fault: letters O where the digits 0 belong.
 const BAD_STATUS_LINE: &str = "HTTP/1.1 2OO OK";
+/// Where `/status/N` points for N = 301, 302, 303 and 307 (as httpbin's).
+const STATUS_REDIRECT: &str = "/redirect/1";
 /// The longest `url` that `/redirect-to` puts in a `Location` field.
 const MAX_LOCATION_LEN: usize = 2048;
 
@@ -40,6 +47,8 @@ pub(crate) struct RouteContext {
     pub fault: Option<LabFault>,
     /// The URL scheme the request came over (`https`), for absolute `Location`s.
     pub scheme: &'static str,
+    /// The client's address, if known (`origin` in `/anything`).
+    pub origin: Option<IpAddr>,
 }
 
 /// How a route matches a request path.
@@ -70,19 +79,36 @@ type Handler = fn(&Request, &str, &RouteContext) -> Response;
 struct Route {
     pattern: PathPattern,
     handler: Handler,
+    /// True when the route answers every method; otherwise only `GET` and `HEAD`
+    /// (others get 405).
+    any_method: bool,
 }
 
+impl Route {
+    /// The same route, answering every method.
+    const fn any_method(self) -> Route {
+        Route {
+            any_method: true,
+            ..self
+        }
+    }
+}
+
+/// A `GET`/`HEAD` route for exactly `path`.
 const fn exact(path: &'static str, handler: Handler) -> Route {
     Route {
         pattern: PathPattern::Exact(path),
         handler,
+        any_method: false,
     }
 }
 
+/// A `GET`/`HEAD` route for every path starting with `path`.
 const fn prefix(path: &'static str, handler: Handler) -> Route {
     Route {
         pattern: PathPattern::Prefix(path),
         handler,
+        any_method: false,
     }
 }
 
@@ -108,7 +134,10 @@ const ROUTES: &[Route] = &[
         text(Body::Bytes(TEXT_PAGE.as_bytes().to_vec())).framed(Framing::Close)
     }),
     exact("/empty", |_, _, _| text(Body::Bytes(Vec::new()))),
-    prefix("/status/", status),
+    prefix("/status/", status).any_method(),
+    exact("/anything", anything).any_method(),
+    prefix("/anything/", anything).any_method(),
+    prefix("/basic-auth/", basic_auth),
     prefix("/redirect/", redirect_chain),
     exact("/redirect-to", redirect_to),
     exact("/loop", |_, _, _| redirect(302, "/loop")),
@@ -118,38 +147,58 @@ const ROUTES: &[Route] = &[
 
 /// The response to `request`.
 pub(crate) fn respond(request: &Request, cx: &RouteContext) -> Response {
-    if request.method != "GET" && request.method != "HEAD" {
-        return html_error(
-            405,
-            "Method Not Allowed",
-            "This lab server only knows GET and HEAD.",
-        )
-        .header("Allow", "GET, HEAD");
+    let get_or_head = request.method == "GET" || request.method == "HEAD";
+    let Some((route, rest)) = ROUTES.iter().find_map(|route| {
+        route
+            .pattern
+            .matches(&request.path)
+            .map(|rest| (route, rest))
+    }) else {
+        return if get_or_head {
+            not_found()
+        } else {
+            method_not_allowed()
+        };
+    };
+    if !get_or_head && !route.any_method {
+        return method_not_allowed();
     }
     if request.path == "/"
         && let Some(r) = cx.fault.and_then(|f| faulty_index(f, request))
     {
         return r;
     }
-    ROUTES
-        .iter()
-        .find_map(|route| {
-            route
-                .pattern
-                .matches(&request.path)
-                .map(|rest| (route.handler)(request, rest, cx))
-        })
-        .unwrap_or_else(not_found)
+    (route.handler)(request, rest, cx)
 }
 
-/// The response for a request that could not be handled at all (400, 431); it closes
-/// the connection.
+/// 405 for a method other than `GET` and `HEAD` on a route that answers only those.
+fn method_not_allowed() -> Response {
+    html_error(
+        405,
+        "Method Not Allowed",
+        "This path answers only GET and HEAD; /anything and /status/N answer any method.",
+    )
+    .header("Allow", "GET, HEAD")
+}
+
+/// The response for a request that could not be handled at all (400, 413, 431, 501);
+/// it closes the connection.
 pub(crate) fn respond_error(status: u16) -> Response {
     let mut r = match status {
+        413 => html_error(
+            413,
+            "Content Too Large",
+            &format!("The request body is longer than {MAX_BODY_LEN} bytes."),
+        ),
         431 => html_error(
             431,
             "Request Header Fields Too Large",
             "The request head is longer than 64 KiB or has too many fields.",
+        ),
+        501 => html_error(
+            501,
+            "Not Implemented",
+            "The only transfer coding this server reads is chunked.",
         ),
         _ => html_error(400, "Bad Request", "The request is not valid HTTP/1.1."),
     };
@@ -234,8 +283,9 @@ fn text_coded(coding: &str, encode: fn(&[u8]) -> Vec<u8>) -> Response {
     text(Body::Bytes(encode(TEXT_PAGE.as_bytes()))).header("Content-Encoding", coding)
 }
 
-/// `/status/N`: status N (100–599) with a short body; no body for 204 and 304, an
-/// empty one for 205; a 1xx is sent as an interim response before a 200.
+/// `/status/N` (any method): status N (100–599) with a short body; no body for 204 and
+/// 304, an empty one for 205; a 1xx is sent as an interim response before a 200; 301,
+/// 302, 303 and 307 carry `Location: /redirect/1`, as httpbin's do.
 fn status(_: &Request, rest: &str, _: &RouteContext) -> Response {
     let Some(code) = decimal(rest)
         .and_then(|n| u16::try_from(n).ok())
@@ -263,6 +313,13 @@ fn status(_: &Request, rest: &str, _: &RouteContext) -> Response {
             r
         }
         205 => Response::new(code, reason, "text/plain", Body::Bytes(Vec::new())),
+        301 | 302 | 303 | 307 => Response::new(
+            code,
+            reason,
+            "text/plain; charset=utf-8",
+            Body::Bytes(format!("{code} {reason}\n").into_bytes()),
+        )
+        .header("Location", STATUS_REDIRECT),
         _ => Response::new(
             code,
             reason,
@@ -377,7 +434,8 @@ fn redirect(code: u16, location: &str) -> Response {
     .header("Location", location)
 }
 
-fn not_found() -> Response {
+/// 404 with a short page.
+pub(super) fn not_found() -> Response {
     html_error(
         404,
         "Not Found",
@@ -414,43 +472,6 @@ fn decimal(s: &str) -> Option<u64> {
         return None;
     }
     s.parse().ok()
-}
-
-/// The `key=value` pairs of a query string, percent-decoded (`+` is a space).
-fn query_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-/// Percent-decodes `s` (invalid escapes are kept as they are; invalid UTF-8 is replaced).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = |j: usize| bytes.get(j).and_then(|c| (*c as char).to_digit(16));
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `s` with `&`, `<`, `>` and `"` escaped for HTML.
@@ -522,19 +543,26 @@ fn reason_phrase(code: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{ParseOutcome, parse_request};
+    use crate::http::{Incoming, RequestReader};
 
     const LAB: RouteContext = RouteContext {
         fault: None,
         scheme: "https",
+        origin: None,
     };
 
-    fn get_with(line: &str, host: &str, cx: &RouteContext) -> Response {
-        let head = format!("{line}\r\nHost: {host}\r\n\r\n");
-        match parse_request(head.as_bytes()) {
-            ParseOutcome::Complete { request, .. } => respond(&request, cx),
+    /// The answer to the whole request `wire` (head and body).
+    fn ask(wire: &[u8], cx: &RouteContext) -> Response {
+        let mut reader = RequestReader::default();
+        reader.push(wire);
+        match reader.next() {
+            Incoming::Request(request) => respond(&request, cx),
             other => panic!("{other:?}"),
         }
+    }
+
+    fn get_with(line: &str, host: &str, cx: &RouteContext) -> Response {
+        ask(format!("{line}\r\nHost: {host}\r\n\r\n").as_bytes(), cx)
     }
 
     fn get(line: &str) -> Response {
@@ -689,6 +717,176 @@ mod tests {
         }
     }
 
+    /// The answer to `method target` with `fields` and `body` (a `Content-Length` is added).
+    fn send(method: &str, target: &str, fields: &str, body: &[u8]) -> Response {
+        let mut wire = format!(
+            "{method} {target} HTTP/1.1\r\nHost: www.example.test\r\n{fields}Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        wire.extend_from_slice(body);
+        let cx = RouteContext {
+            origin: Some(IpAddr::from([10, 88, 1, 2])),
+            ..LAB
+        };
+        ask(&wire, &cx)
+    }
+
+    fn json_of(r: &Response) -> serde_json::Value {
+        assert_eq!(r.content_type, Some("application/json"));
+        serde_json::from_slice(body(r)).expect("JSON")
+    }
+
+    #[test]
+    fn anything_echoes_a_json_post() {
+        let r = send(
+            "POST",
+            "/anything?x=1&y=a+b",
+            "Content-Type: application/json\r\nX-Custom-HEADER: v\r\n",
+            br#"{"a": [1, 2], "b": null}"#,
+        );
+        assert_eq!(r.status, 200);
+        let echo = json_of(&r);
+        assert_eq!(
+            echo,
+            serde_json::json!({
+                "args": {"x": "1", "y": "a b"},
+                "data": r#"{"a": [1, 2], "b": null}"#,
+                "files": {},
+                "form": {},
+                "headers": {
+                    "Host": "www.example.test",
+                    "Content-Type": "application/json",
+                    "X-Custom-Header": "v",
+                    "Content-Length": "24",
+                },
+                "json": {"a": [1, 2], "b": null},
+                "method": "POST",
+                "origin": "10.88.1.2",
+                "url": "https://www.example.test/anything?x=1&y=a+b",
+            })
+        );
+        assert!(body(&r).ends_with(b"}\n"));
+    }
+
+    #[test]
+    fn anything_parses_form_bodies() {
+        let r = send(
+            "POST",
+            "/anything",
+            "Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n",
+            b"name=Ada+Lovelace&lang=en&lang=fr&note=%E2%86%92",
+        );
+        let echo = json_of(&r);
+        assert_eq!(
+            echo["form"],
+            serde_json::json!({"name": "Ada Lovelace", "lang": ["en", "fr"], "note": "→"})
+        );
+        assert_eq!(
+            (echo["data"].as_str(), &echo["json"]),
+            (Some(""), &serde_json::Value::Null)
+        );
+    }
+
+    #[test]
+    fn anything_shows_binary_bodies_as_base64_and_takes_any_method() {
+        let r = send(
+            "PATCH",
+            "/anything/deep/path",
+            "",
+            &[0x00, 0xff, 0xfe, b'a'],
+        );
+        let echo = json_of(&r);
+        assert_eq!(
+            echo["data"],
+            "data:application/octet-stream;base64,AP/+YQ=="
+        );
+        assert_eq!(echo["json"], serde_json::Value::Null);
+        assert_eq!(echo["method"], "PATCH");
+        assert_eq!(echo["url"], "https://www.example.test/anything/deep/path");
+        for method in ["GET", "PUT", "DELETE", "OPTIONS", "PURGE"] {
+            let r = send(method, "/anything", "", b"");
+            assert_eq!(
+                (r.status, json_of(&r)["method"].as_str()),
+                (200, Some(method))
+            );
+        }
+        // HEAD gets the GET-shaped answer; the connection leaves its body out
+        let r = get("HEAD /anything HTTP/1.1");
+        assert_eq!(json_of(&r)["method"], "HEAD");
+        assert!(r.body.len() > 100);
+        // not /anythingelse
+        assert_eq!(get("GET /anythingelse HTTP/1.1").status, 404);
+    }
+
+    #[test]
+    fn basic_auth_checks_the_credentials() {
+        // "user:pass wörd" in base64
+        let ok = get_with(
+            "GET /basic-auth/user/pass%20w%C3%B6rd HTTP/1.1\r\nAuthorization: Basic dXNlcjpwYXNzIHfDtnJk",
+            "www.example.test",
+            &LAB,
+        );
+        assert_eq!(ok.status, 200);
+        assert_eq!(
+            json_of(&ok),
+            serde_json::json!({"authenticated": true, "user": "user"})
+        );
+        for auth in [
+            "\r\nAuthorization: Basic dXNlcjp3cm9uZw==",
+            "\r\nAuthorization: Bearer dXNlcjpwYXNzIHfDtnJk",
+            "\r\nAuthorization: Basic !!!",
+            "",
+        ] {
+            let r = get_with(
+                &format!("GET /basic-auth/user/pass%20w%C3%B6rd HTTP/1.1{auth}"),
+                "www.example.test",
+                &LAB,
+            );
+            assert_eq!(r.status, 401, "{auth}");
+            assert_eq!(
+                header(&r, "www-authenticate"),
+                Some("Basic realm=\"Fake Realm\"")
+            );
+            assert_eq!((r.body.len(), r.content_type), (0, None));
+        }
+        assert_eq!(get("GET /basic-auth/user HTTP/1.1").status, 404);
+        assert_eq!(get("GET /basic-auth/user/a/b HTTP/1.1").status, 404);
+        assert_eq!(send("POST", "/basic-auth/u/p", "", b"").status, 405);
+    }
+
+    #[test]
+    fn status_takes_any_method_and_3xx_point_to_a_redirect() {
+        let r = send("POST", "/status/418", "", b"tea");
+        assert_eq!((r.status, r.reason), (418, "I'm a teapot"));
+        assert_eq!(body(&r), b"418 I'm a teapot\n");
+        assert_eq!(send("DELETE", "/status/500", "", b"").status, 500);
+        for code in [301, 302, 303, 307] {
+            let r = get(&format!("GET /status/{code} HTTP/1.1"));
+            assert_eq!(
+                (r.status, header(&r, "location")),
+                (code, Some("/redirect/1"))
+            );
+        }
+        assert_eq!(header(&get("GET /status/308 HTTP/1.1"), "location"), None);
+        assert_eq!(send("PUT", "/status/600", "", b"").status, 400);
+    }
+
+    #[test]
+    fn other_routes_still_refuse_other_methods_after_reading_the_body() {
+        for (method, path) in [("POST", "/"), ("PUT", "/bytes/10"), ("POST", "/nope")] {
+            let r = send(method, path, "", b"some body");
+            assert_eq!(
+                (r.status, header(&r, "allow")),
+                (405, Some("GET, HEAD")),
+                "{method} {path}"
+            );
+            assert!(!r.close);
+        }
+        assert_eq!(respond_error(413).status, 413);
+        assert!(respond_error(501).close);
+    }
+
     #[test]
     fn redirect_chains_alternate_relative_and_absolute() {
         let loc = |line: &str| header(&get(line), "location").map(str::to_owned);
@@ -733,15 +931,13 @@ mod tests {
         ] {
             assert_eq!(get(&format!("GET {bad} HTTP/1.1")).status, 400, "{bad}");
         }
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("%e2%86%92+x"), "→ x");
     }
 
     #[test]
     fn http_faults_change_only_the_index() {
         let cx = |f| RouteContext {
             fault: Some(f),
-            scheme: "https",
+            ..LAB
         };
         let r = get_with(
             "GET / HTTP/1.1",
@@ -797,7 +993,7 @@ mod tests {
     fn too_many_redirects_is_31_hops_to_a_page() {
         let cx = RouteContext {
             fault: Some(LabFault::TooManyRedirects),
-            scheme: "https",
+            ..LAB
         };
         let mut path = "/".to_owned();
         let mut redirects = 0;

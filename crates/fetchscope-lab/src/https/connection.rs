@@ -2,12 +2,14 @@
 //! streamed responses, rustls, TCP bytes out — and its orderly close. On port 80 the same
 //! connection runs without TLS (a plain [`Session`]).
 //!
-//! Every buffer is bounded: the request bytes by [`MAX_HEAD_LEN`], rustls's own buffers by
-//! its limits (plaintext is only drained when there is room, TCP is only read while rustls
-//! wants to read), and outgoing TLS bytes by producing a new response chunk only once the
-//! previous one has been handed to TCP.
+//! Every buffer is bounded: the request bytes by [`MAX_HEAD_LEN`] and a request body by
+//! [`MAX_BODY_LEN`] (see [`RequestReader`]), rustls's own buffers by its limits (plaintext
+//! is only drained when there is room, TCP is only read while rustls wants to read), and
+//! outgoing TLS bytes by producing a new response chunk only once the previous one has
+//! been handed to TCP.
 
 use std::io::ErrorKind;
+use std::net::IpAddr;
 
 use super::session::Session;
 use smoltcp::iface::SocketHandle;
@@ -16,7 +18,8 @@ use smoltcp::time::{Duration, Instant};
 
 use crate::fault::LabFault;
 use crate::http::{
-    MAX_HEAD_LEN, ParseOutcome, ResponseStream, RouteContext, parse_request, respond, respond_error,
+    Incoming, MAX_BODY_LEN, MAX_HEAD_LEN, RequestReader, ResponseStream, RouteContext, respond,
+    respond_error,
 };
 use crate::stats::ServerStats;
 
@@ -80,8 +83,8 @@ enum CloseReason {
 pub(crate) struct Connection {
     handle: SocketHandle,
     session: Session,
-    /// Decrypted bytes not yet parsed as requests (at most [`MAX_HEAD_LEN`]).
-    requests: Vec<u8>,
+    /// Decrypted request bytes, read into whole requests (heads and bodies).
+    requests: RequestReader,
     /// TLS bytes waiting for room in the TCP send buffer.
     outgoing: Vec<u8>,
     response: Option<ResponseStream>,
@@ -99,6 +102,8 @@ pub(crate) struct Connection {
     hello: Vec<u8>,
     /// The URL scheme this connection serves (`https` or `http`), for absolute redirects.
     scheme: &'static str,
+    /// The client's address, once the connection is established.
+    peer: Option<IpAddr>,
 }
 
 impl Connection {
@@ -108,7 +113,7 @@ impl Connection {
         Connection {
             handle,
             session,
-            requests: Vec::new(),
+            requests: RequestReader::default(),
             outgoing: Vec::new(),
             response: None,
             established: false,
@@ -120,6 +125,7 @@ impl Connection {
             hold_until: None,
             hello: Vec::new(),
             scheme,
+            peer: None,
         }
     }
 
@@ -169,6 +175,7 @@ impl Connection {
             cx.stats.connections_accepted += 1;
             if let Some(peer) = socket.remote_endpoint() {
                 log::debug!("lab HTTPS: connection from {peer}");
+                self.peer = Some(peer.addr.into());
             }
         }
         let mut progressed = false;
@@ -305,7 +312,7 @@ impl Connection {
     fn drain_plaintext(&mut self) {
         let mut buf = [0u8; READ_CHUNK];
         loop {
-            let room = MAX_HEAD_LEN.saturating_sub(self.requests.len());
+            let room = self.requests.room();
             let Some(dst) = buf
                 .get_mut(..room.min(READ_CHUNK))
                 .filter(|d| !d.is_empty())
@@ -317,9 +324,7 @@ impl Connection {
                     self.start_close(CloseReason::PeerCloseNotify);
                     return;
                 }
-                Ok(n) => self
-                    .requests
-                    .extend_from_slice(dst.get(..n).unwrap_or_default()),
+                Ok(n) => self.requests.push(dst.get(..n).unwrap_or_default()),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) => {
                     log::debug!("lab HTTPS: reading plaintext: {e}");
@@ -362,7 +367,9 @@ impl Connection {
         };
         response.consume(written);
         cx.stats.bytes_sent += written as u64;
-        if response.is_done() {
+        if response.is_done() && response.is_interim() {
+            self.response = None;
+        } else if response.is_done() {
             cx.stats.requests_served += 1;
             if response.close() {
                 self.start_close(CloseReason::AfterResponse);
@@ -385,7 +392,7 @@ impl Connection {
             }
             Some(_) => false,
             None => {
-                if parse_request(&self.requests) == ParseOutcome::Partial {
+                if !self.requests.request_ready() {
                     return true;
                 }
                 log::debug!("lab HTTPS: slow fault: waiting {SLOW_DELAY} before answering");
@@ -395,37 +402,38 @@ impl Connection {
         }
     }
 
-    /// Parses the next request, if a whole head is there, and starts its response.
+    /// Takes the next request, once it is all there (head and body), and starts its
+    /// response; or a `100 Continue` while the client waits to send a body.
     fn next_response(&mut self, cx: &mut ServeContext<'_>) -> Option<ResponseStream> {
-        let (response, head_only, close) = match parse_request(&self.requests) {
-            ParseOutcome::Partial => return None,
-            ParseOutcome::Complete { request, head_len } => {
-                self.requests.drain(..head_len.min(self.requests.len()));
+        let (response, head_only, close) = match self.requests.next() {
+            Incoming::Pending => return None,
+            Incoming::Continue => {
+                log::debug!("lab HTTPS: 100 Continue");
+                return Some(ResponseStream::interim(100, "Continue"));
+            }
+            Incoming::Request(request) => {
                 let route_cx = RouteContext {
                     fault: self.fault,
                     scheme: self.scheme,
+                    origin: self.peer,
                 };
                 let response = respond(&request, &route_cx);
                 log::debug!(
-                    "lab HTTPS: {} {} -> {}",
+                    "lab HTTPS: {} {} ({} body bytes) -> {}",
                     request.method,
                     request.target,
+                    request.body.len(),
                     response.status
                 );
-                let close = request.wants_close || request.has_body || response.close;
+                let close = request.wants_close || response.close;
                 (response, request.is_head(), close)
             }
-            ParseOutcome::TooLarge => {
-                log::debug!("lab HTTPS: request head over {MAX_HEAD_LEN} bytes");
-                self.requests.clear();
+            Incoming::Refused { status, why } => {
+                log::debug!(
+                    "lab HTTPS: refusing a request ({status}): {why} (limits: head {MAX_HEAD_LEN}, body {MAX_BODY_LEN} bytes)"
+                );
                 cx.stats.connection_errors += 1;
-                (respond_error(431), false, true)
-            }
-            ParseOutcome::Invalid(why) => {
-                log::debug!("lab HTTPS: invalid request: {why}");
-                self.requests.clear();
-                cx.stats.connection_errors += 1;
-                (respond_error(400), false, true)
+                (respond_error(status), false, true)
             }
         };
         Some(ResponseStream::new(response, head_only, close, cx.date))
