@@ -31,7 +31,7 @@ say() { printf '\n== %s\n' "$*"; }
 declare -A need=(
     [nginx]=nginx [dnsmasq]=dnsmasq-base [tshark]=tshark [tcpdump]=tcpdump
     [ip]=iproute2 [openssl]=openssl [python3]=python3 [curl]=curl [nft]=nftables
-    [ethtool]=ethtool [tmux]=tmux [chromium]=chromium
+    [ethtool]=ethtool [tmux]=tmux [chromium]=chromium [tinyproxy]=tinyproxy
 )
 missing=()
 for cmd in "${!need[@]}"; do

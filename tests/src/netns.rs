@@ -28,7 +28,15 @@ pub static SERIAL: Mutex<()> = Mutex::new(());
 /// The prerequisites every test here shares; false (after saying why) when a test
 /// should skip.
 pub fn lab_prerequisites() -> bool {
-    let tools = ["ip", "nginx", "dnsmasq", "openssl", "sha256sum"];
+    let tools = [
+        "ip",
+        "nginx",
+        "dnsmasq",
+        "openssl",
+        "sha256sum",
+        "tinyproxy",
+        "python3",
+    ];
     let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
     require(
         is_root(),
