@@ -1,6 +1,6 @@
 //! Ctrl-C (SIGINT) and SIGTERM end a fetch gracefully: the trace is complete up to the
 //! stop, it ends with an `error` event of kind `aborted`, the exit status is 130, and the
-//! body received so far stays in `FILE.part` while `FILE` is left alone.
+//! body received so far stays in `FILE.part` (`--keep-partial`) while `FILE` is left alone.
 
 use std::fs;
 use std::process::{Command, Stdio};
@@ -19,6 +19,7 @@ fn stop_a_download(signal: &str, tag: &str) -> (Option<i32>, Vec<Value>, std::pa
         "fetch",
         "https://www.example.test/bytes/1073741824",
         "--json",
+        "--keep-partial",
     ])
     .arg("-o")
     .arg(&body)

@@ -250,8 +250,11 @@ pub struct HttpRequestEvent {
     pub target: String,
     /// The full URL (serialized as text).
     pub url: url::Url,
-    /// Header fields in the order sent.
+    /// Header fields in the order sent (secret values redacted unless `--show-secrets`).
     pub headers: Vec<(String, String)>,
+    /// The body's length, when the request carries one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_bytes: Option<u64>,
 }
 
 /// The HTTP response head as received.
@@ -268,17 +271,19 @@ pub struct HttpResponseEvent {
 }
 
 impl HttpResponseEvent {
-    /// The event for a response head (header names lower-cased).
-    pub fn from_head(h: &crate::http::ResponseHead) -> Self {
+    /// The event for a response head (header names lower-cased, secret values such as
+    /// `Set-Cookie` redacted unless `show_secrets`).
+    pub fn from_head(h: &crate::http::ResponseHead, show_secrets: bool) -> Self {
+        let headers: Vec<(String, String)> = h
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect();
         HttpResponseEvent {
             status: h.status,
             reason: h.reason.clone(),
             version: h.version.clone(),
-            headers: h
-                .headers
-                .iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                .collect(),
+            headers: crate::http::shown_headers(&headers, show_secrets),
         }
     }
 }
@@ -288,13 +293,16 @@ impl HttpResponseEvent {
 /// fetch and the kernel twin share these words.
 pub fn http_progress_event(
     p: &crate::http::HttpProgress,
+    show_secrets: bool,
 ) -> Option<Result<HttpResponseEvent, String>> {
     match p {
         crate::http::HttpProgress::Interim(h) => Some(Err(format!(
             "interim response {} {} skipped, as requests does",
             h.status, h.reason
         ))),
-        crate::http::HttpProgress::Head(h) => Some(Ok(HttpResponseEvent::from_head(h))),
+        crate::http::HttpProgress::Head(h) => {
+            Some(Ok(HttpResponseEvent::from_head(h, show_secrets)))
+        }
         _ => None,
     }
 }
@@ -363,6 +371,9 @@ pub struct Summary {
     pub wire_body_bytes: u64,
     /// SHA-256 of the decoded body, lower-case hex.
     pub body_sha256: String,
+    /// The decoded body's first bytes (up to 8 KiB), for the text output; not in `--json`.
+    #[serde(skip)]
+    pub body_start: Vec<u8>,
     /// Cumulative times like curl's `-w` variables (the final exchange's, measured from
     /// the start of the whole fetch, as curl adds redirect steps together).
     pub timings: CurlTimings,

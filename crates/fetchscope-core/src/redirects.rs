@@ -137,30 +137,67 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
-/// What follows the complete response `head` to a GET of `url`: `None` when it is the
-/// final response, the next hop when it redirects. `earlier` are the exchanges before this
-/// one (one per hop taken), `keep_alive` says whether the server keeps this
-/// connection open, `connection_open` whether it still is (no FIN seen, established).
+/// What decides whether and how a redirect is followed, besides the response.
+#[derive(Debug, Clone, Copy)]
+pub struct HopRules {
+    /// The server keeps this connection open (no `Connection: close`).
+    pub keep_alive: bool,
+    /// The connection still is open (no FIN seen, established).
+    pub connection_open: bool,
+    /// The schemes a redirect may lead to.
+    pub allowed: RedirectProtocols,
+    /// The most redirects followed (`--max-redirs`; 0 makes the 3xx the final response).
+    pub limit: usize,
+}
+
+/// Whether requests drops `Authorization` on the way from `from` to `to`
+/// (`should_strip_auth`): another host does, except http → https on the same host with
+/// default ports.
+pub fn strips_auth(from: &Url, to: &Url) -> bool {
+    if from.host_str() != to.host_str() {
+        return true;
+    }
+    if from.scheme() == "http"
+        && to.scheme() == "https"
+        && from.port_or_known_default() == Some(80)
+        && to.port_or_known_default() == Some(443)
+    {
+        return false;
+    }
+    from.scheme() != to.scheme() || from.port_or_known_default() != to.port_or_known_default()
+}
+
+/// What follows the complete response `head` to a `method` request of `url`: `None` when
+/// it is the final response, the next hop when it redirects. `earlier` are the exchanges
+/// before this one (one per hop taken).
 ///
-/// Errors: a bad `Location`, a scheme `allowed` refuses, and the hop after the
-/// [`MAX_REDIRECTS`]th (named a loop when it leads back to a URL already asked for).
+/// Errors: a bad `Location`, a scheme the rules refuse, and the hop after the limit's
+/// (named a loop when it leads back to a URL already asked for).
 pub fn next_hop(
     head: Option<&ResponseHead>,
     url: &Url,
+    method: &str,
     earlier: &[ExchangeRecord],
-    keep_alive: bool,
-    connection_open: bool,
-    allowed: RedirectProtocols,
+    rules: HopRules,
 ) -> Result<Option<NextHop>, FetchError> {
+    let HopRules {
+        keep_alive,
+        connection_open,
+        allowed,
+        limit,
+    } = rules;
     let Some(head) = head else {
         return Ok(None);
     };
-    let redirect = http::redirect(head, url, "GET").map_err(|e| FetchError::http(&e))?;
+    if limit == 0 {
+        return Ok(None);
+    }
+    let redirect = http::redirect(head, url, method).map_err(|e| FetchError::http(&e))?;
     let Some(redirect) = redirect else {
         return Ok(None);
     };
     let hop = earlier.len() + 1;
-    if hop > MAX_REDIRECTS {
+    if hop > limit {
         let visited =
             earlier.iter().any(|e| e.url == redirect.url.as_str()) || *url == redirect.url;
         let (kind, why) = if visited {
@@ -178,7 +215,11 @@ pub fn next_hop(
             FailureClass::Http,
             Phase::Response,
             kind,
-            format!("more than {MAX_REDIRECTS} redirects, as requests allows: {why}"),
+            if limit == MAX_REDIRECTS {
+                format!("more than {MAX_REDIRECTS} redirects, as requests allows: {why}")
+            } else {
+                format!("more than {limit} redirects, as --max-redirs allows: {why}")
+            },
         ));
     }
     let downgrade = url.scheme() == "https" && redirect.url.scheme() == "http";
@@ -277,6 +318,28 @@ mod tests {
         .unwrap()
     }
 
+    fn next_of(
+        head: Option<&ResponseHead>,
+        url: &Url,
+        earlier: &[ExchangeRecord],
+        keep_alive: bool,
+        connection_open: bool,
+        allowed: RedirectProtocols,
+    ) -> Result<Option<NextHop>, FetchError> {
+        next_hop(
+            head,
+            url,
+            "GET",
+            earlier,
+            HopRules {
+                keep_alive,
+                connection_open,
+                allowed,
+                limit: MAX_REDIRECTS,
+            },
+        )
+    }
+
     fn url(s: &str) -> Url {
         Url::parse(s).unwrap()
     }
@@ -304,7 +367,7 @@ mod tests {
     #[test]
     fn a_final_response_has_no_next_hop() {
         let h = head(200, "/elsewhere");
-        let got = next_hop(
+        let got = next_of(
             Some(&h),
             &url("https://a.test/"),
             &[],
@@ -315,7 +378,7 @@ mod tests {
         .unwrap();
         assert!(got.is_none());
         assert!(
-            next_hop(
+            next_of(
                 None,
                 &url("https://a.test/"),
                 &[],
@@ -331,7 +394,7 @@ mod tests {
     #[test]
     fn same_origin_kept_alive_reuses_the_connection() {
         let h = head(302, "/next");
-        let next = next_hop(
+        let next = next_of(
             Some(&h),
             &url("https://a.test/"),
             &[],
@@ -347,7 +410,7 @@ mod tests {
         assert!(next.note.starts_with("connection reused"), "{}", next.note);
         // Closed by the server, or not kept alive: a new connection.
         for (keep_alive, open) in [(false, true), (true, false)] {
-            let next = next_hop(
+            let next = next_of(
                 Some(&h),
                 &url("https://a.test/"),
                 &[],
@@ -370,7 +433,7 @@ mod tests {
             ("https://a.test:8443/", "is the same host on another port"),
         ] {
             let h = head(301, to);
-            let next = next_hop(
+            let next = next_of(
                 Some(&h),
                 &url("https://a.test/"),
                 &[],
@@ -394,7 +457,7 @@ mod tests {
         let thirty: Vec<String> = (0..30).map(|i| format!("https://a.test/{i}")).collect();
         let refs: Vec<&str> = thirty.iter().map(String::as_str).collect();
         let before = earlier(&refs);
-        let e = next_hop(
+        let e = next_of(
             Some(&head(302, "/0")),
             &url("https://a.test/30"),
             &before,
@@ -404,7 +467,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.kind, "redirect-loop");
-        let e = next_hop(
+        let e = next_of(
             Some(&head(302, "/new")),
             &url("https://a.test/30"),
             &before,
@@ -420,7 +483,7 @@ mod tests {
             e.message
         );
         // The 30th hop itself is allowed.
-        let ok = next_hop(
+        let ok = next_of(
             Some(&head(302, "/new")),
             &url("https://a.test/29"),
             &before[..29],
@@ -435,7 +498,7 @@ mod tests {
 
     #[test]
     fn a_bad_location_is_an_http_error() {
-        let e = next_hop(
+        let e = next_of(
             Some(&head(302, "ftp://a.test/")),
             &url("https://a.test/"),
             &[],
@@ -466,7 +529,7 @@ mod tests {
 
     /// The hop a 302 to `to` from `from` makes on a kept-alive open connection.
     fn hop(from: &Url, to: &str, allowed: RedirectProtocols) -> Result<NextHop, FetchError> {
-        next_hop(Some(&head(302, to)), from, &[], true, true, allowed)
+        next_of(Some(&head(302, to)), from, &[], true, true, allowed)
             .map(|n| n.expect("a redirect"))
     }
 

@@ -12,7 +12,7 @@ use url::Url;
 
 use crate::advice::Conditions;
 use crate::event::DnsEvent;
-use crate::http::{DigestSink, default_user_agent};
+use crate::http::{DigestSink, RequestOptions};
 use crate::random::Randomness;
 use crate::redirects::RedirectProtocols;
 use crate::session::SessionConfig;
@@ -32,6 +32,8 @@ pub struct FetchSpec {
     pub randomness: Randomness,
     /// Give up after this long in total.
     pub timeout: Duration,
+    /// `--connect-timeout`: each new connection must be ready for its request this soon.
+    pub connect_timeout: Option<Duration>,
     /// Trust anchors for the server's certificate.
     pub roots: Arc<RootCertStore>,
     /// Where the trust anchors came from (decides the advice in certificate errors).
@@ -42,8 +44,10 @@ pub struct FetchSpec {
     pub key_log: Option<Arc<dyn KeyLog>>,
     /// Where to write the decoded body (`-o`); the body is hashed either way.
     pub body_out: Option<Box<dyn Write + Send>>,
-    /// `User-Agent` header value.
-    pub user_agent: String,
+    /// The request: method, headers, body, credentials, the client imitated.
+    pub request: RequestOptions,
+    /// `--insecure`: a certificate that fails verification is reported, not refused.
+    pub insecure: bool,
 }
 
 impl std::fmt::Debug for FetchSpec {
@@ -54,7 +58,7 @@ impl std::fmt::Debug for FetchSpec {
             .field("dns_servers", &self.dns_servers)
             .field("randomness", &self.randomness)
             .field("timeout", &self.timeout)
-            .field("user_agent", &self.user_agent)
+            .field("request", &self.request)
             .finish_non_exhaustive()
     }
 }
@@ -68,12 +72,14 @@ impl FetchSpec {
             dns_servers: Vec::new(),
             randomness: Randomness::new(None),
             timeout: Duration::from_secs(30),
+            connect_timeout: None,
             roots,
             trust: TrustSource::default(),
             redirect_protocols: RedirectProtocols::default(),
             key_log: None,
             body_out: None,
-            user_agent: default_user_agent(),
+            request: RequestOptions::default(),
+            insecure: false,
         }
     }
 
@@ -86,12 +92,14 @@ impl FetchSpec {
             dns_servers: self.dns_servers.clone(),
             randomness: self.randomness,
             timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
             roots: self.roots.clone(),
             trust: self.trust,
             redirect_protocols: self.redirect_protocols,
             key_log: self.key_log.clone(),
             body_out: None,
-            user_agent: self.user_agent.clone(),
+            request: self.request.clone(),
+            insecure: self.insecure,
         }
     }
 
@@ -106,6 +114,7 @@ impl FetchSpec {
             key_log: self.key_log.clone(),
             time,
             trust: self.trust,
+            insecure: self.insecure,
         })
     }
 
@@ -118,11 +127,12 @@ impl FetchSpec {
         conditions: Conditions,
     ) -> SessionConfig {
         SessionConfig {
-            user_agent: self.user_agent.clone(),
+            request: self.request.clone(),
             redirect_protocols: self.redirect_protocols,
             tls,
             resolve: self.resolve.clone(),
             deadline,
+            connect_timeout: self.connect_timeout,
             body: DigestSink::new(self.body_out.take()),
             conditions,
         }

@@ -404,6 +404,9 @@ impl OsFetch {
     }
 
     fn check_deadline(&mut self) -> Result<(), FetchError> {
+        if let Some(e) = self.session.connect_timed_out(self.now()) {
+            return Err(e);
+        }
         if Duration::from_micros(self.now_us()) < self.cfg.spec.timeout {
             return Ok(());
         }

@@ -1,5 +1,6 @@
 //! `-o FILE`: the body is written to `FILE.part` and renamed to `FILE` only when the fetch
-//! completed, so a failed fetch never destroys a file that was already there.
+//! completed, so a failed fetch never destroys a file that was already there; what a
+//! failed fetch received is removed, or kept in `FILE.part` with `--keep-partial`.
 //!
 //! A path that is not a regular file (`/dev/null`, a FIFO, a terminal) is written in
 //! place: there is nothing to keep and renaming onto it would replace the device.
@@ -23,6 +24,8 @@ pub enum Abandoned {
     Nothing,
     /// Bytes were received: they stay in this file; the output path is untouched.
     KeptPart(PathBuf, u64),
+    /// Bytes were received and removed (no `--keep-partial`).
+    Removed(u64),
     /// The path is not a regular file and was written in place.
     InPlace,
 }
@@ -65,13 +68,17 @@ impl BodyOutput {
     }
 
     /// The fetch failed: the output path stays as it was; received bytes are kept beside
-    /// it, an empty temporary file is removed.
-    pub fn abandon(self) -> Abandoned {
+    /// it when `keep`, else removed; an empty temporary file is always removed.
+    pub fn abandon(self, keep: bool) -> Abandoned {
         let Some(part) = self.part else {
             return Abandoned::InPlace;
         };
         match fs::metadata(&part).map(|m| m.len()) {
-            Ok(n) if n > 0 => Abandoned::KeptPart(part, n),
+            Ok(n) if n > 0 && keep => Abandoned::KeptPart(part, n),
+            Ok(n) if n > 0 => {
+                let _ = fs::remove_file(&part);
+                Abandoned::Removed(n)
+            }
             _ => {
                 let _ = fs::remove_file(&part);
                 Abandoned::Nothing
@@ -117,7 +124,7 @@ mod tests {
         let keep = dir.join("keep.txt");
         fs::write(&keep, "precious").expect("write");
         let (out, _f) = BodyOutput::create(&keep).expect("create");
-        assert_eq!(out.abandon(), Abandoned::Nothing);
+        assert_eq!(out.abandon(true), Abandoned::Nothing);
         assert_eq!(fs::read_to_string(&keep).expect("read"), "precious");
         assert!(!dir.join("keep.txt.part").exists());
 
@@ -125,9 +132,16 @@ mod tests {
         f.write_all(b"half").expect("write");
         drop(f);
         assert_eq!(
-            out.abandon(),
+            out.abandon(true),
             Abandoned::KeptPart(dir.join("keep.txt.part"), 4)
         );
+        assert_eq!(fs::read_to_string(&keep).expect("read"), "precious");
+
+        let (out, mut f) = BodyOutput::create(&keep).expect("create");
+        f.write_all(b"half").expect("write");
+        drop(f);
+        assert_eq!(out.abandon(false), Abandoned::Removed(4));
+        assert!(!dir.join("keep.txt.part").exists());
         assert_eq!(fs::read_to_string(&keep).expect("read"), "precious");
         let _ = fs::remove_dir_all(&dir);
     }
@@ -149,7 +163,7 @@ mod tests {
     #[test]
     fn devices_are_written_in_place() {
         let (out, _f) = BodyOutput::create(Path::new("/dev/null")).expect("create");
-        assert_eq!(out.abandon(), Abandoned::InPlace);
+        assert_eq!(out.abandon(false), Abandoned::InPlace);
         let (out, _f) = BodyOutput::create(Path::new("/dev/null")).expect("create");
         out.commit().expect("commit");
         assert!(

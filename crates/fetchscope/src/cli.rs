@@ -170,19 +170,67 @@ pub struct CommonArgs {
     /// Give up after SECS seconds in total, naming the phase that stalled (lab: virtual
     /// seconds).
     #[arg(
+        short = 'm',
         long,
         value_name = "SECS",
         default_value_t = 30.0,
         value_parser = timeout_secs,
         allow_negative_numbers = true,
+        visible_alias = "max-time",
         help_heading = "Run"
     )]
     pub timeout: f64,
+
+    /// Give up when the connection (DNS, TCP and TLS) is not up after SECS seconds, like
+    /// curl's --connect-timeout
+    #[arg(
+        long,
+        value_name = "SECS",
+        value_parser = timeout_secs,
+        allow_negative_numbers = true,
+        help_heading = "Run"
+    )]
+    pub connect_timeout: Option<f64>,
+
+    /// Exit with status 22 (as curl --fail) when the final HTTP status is 400 or more
+    #[arg(long, help_heading = "Run")]
+    pub fail: bool,
+
+    /// Do not verify the server's certificate: the check still runs and its result is
+    /// reported, loudly, in every output, but a failure does not stop the fetch
+    #[arg(short = 'k', long, help_heading = "TLS")]
+    pub insecure: bool,
+
+    /// No trace: only errors and what -o and -w ask for
+    #[arg(short = 's', long, conflicts_with = "json", help_heading = "Output")]
+    pub silent: bool,
+
+    /// After the fetch, print FORMAT with curl's variables filled in, e.g.
+    /// '%{http_code} %{time_total}\n' or '%{json}' (docs/cli.md lists them)
+    #[arg(short = 'w', long, value_name = "FORMAT", value_parser = parse_write_out, help_heading = "Output")]
+    pub write_out: Option<crate::render::write_out::WriteOut>,
+
+    /// Show passwords, Authorization, Proxy-Authorization, Cookie and Set-Cookie values
+    /// in every output instead of <redacted, N bytes>
+    #[arg(long, help_heading = "Output")]
+    pub show_secrets: bool,
+
+    /// Keep the body received before a failure in FILE.part (default: removed)
+    #[arg(long, requires = "output", help_heading = "Output")]
+    pub keep_partial: bool,
+
+    /// Do not show the start of a text body in the text output
+    #[arg(long, help_heading = "Output")]
+    pub no_body: bool,
 
     /// Fix every random choice (ISNs, ports, DNS id, TLS randoms) so runs repeat; in the
     /// lab, also the clock's start date.
     #[arg(long, value_name = "N", help_heading = "Run")]
     pub seed: Option<u64>,
+
+    /// What to send: method, headers, body, credentials (-X, -H, -d, -u, ...).
+    #[command(flatten)]
+    pub request: crate::request_args::RequestArgs,
 
     /// Follow redirects only to these protocols, written like curl's --proto-redir:
     /// =https (only https), -http, -all,https; a bare list (https, http,https) is the
@@ -288,10 +336,14 @@ impl FaultArgs {
 }
 
 /// Parses `--timeout SECS`: more than 0, at most a day.
+fn parse_write_out(s: &str) -> Result<crate::render::write_out::WriteOut, String> {
+    crate::render::write_out::WriteOut::parse(s)
+}
+
 fn timeout_secs(s: &str) -> Result<f64, String> {
     let why = || {
         format!(
-            "--timeout takes a number of seconds more than 0 and at most 86400 (a day), like 30 or 2.5; '{s}' is not one"
+            "takes a number of seconds more than 0 and at most 86400 (a day), like 30 or 2.5; '{s}' is not one"
         )
     };
     let secs: f64 = s.trim().parse().map_err(|_| why())?;

@@ -34,7 +34,7 @@ use serde::Serialize;
 use crate::cli::CommonArgs;
 use crate::keylog::requested_key_log;
 use crate::render::ladder::LadderRecorder;
-use crate::run::{EXIT_SETUP, EXIT_USAGE, SetupError, parse_url, prepare, use_color};
+use crate::run::{EXIT_SETUP, EXIT_USAGE, SetupError, parse_request, prepare, use_color};
 use analysis::{Analyzer, StackReport};
 use differences::Difference;
 
@@ -135,8 +135,8 @@ impl PcapBoth {
 
 /// Runs `fetchscope compare`; returns the exit status.
 pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
-    let url = parse_url(&args.url)?;
     let common = &args.common;
+    let (url, request) = parse_request(&args.url, common)?;
     if common.tun.is_none() {
         return Err(usage(
             "compare needs --tun NAME: the built-in lab's servers live inside fetchscope's own \
@@ -153,7 +153,7 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
             "fetchscope: note: --har and --report describe one fetch; compare writes neither (use `fetch` for each stack)"
         );
     }
-    let (mut cfg, world) = prepare(url.clone(), common)?;
+    let (mut cfg, world) = prepare(url.clone(), common, request)?;
     if let Some(kl) = requested_key_log(common.keylog.as_deref()).map_err(setup)? {
         cfg.spec.key_log = Some(Arc::new(kl));
     }

@@ -124,8 +124,30 @@ pub fn parse_url(s: &str) -> Result<Url, SetupError> {
     Ok(url)
 }
 
-/// Builds the configuration and the world for a fetch of `url` with `args`.
-pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), SetupError> {
+/// Parses the URL and the request options; credentials in the URL move into the
+/// options (the URL returned has none, so nothing prints them).
+pub fn parse_request(
+    url: &str,
+    args: &CommonArgs,
+) -> Result<(Url, fetchscope_core::http::RequestOptions), SetupError> {
+    let mut url = parse_url(url)?;
+    let request = args
+        .request
+        .options(&mut url, args.show_secrets)
+        .map_err(|e| SetupError::usage(anyhow::anyhow!(e)))?;
+    Ok((url, request))
+}
+
+/// Exit status of `--fail` when the final HTTP status is 400 or more (curl's).
+pub const EXIT_HTTP_FAIL: i32 = 22;
+
+/// Builds the configuration and the world for a fetch of `url` with `args`, sending
+/// `request`.
+pub fn prepare(
+    url: Url,
+    args: &CommonArgs,
+    request: fetchscope_core::http::RequestOptions,
+) -> Result<(FetchConfig, World), SetupError> {
     // Checked when parsed too; a CommonArgs built in code meets the same rule.
     if !crate::cli::timeout_in_range(args.timeout) {
         return Err(SetupError::usage(anyhow::anyhow!(
@@ -169,6 +191,9 @@ pub fn prepare(url: Url, args: &CommonArgs) -> Result<(FetchConfig, World), Setu
     };
     cfg.mtu = mtu;
     cfg.spec.redirect_protocols = args.proto_redir;
+    cfg.spec.request = request;
+    cfg.spec.insecure = args.insecure;
+    cfg.spec.connect_timeout = args.connect_timeout.map(Duration::from_secs_f64);
     Ok((cfg, with_faults(world, args)?))
 }
 
@@ -434,7 +459,7 @@ const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 pub struct Session {
     /// The fetch machine.
     pub fetch: Fetch<Box<dyn Link>>,
-    renderer: Renderer<BufWriter<io::StdoutLock<'static>>>,
+    renderer: Renderer<BufWriter<Box<dyn Write>>>,
     pcap: Option<crate::pcap::PcapOutput>,
     har: Option<(crate::render::har::HarRecorder, File)>,
     ladder: Option<crate::render::ladder::LadderRecorder>,
@@ -447,20 +472,41 @@ pub struct Session {
     flushed_at: std::time::Instant,
     /// How privileges were dropped, until the note about it is shown with the first packet.
     privilege_note: Option<crate::privileges::Dropped>,
+    /// The trace goes to stderr (`-o -` puts the body on stdout).
+    trace_on_stderr: bool,
+    /// `--keep-partial`: a failed fetch's body stays in FILE.part.
+    keep_partial: bool,
+    /// `--fail`: exit 22 for an HTTP status of 400 or more.
+    fail_on_http_error: bool,
+    /// `-w FORMAT`, printed at the end.
+    write_out: Option<crate::render::write_out::WriteOut>,
+    /// The URL asked for, for `-w` when the fetch failed.
+    url: Url,
 }
 
 impl Session {
     /// Prepares the world, the configuration and every output of a fetch of `url`, and
     /// prints the header line (text mode).
     pub fn start(url: &str, args: &CommonArgs) -> Result<Session, SetupError> {
-        let url = parse_url(url)?;
-        let (mut cfg, world) = prepare(url.clone(), args)?;
+        let (url, request) = parse_request(url, args)?;
+        let method = request.method();
+        let secrets = if args.show_secrets {
+            Vec::new()
+        } else {
+            request.secret_values()
+        };
+        let (mut cfg, world) = prepare(url.clone(), args, request)?;
+        let body_to_stdout = args.output.as_deref() == Some(Path::new("-"));
         // The TUN device is open and configured: give up root now, before any output file
         // is created (so they belong to the invoking user) and before the first packet is
         // read (see crate::privileges).
         let dropped = crate::privileges::drop_privileges().map_err(SetupError::setup)?;
         // -o FILE: written as FILE.part, renamed when the fetch completes (body_output).
         let body_output = match &args.output {
+            Some(_) if body_to_stdout => {
+                cfg.spec.body_out = Some(Box::new(io::stdout()));
+                None
+            }
             Some(path) => {
                 let (out, f) = crate::body_output::BodyOutput::create(path)
                     .with_context(|| format!("cannot create the output file {}", path.display()))
@@ -504,12 +550,24 @@ impl Session {
             code: e.exit_code(),
             error: anyhow::anyhow!(e.message.clone()),
         })?;
-        let out = BufWriter::with_capacity(STDOUT_BUFFER, io::stdout().lock());
+        // The trace's stream: stdout, or stderr when the body goes to stdout, or nowhere
+        // with -s.
+        let stream: Box<dyn Write> = if args.silent {
+            Box::new(io::sink())
+        } else if body_to_stdout {
+            Box::new(io::stderr())
+        } else {
+            Box::new(io::stdout().lock())
+        };
+        let out = BufWriter::with_capacity(STDOUT_BUFFER, stream);
         let renderer = if args.json {
             Renderer::Json(JsonRenderer::new(out))
         } else {
-            let mut t = TextRenderer::new(out, use_color(args.color));
-            t.header(url.as_str(), &world.description)?;
+            let color = use_color(args.color) && !body_to_stdout && !args.silent;
+            let mut t = TextRenderer::new(out, color)
+                .show_body(!args.no_body && !body_to_stdout)
+                .redact(secrets);
+            t.header(&method, url.as_str(), &world.description)?;
             Renderer::Text(t)
         };
         Ok(Session {
@@ -525,6 +583,11 @@ impl Session {
             flushed_at: std::time::Instant::now(),
             // Only over TUN is the drop news: the built-in lab needs no privileges at all.
             privilege_note: (args.tun.is_some() && dropped.dropped()).then_some(dropped),
+            trace_on_stderr: body_to_stdout,
+            keep_partial: args.keep_partial,
+            fail_on_http_error: args.fail,
+            write_out: args.write_out.clone(),
+            url,
         })
     }
 
@@ -625,10 +688,12 @@ impl Session {
 
     /// Writes the output files and returns the exit status.
     pub fn finish(mut self) -> Result<i32, SetupError> {
-        let failure: Option<FetchError> = match self.fetch.result() {
-            Some(Err(e)) => Some(e.clone()),
-            _ => None,
-        };
+        let (failure, summary): (Option<FetchError>, Option<fetchscope_core::Summary>) =
+            match self.fetch.result() {
+                Some(Err(e)) => (Some(e.clone()), None),
+                Some(Ok(s)) => (None, Some(s.clone())),
+                None => (None, None),
+            };
         if let Some(e) = &failure {
             let _ = self.renderer.failed(e);
         }
@@ -638,7 +703,7 @@ impl Session {
         if let Some(l) = self.ladder.take() {
             // After the text output on stdout; with --json on stderr, so stdout stays NDJSON.
             let text = l.finish().to_text();
-            let written = if self.json {
+            let written = if self.json || self.trace_on_stderr {
                 io::stderr().write_all(format!("\n{text}").as_bytes())
             } else {
                 let mut o = io::stdout().lock();
@@ -676,12 +741,20 @@ impl Session {
                 out.commit()
                     .with_context(|| format!("could not rename the body to {}", path.display()))
                     .map_err(SetupError::setup)?;
-            } else if let crate::body_output::Abandoned::KeptPart(part, n) = out.abandon() {
-                eprintln!(
-                    "fetchscope: note: the {n} body bytes received before the failure are in {}; {} was not touched",
-                    part.display(),
-                    path.display()
-                );
+            } else {
+                match out.abandon(self.keep_partial) {
+                    crate::body_output::Abandoned::KeptPart(part, n) => eprintln!(
+                        "fetchscope: note: the {n} body bytes received before the failure are in {} (--keep-partial); {} was not touched",
+                        part.display(),
+                        path.display()
+                    ),
+                    crate::body_output::Abandoned::Removed(n) => eprintln!(
+                        "fetchscope: note: the {n} body bytes received before the failure were removed (--keep-partial keeps them); {} was not touched",
+                        path.display()
+                    ),
+                    crate::body_output::Abandoned::Nothing
+                    | crate::body_output::Abandoned::InPlace => {}
+                }
             }
         }
         if let Some(e) = write_err
@@ -691,13 +764,44 @@ impl Session {
                 anyhow::Error::new(e).context("could not write the output"),
             ));
         }
-        match failure {
-            Some(e) => {
+        let code = match (&failure, &summary) {
+            (Some(e), _) => {
                 eprintln!("fetchscope: {} failed: {}", e.phase, e.message);
-                Ok(e.exit_code())
+                e.exit_code()
             }
-            None => Ok(0),
+            (None, Some(s)) if self.fail_on_http_error && s.status >= 400 => {
+                eprintln!(
+                    "fetchscope: the server answered HTTP {} (--fail: exit status {EXIT_HTTP_FAIL})",
+                    s.status
+                );
+                EXIT_HTTP_FAIL
+            }
+            _ => 0,
+        };
+        if let Some(w) = &self.write_out {
+            let text = w.render(&crate::render::write_out::Outcome {
+                summary: summary.as_ref(),
+                error: failure.as_ref(),
+                url: self.url.as_str(),
+                exit_code: code,
+            });
+            // On stdout after everything else (as curl); with --json on stderr, so
+            // stdout stays NDJSON.
+            let written = if self.json {
+                io::stderr().write_all(text.as_bytes())
+            } else {
+                let mut o = io::stdout().lock();
+                o.write_all(text.as_bytes()).and_then(|()| o.flush())
+            };
+            if let Err(e) = written
+                && e.kind() != io::ErrorKind::BrokenPipe
+            {
+                return Err(SetupError::setup(
+                    anyhow::Error::new(e).context("could not write the -w output"),
+                ));
+            }
         }
+        Ok(code)
     }
 }
 

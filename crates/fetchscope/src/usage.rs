@@ -63,25 +63,14 @@ pub fn curl_hint(arg: &str) -> Option<&'static str> {
         "-v" | "--verbose" | "-vv" | "--trace" | "--trace-ascii" => {
             "fetchscope shows every packet, state change and header without -v; --json gives the same as NDJSON events"
         }
-        "-k" | "--insecure" => {
-            "fetchscope always verifies certificates; for your own test server pass its CA certificate with --cacert FILE"
+        "-b" | "--cookie" => "send cookies with -H 'Cookie: name=value'",
+        "-e" | "--referer" => "send it with -H 'Referer: URL'",
+        "--data-raw" => "use --data-binary DATA: the bytes exactly as given",
+        "-F" | "--form" => {
+            "fetchscope cannot send multipart forms yet; send a urlencoded form with -d 'a=1&b=2' or a file with --data-binary @FILE"
         }
-        "-L" | "--location" => {
-            "fetchscope follows redirects by default (up to 30, as requests.get() does); drop -L"
-        }
-        "-H" | "--header" | "-X" | "--request" | "-d" | "--data" | "--data-binary"
-        | "--data-raw" | "-A" | "--user-agent" | "-u" | "--user" | "-I" | "--head" | "-b"
-        | "--cookie" | "-e" | "--referer" | "-F" | "--form" => {
-            "fetchscope sends the GET that requests.get(url) sends and cannot change the request yet; see fetchscope fetch --help"
-        }
-        "-s" | "--silent" | "-S" | "--show-error" | "-q" | "--quiet" => {
-            "for output a program can read use --json (one event per line on stdout)"
-        }
-        "-m" | "--max-time" | "--connect-timeout" => {
-            "use --timeout SECS: the time the whole fetch may take"
-        }
-        "-w" | "--write-out" => {
-            "the timings are in the done event of --json: fetchscope fetch --json | jq 'select(.type==\"done\").timings'"
+        "-S" | "--show-error" | "-q" | "--quiet" => {
+            "-s/--silent shows only errors and what -o and -w ask for; --json gives every event as NDJSON"
         }
         "-O" | "--remote-name" => "use -o FILE to write the body to a file",
         "-i" | "--include" => "the response's status line and headers are always shown",
@@ -122,9 +111,9 @@ mod tests {
     fn curl_options_get_a_pointer() {
         for (flag, words) in [
             ("-v", "without -v"),
-            ("-k", "--cacert"),
-            ("-H", "cannot change the request"),
-            ("-L", "follows redirects by default"),
+            ("-b", "-H 'Cookie: name=value'"),
+            ("-F", "multipart"),
+            ("-O", "-o FILE"),
         ] {
             let t = error_text(&["fetchscope", "fetch", flag, "x"]);
             assert!(t.contains(words), "{flag}: {t}");

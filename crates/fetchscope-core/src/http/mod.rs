@@ -5,7 +5,7 @@
 //! [`ResponseReader`], which reports [`HttpProgress`] and hands the decoded body to a
 //! [`BodySink`]. Behaviour follows Python requests / urllib3 / `http.client`:
 //!
-//! - the request is byte-for-byte what `requests.get()` sends ([`build_request`]);
+//! - the request is byte-for-byte what `requests.get()` (or curl) sends ([`build_request`]);
 //! - 1xx responses are skipped (reported as [`HttpProgress::Interim`]), 101 is an error;
 //! - framing per RFC 9112 §6.3 ([`Framing`]), chunked bodies with bounded lines and trailers;
 //! - `Content-Encoding: gzip`/`x-gzip`/`deflate` (zlib or raw) and stacks of them are
@@ -15,10 +15,11 @@
 //!   [`HttpError`], never a panic.
 //!
 //! ```
-//! use fetchscope_core::http::{build_request, default_user_agent, HttpProgress, Limits, ResponseReader};
+//! use fetchscope_core::http::{build_request, HttpProgress, Leg, Limits, RequestOptions, ResponseReader};
 //!
 //! let url = url::Url::parse("https://www.example.test/").unwrap();
-//! let request = build_request("GET", &url, &default_user_agent());
+//! let leg = Leg { url: &url, method: "GET", body: None, auth: true };
+//! let request = build_request(&RequestOptions::default(), leg);
 //! assert_eq!(request.start_line(), "GET / HTTP/1.1");
 //!
 //! let mut reader = ResponseReader::new("GET", Limits::default());
@@ -41,13 +42,21 @@ mod head_parser;
 mod intake;
 mod redirect;
 mod request;
+mod request_body;
 mod response;
+mod secrets;
 mod sink;
 
 pub use error::HttpError;
 pub use head::{Framing, ResponseHead};
 pub use intake::{Intake, feed_response, finish_response};
 pub use redirect::{MAX_REDIRECTS, Redirect, redirect};
-pub use request::{ACCEPT_ENCODING, RequestHead, build_request, default_user_agent};
+pub use request::{
+    ACCEPT_ENCODING, BodyKind, CURL_VERSION, ClientProfile, Credentials, HeaderEdit, Leg,
+    REQUESTS_VERSION, RequestHead, RequestOptions, build_request, default_user_agent,
+    is_token_char, method_token,
+};
+pub use request_body::{BODY_CHUNK, BodyReadError, BodyReader, RequestBody};
 pub use response::{Feed, HttpProgress, Limits, ResponseReader};
-pub use sink::{BodySink, DigestSink, Discard, WriteSink};
+pub use secrets::{SECRET_HEADERS, is_secret_header, redacted, shown_headers, shown_url};
+pub use sink::{BODY_START_LEN, BodySink, DigestSink, Discard, WriteSink};

@@ -1,16 +1,172 @@
-//! The request head, byte for byte as Python requests sends it.
+//! The request head, byte for byte as the client it imitates sends it.
 //!
-//! requests (through urllib3 and `http.client`) sends `Host` first, then its session's
-//! default headers in order: `User-Agent`, `Accept-Encoding: gzip, deflate`, `Accept: */*`,
-//! `Connection: keep-alive`. A body-less GET carries no `Content-Length`; methods other
-//! than GET and HEAD get `Content-Length: 0` (requests' `prepare_content_length`).
+//! [`RequestOptions`] is what the user asked for (method, headers, body, credentials,
+//! the client to imitate); [`build_request`] turns it into a [`RequestHead`] for one URL.
+//!
+//! Python requests (through urllib3 and `http.client`), which fetchscope imitates by
+//! default, sends `Host` first, then its session's default headers in order:
+//! `User-Agent`, `Accept-Encoding: gzip, deflate`, `Accept: */*`, `Connection:
+//! keep-alive`; the user's own headers replace a default in its place or follow the
+//! defaults; then `Content-Length` (`0` for a body-less method other than GET and HEAD,
+//! as `prepare_content_length` does), the body's `Content-Type` and `Authorization`.
+//! curl sends `Host`, `Authorization`, `User-Agent`, `Accept: */*`, the user's headers,
+//! then `Content-Length` and `Content-Type`.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+
+use super::request_body::RequestBody;
 
 /// The codings this client can decode, as requests announces them.
 pub const ACCEPT_ENCODING: &str = "gzip, deflate";
 
+/// The requests release whose request head `--as requests` sends.
+pub const REQUESTS_VERSION: &str = "2.34.2";
+
+/// The curl release whose request head `--as curl` sends.
+pub const CURL_VERSION: &str = "7.88.1";
+
 /// `fetchscope/<version>`, the User-Agent fetchscope sends by default.
 pub fn default_user_agent() -> String {
     format!("fetchscope/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Which client's request head to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientProfile {
+    /// requests' head with fetchscope's own `User-Agent` (the default).
+    #[default]
+    Fetchscope,
+    /// `requests.get()` exactly, `User-Agent: python-requests/…` included.
+    Requests,
+    /// curl's head: `Host`, `User-Agent: curl/…`, `Accept: */*`.
+    Curl,
+}
+
+impl ClientProfile {
+    /// The `User-Agent` this client sends.
+    pub fn user_agent(self) -> String {
+        match self {
+            ClientProfile::Fetchscope => default_user_agent(),
+            ClientProfile::Requests => format!("python-requests/{REQUESTS_VERSION}"),
+            ClientProfile::Curl => format!("curl/{CURL_VERSION}"),
+        }
+    }
+}
+
+/// What the body is, for the `Content-Type` the client adds when the user gave none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `-d`/`--data-binary`: curl says `application/x-www-form-urlencoded`; requests,
+    /// given bytes, says nothing.
+    Data,
+    /// `--json`: `application/json` (curl also asks for `Accept: application/json`).
+    Json,
+}
+
+/// One `-H` edit of the request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderEdit {
+    /// `Name: value`: replaces the default header of that name, or is added.
+    Set(String, String),
+    /// `Name:`: the default header of that name is not sent.
+    Remove(String),
+}
+
+/// User name and password for HTTP Basic authentication.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// `Basic base64(user:password)`.
+    pub fn basic(&self) -> String {
+        let raw = format!("{}:{}", self.user, self.password);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+}
+
+/// The request the user asked for, before it meets a URL.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    /// `-X`: the method (`None`: GET, or POST with a body).
+    pub method: Option<String>,
+    /// The client whose head to send (`--as`).
+    pub profile: ClientProfile,
+    /// `-A`: the `User-Agent` (`None`: the profile's).
+    pub user_agent: Option<String>,
+    /// `-H` edits, in order.
+    pub headers: Vec<HeaderEdit>,
+    /// The body and what kind it is (`-d`, `--data-binary`, `--json`).
+    pub body: Option<(Arc<RequestBody>, BodyKind)>,
+    /// `-u`, or the credentials in the URL.
+    pub credentials: Option<Credentials>,
+    /// `--max-redirs` (`None`: requests' 30).
+    pub max_redirects: Option<usize>,
+    /// `--show-secrets`: show credentials, tokens and cookies in the outputs.
+    pub show_secrets: bool,
+}
+
+impl RequestOptions {
+    /// The method of the first request: `-X`, else POST with a body, else GET.
+    pub fn method(&self) -> String {
+        match &self.method {
+            Some(m) => method_token(m),
+            None if self.body.is_some() => "POST".to_owned(),
+            None => "GET".to_owned(),
+        }
+    }
+
+    /// The most redirects followed.
+    pub fn redirect_limit(&self) -> usize {
+        self.max_redirects.unwrap_or(super::MAX_REDIRECTS)
+    }
+
+    /// The secrets this request sends — the password, the Basic credentials, the values
+    /// of secret headers given with `-H` (and a token after its scheme) — for outputs
+    /// that show what a server sent back (an echo of the request) to redact.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(c) = &self.credentials {
+            out.push(c.password.clone());
+            let basic = c.basic();
+            if let Some(token) = basic.strip_prefix("Basic ") {
+                out.push(token.to_owned());
+            }
+        }
+        for edit in &self.headers {
+            if let HeaderEdit::Set(name, value) = edit
+                && super::is_secret_header(name)
+            {
+                out.push(value.clone());
+                if let Some((_, token)) = value.split_once(' ') {
+                    out.push(token.trim().to_owned());
+                }
+            }
+        }
+        // Short values would redact ordinary text; the longest go first.
+        out.retain(|v| v.len() >= 4);
+        out.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        out.dedup();
+        out
+    }
 }
 
 /// A request line and its headers, ready to be written.
@@ -53,30 +209,120 @@ impl RequestHead {
     }
 }
 
-/// Builds the request head exactly as requests sends it for `method` on `url`.
+/// One request of a fetch: what [`build_request`] needs besides the options.
+#[derive(Debug, Clone, Copy)]
+pub struct Leg<'a> {
+    /// The URL asked for.
+    pub url: &'a url::Url,
+    /// This request's method (a redirect may have changed it).
+    pub method: &'a str,
+    /// The body's length and kind, when this request carries one.
+    pub body: Option<(u64, BodyKind)>,
+    /// Whether `Authorization` may be sent (requests drops it on a redirect to another host).
+    pub auth: bool,
+}
+
+/// Builds the request head for `leg` as `options.profile`'s client sends it.
 ///
 /// The `Host` header carries the port only when it is not the scheme's default (the `url`
 /// crate already drops default ports), IPv6 literals in brackets. The fragment is never
-/// sent. Characters that cannot appear in a method token are removed from `method` (an
-/// empty result becomes `GET`), and control characters in `user_agent` become spaces, so
+/// sent. Characters that cannot appear in a method token are removed from the method (an
+/// empty result becomes `GET`), and control characters in header values become spaces, so
 /// the head can never be split into extra lines.
-pub fn build_request(method: &str, url: &url::Url, user_agent: &str) -> RequestHead {
-    let method = method_token(method);
-    let mut headers = vec![
-        ("Host".to_owned(), host_header(url)),
-        ("User-Agent".to_owned(), without_controls(user_agent)),
-        ("Accept-Encoding".to_owned(), ACCEPT_ENCODING.to_owned()),
-        ("Accept".to_owned(), "*/*".to_owned()),
-        ("Connection".to_owned(), "keep-alive".to_owned()),
-    ];
-    if method != "GET" && method != "HEAD" {
-        headers.push(("Content-Length".to_owned(), "0".to_owned()));
+pub fn build_request(options: &RequestOptions, leg: Leg<'_>) -> RequestHead {
+    let method = method_token(leg.method);
+    let ua = options
+        .user_agent
+        .clone()
+        .unwrap_or_else(|| options.profile.user_agent());
+    let auth = leg
+        .auth
+        .then(|| options.credentials.as_ref().map(Credentials::basic))
+        .flatten();
+    let mut headers: Vec<(String, String)> = vec![("Host".to_owned(), host_header(leg.url))];
+    let curl = options.profile == ClientProfile::Curl;
+    if curl {
+        if let Some(auth) = &auth {
+            headers.push(("Authorization".to_owned(), auth.clone()));
+        }
+        headers.push(("User-Agent".to_owned(), ua));
+        let accept = match leg.body {
+            Some((_, BodyKind::Json)) => "application/json",
+            _ => "*/*",
+        };
+        headers.push(("Accept".to_owned(), accept.to_owned()));
+    } else {
+        headers.push(("User-Agent".to_owned(), ua));
+        headers.push(("Accept-Encoding".to_owned(), ACCEPT_ENCODING.to_owned()));
+        headers.push(("Accept".to_owned(), "*/*".to_owned()));
+        headers.push(("Connection".to_owned(), "keep-alive".to_owned()));
+    }
+    apply_edits(&mut headers, &options.headers);
+    let has = |headers: &[(String, String)], name: &str| {
+        headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) || removed(&options.headers, name)
+    };
+    let content_length = match leg.body {
+        Some((len, _)) => Some(len.to_string()),
+        None if !curl && method != "GET" && method != "HEAD" => Some("0".to_owned()),
+        None => None,
+    };
+    if let Some(len) = content_length
+        && !has(&headers, "Content-Length")
+    {
+        headers.push(("Content-Length".to_owned(), len));
+    }
+    if let Some((_, kind)) = leg.body {
+        let content_type = match (kind, options.profile) {
+            (BodyKind::Json, _) => Some("application/json"),
+            (BodyKind::Data, ClientProfile::Requests) => None,
+            (BodyKind::Data, _) => Some("application/x-www-form-urlencoded"),
+        };
+        if let Some(ct) = content_type
+            && !has(&headers, "Content-Type")
+        {
+            headers.push(("Content-Type".to_owned(), ct.to_owned()));
+        }
+    }
+    if !curl
+        && let Some(auth) = auth
+        && !has(&headers, "Authorization")
+    {
+        headers.push(("Authorization".to_owned(), auth));
+    }
+    for (_, value) in headers.iter_mut() {
+        *value = without_controls(value);
     }
     RequestHead {
         method,
-        target: request_target(url),
+        target: request_target(leg.url),
         headers,
     }
+}
+
+/// Applies the `-H` edits: a name already present is replaced in place (or removed), a
+/// new one is appended.
+fn apply_edits(headers: &mut Vec<(String, String)>, edits: &[HeaderEdit]) {
+    for edit in edits {
+        match edit {
+            HeaderEdit::Set(name, value) => {
+                match headers
+                    .iter_mut()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                {
+                    Some(slot) => *slot = (name.clone(), value.clone()),
+                    None => headers.push((name.clone(), value.clone())),
+                }
+            }
+            HeaderEdit::Remove(name) => headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name)),
+        }
+    }
+}
+
+/// Whether the user removed the header `name` (`-H 'Name:'`).
+fn removed(edits: &[HeaderEdit], name: &str) -> bool {
+    edits
+        .iter()
+        .any(|e| matches!(e, HeaderEdit::Remove(n) if n.eq_ignore_ascii_case(name)))
 }
 
 /// The origin-form target: path (`/` when empty) plus `?query` when the query is not empty.
@@ -102,10 +348,10 @@ fn host_header(url: &url::Url) -> String {
 }
 
 /// The method upper-cased (as requests does), keeping only RFC 9110 token characters.
-fn method_token(method: &str) -> String {
+pub fn method_token(method: &str) -> String {
     let token: String = method
         .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(*c))
+        .filter(|c| is_token_char(*c))
         .map(|c| c.to_ascii_uppercase())
         .collect();
     if token.is_empty() {
@@ -113,6 +359,11 @@ fn method_token(method: &str) -> String {
     } else {
         token
     }
+}
+
+/// Whether `c` may appear in an RFC 9110 token (a method or a header name).
+pub fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
 /// `text` with every control character replaced by a space.
@@ -123,63 +374,4 @@ fn without_controls(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn url(s: &str) -> url::Url {
-        url::Url::parse(s).unwrap()
-    }
-
-    #[test]
-    fn target_keeps_percent_encoding_and_drops_fragment() {
-        let head = build_request("get", &url("https://h.test/a%20b/c?x=%2F&y#frag"), "ua");
-        assert_eq!(head.method, "GET");
-        assert_eq!(head.target, "/a%20b/c?x=%2F&y");
-    }
-
-    #[test]
-    fn empty_path_and_empty_query() {
-        assert_eq!(
-            build_request("GET", &url("https://h.test"), "ua").target,
-            "/"
-        );
-        assert_eq!(
-            build_request("GET", &url("https://h.test?"), "ua").target,
-            "/"
-        );
-        assert_eq!(
-            build_request("GET", &url("https://h.test?q=1"), "ua").target,
-            "/?q=1"
-        );
-    }
-
-    #[test]
-    fn host_port_only_when_not_default() {
-        let host = |s: &str| build_request("GET", &url(s), "ua").headers[0].1.clone();
-        assert_eq!(host("https://h.test:443/"), "h.test");
-        assert_eq!(host("https://h.test:8443/"), "h.test:8443");
-        assert_eq!(host("http://h.test:80/"), "h.test");
-        assert_eq!(host("http://h.test:443/"), "h.test:443");
-        assert_eq!(host("https://[2001:db8::1]/"), "[2001:db8::1]");
-        assert_eq!(host("https://[2001:db8::1]:8443/"), "[2001:db8::1]:8443");
-        assert_eq!(host("https://BÜCHER.example/"), "xn--bcher-kva.example");
-    }
-
-    #[test]
-    fn user_agent_cannot_inject_lines() {
-        let head = build_request("GET", &url("https://h.test/"), "a\r\nX-Evil: 1");
-        assert_eq!(head.header("user-agent"), Some("a  X-Evil: 1"));
-        assert!(!head.to_bytes().windows(4).any(|w| w == b"\r\nX-"));
-    }
-
-    #[test]
-    fn bodyless_post_gets_content_length_zero() {
-        let head = build_request("post", &url("https://h.test/"), "ua");
-        assert_eq!(head.method, "POST");
-        assert_eq!(head.header("Content-Length"), Some("0"));
-        assert_eq!(
-            build_request("HEAD", &url("https://h.test/"), "ua").header("Content-Length"),
-            None
-        );
-    }
-}
+mod tests;

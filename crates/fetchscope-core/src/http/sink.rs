@@ -54,8 +54,13 @@ impl<W: Write> BodySink for WriteSink<W> {
 /// they happen inline.
 pub struct DigestSink {
     bytes: u64,
+    /// The body's first [`BODY_START_LEN`] bytes, for the text output to show.
+    start: Vec<u8>,
     engine: Engine,
 }
+
+/// How much of the body's start [`DigestSink::start`] keeps.
+pub const BODY_START_LEN: usize = 8 * 1024;
 
 /// Who hashes and writes.
 enum Engine {
@@ -87,12 +92,21 @@ impl DigestSink {
                 out,
             },
         };
-        DigestSink { bytes: 0, engine }
+        DigestSink {
+            bytes: 0,
+            start: Vec::new(),
+            engine,
+        }
     }
 
     /// Decoded body bytes so far.
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// The body's first bytes (at most [`BODY_START_LEN`]).
+    pub fn start(&self) -> &[u8] {
+        &self.start
     }
 
     /// Writes and flushes every byte so far to the output file, if any.
@@ -117,6 +131,11 @@ impl DigestSink {
 impl BodySink for DigestSink {
     fn body(&mut self, decoded: &[u8]) -> std::io::Result<()> {
         self.bytes += decoded.len() as u64;
+        if self.start.len() < BODY_START_LEN {
+            let room = BODY_START_LEN - self.start.len();
+            self.start
+                .extend_from_slice(decoded.get(..room.min(decoded.len())).unwrap_or_default());
+        }
         match &mut self.engine {
             Engine::Worker(w) => w.body(decoded),
             Engine::Inline { hasher, out } => {
@@ -141,6 +160,7 @@ mod tests {
         sink.body(b"lo").unwrap();
         sink.flush().unwrap();
         assert_eq!(sink.bytes(), 5);
+        assert_eq!(sink.start(), b"hello");
         assert_eq!(
             sink.sha256_hex(),
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"

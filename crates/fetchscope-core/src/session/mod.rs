@@ -18,6 +18,7 @@ pub use target::Target;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
@@ -28,7 +29,10 @@ use crate::error::{FailureClass, FetchError};
 use crate::event::{
     EventKind, ExchangeRecord, HttpRequestEvent, Phase, Summary, TcpStateChange, TlsEvent,
 };
-use crate::http::{self, DigestSink, HttpProgress, Limits, RequestHead, ResponseReader};
+use crate::http::{
+    self, BODY_CHUNK, BodyReader, DigestSink, HttpProgress, Leg, Limits, RequestBody, RequestHead,
+    RequestOptions, ResponseReader,
+};
 use crate::redirects::{self, RedirectProtocols};
 use crate::spec::{ResolveOverride, address_without_dns};
 use crate::tcp_state::TcpState;
@@ -39,10 +43,15 @@ use crate::tls::{TlsClient, TlsConfig, TlsProgress, TlsSecret};
 /// How long teardown waits for the server to finish closing its side.
 pub const TEARDOWN_LIMIT: Duration = Duration::from_secs(5);
 
+/// A request body is read on while less than this waits to be sent.
+const BODY_LOW_WATER: usize = 64 * 1024;
+/// How much of a request body may wait to be sent (bounded memory for any file).
+const BODY_HIGH_WATER: usize = 256 * 1024;
+
 /// What a session needs to know before it starts.
 pub struct SessionConfig {
-    /// The `User-Agent` sent.
-    pub user_agent: String,
+    /// The request: method, headers, body, credentials, the client imitated.
+    pub request: RequestOptions,
     /// The schemes a redirect may lead to.
     pub redirect_protocols: RedirectProtocols,
     /// TLS for `https://` (roots, ALPN, key log, randomness).
@@ -51,6 +60,9 @@ pub struct SessionConfig {
     pub resolve: Vec<ResolveOverride>,
     /// When the whole fetch must be over.
     pub deadline: Instant,
+    /// `--connect-timeout`: how long each new connection may take to be ready for its
+    /// request (DNS, TCP and TLS).
+    pub connect_timeout: Option<Duration>,
     /// Where the final response's body goes (and its digest).
     pub body: DigestSink,
     /// Where the fetch runs, for the advice in its errors.
@@ -229,7 +241,16 @@ struct Exchange {
     /// [`SessionInput::Ready`].
     request_due: bool,
     request: Option<RequestHead>,
-    /// TCP stream offsets of the request's first byte and just past its last.
+    /// This request's method (a redirect may change it).
+    method: String,
+    /// This request's body, if it has one.
+    body: Option<Arc<RequestBody>>,
+    /// The body while it is being sent.
+    body_reader: Option<BodyReader>,
+    /// Whether `Authorization` may be sent (not after a redirect to another host).
+    auth: bool,
+    /// TCP stream offsets of the request's first byte and just past its last (the end
+    /// moves on while a body is sent).
     request_span: Option<(u64, u64)>,
     reader: Option<ResponseReader>,
     remote: Option<SocketAddr>,
@@ -238,9 +259,13 @@ struct Exchange {
 }
 
 impl Exchange {
-    fn new(url: Url, start: Instant, reused: bool) -> Exchange {
+    fn new(url: Url, start: Instant, reused: bool, method: String) -> Exchange {
         Exchange {
             url,
+            method,
+            body: None,
+            body_reader: None,
+            auth: true,
             marks: TimingMarks {
                 start,
                 reused,
@@ -278,11 +303,12 @@ impl Exchange {
 
 /// One fetch's protocol machine; see the [module documentation](self).
 pub struct Session {
-    user_agent: String,
+    request: RequestOptions,
     redirect_protocols: RedirectProtocols,
     tls_config: TlsConfig,
     resolve: Vec<ResolveOverride>,
     deadline: Instant,
+    connect_timeout: Option<Duration>,
     body: DigestSink,
     conditions: Conditions,
 
@@ -292,6 +318,8 @@ pub struct Session {
     phase: Phase,
     conn: Option<Connection>,
     exchange: Exchange,
+    /// The exchange a redirect asked for, started once this connection is closed.
+    next_exchange: Option<Exchange>,
     done_exchanges: Vec<ExchangeRecord>,
     redirects: usize,
     events: VecDeque<(Instant, EventKind)>,
@@ -304,16 +332,20 @@ impl Session {
     /// A session for `target` that starts at `start` (nothing happens before
     /// [`Session::start`]).
     pub fn new(config: SessionConfig, target: Target, start: Instant) -> Session {
+        let mut exchange = Exchange::new(target.url.clone(), start, false, config.request.method());
+        exchange.body = config.request.body.as_ref().map(|(b, _)| b.clone());
         Session {
-            user_agent: config.user_agent,
             redirect_protocols: config.redirect_protocols,
             tls_config: config.tls,
             resolve: config.resolve,
             deadline: config.deadline,
+            connect_timeout: config.connect_timeout,
             body: config.body,
             conditions: config.conditions,
+            request: config.request,
             start,
-            exchange: Exchange::new(target.url.clone(), start, false),
+            exchange,
+            next_exchange: None,
             state: SessionState::Resolving {
                 host: target.host.clone(),
             },
@@ -330,6 +362,12 @@ impl Session {
 
     /// Starts the first exchange: its address from the URL or `--resolve`, or a lookup.
     pub fn start(&mut self, now: Instant) {
+        if self.tls_config.insecure() {
+            self.note(
+                now,
+                "INSECURE (--insecure): certificate problems are reported but do not stop the fetch; nothing proves who answers",
+            );
+        }
         self.begin_exchange(now);
     }
 
@@ -361,7 +399,9 @@ impl Session {
                     .is_some_and(|c| c.tls.as_ref().is_none_or(TlsClient::is_complete));
                 if self.exchange.request_due && ready {
                     self.exchange.request_due = false;
-                    self.queue_request(now);
+                    self.queue_request(now)?;
+                } else if self.exchange.body_reader.is_some() {
+                    self.send_body(now)?;
                 }
                 Ok(())
             }
@@ -390,12 +430,45 @@ impl Session {
         }
     }
 
-    /// When [`Session::handle_timeout`] is due.
+    /// When [`Session::handle_timeout`] (or [`Session::connect_timed_out`]) is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             SessionState::Closing { until, .. } => Some(until),
+            _ => self.connect_deadline(),
+        }
+    }
+
+    /// When the connection being made must be ready (`--connect-timeout`), while it is
+    /// being made.
+    fn connect_deadline(&self) -> Option<Instant> {
+        let limit = self.connect_timeout?;
+        match self.state {
+            SessionState::Resolving { .. }
+            | SessionState::Connecting { .. }
+            | SessionState::Handshaking { .. } => Some(self.exchange.marks.start + limit),
             _ => None,
         }
+    }
+
+    /// The `--connect-timeout` failure, once the connection being made is late at `now`.
+    /// Drivers check it with their own deadline.
+    pub fn connect_timed_out(&self, now: Instant) -> Option<FetchError> {
+        let deadline = self.connect_deadline()?;
+        if now < deadline {
+            return None;
+        }
+        let secs = self.connect_timeout.map_or(0.0, |d| d.as_secs_f64());
+        let remote = self.remote_name();
+        let what = match self.phase {
+            Phase::Resolve => format!("no address for {remote} yet"),
+            Phase::Connect => self.conditions.no_syn_ack(&remote),
+            _ => format!("the TLS handshake with {remote} is not complete"),
+        };
+        let mut e = FetchError::timed_out(self.phase, secs, &what);
+        e.message.push_str(
+            " (--connect-timeout limits DNS, TCP and TLS together; raise it to wait longer)",
+        );
+        Some(e)
     }
 
     /// The next thing the driver must do.
@@ -497,6 +570,7 @@ impl Session {
     pub fn segment_sent(&mut self, now: Instant, end: u64, len: u64) {
         if let (Some((_, request_end)), None) =
             (self.exchange.request_span, self.exchange.marks.request_sent)
+            && self.exchange.body_reader.is_none()
             && len > 0
             && end >= request_end
         {
@@ -755,6 +829,7 @@ impl Session {
             body_bytes: self.body.bytes(),
             wire_body_bytes: self.exchange.wire_body_bytes(),
             body_sha256: self.body.sha256_hex(),
+            body_start: self.body.start().to_vec(),
             timings: self.exchange.marks.curl(self.start, self.target.tls),
             har: self.exchange.marks.har(self.target.tls),
             remote: conn.map(|c| c.remote.to_string()).unwrap_or_default(),
@@ -933,10 +1008,26 @@ impl Session {
         }
     }
 
-    /// Queues the exchange's request on the open connection.
-    fn queue_request(&mut self, now: Instant) {
+    /// Queues the exchange's request on the open connection: its head, and the body's
+    /// first pieces ([`Session::send_body`] sends the rest as the connection takes it).
+    fn queue_request(&mut self, now: Instant) -> Result<(), FetchError> {
         self.enter(now, Phase::Request);
-        let head = http::build_request("GET", &self.exchange.url, &self.user_agent);
+        let kind = self.request.body.as_ref().map(|(_, k)| *k);
+        let body = self
+            .exchange
+            .body
+            .as_ref()
+            .zip(kind)
+            .map(|(b, k)| (b.len(), k));
+        let head = http::build_request(
+            &self.request,
+            Leg {
+                url: &self.exchange.url,
+                method: &self.exchange.method,
+                body,
+                auth: self.exchange.auth,
+            },
+        );
         let bytes = head.to_bytes();
         self.exchange.marks.pretransfer = Some(now);
         self.emit(
@@ -945,27 +1036,64 @@ impl Session {
                 method: head.method.clone(),
                 target: head.target.clone(),
                 url: self.exchange.url.clone(),
-                headers: head.headers.clone(),
+                headers: http::shown_headers(&head.headers, self.request.show_secrets),
+                body_bytes: body.map(|(len, _)| len),
             }),
         );
-        self.exchange.reader = Some(ResponseReader::new("GET", Limits::default()));
+        self.exchange.reader = Some(ResponseReader::new(&head.method, Limits::default()));
         // What TLS still holds to send (its Finished) goes before the request.
         let start = self.tx_written() + self.outgoing().len() as u64;
+        self.exchange.request_span = Some((start, start));
+        self.exchange.request = Some(head);
+        if let Some(body) = self.exchange.body.clone().filter(|b| !b.is_empty()) {
+            let reader = BodyReader::open(body).map_err(|e| body_error(&e))?;
+            self.exchange.body_reader = Some(reader);
+        }
+        self.write_request_bytes(now, &bytes);
+        self.send_body(now)
+    }
+
+    /// Queues more of the request body while little waits to be sent; the request's
+    /// span ends with its last byte.
+    fn send_body(&mut self, now: Instant) -> Result<(), FetchError> {
+        let waiting = self.outgoing().len();
+        let Some(reader) = self.exchange.body_reader.as_mut() else {
+            return Ok(());
+        };
+        if waiting >= BODY_LOW_WATER {
+            return Ok(());
+        }
+        let mut piece = Vec::with_capacity(BODY_CHUNK);
+        while !reader.is_done() && waiting + piece.len() < BODY_HIGH_WATER {
+            reader
+                .next_piece(&mut piece, BODY_CHUNK)
+                .map_err(|e| body_error(&e))?;
+        }
+        if reader.is_done() {
+            self.exchange.body_reader = None;
+        }
+        self.write_request_bytes(now, &piece);
+        Ok(())
+    }
+
+    /// Hands request bytes to TLS (or the plaintext stream) and moves the request's end.
+    fn write_request_bytes(&mut self, now: Instant, bytes: &[u8]) {
         let tls = self.conn.as_mut().and_then(|c| c.tls.as_mut());
         match tls {
             Some(tls) => {
-                tls.send(&bytes);
+                tls.send(bytes);
                 self.process_tls(now);
             }
             None => {
                 if let Some(conn) = self.conn.as_mut() {
-                    conn.plain_out.extend_from_slice(&bytes);
+                    conn.plain_out.extend_from_slice(bytes);
                 }
             }
         }
         let end = self.tx_written() + self.outgoing().len() as u64;
-        self.exchange.request_span = Some((start, end));
-        self.exchange.request = Some(head);
+        if let Some((_, e)) = self.exchange.request_span.as_mut() {
+            *e = end;
+        }
     }
 
     /// Gives received plaintext to the HTTP reader.
@@ -1011,7 +1139,7 @@ impl Session {
 
     fn report_http(&mut self, now: Instant, progress: Vec<HttpProgress>) {
         for p in progress {
-            match crate::event::http_progress_event(&p) {
+            match crate::event::http_progress_event(&p, self.request.show_secrets) {
                 Some(Ok(head)) => self.emit(now, EventKind::Http(head)),
                 Some(Err(note)) => self.note(now, note),
                 None => {}
@@ -1037,10 +1165,14 @@ impl Session {
         let next = redirects::next_hop(
             reader.head(),
             &self.exchange.url,
+            &self.exchange.method,
             &self.done_exchanges,
-            reader.keep_alive(),
-            connection_open,
-            self.redirect_protocols,
+            redirects::HopRules {
+                keep_alive: reader.keep_alive(),
+                connection_open,
+                allowed: self.redirect_protocols,
+                limit: self.request.redirect_limit(),
+            },
         )?;
         let Some(next) = next else {
             self.note(
@@ -1051,6 +1183,20 @@ impl Session {
             return Ok(());
         };
         let target = Target::of_redirect(next.redirect.url.clone())?;
+        let mut exchange = Exchange::new(
+            next.redirect.url.clone(),
+            now,
+            next.reuse,
+            next.redirect.method.clone(),
+        );
+        // As requests: 307 and 308 keep the method and body; a changed method drops the
+        // body; credentials go only to the host they were given for.
+        if next.redirect.method == self.exchange.method && matches!(next.redirect.status, 307 | 308)
+        {
+            exchange.body = self.exchange.body.clone();
+        }
+        exchange.auth =
+            self.exchange.auth && !redirects::strips_auth(&self.exchange.url, &next.redirect.url);
         self.redirects = next.event.hop;
         self.emit(now, EventKind::Redirect(next.event));
         let record = self.exchange_record();
@@ -1058,7 +1204,7 @@ impl Session {
         self.note(now, next.note);
         if next.reuse {
             self.target = target;
-            self.exchange = Exchange::new(next.redirect.url, now, true);
+            self.exchange = exchange;
             self.exchange.remote = self.remote();
             self.exchange.request_due = true;
             if let Some(remote) = self.remote() {
@@ -1068,6 +1214,7 @@ impl Session {
                 };
             }
         } else {
+            self.next_exchange = Some(exchange);
             self.begin_teardown(now, Some(target));
         }
         Ok(())
@@ -1139,7 +1286,15 @@ impl Session {
         match next_hop {
             Some(target) => {
                 self.commands.push_back(SessionCommand::Release);
-                self.exchange = Exchange::new(target.url.clone(), now, false);
+                let asked = self.next_exchange.take();
+                let method = asked
+                    .as_ref()
+                    .map_or_else(|| "GET".to_owned(), |e| e.method.clone());
+                self.exchange = Exchange::new(target.url.clone(), now, false, method);
+                if let Some(asked) = asked {
+                    self.exchange.body = asked.body;
+                    self.exchange.auth = asked.auth;
+                }
                 self.target = target;
                 self.conn = None;
                 self.begin_exchange(now);
@@ -1162,17 +1317,19 @@ impl Session {
             request_headers: e
                 .request
                 .as_ref()
-                .map(|r| r.headers.clone())
+                .map(|r| http::shown_headers(&r.headers, self.request.show_secrets))
                 .unwrap_or_default(),
             status: head.map(|h| h.status).unwrap_or(0),
             reason: head.map(|h| h.reason.clone()).unwrap_or_default(),
             http_version: head.map(|h| h.version.clone()).unwrap_or_default(),
             response_headers: head
                 .map(|h| {
-                    h.headers
+                    let lower: Vec<(String, String)> = h
+                        .headers
                         .iter()
                         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                        .collect()
+                        .collect();
+                    http::shown_headers(&lower, self.request.show_secrets)
                 })
                 .unwrap_or_default(),
             started_us: e.marks.start.micros_since(self.start),
@@ -1183,4 +1340,14 @@ impl Session {
             har: e.marks.har(self.target.tls),
         }
     }
+}
+
+/// A request body that could not be read is a set-up failure of the request phase.
+fn body_error(e: &http::BodyReadError) -> FetchError {
+    FetchError::new(
+        FailureClass::Setup,
+        Phase::Request,
+        "request-body",
+        format!("{e}; check the file given to --data-binary"),
+    )
 }

@@ -79,6 +79,7 @@ fn tls_config(roots: RootCertStore) -> TlsConfig {
         key_log: None,
         time: Arc::new(LinkTime::new(SystemTime::now())),
         trust: TrustSource::WebRootsAndCacert,
+        insecure: false,
     })
     .expect("TLS configuration")
 }
@@ -86,11 +87,15 @@ fn tls_config(roots: RootCertStore) -> TlsConfig {
 /// A session configuration trusting `roots`, the body going to `body`, 30 s deadline.
 fn config(roots: RootCertStore, body: DigestSink) -> SessionConfig {
     SessionConfig {
-        user_agent: "fetchscope-test/1".into(),
+        request: crate::http::RequestOptions {
+            user_agent: Some("fetchscope-test/1".into()),
+            ..Default::default()
+        },
         redirect_protocols: RedirectProtocols::default(),
         tls: tls_config(roots),
         resolve: Vec::new(),
         deadline: at(30_000),
+        connect_timeout: None,
         body,
         conditions: Conditions::default(),
     }

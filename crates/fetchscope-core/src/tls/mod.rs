@@ -135,6 +135,8 @@ impl KeyLog for RecordingKeyLog {
 struct RecordingVerifier {
     inner: Arc<dyn ServerCertVerifier>,
     observer: Arc<Observer>,
+    /// `--insecure`: a chain that fails verification is recorded and accepted.
+    insecure: bool,
 }
 
 impl ServerCertVerifier for RecordingVerifier {
@@ -159,6 +161,9 @@ impl ServerCertVerifier for RecordingVerifier {
             o.chain = Some(chain);
             o.chain_result = Some(r.as_ref().map(|_| ()).map_err(|e| e.to_string()));
         });
+        if self.insecure {
+            return Ok(ServerCertVerified::assertion());
+        }
         r
     }
 
@@ -240,6 +245,9 @@ pub struct TlsSetup {
     pub time: Arc<LinkTime>,
     /// Where the trust anchors came from (for the advice in certificate errors).
     pub trust: TrustSource,
+    /// `--insecure`: the server's certificate is checked and the result reported, but a
+    /// failure does not stop the handshake.
+    pub insecure: bool,
 }
 
 /// A client configuration, built once per fetch (before the connection, as requests
@@ -249,6 +257,7 @@ pub struct TlsConfig {
     config: Arc<ClientConfig>,
     observer: Arc<Observer>,
     trust: TrustSource,
+    insecure: bool,
 }
 
 impl TlsConfig {
@@ -264,6 +273,7 @@ impl TlsConfig {
         let verifier = Arc::new(RecordingVerifier {
             inner: webpki,
             observer: observer.clone(),
+            insecure: setup.insecure,
         });
         let mut config = ClientConfig::builder_with_details(setup.provider.clone(), setup.time)
             .with_safe_default_protocol_versions()
@@ -280,7 +290,13 @@ impl TlsConfig {
             config: Arc::new(config),
             observer,
             trust: setup.trust,
+            insecure: setup.insecure,
         })
+    }
+
+    /// Whether certificate failures are only reported (`--insecure`).
+    pub fn insecure(&self) -> bool {
+        self.insecure
     }
 }
 
@@ -302,6 +318,13 @@ pub enum TlsProgress {
     ChainVerified {
         /// The chain as sent, end-entity first.
         chain: Vec<CertificateDer<'static>>,
+    },
+    /// The chain failed verification and was accepted anyway (`--insecure`).
+    ChainAccepted {
+        /// The chain as sent, end-entity first.
+        chain: Vec<CertificateDer<'static>>,
+        /// Why verification failed.
+        problem: String,
     },
     /// The server proved it holds the certificate's key (CertificateVerify).
     SignatureVerified,
@@ -356,6 +379,16 @@ impl TlsProgress {
                     "certificate chain ({} certificate{}) verified for {host}",
                     chain.len(),
                     if chain.len() == 1 { "" } else { "s" },
+                ),
+                chain
+                    .iter()
+                    .filter_map(|c| crate::certinfo::describe(c))
+                    .collect(),
+            ),
+            TlsProgress::ChainAccepted { chain, problem } => (
+                "certificate_not_verified",
+                format!(
+                    "INSECURE: the certificate chain for {host} failed verification ({problem}) and was accepted because of --insecure: the connection is encrypted, but nothing proves who is at the other end"
                 ),
                 chain
                     .iter()
@@ -816,10 +849,14 @@ impl TlsClient {
             })
             .unwrap_or(progress.len());
         if !self.chain_reported
-            && let (Some(chain), Some(Ok(()))) = (chain, chain_ok)
+            && let (Some(chain), Some(result)) = (chain, chain_ok)
         {
             self.chain_reported = true;
-            progress.insert(insert_at, TlsProgress::ChainVerified { chain });
+            let p = match result {
+                Ok(()) => TlsProgress::ChainVerified { chain },
+                Err(problem) => TlsProgress::ChainAccepted { chain, problem },
+            };
+            progress.insert(insert_at, p);
             insert_at += 1;
         }
         if !self.signature_reported && sig == Some(true) {

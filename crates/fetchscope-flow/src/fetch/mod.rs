@@ -429,6 +429,9 @@ impl<L: Link> Fetch<L> {
     }
 
     fn check_deadline(&mut self) -> Result<(), FetchError> {
+        if let Some(e) = self.session.connect_timed_out(at(self.now())) {
+            return Err(e);
+        }
         if self.now() >= self.deadline {
             Err(self.timeout_error())
         } else {

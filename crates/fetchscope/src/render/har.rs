@@ -737,6 +737,7 @@ mod tests {
             target: target.into(),
             url: url::Url::parse(url).unwrap(),
             headers: vec![("Host".into(), "a.test".into())],
+            body_bytes: None,
         };
         let response = |status: u16| HttpResponseEvent {
             status,

@@ -1,10 +1,12 @@
 //! Renderers: the same event stream as text for people or NDJSON for programs.
 
+mod body_preview;
 pub mod har;
 mod json;
 pub mod ladder;
 pub mod report;
 mod text;
+pub mod write_out;
 
 pub use json::JsonRenderer;
 pub use text::TextRenderer;
@@ -14,6 +16,8 @@ use std::io::{self, Write};
 use fetchscope_core::{Event, FetchError};
 
 /// The renderer chosen on the command line.
+// One per fetch, never moved in a loop: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Renderer<W: Write> {
     /// Text for people.
     Text(TextRenderer<W>),

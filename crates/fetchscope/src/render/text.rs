@@ -75,6 +75,18 @@ pub struct TextRenderer<W: Write> {
     /// The first redirect from https to http (hop, target), for the summary (boxed: the
     /// renderer enum keeps its variants of similar size).
     downgrade: Option<Box<(usize, String)>>,
+    /// Whether and how the summary shows the body's start (boxed: the renderer enum
+    /// keeps its variants of similar size).
+    body_view: Box<BodyView>,
+}
+
+/// How the summary shows the start of the body.
+#[derive(Debug, Default)]
+struct BodyView {
+    /// Hide it (`--no-body`).
+    hidden: bool,
+    /// Secrets the request sent, redacted where the body shows them (an echo).
+    secrets: Vec<String>,
 }
 
 /// `value` in `style`, written without an intermediate string (for every line).
@@ -123,15 +135,28 @@ impl<W: Write> TextRenderer<W> {
             response_head: None,
             faults: Box::default(),
             downgrade: None,
+            body_view: Box::default(),
         }
     }
 
-    /// The opening line: what is fetched, where.
-    pub fn header(&mut self, url: &str, environment: &str) -> io::Result<()> {
+    /// Secrets to redact wherever the body's start shows them.
+    pub fn redact(mut self, secrets: Vec<String>) -> Self {
+        self.body_view.secrets = secrets;
+        self
+    }
+
+    /// Whether the summary shows the start of the body (default yes).
+    pub fn show_body(mut self, show: bool) -> Self {
+        self.body_view.hidden = !show;
+        self
+    }
+
+    /// The opening line: what is fetched (`method` `url`), where.
+    pub fn header(&mut self, method: &str, url: &str, environment: &str) -> io::Result<()> {
         let p = self.palette;
         writeln!(
             self.out,
-            "{} GET {url}  ({environment})",
+            "{} {method} {url}  ({environment})",
             paint(
                 p.heading,
                 &format!("fetchscope {}", env!("CARGO_PKG_VERSION"))
@@ -450,6 +475,9 @@ impl<W: Write> TextRenderer<W> {
             "\nBody: {} bytes (decoded; {} on the wire), sha256 {}",
             s.body_bytes, s.wire_body_bytes, s.body_sha256
         )?;
+        if !self.body_view.hidden {
+            self.body_preview(s)?;
+        }
         writeln!(
             self.out,
             "Connection: {} → {}, {} packets sent, {} received, TCP ended in {}{}",
@@ -464,6 +492,47 @@ impl<W: Write> TextRenderer<W> {
             }
         )?;
         self.fault_summary()
+    }
+
+    /// The start of the body: a text body's first lines, a binary body's first bytes.
+    fn body_preview(&mut self, s: &Summary) -> io::Result<()> {
+        use super::body_preview::{Preview, preview};
+        let content_type = s.exchanges.last().and_then(|e| {
+            e.response_headers
+                .iter()
+                .find(|(k, _)| k == "content-type")
+                .map(|(_, v)| v.as_str())
+        });
+        match preview(&s.body_start, s.body_bytes, content_type) {
+            Some(Preview::Text { lines, more }) => {
+                for line in &lines {
+                    let mut line = line.clone();
+                    for secret in &self.body_view.secrets {
+                        if line.contains(secret.as_str()) {
+                            line = line.replace(
+                                secret.as_str(),
+                                &format!("<redacted, {} bytes>", secret.len()),
+                            );
+                        }
+                    }
+                    writeln!(self.out, "  │ {line}")?;
+                }
+                if more {
+                    writeln!(
+                        self.out,
+                        "  │ … (the first {} lines are shown; -o FILE keeps the whole body, --no-body hides this)",
+                        lines.len()
+                    )?;
+                }
+            }
+            Some(Preview::Binary { hex }) => writeln!(
+                self.out,
+                "  binary body{}: {hex} … (-o FILE keeps it)",
+                content_type.map(|c| format!(" ({c})")).unwrap_or_default()
+            )?,
+            None => {}
+        }
+        Ok(())
     }
 
     /// One line of what fault injection did and one of the retransmissions, when there

@@ -874,6 +874,7 @@ mod tests {
                 target: "/".into(),
                 url: url::Url::parse("https://a.test/").unwrap(),
                 headers: vec![(evil.into(), evil.into())],
+                body_bytes: None,
             }),
         });
         r.event(&Event {
