@@ -125,6 +125,7 @@ impl Conditions {
         use crate::event::Phase;
         let what = match phase {
             Phase::Resolve | Phase::Connect => String::new(),
+            Phase::Proxy => format!("the proxy {remote} did not answer the CONNECT request"),
             Phase::Tls => format!("the TLS handshake with {remote} did not finish"),
             Phase::Request | Phase::Response if !facts.response_started => {
                 request_stall(remote, facts)

@@ -27,6 +27,8 @@ pub enum Phase {
     Resolve,
     /// The TCP three-way handshake.
     Connect,
+    /// Opening a tunnel through an HTTP proxy (`CONNECT`).
+    Proxy,
     /// The TLS handshake.
     Tls,
     /// Sending the HTTP request.
@@ -45,6 +47,7 @@ impl Phase {
         match self {
             Phase::Resolve => "resolve",
             Phase::Connect => "connect",
+            Phase::Proxy => "proxy",
             Phase::Tls => "tls",
             Phase::Request => "request",
             Phase::Response => "response",
@@ -58,6 +61,7 @@ impl Phase {
         match self {
             Phase::Resolve => "DNS lookup",
             Phase::Connect => "TCP handshake",
+            Phase::Proxy => "Proxy tunnel (CONNECT)",
             Phase::Tls => "TLS handshake",
             Phase::Request => "HTTP request",
             Phase::Response => "HTTP response",
@@ -101,6 +105,8 @@ pub enum EventKind {
     Http(HttpResponseEvent),
     /// A redirect is followed: a new exchange begins.
     Redirect(RedirectEvent),
+    /// The fetch goes through an HTTP proxy: the tunnel asked for and the proxy's answer.
+    Proxy(ProxyEvent),
     /// An explanation for people: what the machine decided and why.
     Note {
         /// The sentence.
@@ -307,6 +313,28 @@ pub fn http_progress_event(
     }
 }
 
+/// A step of going through an HTTP proxy.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProxyEvent {
+    /// `connect_sent` (the CONNECT request), `established` (2xx: the tunnel is open),
+    /// `refused` (any other answer) or `forward` (an `http://` request sent to the proxy
+    /// in absolute form).
+    pub stage: String,
+    /// The proxy's URL (without credentials).
+    pub proxy: String,
+    /// Where the setting came from: `--proxy`, `https_proxy`, `HTTPS_PROXY`, ...
+    pub source: String,
+    /// The tunnel's target, `host:port`.
+    pub target: String,
+    /// The request or response line (`CONNECT host:443 HTTP/1.1`, `HTTP/1.1 200 ...`).
+    pub line: String,
+    /// Header fields (secret values redacted unless `--show-secrets`).
+    pub headers: Vec<(String, String)>,
+    /// The proxy's status code, on an answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
 /// A redirect being followed.
 #[derive(Debug, Clone, Serialize)]
 pub struct RedirectEvent {
@@ -356,6 +384,8 @@ pub struct ExchangeRecord {
     pub wire_body_bytes: u64,
     /// Per-phase durations of this exchange, like HAR (`-1` = not applicable).
     pub har: HarTimings,
+    /// This exchange's own times from its start (a leg of a redirect chain).
+    pub timings: crate::timing::LegTimings,
 }
 
 /// What the fetch achieved and how long each part took.

@@ -18,6 +18,7 @@ pub mod event;
 pub mod fault;
 pub mod http;
 pub mod packets;
+pub mod proxy;
 pub mod random;
 pub mod recovery;
 pub mod redirects;

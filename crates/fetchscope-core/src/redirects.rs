@@ -360,6 +360,7 @@ mod tests {
                 body_bytes: 0,
                 wire_body_bytes: 0,
                 har: Default::default(),
+                timings: Default::default(),
             })
             .collect()
     }

@@ -80,6 +80,23 @@ pub struct CurlTimings {
     pub redirect_ms: f64,
 }
 
+/// One exchange's own times (a leg of a redirect chain), in milliseconds from the leg's
+/// start, cumulative like curl's variables: on a reused connection DNS, connect and TLS
+/// are 0; `total_ms` is the response's last byte.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct LegTimings {
+    /// DNS done.
+    pub dns_ms: f64,
+    /// TCP handshake done.
+    pub connect_ms: f64,
+    /// TLS handshake done (0 for `http://`).
+    pub tls_ms: f64,
+    /// The first byte of the response.
+    pub ttfb_ms: f64,
+    /// The response's last byte.
+    pub total_ms: f64,
+}
+
 /// Per-phase milliseconds like HAR 1.2 `timings` (`-1` when a phase does not apply).
 /// As in HAR, `connect` includes `ssl`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -140,6 +157,21 @@ impl TimingMarks {
             ttfb_ms: ttfb,
             total_ms: total,
             redirect_ms: redirect,
+        }
+    }
+
+    /// This exchange's own times, from its start.
+    pub fn leg(&self, tls_used: bool) -> LegTimings {
+        let mut c = self.curl(self.start, tls_used);
+        if let Some(done) = self.body_done {
+            c.total_ms = ms(done, self.start);
+        }
+        LegTimings {
+            dns_ms: c.dns_ms,
+            connect_ms: c.connect_ms,
+            tls_ms: c.tls_ms,
+            ttfb_ms: c.ttfb_ms,
+            total_ms: c.total_ms.max(c.ttfb_ms),
         }
     }
 

@@ -348,7 +348,7 @@ impl OsFetch {
         match self.session.phase() {
             Phase::Resolve => self.drive_dns()?,
             Phase::Connect => self.drive_connect()?,
-            Phase::Tls | Phase::Request | Phase::Response | Phase::Teardown => {
+            Phase::Proxy | Phase::Tls | Phase::Request | Phase::Response | Phase::Teardown => {
                 self.drive_transport()?;
                 self.drive_teardown()?;
             }

@@ -7,6 +7,7 @@ use crate::problem::{DecodeProblem, Layer, malformed};
 use crate::tls::conn::TlsConn;
 use crate::tls::keylog::SecretStore;
 use crate::tls::record::TlsRecord;
+use crate::tunnel::Tunnel;
 
 /// Ports whose traffic is TLS unless the bytes say otherwise.
 const TLS_PORTS: [u16; 8] = [443, 465, 636, 853, 993, 995, 5223, 8443];
@@ -40,17 +41,28 @@ pub(crate) enum App {
     Dns(Box<[DnsTcpHalf; 2]>),
     /// Cleartext HTTP/1.x.
     Http(Box<HttpConn>),
+    /// An HTTP proxy's `CONNECT` tunnel: the two heads, then TLS.
+    Tunnel(Box<Tunnel>),
     /// Something this crate does not decode.
     Opaque,
 }
 
 impl App {
-    /// Chooses the decoder from the ports and the first payload bytes. `from_start` says
-    /// whether the stream is known from its first byte (the SYN was seen).
-    pub fn choose(ports: (u16, u16), first: &[u8], from_start: bool, client: Option<usize>) -> App {
+    /// Chooses the decoder from the ports and the first payload bytes (sent by `side`).
+    /// `from_start` says whether the stream is known from its first byte (the SYN was
+    /// seen).
+    pub fn choose(
+        ports: (u16, u16),
+        first: &[u8],
+        from_start: bool,
+        client: Option<usize>,
+        side: usize,
+    ) -> App {
         let has = |list: &[u16]| list.contains(&ports.0) || list.contains(&ports.1);
         let tls_like = matches!(first, [20..=24, 3, ..] | [20..=24]);
-        if ports.0 == DNS_PORT || ports.1 == DNS_PORT {
+        if from_start && first.starts_with(b"CONNECT ") {
+            App::Tunnel(Box::new(Tunnel::new(side)))
+        } else if ports.0 == DNS_PORT || ports.1 == DNS_PORT {
             App::Dns(Box::default())
         } else if tls_like || (from_start && has(&TLS_PORTS) && !http::looks_like_start(first)) {
             App::Tls(Box::new(TlsConn::new(client)))
@@ -86,6 +98,12 @@ impl App {
                 out.problems
                     .extend(problems.iter().map(|e| malformed(Layer::Http, e)));
             }
+            App::Tunnel(t) => {
+                let o = t.feed(side, bytes, secrets, &mut out.tls, &mut out.problems);
+                if let Some(line) = o.http {
+                    out.http.get_or_insert(line);
+                }
+            }
             App::Undecided | App::Opaque => {}
         }
     }
@@ -96,6 +114,7 @@ impl App {
             App::Tls(tls) => tls.buffered(),
             App::Dns(halves) => halves.iter().map(DnsTcpHalf::buffered).sum(),
             App::Http(conn) => conn.buffered(),
+            App::Tunnel(t) => t.buffered(),
             App::Undecided | App::Opaque => 0,
         }
     }
@@ -111,6 +130,7 @@ impl App {
                 }
             }
             App::Http(conn) => conn.lose(side),
+            App::Tunnel(t) => t.lose(side),
             App::Undecided => *self = App::Opaque,
             App::Opaque => {}
         }

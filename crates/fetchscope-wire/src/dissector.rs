@@ -319,7 +319,7 @@ fn feed_stream(
     stream.push(seq, h.payload, &mut |chunk| match chunk {
         Chunk::Data(bytes) => {
             if matches!(app, App::Undecided) {
-                *app = App::choose(ports, bytes, from_start, client);
+                *app = App::choose(ports, bytes, from_start, client, side);
             }
             app.data(side, bytes, secrets, &mut out);
         }

@@ -41,6 +41,7 @@ mod summary;
 mod tcp;
 mod text;
 mod tls;
+mod tunnel;
 mod udp;
 
 pub use dissection::Dissection;

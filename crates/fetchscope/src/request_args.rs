@@ -8,6 +8,7 @@ use clap::Args;
 use fetchscope_core::http::{
     BodyKind, ClientProfile, Credentials, HeaderEdit, RequestBody, RequestOptions, is_token_char,
 };
+use fetchscope_core::proxy::ProxySettings;
 use url::Url;
 
 /// The most a `-d`/`--json` body read from a file (`@FILE`) may hold in memory; larger
@@ -96,6 +97,17 @@ pub struct RequestArgs {
     #[arg(long, help_heading = "Request")]
     pub compressed: bool,
 
+    /// Go through this HTTP proxy (http://[user:pass@]host:port): HTTPS through a CONNECT
+    /// tunnel, http:// in absolute form; '' turns proxies off. Over --tun,
+    /// HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured as requests does
+    #[arg(short = 'x', long, value_name = "URL", help_heading = "Request")]
+    pub proxy: Option<String>,
+
+    /// Hosts to reach without the proxy, comma-separated (example.test, .internal,
+    /// 10.0.0.0/8, *), instead of NO_PROXY
+    #[arg(long, value_name = "LIST", help_heading = "Request")]
+    pub noproxy: Option<String>,
+
     /// Send exactly the request head this client sends: requests (requests.get) or curl
     #[arg(long = "as", value_name = "CLIENT", help_heading = "Request")]
     pub client: Option<ClientChoice>,
@@ -113,7 +125,15 @@ pub enum ClientChoice {
 impl RequestArgs {
     /// The request these options ask for; credentials in `url` move out of it (they are
     /// sent as Basic authentication and never shown). Errors name the option.
-    pub fn options(&self, url: &mut Url, show_secrets: bool) -> Result<RequestOptions, String> {
+    ///
+    /// `env_proxies`: whether the environment's proxy variables apply (over a real
+    /// network; the built-in lab takes only `--proxy`).
+    pub fn options(
+        &self,
+        url: &mut Url,
+        show_secrets: bool,
+        env_proxies: bool,
+    ) -> Result<RequestOptions, String> {
         let mut method = match &self.method {
             Some(m) => Some(method(m)?),
             None => None,
@@ -149,8 +169,17 @@ impl RequestArgs {
         if let Some(ua) = &self.user_agent {
             check_value("-A/--user-agent", ua)?;
         }
+        let proxies =
+            ProxySettings::resolve(self.proxy.as_deref(), self.noproxy.as_deref(), |k| {
+                if env_proxies {
+                    std::env::var(k).ok()
+                } else {
+                    None
+                }
+            })?;
         Ok(RequestOptions {
             method,
+            proxies,
             profile: match self.client {
                 None => ClientProfile::Fetchscope,
                 Some(ClientChoice::Requests) => ClientProfile::Requests,
@@ -345,7 +374,7 @@ mod tests {
     #[test]
     fn url_credentials_move_out_of_the_url() {
         let mut url = Url::parse("https://me:p%40ss@h.test/x").unwrap();
-        let o = args().options(&mut url, false).unwrap();
+        let o = args().options(&mut url, false, false).unwrap();
         assert_eq!(url.as_str(), "https://h.test/x");
         let c = o.credentials.unwrap();
         assert_eq!((c.user.as_str(), c.password.as_str()), ("me", "p@ss"));
@@ -358,7 +387,7 @@ mod tests {
             ..args()
         };
         let mut url = Url::parse("https://h.test/").unwrap();
-        let o = a.options(&mut url, false).unwrap();
+        let o = a.options(&mut url, false, false).unwrap();
         assert_eq!(o.method(), "POST");
         let (body, kind) = o.body.unwrap();
         assert_eq!(*body, RequestBody::Bytes(b"a=1&b=2".to_vec()));
@@ -373,7 +402,7 @@ mod tests {
             ..args()
         };
         assert!(
-            a.options(&mut url, false)
+            a.options(&mut url, false, false)
                 .unwrap_err()
                 .starts_with("-d/--data @/nonexistent/x")
         );
@@ -382,7 +411,7 @@ mod tests {
             ..args()
         };
         assert!(
-            a.options(&mut url, false)
+            a.options(&mut url, false, false)
                 .unwrap_err()
                 .starts_with("--data-binary")
         );
@@ -392,7 +421,7 @@ mod tests {
             ..args()
         };
         assert!(
-            a.options(&mut url, false)
+            a.options(&mut url, false, false)
                 .unwrap_err()
                 .contains("-I/--head")
         );
@@ -401,7 +430,7 @@ mod tests {
             ..args()
         };
         assert!(
-            a.options(&mut url, false)
+            a.options(&mut url, false, false)
                 .unwrap_err()
                 .contains("USER:PASSWORD")
         );

@@ -133,7 +133,7 @@ pub fn parse_request(
     let mut url = parse_url(url)?;
     let request = args
         .request
-        .options(&mut url, args.show_secrets)
+        .options(&mut url, args.show_secrets, args.tun.is_some())
         .map_err(|e| SetupError::usage(anyhow::anyhow!(e)))?;
     Ok((url, request))
 }

@@ -74,7 +74,6 @@ pub fn curl_hint(arg: &str) -> Option<&'static str> {
         }
         "-O" | "--remote-name" => "use -o FILE to write the body to a file",
         "-i" | "--include" => "the response's status line and headers are always shown",
-        "-x" | "--proxy" => "fetchscope does not go through proxies yet",
         "-6" | "--ipv6" => {
             "in the built-in lab use --ipv6; with --tun give the stack an IPv6 --addr"
         }

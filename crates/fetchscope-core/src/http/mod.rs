@@ -53,7 +53,7 @@ pub use intake::{Intake, feed_response, finish_response};
 pub use redirect::{MAX_REDIRECTS, Redirect, redirect};
 pub use request::{
     ACCEPT_ENCODING, BodyKind, CURL_VERSION, ClientProfile, Credentials, HeaderEdit, Leg,
-    REQUESTS_VERSION, RequestHead, RequestOptions, build_request, default_user_agent,
+    REQUESTS_VERSION, RequestHead, RequestOptions, ViaProxy, build_request, default_user_agent,
     is_token_char, method_token,
 };
 pub use request_body::{BODY_CHUNK, BodyReadError, BodyReader, RequestBody};

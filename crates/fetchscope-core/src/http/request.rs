@@ -110,6 +110,8 @@ pub struct RequestOptions {
     pub method: Option<String>,
     /// The client whose head to send (`--as`).
     pub profile: ClientProfile,
+    /// The proxies and the hosts that bypass them.
+    pub proxies: crate::proxy::ProxySettings,
     /// `-A`: the `User-Agent` (`None`: the profile's).
     pub user_agent: Option<String>,
     /// `-H` edits, in order.
@@ -210,7 +212,7 @@ impl RequestHead {
 }
 
 /// One request of a fetch: what [`build_request`] needs besides the options.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Leg<'a> {
     /// The URL asked for.
     pub url: &'a url::Url,
@@ -220,6 +222,16 @@ pub struct Leg<'a> {
     pub body: Option<(u64, BodyKind)>,
     /// Whether `Authorization` may be sent (requests drops it on a redirect to another host).
     pub auth: bool,
+    /// An `http://` request sent to a proxy: absolute-form target, and the proxy's
+    /// credentials.
+    pub proxy: Option<ViaProxy>,
+}
+
+/// How an `http://` request goes to a proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViaProxy {
+    /// `Proxy-Authorization` (Basic), when the proxy URL has credentials.
+    pub authorization: Option<String>,
 }
 
 /// Builds the request head for `leg` as `options.profile`'s client sends it.
@@ -289,12 +301,22 @@ pub fn build_request(options: &RequestOptions, leg: Leg<'_>) -> RequestHead {
     {
         headers.push(("Authorization".to_owned(), auth));
     }
+    if let Some(ViaProxy {
+        authorization: Some(a),
+    }) = &leg.proxy
+    {
+        headers.push(("Proxy-Authorization".to_owned(), a.clone()));
+    }
     for (_, value) in headers.iter_mut() {
         *value = without_controls(value);
     }
+    let target = match leg.proxy {
+        Some(_) => absolute_target(leg.url),
+        None => request_target(leg.url),
+    };
     RequestHead {
         method,
-        target: request_target(leg.url),
+        target,
         headers,
     }
 }
@@ -336,6 +358,18 @@ fn request_target(url: &url::Url) -> String {
         target.push_str(query);
     }
     target
+}
+
+/// The absolute-form target for a proxy: the URL without fragment and credentials.
+fn absolute_target(url: &url::Url) -> String {
+    let mut u = url.clone();
+    u.set_fragment(None);
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    if u.query() == Some("") {
+        u.set_query(None);
+    }
+    u.to_string()
 }
 
 /// `host[:port]`, the port only when it differs from the scheme's default.

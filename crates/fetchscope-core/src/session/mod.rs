@@ -26,6 +26,7 @@ use url::Url;
 
 use crate::advice::{Conditions, StallFacts};
 use crate::error::{FailureClass, FetchError};
+use crate::event::ProxyEvent;
 use crate::event::{
     EventKind, ExchangeRecord, HttpRequestEvent, Phase, Summary, TcpStateChange, TlsEvent,
 };
@@ -33,12 +34,16 @@ use crate::http::{
     self, BODY_CHUNK, BodyReader, DigestSink, HttpProgress, Leg, Limits, RequestBody, RequestHead,
     RequestOptions, ResponseReader,
 };
+use crate::proxy::Proxy;
 use crate::redirects::{self, RedirectProtocols};
 use crate::spec::{ResolveOverride, address_without_dns};
 use crate::tcp_state::TcpState;
 use crate::time::Instant;
 use crate::timing::TimingMarks;
 use crate::tls::{TlsClient, TlsConfig, TlsProgress, TlsSecret};
+
+/// The longest answer head a proxy may send to `CONNECT`.
+const MAX_PROXY_HEAD: usize = 64 * 1024;
 
 /// How long teardown waits for the server to finish closing its side.
 pub const TEARDOWN_LIMIT: Duration = Duration::from_secs(5);
@@ -80,6 +85,11 @@ pub enum SessionState {
     /// The TCP handshake with `remote`.
     Connecting {
         /// The server.
+        remote: SocketAddr,
+    },
+    /// Asking the HTTP proxy at `remote` for a tunnel (`CONNECT`).
+    Tunneling {
+        /// The proxy.
         remote: SocketAddr,
     },
     /// The TLS handshake with `remote`.
@@ -318,6 +328,10 @@ pub struct Session {
     phase: Phase,
     conn: Option<Connection>,
     exchange: Exchange,
+    /// The HTTP proxy the current connection goes through, if any.
+    via: Option<Proxy>,
+    /// The proxy's answer to `CONNECT`, until its head is whole.
+    tunnel_in: Vec<u8>,
     /// The exchange a redirect asked for, started once this connection is closed.
     next_exchange: Option<Exchange>,
     done_exchanges: Vec<ExchangeRecord>,
@@ -345,6 +359,8 @@ impl Session {
             request: config.request,
             start,
             exchange,
+            via: None,
+            tunnel_in: Vec::new(),
             next_exchange: None,
             state: SessionState::Resolving {
                 host: target.host.clone(),
@@ -445,6 +461,7 @@ impl Session {
         match self.state {
             SessionState::Resolving { .. }
             | SessionState::Connecting { .. }
+            | SessionState::Tunneling { .. }
             | SessionState::Handshaking { .. } => Some(self.exchange.marks.start + limit),
             _ => None,
         }
@@ -868,22 +885,46 @@ impl Session {
             host: self.target.host.clone(),
         };
         self.enter(now, Phase::Resolve);
-        let t = &self.target;
-        match address_without_dns(&t.url, &t.host, t.port, &self.resolve) {
+        self.via = self.request.proxies.for_url(&self.target.url).cloned();
+        self.tunnel_in.clear();
+        let (url, host, port) = match self.via.clone() {
+            Some(p) => {
+                let how = if self.target.tls {
+                    format!(
+                        "a CONNECT tunnel to {}:{}, TLS inside it",
+                        self.target.host, self.target.port
+                    )
+                } else {
+                    "the request in absolute form".to_owned()
+                };
+                let text = format!("through the proxy {} ({}): {how}", p.url, p.source);
+                self.note(now, text);
+                (p.url.clone(), p.host.clone(), p.port)
+            }
+            None => (
+                self.target.url.clone(),
+                self.target.host.clone(),
+                self.target.port,
+            ),
+        };
+        if let SessionState::Resolving { host: h } = &mut self.state {
+            h.clone_from(&host);
+        }
+        match address_without_dns(&url, &host, port, &self.resolve) {
             Some((addr, event)) => {
                 self.emit(now, EventKind::Dns(event));
                 self.resolved(now, addr);
             }
-            None => self.commands.push_back(SessionCommand::Lookup {
-                host: t.host.clone(),
-                port: t.port,
-            }),
+            None => self
+                .commands
+                .push_back(SessionCommand::Lookup { host, port }),
         }
     }
 
     fn resolved(&mut self, now: Instant, addr: IpAddr) {
         self.enter(now, Phase::Connect);
-        let remote = SocketAddr::new(addr, self.target.port);
+        let port = self.via.as_ref().map_or(self.target.port, |p| p.port);
+        let remote = SocketAddr::new(addr, port);
         self.state = SessionState::Connecting { remote };
         self.exchange.remote = Some(remote);
         self.conn = Some(Connection {
@@ -912,6 +953,165 @@ impl Session {
             self.exchange.request_due = true;
             return Ok(());
         }
+        if self.via.is_some() {
+            self.open_tunnel(now, remote);
+            return Ok(());
+        }
+        self.start_tls(now, remote)
+    }
+
+    /// Sends `CONNECT host:port` to the proxy (its answer comes to
+    /// [`Session::tunnel_answer`]).
+    fn open_tunnel(&mut self, now: Instant, remote: SocketAddr) {
+        let Some(proxy) = self.via.clone() else {
+            return;
+        };
+        self.state = SessionState::Tunneling { remote };
+        self.enter(now, Phase::Proxy);
+        let authority = authority(&self.target.host, self.target.port);
+        let mut headers = vec![("Host".to_owned(), authority.clone())];
+        if let Some(c) = &proxy.credentials {
+            headers.push(("Proxy-Authorization".to_owned(), c.basic()));
+        }
+        let line = format!("CONNECT {authority} HTTP/1.1");
+        let mut bytes = format!("{line}\r\n").into_bytes();
+        for (n, v) in &headers {
+            bytes.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+        }
+        bytes.extend_from_slice(b"\r\n");
+        if let Some(conn) = self.conn.as_mut() {
+            conn.plain_out.extend_from_slice(&bytes);
+        }
+        let shown = http::shown_headers(&headers, self.request.show_secrets);
+        self.emit(
+            now,
+            EventKind::Proxy(ProxyEvent {
+                stage: "connect_sent".into(),
+                proxy: proxy.url.to_string(),
+                source: proxy.source.clone(),
+                target: authority,
+                line,
+                headers: shown,
+                status: None,
+            }),
+        );
+    }
+
+    /// The proxy's answer to `CONNECT`: 2xx opens the tunnel and TLS starts inside it;
+    /// anything else ends the fetch in the proxy phase.
+    fn tunnel_answer(&mut self, now: Instant) -> Result<(), FetchError> {
+        if let Some(conn) = self.conn.as_mut() {
+            let data = std::mem::take(&mut conn.plain_in);
+            self.tunnel_in.extend_from_slice(&data);
+        }
+        let Some(proxy) = self.via.clone() else {
+            return Ok(());
+        };
+        let fail = |kind: &str, msg: String| {
+            FetchError::new(FailureClass::Connect, Phase::Proxy, kind, msg)
+        };
+        let Some(end) = self.tunnel_in.windows(4).position(|w| w == b"\r\n\r\n") else {
+            if self.tunnel_in.len() > MAX_PROXY_HEAD {
+                return Err(fail(
+                    "proxy-protocol",
+                    format!(
+                        "the proxy {} sent more than {} KiB without ending its answer to CONNECT",
+                        proxy.url,
+                        MAX_PROXY_HEAD / 1024
+                    ),
+                ));
+            }
+            return Ok(());
+        };
+        let head_len = end + 4;
+        let mut fields = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut fields);
+        let parsed = resp.parse(self.tunnel_in.get(..head_len).unwrap_or_default());
+        let (version, status, reason, headers) = match parsed {
+            Ok(httparse::Status::Complete(_)) => (
+                resp.version.unwrap_or(1),
+                resp.code.unwrap_or(0),
+                resp.reason.unwrap_or_default().to_owned(),
+                resp.headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_owned(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            _ => {
+                return Err(fail(
+                    "proxy-protocol",
+                    format!(
+                        "the proxy {} answered CONNECT with something that is not HTTP",
+                        proxy.url
+                    ),
+                ));
+            }
+        };
+        let leftover = self.tunnel_in.len() - head_len;
+        self.tunnel_in.clear();
+        let target = authority(&self.target.host, self.target.port);
+        let ok = (200..300).contains(&status);
+        self.emit(
+            now,
+            EventKind::Proxy(ProxyEvent {
+                stage: if ok { "established" } else { "refused" }.into(),
+                proxy: proxy.url.to_string(),
+                source: proxy.source.clone(),
+                target: target.clone(),
+                line: format!("HTTP/1.{version} {status} {reason}"),
+                headers: http::shown_headers(&headers, self.request.show_secrets),
+                status: Some(status),
+            }),
+        );
+        if !ok {
+            return Err(match (status, &proxy.credentials) {
+                (407 | 401, Some(_)) => fail(
+                    "proxy-auth",
+                    format!(
+                        "the proxy {} refused the credentials in its URL (407 {reason}); check the user and password",
+                        proxy.url
+                    ),
+                ),
+                (407, None) => fail(
+                    "proxy-auth",
+                    format!(
+                        "the proxy {} wants credentials (407 {reason}); put them in the proxy URL: http://user:password@{}:{}",
+                        proxy.url, proxy.host, proxy.port
+                    ),
+                ),
+                _ => fail(
+                    "proxy-refused",
+                    format!(
+                        "the proxy {} would not open a tunnel to {target}: {status} {reason}",
+                        proxy.url
+                    ),
+                ),
+            });
+        }
+        if leftover > 0 {
+            return Err(fail(
+                "proxy-protocol",
+                format!(
+                    "the proxy {} sent {leftover} bytes after its answer, before TLS began",
+                    proxy.url
+                ),
+            ));
+        }
+        let Some(remote) = self.remote() else {
+            return Ok(());
+        };
+        self.start_tls(now, remote)?;
+        self.process_tls(now);
+        Ok(())
+    }
+
+    /// The TLS handshake begins on the connection (or the tunnel) to `remote`.
+    fn start_tls(&mut self, now: Instant, remote: SocketAddr) -> Result<(), FetchError> {
         self.state = SessionState::Handshaking { remote };
         self.enter(now, Phase::Tls);
         let host = self.target.host.clone();
@@ -1026,6 +1226,12 @@ impl Session {
                 method: &self.exchange.method,
                 body,
                 auth: self.exchange.auth,
+                proxy: match (&self.via, self.target.tls) {
+                    (Some(p), false) => Some(http::ViaProxy {
+                        authorization: p.credentials.as_ref().map(http::Credentials::basic),
+                    }),
+                    _ => None,
+                },
             },
         );
         let bytes = head.to_bytes();
@@ -1098,6 +1304,9 @@ impl Session {
 
     /// Gives received plaintext to the HTTP reader.
     fn receive_plaintext(&mut self, now: Instant) -> Result<(), FetchError> {
+        if matches!(self.state, SessionState::Tunneling { .. }) {
+            return self.tunnel_answer(now);
+        }
         let Some(conn) = self.conn.as_mut() else {
             return Ok(());
         };
@@ -1183,6 +1392,20 @@ impl Session {
             return Ok(());
         };
         let target = Target::of_redirect(next.redirect.url.clone())?;
+        let mut next = next;
+        if next.reuse && self.request.proxies.for_url(&next.redirect.url) != self.via.as_ref() {
+            next.reuse = false;
+            next.event.reuse = false;
+            next.note = format!(
+                "{} goes {} a proxy: close this connection, then connect anew",
+                next.redirect.url,
+                if self.via.is_some() {
+                    "without"
+                } else {
+                    "through"
+                }
+            );
+        }
         let mut exchange = Exchange::new(
             next.redirect.url.clone(),
             now,
@@ -1338,6 +1561,7 @@ impl Session {
             body_bytes: e.body_bytes(),
             wire_body_bytes: e.wire_body_bytes(),
             har: e.marks.har(self.target.tls),
+            timings: e.marks.leg(e.url.scheme() == "https"),
         }
     }
 }
@@ -1350,4 +1574,13 @@ fn body_error(e: &http::BodyReadError) -> FetchError {
         "request-body",
         format!("{e}; check the file given to --data-binary"),
     )
+}
+
+/// `host:port` for a CONNECT request (an IPv6 literal in brackets).
+fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }

@@ -510,6 +510,10 @@ impl<L: Link> Fetch<L> {
                     "the TCP handshake is done: the HTTP request goes out next".into()
                 }
             }
+            (Phase::Proxy, _) => {
+                "the CONNECT request is with the proxy: its answer opens the tunnel (or refuses it)"
+                    .into()
+            }
             (Phase::Tls, _) => {
                 let words = tls_words(as_of, self.tls_ahead(as_of));
                 if as_of.tls_stage.as_deref() == Some("client_hello_sent")

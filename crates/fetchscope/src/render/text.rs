@@ -230,6 +230,23 @@ impl<W: Write> TextRenderer<W> {
                 }
                 Ok(())
             }
+            EventKind::Proxy(x) => {
+                let text = match x.stage.as_str() {
+                    "connect_sent" => format!("{}  → proxy {} ({})", x.line, x.proxy, x.source),
+                    "established" => {
+                        format!(
+                            "{}: the tunnel to {} is open; TLS runs inside it",
+                            x.line, x.target
+                        )
+                    }
+                    _ => format!("{}: the proxy refused the tunnel to {}", x.line, x.target),
+                };
+                self.line(e.t_us, "proxy", p.http, &text)?;
+                for (k, v) in &x.headers {
+                    writeln!(self.out, "{:>24}{}", "", paint(p.dim, &format!("{k}: {v}")))?;
+                }
+                Ok(())
+            }
             EventKind::Http(h) => {
                 self.response_head = Some((
                     format!("{} {} {}", h.version, h.status, h.reason),
@@ -449,6 +466,31 @@ impl<W: Write> TextRenderer<W> {
             opt(h.wait),
             opt(h.receive)
         )?;
+        if s.exchanges.len() > 1 {
+            writeln!(self.out, "  per leg, from each leg's start:")?;
+            for (i, e) in s.exchanges.iter().enumerate() {
+                let t = &e.timings;
+                let how = if e.reused_connection {
+                    "  (reused connection: no DNS, TCP or TLS)"
+                } else {
+                    ""
+                };
+                writeln!(
+                    self.out,
+                    "    {}. {} {} {}  at {:.3}: dns {:.3}  connect {:.3}  tls {:.3}  first byte {:.3}  total {:.3}{how}",
+                    i + 1,
+                    e.status,
+                    e.method,
+                    e.url,
+                    e.started_us as f64 / 1000.0,
+                    t.dns_ms,
+                    t.connect_ms,
+                    t.tls_ms,
+                    t.ttfb_ms,
+                    t.total_ms
+                )?;
+            }
+        }
         writeln!(self.out)?;
         if let Some((line, headers)) = self.response_head.take() {
             writeln!(self.out, "{}", paint(p.http, &line))?;

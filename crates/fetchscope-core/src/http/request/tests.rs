@@ -13,6 +13,7 @@ fn get(options: &RequestOptions, u: &str) -> RequestHead {
             method: &options.method(),
             body: options.body.as_ref().map(|(b, k)| (b.len(), *k)),
             auth: true,
+            proxy: None,
         },
     )
 }
@@ -164,6 +165,7 @@ fn requests_sends_no_content_type_for_plain_data_and_auth_can_be_withheld() {
             method: "PUT",
             body: Some((1, BodyKind::Data)),
             auth: false,
+            proxy: None,
         },
     );
     assert_eq!(head.method, "PUT");

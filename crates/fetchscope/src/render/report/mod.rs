@@ -136,6 +136,7 @@ fn phase_colour(p: Phase) -> &'static str {
     match p {
         Phase::Resolve => "#2a9d8f",
         Phase::Connect => "#e9a23b",
+        Phase::Proxy => "#c2793a",
         Phase::Tls => "#8e5cc2",
         Phase::Request => "#7a7f87",
         Phase::Response => "#2f7fd1",
@@ -805,6 +806,7 @@ fn event_line(kind: &EventKind) -> Option<(&'static str, String)> {
         EventKind::HttpRequest(r) => ("http_request", format!("{} {}", r.method, r.url)),
         EventKind::Http(r) => ("http", format!("{} {} {}", r.version, r.status, r.reason)),
         EventKind::Redirect(r) => ("redirect", format!("{} → {}", r.status, r.to)),
+        EventKind::Proxy(x) => ("proxy", format!("{} ({} {})", x.line, x.stage, x.proxy)),
         EventKind::Note { text } => ("note", text.clone()),
         EventKind::Done(s) => (
             "done",
