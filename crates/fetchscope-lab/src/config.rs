@@ -17,6 +17,11 @@ pub const SERVER_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 2);
 /// The server's second address, for `cdn.example.test`: a redirect there is a redirect to
 /// another host, so the client opens a new connection.
 pub const CDN_ADDR: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 3);
+/// The address of the lab's HTTP proxy, `proxy.example.test` (a machine of its own on the
+/// server's network: TCP ports 3128 and 3129, see [`crate::PROXY_PORT`]).
+pub const PROXY_ADDR: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 4);
+/// The proxy's IPv6 address (only with [`LabConfig::ipv6`]).
+pub const PROXY_ADDR_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x88, 0, 0, 0, 0, 0, 4);
 /// The server's IPv6 address (only with [`LabConfig::ipv6`]).
 pub const SERVER_ADDR_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x88, 0, 0, 0, 0, 0, 1);
 /// The router's IPv6 address on the server's network.

@@ -1,6 +1,8 @@
 //! [`ServerHost`]: the lab's server machine — a smoltcp interface at 10.88.0.1 on a
-//! [`QueueDevice`], with the DNS and HTTPS services on it.
+//! [`QueueDevice`], with the DNS and HTTPS services on it — and, beside it on the same
+//! network, the proxy's machine ([`ProxyHost`], 10.88.0.4).
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::SystemTime;
 
 use fetchscope_net::QueueDevice;
@@ -19,9 +21,10 @@ use crate::dns::{DnsBehaviour, DnsService, DnsTcpService, Zone};
 use crate::error::LabError;
 use crate::fault::LabFault;
 use crate::http::imf_fixdate;
-use crate::https::{HTTPS_PORT, WebService, server_config};
+use crate::https::{HTTPS_PORT, ServeContext, WebService, server_config};
 use crate::lab::virtual_elapsed;
 use crate::pki::LabPki;
+use crate::proxy::ProxyHost;
 use crate::stats::ServerStats;
 
 /// Poll-and-serve rounds per [`ServerHost::step`] (each one bounded by the buffers).
@@ -36,6 +39,8 @@ pub(crate) struct ServerHost {
     dns_tcp: DnsTcpService,
     https: WebService,
     http: WebService,
+    /// The proxy's machine, which shares this one's wire.
+    proxy: ProxyHost,
     fault: Option<LabFault>,
     stats: ServerStats,
     epoch: SystemTime,
@@ -48,6 +53,7 @@ impl std::fmt::Debug for ServerHost {
             .field("stats", &self.stats)
             .field("https", &self.https)
             .field("http", &self.http)
+            .field("proxy", &self.proxy)
             .field("last_step", &self.last_step)
             .finish_non_exhaustive()
     }
@@ -56,7 +62,8 @@ impl std::fmt::Debug for ServerHost {
 impl ServerHost {
     /// Builds the interface (10.88.0.1 and 10.88.0.3, and fd00:88::1 with IPv6) and
     /// starts the services: DNS on UDP and TCP port 53, HTTPS on TCP port 443, plain
-    /// HTTP on TCP port 80.
+    /// HTTP on TCP port 80; and the proxy's machine (10.88.0.4, and fd00:88::4 with IPv6,
+    /// TCP ports 3128 and 3129).
     pub fn new(config: &LabConfig, zone: Zone, pki: &LabPki) -> Result<Self, LabError> {
         let mut device = QueueDevice::new(config.mtu);
         let mut iface_config = Config::new(HardwareAddress::Ip);
@@ -98,14 +105,13 @@ impl ServerHost {
 
         let mut sockets = SocketSet::new(Vec::new());
         let behaviour = DnsBehaviour::for_fault(config.fault);
+        let proxy_zone = zone.clone();
         let dns = DnsService::new(zone, behaviour, &mut sockets)?;
         let dns_tcp = DnsTcpService::new(behaviour, &mut sockets)?;
-        let https = WebService::https(
-            server_config(pki, &config.randomness)?,
-            config.fault,
-            &mut sockets,
-        )?;
+        let tls = server_config(pki, &config.randomness)?;
+        let https = WebService::https(tls.clone(), config.fault, &mut sockets)?;
         let http = WebService::http(config.fault, &mut sockets)?;
+        let proxy = ProxyHost::new(config, proxy_zone, tls)?;
         Ok(ServerHost {
             iface,
             device,
@@ -114,6 +120,7 @@ impl ServerHost {
             dns_tcp,
             https,
             http,
+            proxy,
             fault: config.fault,
             stats: ServerStats::default(),
             epoch: config.epoch,
@@ -131,14 +138,18 @@ impl ServerHost {
         self.stats
     }
 
-    /// Open HTTPS connections.
+    /// Open HTTP connections: HTTPS, plain HTTP and the proxy's (TIME-WAIT included).
     pub fn connections(&self) -> usize {
-        self.https.connections() + self.http.connections()
+        self.https.connections() + self.http.connections() + self.proxy.connections()
     }
 
-    /// Hands a packet that arrived from the wire to the interface (unless the
-    /// `syn-silent` fault swallows it).
+    /// Hands a packet that arrived from the wire to the machine it is addressed to: the
+    /// proxy's, or this one's interface (unless the `syn-silent` fault swallows it).
     pub fn deliver(&mut self, packet: Vec<u8>) {
+        if destination(&packet).is_some_and(|dst| self.proxy.owns(dst)) {
+            self.proxy.deliver(packet);
+            return;
+        }
         if self.fault == Some(LabFault::SynSilent) && is_syn_to(&packet, HTTPS_PORT) {
             log::debug!("lab: syn-silent fault: dropped a SYN to port {HTTPS_PORT}");
             self.stats.segments_dropped += 1;
@@ -147,9 +158,9 @@ impl ServerHost {
         self.device.push_rx(packet);
     }
 
-    /// Takes the next packet the interface sent.
+    /// Takes the next packet the interface (then the proxy's) sent.
     pub fn take_outgoing(&mut self) -> Option<Vec<u8>> {
-        self.device.pop_tx()
+        self.device.pop_tx().or_else(|| self.proxy.take_outgoing())
     }
 
     /// Runs the machine at `now`: the interface takes every delivered packet and sends
@@ -169,6 +180,11 @@ impl ServerHost {
             served |= self
                 .http
                 .serve(&mut self.sockets, now, &date, &mut self.stats);
+            served |= self.proxy.round(&mut ServeContext {
+                now,
+                date: &date,
+                stats: &mut self.stats,
+            });
             if !served && polled == PollResult::None {
                 break;
             }
@@ -185,6 +201,7 @@ impl ServerHost {
             self.https.next_deadline(),
             self.http.next_deadline(),
             self.dns_tcp.next_deadline(),
+            self.proxy.next_deadline(now),
         ]
         .into_iter()
         .flatten()
@@ -193,6 +210,21 @@ impl ServerHost {
             Some(last) if at <= last => Some(last + Duration::from_micros(1)),
             _ => Some(at),
         }
+    }
+}
+
+/// The destination address of an IPv4 or IPv6 packet.
+fn destination(packet: &[u8]) -> Option<IpAddr> {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => {
+            let dst: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
+            Some(IpAddr::V4(Ipv4Addr::from(dst)))
+        }
+        Some(6) => {
+            let dst: [u8; 16] = packet.get(24..40)?.try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(dst)))
+        }
+        _ => None,
     }
 }
 
@@ -271,5 +303,20 @@ mod tests {
         assert!(!is_syn_to(&segment(443, TcpControl::None, true), 443));
         assert!(!is_syn_to(&[], 443));
         assert!(!is_syn_to(&[0x45, 0, 0, 20], 443));
+    }
+
+    #[test]
+    fn packets_are_told_apart_by_destination() {
+        let to_server = segment(443, TcpControl::Syn, false);
+        assert_eq!(destination(&to_server), Some(IpAddr::V4(SERVER_ADDR)));
+        let mut v6 = vec![0x60; 40];
+        v6[24..40].copy_from_slice(&crate::config::PROXY_ADDR_V6.octets());
+        assert_eq!(
+            destination(&v6),
+            Some(IpAddr::V6(crate::config::PROXY_ADDR_V6))
+        );
+        assert_eq!(destination(&[]), None);
+        assert_eq!(destination(&[0x45, 0, 0, 20]), None);
+        assert_eq!(destination(&[0x15; 40]), None);
     }
 }

@@ -12,20 +12,23 @@ use smoltcp::wire::{IpAddress, IpCidr};
 
 use crate::config::{
     CDN_ADDR, CLIENT_ADDR, CLIENT_ADDR_V6, CLIENT_GATEWAY, CLIENT_GATEWAY_V6, CLIENT_PREFIX,
-    CLIENT_PREFIX_V6, CertValidity, LabConfig, SERVER_ADDR, SERVER_ADDR_V6,
+    CLIENT_PREFIX_V6, CertValidity, LabConfig, PROXY_ADDR, PROXY_ADDR_V6, SERVER_ADDR,
+    SERVER_ADDR_V6,
 };
 use crate::dns::{Zone, ZoneRecord};
 use crate::error::LabError;
 use crate::fault::LabFault;
 use crate::host::ServerHost;
 use crate::pki::{LabPki, ServerCertKind};
+use crate::proxy::PROXY_NAME;
 use crate::router;
 use crate::stats::ServerStats;
 
-/// The names the lab's DNS server knows, all on the server's certificate:
-/// `www.example.test` and `example.test` (A 10.88.0.1), `alias.example.test` (CNAME
-/// www.example.test), `chain.example.test` (CNAME alias.example.test) and
-/// `cdn.example.test` (A 10.88.0.3, the server's second address).
+/// The web server's names, all on the server's certificate: `www.example.test` and
+/// `example.test` (A 10.88.0.1), `alias.example.test` (CNAME www.example.test),
+/// `chain.example.test` (CNAME alias.example.test) and `cdn.example.test` (A 10.88.0.3,
+/// the server's second address). The DNS server also knows the proxy,
+/// [`PROXY_NAME`](crate::PROXY_NAME) (A 10.88.0.4, not on the certificate).
 pub const LAB_NAMES: [&str; 5] = [
     "www.example.test",
     "example.test",
@@ -122,6 +125,12 @@ impl Lab {
         IpAddr::V4(SERVER_ADDR)
     }
 
+    /// The lab proxy's address, 10.88.0.4 (`proxy.example.test`, TCP ports
+    /// [`PROXY_PORT`](crate::PROXY_PORT) and [`PROXY_AUTH_PORT`](crate::PROXY_AUTH_PORT)).
+    pub fn proxy_addr(&self) -> IpAddr {
+        IpAddr::V4(PROXY_ADDR)
+    }
+
     /// The client stack's address and prefix, 10.88.1.2/24.
     pub fn client_cidr(&self) -> IpCidr {
         IpCidr::new(IpAddress::Ipv4(CLIENT_ADDR), CLIENT_PREFIX)
@@ -178,7 +187,8 @@ impl Lab {
         self.server.stats()
     }
 
-    /// HTTPS connections the server holds open (TIME-WAIT included).
+    /// HTTP connections the servers hold open: HTTPS, plain HTTP and the proxy's
+    /// (TIME-WAIT included).
     pub fn server_connections(&self) -> usize {
         self.server.connections()
     }
@@ -240,7 +250,8 @@ impl Lab {
     }
 }
 
-/// The lab's DNS zone: [`LAB_NAMES`], and AAAA records for the server's names with IPv6.
+/// The lab's DNS zone: [`LAB_NAMES`] and [`PROXY_NAME`], and AAAA records for the server's
+/// names and the proxy with IPv6.
 fn zone(ipv6: bool) -> Zone {
     let server = || ZoneRecord::A(SERVER_ADDR);
     let mut records = vec![
@@ -255,11 +266,13 @@ fn zone(ipv6: bool) -> Zone {
             ZoneRecord::Cname("alias.example.test".to_owned()),
         ),
         ("cdn.example.test".to_owned(), ZoneRecord::A(CDN_ADDR)),
+        (PROXY_NAME.to_owned(), ZoneRecord::A(PROXY_ADDR)),
     ];
     if ipv6 {
         for name in ["www.example.test", "example.test"] {
             records.push((name.to_owned(), ZoneRecord::Aaaa(SERVER_ADDR_V6)));
         }
+        records.push((PROXY_NAME.to_owned(), ZoneRecord::Aaaa(PROXY_ADDR_V6)));
     }
     Zone::new(records)
 }
@@ -507,7 +520,8 @@ mod tests {
         assert_eq!(lab.client_cidr().to_string(), "10.88.1.2/24");
         assert_eq!(lab.client_gateway().to_string(), "10.88.1.1");
         let names: Vec<String> = lab.names().into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, LAB_NAMES);
+        assert_eq!(names[..5], LAB_NAMES);
+        assert_eq!(names[5..], ["proxy.example.test"]);
         let addrs: Vec<String> = lab.names().iter().map(|(_, a)| a.to_string()).collect();
         assert_eq!(
             addrs,
@@ -516,9 +530,11 @@ mod tests {
                 "10.88.0.1",
                 "10.88.0.1",
                 "10.88.0.1",
-                "10.88.0.3"
+                "10.88.0.3",
+                "10.88.0.4"
             ]
         );
+        assert_eq!(lab.proxy_addr().to_string(), "10.88.0.4");
         assert_eq!(lab.client_cidr_v6(), None);
         assert_eq!(lab.fault(), None);
         assert!(lab.ca_pem().contains("BEGIN CERTIFICATE"));

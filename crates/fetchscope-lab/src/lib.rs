@@ -9,6 +9,8 @@
 //!  client stack 10.88.1.2/24 ──wire──► router (TTL − 1) ──► server 10.88.0.1, 10.88.0.3
 //!        (the caller's)     ◄──wire──                   ◄──   DNS UDP+TCP :53,
 //!                                                              HTTPS :443, HTTP :80
+//!                                                         ──► proxy 10.88.0.4
+//!                                                         ◄──   HTTP proxy :3128, :3129
 //! ```
 //!
 //! - [`Lab`] is a [`fetchscope_net::Link`]: put a `TapDevice<Lab>` under the client's
@@ -22,6 +24,12 @@
 //!   streamed, N ≤ 1 GiB), routes for content and transfer codings, status codes and
 //!   redirects (`/gzip`, `/chunked`, `/status/N`, `/redirect/N`, …; docs/lab.md lists
 //!   them) and 404 for anything else.
+//! - An HTTP proxy, [`PROXY_NAME`] at [`PROXY_ADDR`], on a machine of its own: TCP port
+//!   [`PROXY_PORT`] open, [`PROXY_AUTH_PORT`] with `Proxy-Authorization: Basic`
+//!   ([`PROXY_USER`]:[`PROXY_PASSWORD`], else 407). `CONNECT host:443` (or `:80`) to a lab
+//!   name or address opens a tunnel to the lab's own HTTPS (or HTTP) server — the real
+//!   certificate, the same routes — and absolute-form `GET http://host/path` is answered
+//!   from the routes with `Via: 1.1 proxy.example.test`.
 //! - [`LabConfig::fault`] makes the lab misbehave in one way ([`LabFault`]: NXDOMAIN, a
 //!   silent DNS server, a RST to the SYN, an expired certificate, a TLS alert, a truncated
 //!   body, a redirect loop, …), so every failure mode of a fetch can be shown.
@@ -46,8 +54,8 @@
 //!
 //! # Limits
 //!
-//! At most 32 TCP sockets on port 443 and on port 80, 8 on TCP port 53 (further SYNs get
-//! RST); a connection the client never finishes closing is dropped 60 s after the server's
+//! At most 32 TCP sockets on port 443, on port 80 and on each proxy port, 8 on TCP port 53
+//! (further SYNs get RST); a connection the client never finishes closing is dropped 60 s after the server's
 //! FIN; idle keep-alive connections are kept open (no idle timeout); request bodies
 //! (`Content-Length` or chunked) are read whole before the answer, up to 16 MiB (more gets
 //! 413 and the connection closes).
@@ -61,17 +69,21 @@ mod http;
 mod https;
 mod lab;
 mod pki;
+mod proxy;
 mod router;
 mod stats;
 
 pub use config::{
     CDN_ADDR, CLIENT_ADDR, CLIENT_ADDR_V6, CLIENT_GATEWAY, CLIENT_GATEWAY_V6, CLIENT_PREFIX,
-    CLIENT_PREFIX_V6, CertValidity, LabConfig, SERVER_ADDR, SERVER_ADDR_V6, SERVER_GATEWAY,
-    SERVER_GATEWAY_V6, SERVER_PREFIX, SERVER_PREFIX_V6,
+    CLIENT_PREFIX_V6, CertValidity, LabConfig, PROXY_ADDR, PROXY_ADDR_V6, SERVER_ADDR,
+    SERVER_ADDR_V6, SERVER_GATEWAY, SERVER_GATEWAY_V6, SERVER_PREFIX, SERVER_PREFIX_V6,
 };
 pub use dns::{DECOY_ADDR, DNS_TTL, Zone, ZoneRecord};
 pub use error::LabError;
 pub use fault::{FaultLayer, LabFault, UnknownFault};
 pub use http::{MAX_GENERATED_BYTES, SERVER_HEADER, fill_generated, generated_byte};
 pub use lab::{LAB_NAMES, Lab};
+pub use proxy::{
+    PROXY_AUTH_PORT, PROXY_NAME, PROXY_PASSWORD, PROXY_PORT, PROXY_REALM, PROXY_USER, PROXY_VIA,
+};
 pub use stats::ServerStats;

@@ -59,7 +59,9 @@ pub(crate) fn basic_auth(request: &Request, rest: &str, _: &RouteContext) -> Res
         return super::routes::not_found();
     };
     let (user, passwd) = (percent_decode_path(user), percent_decode_path(passwd));
-    if basic_credentials(request).is_some_and(|c| c == format!("{user}:{passwd}").as_bytes()) {
+    if basic_credentials(request, "authorization")
+        .is_some_and(|c| c == format!("{user}:{passwd}").as_bytes())
+    {
         return json_response(200, "OK", &json!({"authenticated": true, "user": user}));
     }
     let mut r = Response::new(401, "Unauthorized", "", Body::Bytes(Vec::new()))
@@ -68,9 +70,10 @@ pub(crate) fn basic_auth(request: &Request, rest: &str, _: &RouteContext) -> Res
     r
 }
 
-/// The decoded `user:password` bytes of an `Authorization: Basic ...` field.
-fn basic_credentials(request: &Request) -> Option<Vec<u8>> {
-    let value = request.header("authorization")?;
+/// The decoded `user:password` bytes of a `Basic` credentials field `field` (lower case:
+/// `authorization`, or `proxy-authorization` for the lab's proxy).
+pub(crate) fn basic_credentials(request: &Request, field: &str) -> Option<Vec<u8>> {
+    let value = request.header(field)?;
     let (scheme, token) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;

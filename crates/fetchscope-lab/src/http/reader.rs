@@ -43,6 +43,11 @@ enum State {
     Refused(u16, String),
     /// The refusal was taken: every later byte is dropped.
     Closed,
+    /// A `CONNECT` request was taken (by a reader made with
+    /// [`RequestReader::stopping_at_connect`]): the bytes after its head belong to the
+    /// tunnel, are not read as requests and wait in `buf` (up to [`MAX_HEAD_LEN`]) for
+    /// [`RequestReader::take_tunnel_bytes`].
+    Tunnel,
 }
 
 /// Reads the requests of one connection. Buffers at most [`MAX_HEAD_LEN`] bytes that are
@@ -52,6 +57,9 @@ pub(crate) struct RequestReader {
     /// Bytes not yet used: a head's so far, or whatever follows a whole request.
     buf: Vec<u8>,
     state: State,
+    /// A proxy's reader: a `CONNECT` request has no body and nothing after it is a
+    /// request.
+    stop_at_connect: bool,
 }
 
 impl Default for RequestReader {
@@ -59,11 +67,31 @@ impl Default for RequestReader {
         RequestReader {
             buf: Vec::new(),
             state: State::Head,
+            stop_at_connect: false,
         }
     }
 }
 
 impl RequestReader {
+    /// A reader for a proxy's connection: once a `CONNECT` request has been taken it
+    /// reads nothing more, and [`RequestReader::take_tunnel_bytes`] hands over what
+    /// followed the request's head.
+    pub fn stopping_at_connect() -> Self {
+        RequestReader {
+            stop_at_connect: true,
+            ..RequestReader::default()
+        }
+    }
+
+    /// The bytes received after a `CONNECT` head (the tunnel's first bytes), once the
+    /// request was taken; empty before.
+    pub fn take_tunnel_bytes(&mut self) -> Vec<u8> {
+        match self.state {
+            State::Tunnel => std::mem::take(&mut self.buf),
+            _ => Vec::new(),
+        }
+    }
+
     /// How many more bytes [`RequestReader::push`] takes now (0: answer what is there first).
     pub fn room(&self) -> usize {
         match self.state {
@@ -94,7 +122,11 @@ impl RequestReader {
     pub fn next(&mut self) -> Incoming {
         match std::mem::replace(&mut self.state, State::Head) {
             State::Ready(request) => {
-                self.advance();
+                if self.is_tunnel(&request) {
+                    self.state = State::Tunnel;
+                } else {
+                    self.advance();
+                }
                 Incoming::Request(*request)
             }
             State::Refused(status, why) => {
@@ -118,7 +150,7 @@ impl RequestReader {
                     Incoming::Pending
                 }
             }
-            state @ (State::Head | State::Closed) => {
+            state @ (State::Head | State::Closed | State::Tunnel) => {
                 self.state = state;
                 Incoming::Pending
             }
@@ -163,6 +195,12 @@ impl RequestReader {
             }
         };
         self.buf.drain(..head_len.min(self.buf.len()));
+        if self.is_tunnel(&request) {
+            // A CONNECT request has no content (RFC 9110 section 9.3.6): what follows its
+            // head is the tunnel's, whatever the head says.
+            self.state = State::Ready(Box::new(request));
+            return;
+        }
         match BodyDecoder::new(request.framing) {
             Ok(decoder) if decoder.is_done() => self.state = State::Ready(Box::new(request)),
             Ok(decoder) => {
@@ -174,6 +212,11 @@ impl RequestReader {
             }
             Err(e) => self.refuse_body(e),
         }
+    }
+
+    /// True when `request` opens a tunnel and this reader stops after it.
+    fn is_tunnel(&self, request: &Request) -> bool {
+        self.stop_at_connect && request.method == "CONNECT"
     }
 
     /// The body is complete: the request is ready.
@@ -343,6 +386,40 @@ mod tests {
         // 16 MiB read: one more byte is one too many
         r.push(b"1\r\n");
         assert!(matches!(r.next(), Incoming::Refused { status: 413, .. }));
+    }
+
+    #[test]
+    fn a_proxy_reader_stops_at_connect_and_keeps_the_tunnel_bytes() {
+        let wire = b"GET http://www.example.test/ HTTP/1.1\r\n\r\nCONNECT www.example.test:443 HTTP/1.1\r\nContent-Length: 3\r\n\r\n\x16\x03\x01GET / HTTP/1.1\r\n\r\n";
+        for piece in [1, 7, 4096] {
+            let mut r = RequestReader::stopping_at_connect();
+            let mut got = Vec::new();
+            for part in wire.chunks(piece) {
+                r.push(part);
+                loop {
+                    match r.next() {
+                        Incoming::Pending => break,
+                        other => got.push(other),
+                    }
+                }
+            }
+            assert_eq!(got.len(), 2, "piece {piece}: {got:?}");
+            assert_eq!(request(&got[0]).method, "GET");
+            assert_eq!(request(&got[1]).method, "CONNECT");
+            assert_eq!(request(&got[1]).target, "www.example.test:443");
+            assert_eq!(r.take_tunnel_bytes(), b"\x16\x03\x01GET / HTTP/1.1\r\n\r\n");
+            assert!(r.take_tunnel_bytes().is_empty());
+        }
+        // a web server's reader answers a CONNECT like any request and goes on reading
+        let got = read_all(
+            b"CONNECT a:443 HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+            4096,
+        );
+        assert_eq!(got.len(), 2, "{got:?}");
+        let mut r = RequestReader::default();
+        r.push(b"CONNECT a:443 HTTP/1.1\r\n\r\nxyz");
+        assert!(matches!(r.next(), Incoming::Request(_)));
+        assert!(r.take_tunnel_bytes().is_empty());
     }
 
     #[test]

@@ -220,13 +220,23 @@ impl ResponseStream {
     /// while the request's body is still to come.
     pub fn interim(status: u16, reason: &str) -> Self {
         ResponseStream {
+            interim: true,
+            ..ResponseStream::status_line_only(status, reason)
+        }
+    }
+
+    /// A final response that is just its status line and an empty line, no fields and no
+    /// body: the proxy's `HTTP/1.1 200 Connection established`, as tinyproxy and squid
+    /// send it.
+    pub fn status_line_only(status: u16, reason: &str) -> Self {
+        ResponseStream {
             head: format!("HTTP/1.1 {status} {reason}\r\n\r\n").into_bytes(),
             head_sent: 0,
             body: Body::Bytes(Vec::new()),
             body_sent: 0,
             send_body: false,
             close: false,
-            interim: true,
+            interim: false,
         }
     }
 
@@ -414,6 +424,9 @@ mod tests {
         assert_eq!(drain(s, 5), b"HTTP/1.1 100 Continue\r\n\r\n");
         let r = Response::new(200, "OK", "t", Body::Bytes(Vec::new()));
         assert!(!ResponseStream::new(r, false, false, "D").is_interim());
+        let s = ResponseStream::status_line_only(200, "Connection established");
+        assert!(!s.is_interim() && !s.close());
+        assert_eq!(drain(s, 5), b"HTTP/1.1 200 Connection established\r\n\r\n");
     }
 
     #[test]

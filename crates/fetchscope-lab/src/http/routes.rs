@@ -454,7 +454,7 @@ fn text(body: Body) -> Response {
 }
 
 /// A short HTML page for an error status.
-fn html_error(status: u16, reason: &'static str, message: &str) -> Response {
+pub(crate) fn html_error(status: u16, reason: &'static str, message: &str) -> Response {
     let page = format!(
         "<!DOCTYPE html>\n<html><head><title>{status} {reason}</title></head>\n<body><h1>{status} {reason}</h1>\n<p>{message}</p>\n<hr><p>fetchscope lab</p></body></html>\n"
     );

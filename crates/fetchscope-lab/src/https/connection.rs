@@ -1,6 +1,8 @@
 //! [`Connection`]: one HTTPS connection — TCP bytes in, rustls, HTTP/1.1 requests and
 //! streamed responses, rustls, TCP bytes out — and its orderly close. On port 80 the same
-//! connection runs without TLS (a plain [`Session`]).
+//! connection runs without TLS (a plain [`Session`]). The bytes come from a
+//! [`ByteStream`]: the accepted TCP socket, or a tunnel through the lab's proxy, whose
+//! front end (a [`Role::Proxy`] connection) is this same code answering proxy requests.
 //!
 //! Every buffer is bounded: the request bytes by [`MAX_HEAD_LEN`] and a request body by
 //! [`MAX_BODY_LEN`] (see [`RequestReader`]), rustls's own buffers by its limits (plaintext
@@ -10,8 +12,10 @@
 
 use std::io::ErrorKind;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::session::Session;
+use super::stream::ByteStream;
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
@@ -21,6 +25,7 @@ use crate::http::{
     Incoming, MAX_BODY_LEN, MAX_HEAD_LEN, RequestReader, ResponseStream, RouteContext, respond,
     respond_error,
 };
+use crate::proxy::{ProxyAnswer, ProxyPolicy, TunnelRequest};
 use crate::stats::ServerStats;
 
 /// Largest slice of TCP bytes handed to rustls at once (rustls reads ≤ 4 KiB per call).
@@ -78,10 +83,25 @@ enum CloseReason {
     TlsError,
 }
 
-/// One HTTP connection on one TCP socket: HTTPS on port 443, plain HTTP on port 80.
+/// What a connection answers requests with.
+#[derive(Debug, Clone)]
+pub(crate) enum Role {
+    /// The lab's web server: every request goes to the routes.
+    Origin,
+    /// The lab's proxy: requests are proxy requests (`CONNECT`, absolute form), answered
+    /// by the policy; an accepted `CONNECT` ends the connection's own requests.
+    Proxy(Arc<ProxyPolicy>),
+}
+
+/// One HTTP connection on one TCP socket: HTTPS on port 443, plain HTTP on port 80, the
+/// proxy on ports 3128 and 3129, or the far end of a proxy tunnel.
 #[derive(Debug)]
 pub(crate) struct Connection {
     handle: SocketHandle,
+    role: Role,
+    /// A `CONNECT` the proxy accepted: once its `200` is sent, the connection hands its
+    /// stream over to the tunnel ([`Connection::take_tunnel`]).
+    tunnel: Option<TunnelRequest>,
     session: Session,
     /// Decrypted request bytes, read into whole requests (heads and bodies).
     requests: RequestReader,
@@ -109,11 +129,48 @@ pub(crate) struct Connection {
 impl Connection {
     /// A connection on the socket `handle`, which has just left LISTEN.
     pub fn new(handle: SocketHandle, session: Session, fault: Option<LabFault>) -> Self {
+        Self::with_role(handle, session, fault, Role::Origin)
+    }
+
+    /// The proxy's side of a client connection on `handle` (plain HTTP; the lab's fault
+    /// reaches only what it forwards and tunnels).
+    pub fn proxy(handle: SocketHandle, policy: Arc<ProxyPolicy>) -> Self {
+        Self::with_role(handle, Session::plain(), None, Role::Proxy(policy))
+    }
+
+    /// The far end of a tunnel through the proxy on the proxy's socket `handle`: the lab's
+    /// web server, for a client whose address it sees as `via` (the proxy's).
+    pub fn tunnelled(
+        handle: SocketHandle,
+        session: Session,
+        fault: Option<LabFault>,
+        via: Option<IpAddr>,
+    ) -> Self {
+        let mut conn = Self::with_role(handle, session, fault, Role::Origin);
+        // The proxy's connection was counted when it was established.
+        conn.established = true;
+        conn.peer = via;
+        conn
+    }
+
+    /// A connection in `role` on `handle`, not yet established.
+    fn with_role(
+        handle: SocketHandle,
+        session: Session,
+        fault: Option<LabFault>,
+        role: Role,
+    ) -> Self {
         let scheme = if session.is_tls() { "https" } else { "http" };
+        let requests = match role {
+            Role::Origin => RequestReader::default(),
+            Role::Proxy(_) => RequestReader::stopping_at_connect(),
+        };
         Connection {
             handle,
+            role,
+            tunnel: None,
             session,
-            requests: RequestReader::default(),
+            requests,
             outgoing: Vec::new(),
             response: None,
             established: false,
@@ -148,8 +205,25 @@ impl Connection {
         self.fin_sent_at.map(|t| t + FIN_TIMEOUT)
     }
 
-    /// Moves the connection forward as far as its socket allows.
-    pub fn serve(&mut self, socket: &mut tcp::Socket, cx: &mut ServeContext<'_>) -> Activity {
+    /// The accepted `CONNECT` and the tunnel bytes that came after its head, once its
+    /// `200 Connection established` has been handed to the socket: from then on the
+    /// stream is the tunnel's, and this connection must not be served again.
+    pub fn take_tunnel(&mut self) -> Option<(TunnelRequest, Vec<u8>)> {
+        let sent = self.response.is_none()
+            && self.outgoing.is_empty()
+            && !self.session.wants_write()
+            && self.closing.is_none();
+        if !sent {
+            return None;
+        }
+        let tunnel = self.tunnel.take()?;
+        let mut early = self.requests.take_tunnel_bytes();
+        early.extend(self.session.take_plain_input());
+        Some((tunnel, early))
+    }
+
+    /// Moves the connection forward as far as its stream allows.
+    pub fn serve<S: ByteStream>(&mut self, socket: &mut S, cx: &mut ServeContext<'_>) -> Activity {
         match socket.state() {
             // Back in LISTEN means an RST in SYN-RECEIVED: the service has another listener.
             tcp::State::Closed | tcp::State::Listen => {
@@ -172,10 +246,13 @@ impl Connection {
         }
         if !self.established {
             self.established = true;
-            cx.stats.connections_accepted += 1;
-            if let Some(peer) = socket.remote_endpoint() {
+            match self.role {
+                Role::Origin => cx.stats.connections_accepted += 1,
+                Role::Proxy(_) => cx.stats.proxy_connections += 1,
+            }
+            if let Some(peer) = socket.remote_addr() {
                 log::debug!("lab HTTPS: connection from {peer}");
-                self.peer = Some(peer.addr.into());
+                self.peer = Some(peer);
             }
         }
         let mut progressed = false;
@@ -196,7 +273,11 @@ impl Connection {
     }
 
     /// TCP → rustls → request bytes. True when the socket was read.
-    fn receive(&mut self, socket: &mut tcp::Socket, cx: &mut ServeContext<'_>) -> bool {
+    fn receive<S: ByteStream>(&mut self, socket: &mut S, cx: &mut ServeContext<'_>) -> bool {
+        if self.tunnel.is_some() {
+            // The bytes after an accepted CONNECT are the tunnel's: leave them unread.
+            return false;
+        }
         let mut did = false;
         // Plaintext left in rustls when `requests` was full last time.
         self.drain_plaintext();
@@ -237,14 +318,13 @@ impl Connection {
                 }
             });
             match read {
-                Ok(Ok(0)) => break,
-                Ok(Ok(_)) => did = true,
-                Ok(Err(e)) => {
+                Some(Ok(0)) | None => break,
+                Some(Ok(_)) => did = true,
+                Some(Err(e)) => {
                     log::debug!("lab HTTPS: rustls refused input: {e}");
                     self.fail(cx);
                     break;
                 }
-                Err(_) => break,
             }
             match self.session.process_new_packets() {
                 Ok(peer_closed) => {
@@ -276,7 +356,11 @@ impl Connection {
     /// fatal `handshake_failure` alert and closes without rustls ever seeing the hello
     /// (the `giant-tls-record` fault: a 65535-byte record instead of the alert).
     /// True when bytes were read.
-    fn refuse_handshake(&mut self, socket: &mut tcp::Socket, cx: &mut ServeContext<'_>) -> bool {
+    fn refuse_handshake<S: ByteStream>(
+        &mut self,
+        socket: &mut S,
+        cx: &mut ServeContext<'_>,
+    ) -> bool {
         let room = MAX_HELLO.saturating_sub(self.hello.len());
         let hello = &mut self.hello;
         let n = socket
@@ -411,6 +495,25 @@ impl Connection {
                 log::debug!("lab HTTPS: 100 Continue");
                 return Some(ResponseStream::interim(100, "Continue"));
             }
+            Incoming::Request(request) if matches!(self.role, Role::Proxy(_)) => {
+                let Role::Proxy(policy) = self.role.clone() else {
+                    return None;
+                };
+                match policy.answer(request, cx.stats) {
+                    ProxyAnswer::Tunnel(tunnel) => {
+                        self.tunnel = Some(tunnel);
+                        return Some(ResponseStream::status_line_only(
+                            200,
+                            "Connection established",
+                        ));
+                    }
+                    ProxyAnswer::Respond {
+                        response,
+                        head_only,
+                        close,
+                    } => (response, head_only, close),
+                }
+            }
             Incoming::Request(request) => {
                 let route_cx = RouteContext {
                     fault: self.fault,
@@ -440,11 +543,11 @@ impl Connection {
     }
 
     /// rustls → `outgoing` → TCP. True when the socket took bytes.
-    fn transmit(&mut self, socket: &mut tcp::Socket) -> bool {
+    fn transmit<S: ByteStream>(&mut self, socket: &mut S) -> bool {
         let mut did = false;
         loop {
             if !self.outgoing.is_empty() {
-                match socket.send_slice(&self.outgoing) {
+                match socket.send(&self.outgoing) {
                     Ok(n) => {
                         self.outgoing.drain(..n.min(self.outgoing.len()));
                         did |= n > 0;
@@ -470,7 +573,7 @@ impl Connection {
     }
 
     /// Queues close_notify and then closes TCP (FIN) once everything is sent.
-    fn close_if_done(&mut self, socket: &mut tcp::Socket, now: Instant) -> bool {
+    fn close_if_done<S: ByteStream>(&mut self, socket: &mut S, now: Instant) -> bool {
         let Some(reason) = self.closing else {
             return false;
         };

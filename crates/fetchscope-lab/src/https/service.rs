@@ -1,5 +1,5 @@
 //! [`WebService`]: a listening socket and its open connections — HTTPS on port 443, plain
-//! HTTP on port 80.
+//! HTTP on port 80, or the lab's proxy on ports 3128 and 3129.
 
 use std::sync::Arc;
 
@@ -8,10 +8,11 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
 
-use super::connection::{Connection, ServeContext};
+use super::connection::{Activity, Connection, ServeContext};
 use super::session::Session;
 use crate::error::LabError;
 use crate::fault::LabFault;
+use crate::proxy::{ProxyConnection, ProxyPolicy};
 use crate::stats::ServerStats;
 
 /// The HTTPS port.
@@ -26,18 +27,60 @@ const TX_BUFFER: usize = 128 * 1024;
 /// listener); further SYNs get RST until one closes.
 const MAX_SOCKETS: usize = 32;
 
+/// What a service speaks on its port.
+#[derive(Debug)]
+enum Kind {
+    /// HTTPS with this TLS configuration.
+    Https(Arc<ServerConfig>),
+    /// Plain HTTP.
+    Http,
+    /// The lab's proxy, answering as this policy says.
+    Proxy(Arc<ProxyPolicy>),
+}
+
+/// One accepted connection of a service.
+#[derive(Debug)]
+enum Served {
+    /// A web server's connection.
+    Web(Connection),
+    /// A proxy's connection (and, later, its tunnel).
+    Proxy(ProxyConnection),
+}
+
+impl Served {
+    fn handle(&self) -> SocketHandle {
+        match self {
+            Served::Web(c) => c.handle(),
+            Served::Proxy(c) => c.handle(),
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Served::Web(c) => c.deadline(),
+            Served::Proxy(c) => c.deadline(),
+        }
+    }
+
+    fn serve(&mut self, socket: &mut tcp::Socket<'static>, cx: &mut ServeContext<'_>) -> Activity {
+        match self {
+            Served::Web(c) => c.serve(socket, cx),
+            Served::Proxy(c) => c.serve(socket, cx),
+        }
+    }
+}
+
 /// A web server: always one socket listening on its port while there is room, and one
 /// [`Connection`] per socket that left LISTEN.
 #[derive(Debug)]
 pub(crate) struct WebService {
-    /// The TLS configuration (HTTPS), or `None` for plain HTTP.
-    config: Option<Arc<ServerConfig>>,
+    kind: Kind,
     port: u16,
     fault: Option<LabFault>,
     /// Whether the service accepts connections at all (not with the `refused` fault).
     accepts: bool,
     listener: Option<SocketHandle>,
-    connections: Vec<Connection>,
+    connections: Vec<Served>,
 }
 
 impl WebService {
@@ -50,7 +93,7 @@ impl WebService {
         sockets: &mut SocketSet<'static>,
     ) -> Result<Self, LabError> {
         let accepts = fault != Some(LabFault::Refused);
-        Self::start(Some(config), HTTPS_PORT, fault, accepts, sockets)
+        Self::start(Kind::Https(config), HTTPS_PORT, fault, accepts, sockets)
     }
 
     /// Plain HTTP on port 80 (the HTTP faults apply, the TLS and port-443 ones don't).
@@ -58,11 +101,21 @@ impl WebService {
         fault: Option<LabFault>,
         sockets: &mut SocketSet<'static>,
     ) -> Result<Self, LabError> {
-        Self::start(None, HTTP_PORT, fault, true, sockets)
+        Self::start(Kind::Http, HTTP_PORT, fault, true, sockets)
+    }
+
+    /// The lab's proxy on `port`, answering as `policy` says.
+    pub fn proxy(
+        policy: Arc<ProxyPolicy>,
+        port: u16,
+        sockets: &mut SocketSet<'static>,
+    ) -> Result<Self, LabError> {
+        let fault = policy.fault;
+        Self::start(Kind::Proxy(policy), port, fault, true, sockets)
     }
 
     fn start(
-        config: Option<Arc<ServerConfig>>,
+        kind: Kind,
         port: u16,
         fault: Option<LabFault>,
         accepts: bool,
@@ -74,7 +127,7 @@ impl WebService {
             None
         };
         Ok(WebService {
-            config,
+            kind,
             port,
             fault,
             accepts,
@@ -90,10 +143,7 @@ impl WebService {
 
     /// The earliest connection timer (see [`Connection::deadline`]).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.connections
-            .iter()
-            .filter_map(Connection::deadline)
-            .min()
+        self.connections.iter().filter_map(Served::deadline).min()
     }
 
     /// Moves a taken listener to the connections, opens a new listener if there is
@@ -110,16 +160,25 @@ impl WebService {
             && sockets.get::<tcp::Socket>(handle).state() != tcp::State::Listen
         {
             self.listener = None;
-            let session = match &self.config {
-                Some(config) => {
-                    rustls::ServerConnection::new(config.clone()).map(|c| Session::Tls(Box::new(c)))
+            let connection = match &self.kind {
+                Kind::Https(config) => rustls::ServerConnection::new(config.clone()).map(|c| {
+                    Served::Web(Connection::new(
+                        handle,
+                        Session::Tls(Box::new(c)),
+                        self.fault,
+                    ))
+                }),
+                Kind::Http => Ok(Served::Web(Connection::new(
+                    handle,
+                    Session::plain(),
+                    self.fault,
+                ))),
+                Kind::Proxy(policy) => {
+                    Ok(Served::Proxy(ProxyConnection::new(handle, policy.clone())))
                 }
-                None => Ok(Session::plain()),
             };
-            match session {
-                Ok(session) => self
-                    .connections
-                    .push(Connection::new(handle, session, self.fault)),
+            match connection {
+                Ok(connection) => self.connections.push(connection),
                 Err(e) => {
                     log::debug!("lab HTTPS: cannot start TLS: {e}");
                     sockets.get_mut::<tcp::Socket>(handle).abort();

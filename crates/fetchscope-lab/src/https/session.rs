@@ -125,6 +125,15 @@ impl Session {
         }
     }
 
+    /// Takes the socket bytes a plain session read but did not hand over as HTTP bytes
+    /// yet (what follows a `CONNECT` head belongs to the tunnel); nothing for TLS.
+    pub fn take_plain_input(&mut self) -> Vec<u8> {
+        match self {
+            Session::Tls(_) => Vec::new(),
+            Session::Plain(p) => std::mem::take(&mut p.incoming),
+        }
+    }
+
     /// Queues close_notify (TLS only; plain HTTP just closes TCP).
     pub fn send_close_notify(&mut self) {
         if let Session::Tls(tls) = self {
@@ -159,5 +168,7 @@ mod tests {
         assert_eq!(s.write_tls(&mut out).unwrap(), 8);
         assert_eq!(out, b"HTTP/1.1");
         assert!(!s.wants_write());
+        assert_eq!(s.take_plain_input().len(), PLAIN_BUFFER - 8);
+        assert!(s.take_plain_input().is_empty());
     }
 }

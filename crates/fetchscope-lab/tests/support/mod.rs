@@ -177,18 +177,19 @@ impl Client {
     // ---- TCP + TLS ----
 
     pub fn tcp_connect(&mut self, port: u16) -> SocketHandle {
+        self.tcp_connect_to(IpAddress::Ipv4(Ipv4Address::new(10, 88, 0, 1)), port)
+    }
+
+    /// Opens a TCP connection to `addr`:`port` (returns at once: SYN-SENT).
+    pub fn tcp_connect_to(&mut self, addr: IpAddress, port: u16) -> SocketHandle {
         let mut s = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; 64 * 1024]),
             tcp::SocketBuffer::new(vec![0; 64 * 1024]),
         );
         s.set_nagle_enabled(false);
         let local = self.ephemeral_port();
-        s.connect(
-            self.iface.context(),
-            (IpAddress::Ipv4(Ipv4Address::new(10, 88, 0, 1)), port),
-            local,
-        )
-        .expect("connect");
+        s.connect(self.iface.context(), (addr, port), local)
+            .expect("connect");
         self.sockets.add(s)
     }
 
@@ -229,12 +230,19 @@ impl Client {
         self.run_until(Duration::from_secs(2), |c| {
             (c.tcp(handle).state() == tcp::State::Established).then_some(())
         });
-        let tls = ClientConnection::new(
-            config,
-            ServerName::try_from("www.example.test").expect("name"),
-        )
-        .expect("client connection");
-        let mut conn = Https::new(handle, tls);
+        let tls = self.tls_client(config, "www.example.test");
+        let conn = Https::new(handle, tls);
+        self.handshake(conn)
+    }
+
+    /// A TLS client for `name` with `config` (nothing sent yet).
+    pub fn tls_client(&self, config: Arc<ClientConfig>, name: &str) -> ClientConnection {
+        let name = ServerName::try_from(name.to_owned()).expect("name");
+        ClientConnection::new(config, name).expect("client connection")
+    }
+
+    /// Runs `conn`'s TLS handshake on its (established) socket to the end.
+    pub fn handshake(&mut self, mut conn: Https) -> Https {
         self.run_until(Duration::from_secs(2), |c| {
             c.pump(&mut conn);
             (!conn.tls.is_handshaking()).then_some(())
@@ -322,7 +330,8 @@ pub struct Https {
 }
 
 impl Https {
-    fn new(handle: SocketHandle, tls: ClientConnection) -> Https {
+    /// A TLS client connection on the socket `handle`.
+    pub fn new(handle: SocketHandle, tls: ClientConnection) -> Https {
         Https {
             handle,
             tls,
