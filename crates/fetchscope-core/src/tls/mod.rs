@@ -456,6 +456,8 @@ pub struct TlsClient {
     close_requested: bool,
     close_queued: bool,
     observer: Arc<Observer>,
+    /// `--insecure`: a chain that failed verification was accepted (and is reported so).
+    insecure: bool,
     secrets_taken: usize,
     hello_queued: bool,
     server_hello_seen: bool,
@@ -513,6 +515,7 @@ impl TlsClient {
             close_requested: false,
             close_queued: false,
             observer: config.observer.clone(),
+            insecure: config.insecure,
             secrets_taken,
             hello_queued: false,
             server_hello_seen: false,
@@ -852,12 +855,16 @@ impl TlsClient {
             && let (Some(chain), Some(result)) = (chain, chain_ok)
         {
             self.chain_reported = true;
+            // A refused chain (no --insecure) ends the handshake: the error says why.
             let p = match result {
-                Ok(()) => TlsProgress::ChainVerified { chain },
-                Err(problem) => TlsProgress::ChainAccepted { chain, problem },
+                Ok(()) => Some(TlsProgress::ChainVerified { chain }),
+                Err(problem) if self.insecure => Some(TlsProgress::ChainAccepted { chain, problem }),
+                Err(_) => None,
             };
-            progress.insert(insert_at, p);
-            insert_at += 1;
+            if let Some(p) = p {
+                progress.insert(insert_at, p);
+                insert_at += 1;
+            }
         }
         if !self.signature_reported && sig == Some(true) {
             self.signature_reported = true;
