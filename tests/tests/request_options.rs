@@ -424,3 +424,119 @@ fn bad_request_options_are_usage_errors_naming_the_option() {
         assert!(err.starts_with("fetchscope: "), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn the_lab_proxy_tunnels_https_and_forwards_http() {
+    let direct = run(&["fetch", "--json", "--seed", "4"]);
+    let direct_sha = of_type(&events(&direct.stdout), "done")[0]["body_sha256"].clone();
+    let out = run(&[
+        "fetch",
+        "--json",
+        "--seed",
+        "4",
+        "--proxy",
+        "http://proxy.example.test:3128",
+    ]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let ev = events(&out.stdout);
+    let phases: Vec<&str> = of_type(&ev, "phase")
+        .iter()
+        .filter_map(|p| p["phase"].as_str())
+        .collect();
+    assert_eq!(
+        phases[..4],
+        ["resolve", "connect", "proxy", "tls"],
+        "{phases:?}"
+    );
+    let px = of_type(&ev, "proxy");
+    assert_eq!(px.len(), 2, "{px:?}");
+    assert_eq!(px[1]["line"], "HTTP/1.1 200 Connection established");
+    let done = of_type(&ev, "done")[0];
+    assert_eq!(
+        done["body_sha256"], direct_sha,
+        "the same page through the tunnel"
+    );
+    assert!(
+        done["remote"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(":3128"),
+        "{done}"
+    );
+
+    // 3129 wants credentials: 407 names the phase and the way out; with them it works.
+    let out = run(&["fetch", "-s", "--proxy", "http://proxy.example.test:3129"]);
+    assert_eq!(code(&out), 5);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("fetchscope: proxy failed: ") && err.contains("407"),
+        "{err}"
+    );
+    let out = run(&[
+        "fetch",
+        "--proxy",
+        "http://proxyuser:proxypass@proxy.example.test:3129",
+    ]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("proxypass"),
+        "the proxy password is never printed"
+    );
+
+    // http:// goes to the proxy in absolute form.
+    let out = run(&[
+        "fetch",
+        "--json",
+        "--proxy",
+        "proxy.example.test:3128",
+        "http://www.example.test/status/418",
+    ]);
+    assert_eq!(code(&out), 0);
+    let ev = events(&out.stdout);
+    assert_eq!(
+        of_type(&ev, "http_request")[0]["target"],
+        "http://www.example.test/status/418"
+    );
+    assert_eq!(of_type(&ev, "done")[0]["status"], 418);
+
+    // The environment's proxies are for real networks: the built-in lab ignores them.
+    let out = fetchscope_tests::fetchscope(&["fetch", "-s"])
+        .env("HTTPS_PROXY", "http://proxy.example.test:3129")
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn per_leg_timings_of_a_redirect_chain() {
+    let out = run(&[
+        "fetch",
+        "--json",
+        "--seed",
+        "2",
+        "https://www.example.test/to-cdn",
+    ]);
+    assert_eq!(code(&out), 0);
+    let ev = events(&out.stdout);
+    let done = of_type(&ev, "done")[0];
+    let legs = done["exchanges"].as_array().expect("exchanges");
+    assert_eq!(legs.len(), 2);
+    for leg in legs {
+        let t = &leg["timings"];
+        let v = |k: &str| t[k].as_f64().unwrap_or(-1.0);
+        assert!(v("dns_ms") > 0.0, "each leg looks its host up: {leg}");
+        assert!(v("dns_ms") <= v("connect_ms") && v("connect_ms") <= v("tls_ms"));
+        assert!(
+            v("tls_ms") <= v("ttfb_ms") && v("ttfb_ms") <= v("total_ms"),
+            "{leg}"
+        );
+    }
+    let text = run(&["fetch", "--seed", "2", "https://www.example.test/to-cdn"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("per leg, from each leg's start:"), "{text}");
+    assert!(
+        text.contains("2. 200 GET https://cdn.example.test/"),
+        "{text}"
+    );
+}

@@ -39,7 +39,8 @@ fetchscope fetch --json --seed 7 | jq -c 'select(.type==\"tcp_state\")'\n  \
 sudo ip netns exec fsc-cli fetchscope fetch https://www.example.test/ --tun fsc0 \\\n      \
 --addr 10.88.1.2/24 --dns 10.88.0.1 --cacert /tmp/fetchscope-lab/ca.pem\n\n\
 Exit status: 0 fetched (whatever the HTTP status), 2 usage, 3 set-up (TUN, permissions, \
-files), 4 DNS, 5 TCP connect, 6 TLS, 7 HTTP protocol, 8 timed out."
+files), 4 DNS, 5 TCP connect or proxy, 6 TLS, 7 HTTP protocol, 8 timed out, 22 HTTP status \
+>= 400 with --fail, 130 stopped (Ctrl-C)."
 )]
 pub struct Cli {
     /// What to do.
@@ -47,10 +48,31 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `fetchscope fetch --help`'s examples: the common cases, curl's option names.
+const FETCH_EXAMPLES: &str = "Examples:
+  fetchscope fetch                                        # the built-in lab's page, every packet
+  fetchscope fetch https://www.example.test/bytes/100000 -o body.bin
+  fetchscope fetch https://www.example.test/anything --json-body '{\"a\":1}'    # POST JSON
+  fetchscope fetch https://www.example.test/anything -X PUT -d 'a=1' -H 'X-Token: t'
+  fetchscope fetch -I https://www.example.test/           # HEAD
+  fetchscope fetch -u me:pw https://www.example.test/basic-auth/me/pw   # never printed
+  fetchscope fetch --as requests https://www.example.test/anything      # requests' own head
+  fetchscope fetch -s -w '%{http_code} %{time_appconnect} %{time_total}\\n'
+  fetchscope fetch https://www.example.test/bytes/1000 -o - | sha256sum   # trace on stderr
+  fetchscope fetch --json --seed 7 | jq -c 'select(.type==\"tcp_state\")'
+  fetchscope fetch --loss 5 --seed 3 https://www.example.test/bytes/100000
+  sudo ip netns exec fsc-cli fetchscope fetch https://www.example.test/ --tun fsc0 \\
+      --addr 10.88.1.2/24 --dns 10.88.0.1 --cacert /tmp/fetchscope-lab/ca.pem \\
+      -x http://10.88.0.7:3128                            # through the lab's tinyproxy
+
+Exit status: 0 fetched (whatever the HTTP status), 2 usage, 3 set-up, 4 DNS, 5 TCP connect or
+proxy, 6 TLS, 7 HTTP protocol, 8 timed out, 22 HTTP status >= 400 with --fail, 130 stopped.";
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Fetch a URL and show every packet, state change and timing.
+    #[command(after_help = FETCH_EXAMPLES)]
     Fetch(FetchArgs),
     /// The same fetch, paused after each event: step through it and look at the TCP, TLS
     /// and HTTP state at each pause (keys: Enter/n next, p packet, s state change, f phase,

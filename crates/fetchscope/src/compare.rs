@@ -157,12 +157,18 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
     if let Some(kl) = requested_key_log(common.keylog.as_deref()).map_err(setup)? {
         cfg.spec.key_log = Some(Arc::new(kl));
     }
-    if let Some(path) = &common.output {
-        let f = File::create(path)
-            .with_context(|| format!("cannot create the output file {}", path.display()))
-            .map_err(setup)?;
-        cfg.spec.body_out = Some(Box::new(BufWriter::with_capacity(256 * 1024, f)));
-    }
+    // -o FILE: written as FILE.part, renamed when fetchscope's run completes, so a failed
+    // run never destroys an existing FILE (as `fetch` does).
+    let body_output = match &common.output {
+        Some(path) => {
+            let (out, f) = crate::body_output::BodyOutput::create(path)
+                .with_context(|| format!("cannot create the output file {}", path.display()))
+                .map_err(setup)?;
+            cfg.spec.body_out = Some(Box::new(BufWriter::with_capacity(256 * 1024, f)));
+            Some(out)
+        }
+        None => None,
+    };
     let mut pcap = match &common.pcap {
         Some(path) => Some(PcapBoth {
             path: path.clone(),
@@ -316,6 +322,22 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
         p.finish()
             .context("could not write the pcapng file")
             .map_err(setup)?;
+    }
+    if let Some(out) = body_output {
+        let path = out.path().to_path_buf();
+        if user_failure.is_none() {
+            out.commit()
+                .with_context(|| format!("could not rename the body to {}", path.display()))
+                .map_err(setup)?;
+        } else if let crate::body_output::Abandoned::KeptPart(part, n) =
+            out.abandon(common.keep_partial)
+        {
+            eprintln!(
+                "fetchscope: note: the {n} body bytes received before the failure are in {} (--keep-partial); {} was not touched",
+                part.display(),
+                path.display()
+            );
+        }
     }
     if let Some(e) = write_err
         && e.kind() != io::ErrorKind::BrokenPipe
