@@ -9,7 +9,8 @@
 //! keep-alive`; the user's own headers replace a default in its place or follow the
 //! defaults; then `Content-Length` (`0` for a body-less method other than GET and HEAD,
 //! as `prepare_content_length` does), the body's `Content-Type` and `Authorization`.
-//! curl sends `Host`, `Authorization`, `User-Agent`, `Accept: */*`, the user's headers,
+//! curl sends `Host`, `Authorization`, `User-Agent`, `Accept: */*` (for `--json`:
+//! `Content-Type: application/json` and `Accept: application/json`), the user's headers,
 //! then `Content-Length` and `Content-Type`.
 
 use std::sync::Arc;
@@ -258,11 +259,13 @@ pub fn build_request(options: &RequestOptions, leg: Leg<'_>) -> RequestHead {
             headers.push(("Authorization".to_owned(), auth.clone()));
         }
         headers.push(("User-Agent".to_owned(), ua));
-        let accept = match leg.body {
-            Some((_, BodyKind::Json)) => "application/json",
-            _ => "*/*",
-        };
-        headers.push(("Accept".to_owned(), accept.to_owned()));
+        // curl's --json adds its two headers as custom ones, before the user's.
+        if let Some((_, BodyKind::Json)) = leg.body {
+            headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+            headers.push(("Accept".to_owned(), "application/json".to_owned()));
+        } else {
+            headers.push(("Accept".to_owned(), "*/*".to_owned()));
+        }
     } else {
         headers.push(("User-Agent".to_owned(), ua));
         headers.push(("Accept-Encoding".to_owned(), ACCEPT_ENCODING.to_owned()));

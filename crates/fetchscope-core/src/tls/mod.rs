@@ -858,7 +858,9 @@ impl TlsClient {
             // A refused chain (no --insecure) ends the handshake: the error says why.
             let p = match result {
                 Ok(()) => Some(TlsProgress::ChainVerified { chain }),
-                Err(problem) if self.insecure => Some(TlsProgress::ChainAccepted { chain, problem }),
+                Err(problem) if self.insecure => {
+                    Some(TlsProgress::ChainAccepted { chain, problem })
+                }
                 Err(_) => None,
             };
             if let Some(p) = p {

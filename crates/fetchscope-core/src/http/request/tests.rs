@@ -201,3 +201,54 @@ fn secret_values_cover_passwords_tokens_and_basic_credentials() {
     }
     assert!(!secrets.iter().any(|v| v == "visible"));
 }
+
+/// What curl 7.88.1 sent to a loopback listener for `curl --json '{}' URL` and
+/// `curl -u u:p -H 'X-A: 1' URL/x`, and requests 2.34.2 for
+/// `requests.post(url, json=..., auth=('u','p'), headers={'X-A': '1'})` (request heads
+/// captured byte for byte, 2026-12-03).
+#[test]
+fn heads_match_what_curl_and_requests_sent() {
+    let curl_json = RequestOptions {
+        profile: ClientProfile::Curl,
+        body: Some((Arc::new(RequestBody::Bytes(b"{}".to_vec())), BodyKind::Json)),
+        ..RequestOptions::default()
+    };
+    assert_eq!(
+        String::from_utf8(get(&curl_json, "http://127.0.0.1:18080/").to_bytes()).unwrap(),
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:18080\r\nUser-Agent: curl/7.88.1\r\n\
+         Content-Type: application/json\r\nAccept: application/json\r\nContent-Length: 2\r\n\r\n"
+    );
+    let curl_auth = RequestOptions {
+        profile: ClientProfile::Curl,
+        credentials: Some(Credentials {
+            user: "u".into(),
+            password: "p".into(),
+        }),
+        headers: vec![HeaderEdit::Set("X-A".into(), "1".into())],
+        ..RequestOptions::default()
+    };
+    assert_eq!(
+        String::from_utf8(get(&curl_auth, "http://127.0.0.1:18080/x").to_bytes()).unwrap(),
+        "GET /x HTTP/1.1\r\nHost: 127.0.0.1:18080\r\nAuthorization: Basic dTpw\r\n\
+         User-Agent: curl/7.88.1\r\nAccept: */*\r\nX-A: 1\r\n\r\n"
+    );
+    let requests_post = RequestOptions {
+        profile: ClientProfile::Requests,
+        credentials: Some(Credentials {
+            user: "u".into(),
+            password: "p".into(),
+        }),
+        headers: vec![HeaderEdit::Set("X-A".into(), "1".into())],
+        body: Some((
+            Arc::new(RequestBody::Bytes(b"{\"a\": 1}".to_vec())),
+            BodyKind::Json,
+        )),
+        ..RequestOptions::default()
+    };
+    assert_eq!(
+        String::from_utf8(get(&requests_post, "http://127.0.0.1:18080/p").to_bytes()).unwrap(),
+        "POST /p HTTP/1.1\r\nHost: 127.0.0.1:18080\r\nUser-Agent: python-requests/2.34.2\r\n\
+         Accept-Encoding: gzip, deflate\r\nAccept: */*\r\nConnection: keep-alive\r\nX-A: 1\r\n\
+         Content-Length: 8\r\nContent-Type: application/json\r\nAuthorization: Basic dTpw\r\n\r\n"
+    );
+}
