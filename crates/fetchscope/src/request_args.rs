@@ -97,7 +97,7 @@ pub struct RequestArgs {
     #[arg(long, help_heading = "Request")]
     pub compressed: bool,
 
-    /// Go through this HTTP proxy (http://[user:pass@]host:port): HTTPS through a CONNECT
+    /// Go through this HTTP proxy, http://host:port or http://user:pass@host:port: HTTPS through a CONNECT
     /// tunnel, http:// in absolute form; '' turns proxies off. Over --tun,
     /// HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured as requests does
     #[arg(short = 'x', long, value_name = "URL", help_heading = "Request")]
