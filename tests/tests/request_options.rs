@@ -384,8 +384,35 @@ fn insecure_reports_the_bad_certificate_and_goes_on() {
                 .contains("INSECURE")),
         "{tls:?}"
     );
-    let text = run(&["fetch", "-k", "--lab-fault", "cert-expired"]);
-    assert!(String::from_utf8_lossy(&text.stdout).contains("INSECURE"));
+    let dir = scratch_dir("req-insecure");
+    let har = dir.join("k.har");
+    let text = run(&[
+        "fetch",
+        "-k",
+        "--lab-fault",
+        "cert-expired",
+        "--ladder",
+        "--har",
+        har.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("INSECURE"), "{stdout}");
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("certificate problems did not stop this fetch"),
+        "the ladder says so too: {stdout}"
+    );
+    let har: Value = serde_json::from_slice(&std::fs::read(&har).unwrap()).unwrap();
+    assert!(
+        har["log"]["comment"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("INSECURE"),
+        "{}",
+        har["log"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -482,6 +482,17 @@ pub struct Session {
     write_out: Option<crate::render::write_out::WriteOut>,
     /// The URL asked for, for `-w` when the fetch failed.
     url: Url,
+    /// `--insecure`: the ladder says so too.
+    insecure: bool,
+}
+
+/// What `--insecure` adds to an output's description (nothing without it).
+fn insecure_words(insecure: bool) -> &'static str {
+    if insecure {
+        "; INSECURE (--insecure): certificate problems did not stop this fetch"
+    } else {
+        ""
+    }
 }
 
 impl Session {
@@ -529,7 +540,10 @@ impl Session {
         // path fails before the fetch, written at the end (also when the fetch failed).
         let har = match &args.har {
             Some(path) => Some((
-                crate::render::har::HarRecorder::new(cfg.epoch, &world.description),
+                crate::render::har::HarRecorder::new(
+                    cfg.epoch,
+                    format!("{}{}", world.description, insecure_words(args.insecure)),
+                ),
                 create_file(path, "HAR")?,
             )),
             None => None,
@@ -588,6 +602,7 @@ impl Session {
             fail_on_http_error: args.fail,
             write_out: args.write_out.clone(),
             url,
+            insecure: args.insecure,
         })
     }
 
@@ -702,7 +717,11 @@ impl Session {
         let mut write_err = self.write_err;
         if let Some(l) = self.ladder.take() {
             // After the text output on stdout; with --json on stderr, so stdout stays NDJSON.
-            let text = l.finish().to_text();
+            let mut text = l.finish().to_text();
+            if self.insecure {
+                text.push_str(insecure_words(true).trim_start_matches("; "));
+                text.push('\n');
+            }
             let written = if self.json || self.trace_on_stderr {
                 io::stderr().write_all(format!("\n{text}").as_bytes())
             } else {

@@ -18,7 +18,7 @@
 //! use fetchscope_core::http::{build_request, HttpProgress, Leg, Limits, RequestOptions, ResponseReader};
 //!
 //! let url = url::Url::parse("https://www.example.test/").unwrap();
-//! let leg = Leg { url: &url, method: "GET", body: None, auth: true };
+//! let leg = Leg { url: &url, method: "GET", body: None, auth: true, proxy: None };
 //! let request = build_request(&RequestOptions::default(), leg);
 //! assert_eq!(request.start_line(), "GET / HTTP/1.1");
 //!
