@@ -15,7 +15,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 use smoltcp::time::Duration;
 use smoltcp::wire::{IpAddress, Ipv4Address};
-use support::Client;
+use support::{Client, field, head, length_done};
 
 const TEXT: &[u8] = include_bytes!("../src/http/text.txt");
 const INDEX: &[u8] = include_bytes!("../src/http/index.html");
@@ -82,48 +82,6 @@ fn exchange(
 
 fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: www.example.test\r\nAccept-Encoding: gzip\r\n\r\n")
-}
-
-/// A response head: its length, status and fields (names in lower case).
-type Head = (usize, u16, Vec<(String, String)>);
-
-/// The head at the start of `bytes`, once complete.
-fn head(bytes: &[u8]) -> Option<Head> {
-    let mut fields = [httparse::EMPTY_HEADER; 128];
-    let mut r = httparse::Response::new(&mut fields);
-    match r.parse(bytes).ok()? {
-        httparse::Status::Complete(n) => Some((
-            n,
-            r.code?,
-            r.headers
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.to_ascii_lowercase(),
-                        String::from_utf8_lossy(h.value).into_owned(),
-                    )
-                })
-                .collect(),
-        )),
-        httparse::Status::Partial => None,
-    }
-}
-
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// True once a Content-Length response is complete.
-fn length_done(bytes: &[u8], _fin: bool) -> bool {
-    head(bytes).is_some_and(|(n, _, f)| {
-        let len: usize = field(&f, "content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        bytes.len() >= n + len
-    })
 }
 
 const SERVER: IpAddress = IpAddress::Ipv4(Ipv4Address::new(10, 88, 0, 1));

@@ -475,3 +475,46 @@ pub fn expected_pattern_digest(n: u64) -> [u8; 32] {
     }
     h.finalize().into()
 }
+
+/// A response head: its length, status and fields (names in lower case).
+pub type PlainHead = (usize, u16, Vec<(String, String)>);
+
+/// The head at the start of `bytes`, once complete.
+pub fn head(bytes: &[u8]) -> Option<PlainHead> {
+    let mut fields = [httparse::EMPTY_HEADER; 128];
+    let mut r = httparse::Response::new(&mut fields);
+    match r.parse(bytes).ok()? {
+        httparse::Status::Complete(n) => Some((
+            n,
+            r.code?,
+            r.headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_ascii_lowercase(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect(),
+        )),
+        httparse::Status::Partial => None,
+    }
+}
+
+/// The value of the field `name` (lower case) in `fields`.
+pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// True once a Content-Length response is complete.
+pub fn length_done(bytes: &[u8], _fin: bool) -> bool {
+    head(bytes).is_some_and(|(n, _, f)| {
+        let len: usize = field(&f, "content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        bytes.len() >= n + len
+    })
+}
