@@ -95,6 +95,34 @@ fn a_file_body_is_streamed_whole() {
 }
 
 #[test]
+fn an_answer_before_the_whole_body_ends_the_upload() {
+    // The lab answers a body over 16 MiB with 413 at once: the rest is not sent, and the
+    // fetch ends with that answer (it used to wait for --timeout).
+    let dir = scratch_dir("req-413");
+    let file = dir.join("big.bin");
+    std::fs::write(&file, vec![b'x'; 17 * 1024 * 1024]).expect("write");
+    let at = format!("@{}", file.display());
+    let out = run(&[
+        "fetch",
+        "--json",
+        "https://www.example.test/anything",
+        "--data-binary",
+        &at,
+    ]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let ev = events(&out.stdout);
+    assert_eq!(of_type(&ev, "done")[0]["status"], 413);
+    assert!(
+        of_type(&ev, "note").iter().any(|n| n["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("before the whole request body was sent")),
+        "the trace says the rest was not sent"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn head_sends_head_and_gets_no_body() {
     let out = run(&["fetch", "-I", "--json", "https://www.example.test/"]);
     assert_eq!(code(&out), 0);

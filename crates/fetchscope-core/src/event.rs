@@ -316,9 +316,8 @@ pub fn http_progress_event(
 /// A step of going through an HTTP proxy.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProxyEvent {
-    /// `connect_sent` (the CONNECT request), `established` (2xx: the tunnel is open),
-    /// `refused` (any other answer) or `forward` (an `http://` request sent to the proxy
-    /// in absolute form).
+    /// `connect_sent` (the CONNECT request), `established` (2xx: the tunnel is open) or
+    /// `refused` (any other answer).
     pub stage: String,
     /// The proxy's URL (without credentials).
     pub proxy: String,

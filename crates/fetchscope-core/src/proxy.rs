@@ -121,6 +121,9 @@ pub fn parse_proxy(value: &str, source: &str) -> Result<Proxy, String> {
     } else {
         format!("http://{value}")
     };
+    // Messages show the value without a password in it.
+    let shown = crate::http::text_without_password(value);
+    let value = shown.as_str();
     let mut url = Url::parse(&text).map_err(|e| {
         format!("{source} '{value}' is not a proxy URL ({e}); write it as http://host:port")
     })?;
@@ -295,6 +298,20 @@ mod tests {
             assert!(e.contains(words), "{bad}: {e}");
             assert!(e.starts_with("HTTPS_PROXY"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn errors_never_show_the_proxy_password() {
+        let e = ProxySettings::resolve(
+            None,
+            None,
+            env(&[("HTTPS_PROXY", "https://me:pw@corp:8443")]),
+        )
+        .unwrap_err();
+        assert!(
+            !e.contains("pw@") && e.contains("me:<redacted>@corp:8443"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ fn build(method: &str, url: &url::Url, ua: &str) -> RequestHead {
             method,
             body: None,
             auth: true,
+            purged: false,
             proxy: None,
         },
     )

@@ -49,7 +49,7 @@ pub struct RequestArgs {
     pub data: Vec<String>,
 
     /// Like -d, but the bytes exactly as given; @FILE streams FILE (any size, bounded memory)
-    #[arg(long, value_name = "DATA", conflicts_with_all = ["data", "json"], help_heading = "Request")]
+    #[arg(long, value_name = "DATA", conflicts_with_all = ["data", "json_body"], help_heading = "Request")]
     pub data_binary: Option<String>,
 
     /// Send DATA (or @FILE) as a JSON body: Content-Type application/json (curl adds
@@ -167,7 +167,7 @@ impl RequestArgs {
             credentials.get_or_insert(from_url);
         }
         if let Some(ua) = &self.user_agent {
-            check_value("-A/--user-agent", ua)?;
+            check_value("-A/--user-agent", "the User-Agent", ua)?;
         }
         let proxies =
             ProxySettings::resolve(self.proxy.as_deref(), self.noproxy.as_deref(), |k| {
@@ -272,21 +272,20 @@ fn method(m: &str) -> Result<String, String> {
 /// `-H 'Name: value'` or `-H 'Name:'`, checked.
 fn header(h: &str) -> Result<HeaderEdit, String> {
     let Some((name, value)) = h.split_once(':') else {
-        return Err(format!(
-            "-H/--header '{}' has no ':'; write it as 'Name: value' (or 'Name:' to remove a header)",
-            h.escape_debug()
-        ));
+        return Err(
+            "-H/--header takes 'Name: value' (or 'Name:' to remove a header); this one has no ':'"
+                .to_owned(),
+        );
     };
     let name = name.trim();
     if name.is_empty() || !name.chars().all(is_token_char) {
         return Err(format!(
-            "-H/--header '{}': '{}' is not a header name (letters, digits and -_. only)",
-            h.escape_debug(),
+            "-H/--header: '{}' is not a header name (letters, digits and -_. only)",
             name.escape_debug()
         ));
     }
     let value = value.trim();
-    check_value("-H/--header", value)?;
+    check_value("-H/--header", &format!("'{name}:'s value"), value)?;
     Ok(if value.is_empty() {
         HeaderEdit::Remove(name.to_owned())
     } else {
@@ -295,11 +294,11 @@ fn header(h: &str) -> Result<HeaderEdit, String> {
 }
 
 /// A header value may hold no CR, LF or NUL (it would split the request head).
-fn check_value(option: &str, value: &str) -> Result<(), String> {
+/// The message names the option and `what` (never the value: it may be a secret).
+fn check_value(option: &str, what: &str, value: &str) -> Result<(), String> {
     if value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
         return Err(format!(
-            "{option} '{}' holds a line break or NUL, which would split the request head; remove it",
-            value.escape_debug()
+            "{option} {what} holds a line break or NUL, which would split the request head; remove it"
         ));
     }
     Ok(())
@@ -312,7 +311,7 @@ fn user(u: &str) -> Result<Credentials, String> {
             "-u/--user takes USER:PASSWORD (fetchscope does not prompt for a password)".to_owned(),
         );
     };
-    check_value("-u/--user", u)?;
+    check_value("-u/--user", "the user or password", u)?;
     Ok(Credentials {
         user: user.to_owned(),
         password: password.to_owned(),

@@ -70,8 +70,11 @@ pub struct World {
 }
 
 /// Parses and checks the URL.
-pub fn parse_url(s: &str) -> Result<Url, SetupError> {
+pub fn parse_url(typed: &str) -> Result<Url, SetupError> {
     let usage = |msg: String| SetupError::usage(anyhow::anyhow!(msg));
+    // Messages quote the URL without a password in it.
+    let shown = fetchscope_core::http::text_without_password(typed);
+    let s = shown.as_str();
     // `https//host` and `https:/host`: a scheme with its colon or a slash missing would
     // otherwise become a host called "https".
     let lower = s.to_ascii_lowercase();
@@ -90,10 +93,10 @@ pub fn parse_url(s: &str) -> Result<Url, SetupError> {
             "'{s}' is a path without a host; did you mean https://www.example.test{s}?"
         )));
     }
-    let url = Url::parse(s)
+    let url = Url::parse(typed)
         .or_else(|e| {
             if matches!(e, url::ParseError::RelativeUrlWithoutBase) {
-                Url::parse(&format!("https://{s}"))
+                Url::parse(&format!("https://{typed}"))
             } else {
                 Err(e)
             }
@@ -112,11 +115,15 @@ pub fn parse_url(s: &str) -> Result<Url, SetupError> {
         }
     }
     if url.host().is_none() || url.host_str() == Some("") {
-        return Err(usage(format!("the URL {url} has no host")));
+        return Err(usage(format!(
+            "the URL {} has no host",
+            fetchscope_core::http::shown_url(&url, false)
+        )));
     }
     if url.port() == Some(0) {
         return Err(usage(format!(
-            "the URL {url} names port 0, which no server can listen on; leave the port out for {}'s default ({})",
+            "the URL {} names port 0, which no server can listen on; leave the port out for {}'s default ({})",
+            fetchscope_core::http::shown_url(&url, false),
             url.scheme(),
             if url.scheme() == "https" { 443 } else { 80 }
         )));

@@ -18,7 +18,7 @@
 //! use fetchscope_core::http::{build_request, HttpProgress, Leg, Limits, RequestOptions, ResponseReader};
 //!
 //! let url = url::Url::parse("https://www.example.test/").unwrap();
-//! let leg = Leg { url: &url, method: "GET", body: None, auth: true, proxy: None };
+//! let leg = Leg { url: &url, method: "GET", body: None, auth: true, purged: false, proxy: None };
 //! let request = build_request(&RequestOptions::default(), leg);
 //! assert_eq!(request.start_line(), "GET / HTTP/1.1");
 //!
@@ -58,5 +58,7 @@ pub use request::{
 };
 pub use request_body::{BODY_CHUNK, BodyReadError, BodyReader, RequestBody};
 pub use response::{Feed, HttpProgress, Limits, ResponseReader};
-pub use secrets::{SECRET_HEADERS, is_secret_header, redacted, shown_headers, shown_url};
+pub use secrets::{
+    SECRET_HEADERS, is_secret_header, redacted, shown_headers, shown_url, text_without_password,
+};
 pub use sink::{BODY_START_LEN, BodySink, DigestSink, Discard, WriteSink};

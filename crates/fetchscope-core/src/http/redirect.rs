@@ -51,6 +51,9 @@ pub fn redirect(
     if url.fragment().is_none() {
         url.set_fragment(current.fragment());
     }
+    // Credentials in `Location` are not sent (requests does not use them) nor shown.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     let method = method.to_ascii_uppercase();
     let method = match head.status {
         303 | 302 if method != "HEAD" => "GET".to_owned(),

@@ -66,13 +66,25 @@ pub enum BodyKind {
     Json,
 }
 
-/// One `-H` edit of the request head.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `-H` edit of the request head (its `Debug` hides secret values).
+#[derive(Clone, PartialEq, Eq)]
 pub enum HeaderEdit {
     /// `Name: value`: replaces the default header of that name, or is added.
     Set(String, String),
     /// `Name:`: the default header of that name is not sent.
     Remove(String),
+}
+
+impl std::fmt::Debug for HeaderEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeaderEdit::Set(n, v) if super::is_secret_header(n) => {
+                write!(f, "Set({n:?}, {:?})", super::redacted(v))
+            }
+            HeaderEdit::Set(n, v) => write!(f, "Set({n:?}, {v:?})"),
+            HeaderEdit::Remove(n) => write!(f, "Remove({n:?})"),
+        }
+    }
 }
 
 /// User name and password for HTTP Basic authentication.
@@ -154,6 +166,17 @@ impl RequestOptions {
                 out.push(token.to_owned());
             }
         }
+        for proxy in [&self.proxies.https, &self.proxies.http]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(c) = &proxy.credentials {
+                out.push(c.password.clone());
+                if let Some(token) = c.basic().strip_prefix("Basic ") {
+                    out.push(token.to_owned());
+                }
+            }
+        }
         for edit in &self.headers {
             if let HeaderEdit::Set(name, value) = edit
                 && super::is_secret_header(name)
@@ -221,8 +244,12 @@ pub struct Leg<'a> {
     pub method: &'a str,
     /// The body's length and kind, when this request carries one.
     pub body: Option<(u64, BodyKind)>,
-    /// Whether `Authorization` may be sent (requests drops it on a redirect to another host).
+    /// Whether credentials may be sent: `-u`/URL credentials and the user's `Authorization`
+    /// and `Cookie` headers (requests and curl drop them on a redirect to another host).
     pub auth: bool,
+    /// A redirect other than 307/308 led here: no `Content-Length`, `Content-Type` or
+    /// `Transfer-Encoding`, as requests purges them.
+    pub purged: bool,
     /// An `http://` request sent to a proxy: absolute-form target, and the proxy's
     /// credentials.
     pub proxy: Option<ViaProxy>,
@@ -272,13 +299,32 @@ pub fn build_request(options: &RequestOptions, leg: Leg<'_>) -> RequestHead {
         headers.push(("Accept".to_owned(), "*/*".to_owned()));
         headers.push(("Connection".to_owned(), "keep-alive".to_owned()));
     }
-    apply_edits(&mut headers, &options.headers);
+    let edits: Vec<HeaderEdit> = options
+        .headers
+        .iter()
+        .filter(|e| {
+            let name = match e {
+                HeaderEdit::Set(n, _) | HeaderEdit::Remove(n) => n.as_str(),
+            };
+            let credential = ["authorization", "cookie"]
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(name));
+            let body_header = ["content-length", "content-type", "transfer-encoding"]
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(name));
+            let withheld = credential && !leg.auth;
+            let purged = body_header && leg.purged;
+            !(withheld || purged)
+        })
+        .cloned()
+        .collect();
+    apply_edits(&mut headers, &edits);
     let has = |headers: &[(String, String)], name: &str| {
         headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) || removed(&options.headers, name)
     };
     let content_length = match leg.body {
         Some((len, _)) => Some(len.to_string()),
-        None if !curl && method != "GET" && method != "HEAD" => Some("0".to_owned()),
+        None if !curl && !leg.purged && method != "GET" && method != "HEAD" => Some("0".to_owned()),
         None => None,
     };
     if let Some(len) = content_length

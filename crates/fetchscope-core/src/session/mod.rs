@@ -259,6 +259,9 @@ struct Exchange {
     body_reader: Option<BodyReader>,
     /// Whether `Authorization` may be sent (not after a redirect to another host).
     auth: bool,
+    /// A redirect other than 307/308 led here: no body headers (requests purges
+    /// `Content-Length`, `Content-Type` and `Transfer-Encoding`).
+    purged: bool,
     /// TCP stream offsets of the request's first byte and just past its last (the end
     /// moves on while a body is sent).
     request_span: Option<(u64, u64)>,
@@ -276,6 +279,7 @@ impl Exchange {
             body: None,
             body_reader: None,
             auth: true,
+            purged: false,
             marks: TimingMarks {
                 start,
                 reused,
@@ -416,7 +420,9 @@ impl Session {
                 if self.exchange.request_due && ready {
                     self.exchange.request_due = false;
                     self.queue_request(now)?;
-                } else if self.exchange.body_reader.is_some() {
+                } else if self.exchange.body_reader.is_some()
+                    && matches!(self.state, SessionState::Exchanging { .. })
+                {
                     self.send_body(now)?;
                 }
                 Ok(())
@@ -479,6 +485,7 @@ impl Session {
         let what = match self.phase {
             Phase::Resolve => format!("no address for {remote} yet"),
             Phase::Connect => self.conditions.no_syn_ack(&remote),
+            Phase::Proxy => format!("the proxy {remote} has not answered the CONNECT request"),
             _ => format!("the TLS handshake with {remote} is not complete"),
         };
         let mut e = FetchError::timed_out(self.phase, secs, &what);
@@ -724,7 +731,7 @@ impl Session {
     /// The server reset the connection (`detail`: what the driver's call said).
     pub fn reset_error(&self, detail: Option<&str>) -> FetchError {
         let class = match self.phase {
-            Phase::Resolve | Phase::Connect => FailureClass::Connect,
+            Phase::Resolve | Phase::Connect | Phase::Proxy => FailureClass::Connect,
             Phase::Tls => FailureClass::Tls,
             _ => FailureClass::Http,
         };
@@ -1226,6 +1233,7 @@ impl Session {
                 method: &self.exchange.method,
                 body,
                 auth: self.exchange.auth,
+                purged: self.exchange.purged,
                 proxy: match (&self.via, self.target.tls) {
                     (Some(p), false) => Some(http::ViaProxy {
                         authorization: p.credentials.as_ref().map(http::Credentials::basic),
@@ -1363,6 +1371,15 @@ impl Session {
             return Ok(());
         }
         self.exchange.marks.body_done = Some(now);
+        // The server answered before the whole body was sent (a 413, say): the rest is
+        // not sent, and the connection, whose request was cut short, is not reused.
+        let body_cut_short = self.exchange.body_reader.take().is_some();
+        if body_cut_short {
+            self.note(
+                now,
+                "the server answered before the whole request body was sent; the rest is not sent",
+            );
+        }
         let Some(reader) = self.exchange.reader.as_ref() else {
             return Ok(());
         };
@@ -1377,7 +1394,7 @@ impl Session {
             &self.exchange.method,
             &self.done_exchanges,
             redirects::HopRules {
-                keep_alive: reader.keep_alive(),
+                keep_alive: reader.keep_alive() && !body_cut_short,
                 connection_open,
                 allowed: self.redirect_protocols,
                 limit: self.request.redirect_limit(),
@@ -1417,6 +1434,8 @@ impl Session {
         if next.redirect.method == self.exchange.method && matches!(next.redirect.status, 307 | 308)
         {
             exchange.body = self.exchange.body.clone();
+        } else {
+            exchange.purged = true;
         }
         exchange.auth =
             self.exchange.auth && !redirects::strips_auth(&self.exchange.url, &next.redirect.url);
@@ -1490,6 +1509,7 @@ impl Session {
             return;
         }
         self.enter(now, Phase::Teardown);
+        self.exchange.body_reader = None;
         let until = (now + TEARDOWN_LIMIT).min(self.deadline);
         self.state = SessionState::Closing { until, next_hop };
         if let Some(tls) = self.conn.as_mut().and_then(|c| c.tls.as_mut()) {
@@ -1517,6 +1537,7 @@ impl Session {
                 if let Some(asked) = asked {
                     self.exchange.body = asked.body;
                     self.exchange.auth = asked.auth;
+                    self.exchange.purged = asked.purged;
                 }
                 self.target = target;
                 self.conn = None;

@@ -31,8 +31,10 @@ impl<L: Link> Fetch<L> {
         let Some(conn) = self.conn.as_ref() else {
             return self.tell(SessionInput::Closed);
         };
-        // Don't stop while ciphertext (close_notify) is still queued for the socket.
-        if !self.session.outgoing().is_empty() {
+        // Don't stop while ciphertext (close_notify) is still queued for a socket that can
+        // send it (one the server reset, or closed after answering early, cannot).
+        let can_send = self.sockets.get::<tcp::Socket>(conn.tcp).may_send();
+        if !self.session.outgoing().is_empty() && can_send {
             return Ok(());
         }
         let done = match conn.state {

@@ -24,9 +24,9 @@ pub enum Preview {
     },
 }
 
-/// The preview of a body whose first bytes are `start` (of `total` bytes), with
-/// `content_type` when the server sent one. `None` for an empty body.
-pub fn preview(start: &[u8], total: u64, content_type: Option<&str>) -> Option<Preview> {
+/// The preview of a body whose first bytes are `start` (`truncated`: the body goes on
+/// after them), with `content_type` when the server sent one. `None` for an empty body.
+pub fn preview(start: &[u8], truncated: bool, content_type: Option<&str>) -> Option<Preview> {
     if start.is_empty() {
         return None;
     }
@@ -46,7 +46,7 @@ pub fn preview(start: &[u8], total: u64, content_type: Option<&str>) -> Option<P
     let decoded = String::from_utf8_lossy(start);
     let mut lines = Vec::new();
     let mut chars = 0;
-    let mut more = (start.len() as u64) < total;
+    let mut more = truncated;
     for (i, line) in decoded.split('\n').enumerate() {
         if i >= PREVIEW_LINES || chars >= PREVIEW_CHARS {
             more = true;
@@ -64,6 +64,52 @@ pub fn preview(start: &[u8], total: u64, content_type: Option<&str>) -> Option<P
         lines.pop();
     }
     Some(Preview::Text { lines, more })
+}
+
+/// `start` with every occurrence of a secret (as sent, and as a JSON string would escape
+/// it) replaced by `<redacted, N bytes>`, and a secret's beginning at the very end (cut by
+/// the preview's length) removed.
+pub fn redact(start: &[u8], secrets: &[String]) -> Vec<u8> {
+    let mut out = start.to_vec();
+    for secret in secrets {
+        let escaped = serde_json::to_string(secret).unwrap_or_default();
+        let escaped = escaped
+            .strip_prefix('"')
+            .and_then(|e| e.strip_suffix('"'))
+            .unwrap_or_default()
+            .to_owned();
+        let mark = format!("<redacted, {} bytes>", secret.len());
+        for form in [secret.as_str(), escaped.as_str()] {
+            if form.is_empty() {
+                continue;
+            }
+            out = replace_all(&out, form.as_bytes(), mark.as_bytes());
+        }
+        // A secret cut by the end of what was kept: drop its beginning.
+        for cut in (4.min(secret.len())..secret.len()).rev() {
+            if out.ends_with(&secret.as_bytes()[..cut]) {
+                out.truncate(out.len() - cut);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// `haystack` with every `needle` replaced by `with`.
+fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Whether a `Content-Type` names text.
@@ -115,7 +161,7 @@ mod tests {
     fn text_bodies_show_their_first_lines() {
         let body: String = (0..30).map(|i| format!("line {i}\n")).collect();
         let Some(Preview::Text { lines, more }) =
-            preview(body.as_bytes(), body.len() as u64, Some("text/plain"))
+            preview(body.as_bytes(), false, Some("text/plain"))
         else {
             panic!("text");
         };
@@ -127,7 +173,7 @@ mod tests {
     #[test]
     fn escapes_cannot_reach_the_terminal() {
         let Some(Preview::Text { lines, more }) =
-            preview(b"a\x1b[31mred\r\n", 11, Some("application/json"))
+            preview(b"a\x1b[31mred\r\n", false, Some("application/json"))
         else {
             panic!("text");
         };
@@ -139,15 +185,31 @@ mod tests {
     fn binary_bodies_show_hex() {
         let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
         assert_eq!(
-            preview(png, 1000, Some("image/png")),
+            preview(png, true, Some("image/png")),
             Some(Preview::Binary {
                 hex: "89 50 4e 47 0d 0a 1a 0a 00 00 00 0d 49 48 44 52".into()
             })
         );
         assert!(matches!(
-            preview(b"\0abc", 4, None),
+            preview(b"\0abc", false, None),
             Some(Preview::Binary { .. })
         ));
-        assert_eq!(preview(b"", 0, None), None);
+        assert_eq!(preview(b"", false, None), None);
+    }
+
+    #[test]
+    fn secrets_are_redacted_whole_escaped_or_cut() {
+        let secrets = vec!["pa\"ss-word".to_owned(), "tok-123456".to_owned()];
+        let body = br#"{"p": "pa\"ss-word", "t": "tok-123456", "end": "tok-12"#;
+        let out = String::from_utf8(redact(body, &secrets)).unwrap();
+        assert!(
+            !out.contains("ss-word") && !out.contains("tok-123456"),
+            "{out}"
+        );
+        assert!(
+            out.ends_with("\"end\": \""),
+            "a secret cut at the end is dropped: {out}"
+        );
+        assert_eq!(out.matches("<redacted, ").count(), 2, "{out}");
     }
 }

@@ -545,18 +545,11 @@ impl<W: Write> TextRenderer<W> {
                 .find(|(k, _)| k == "content-type")
                 .map(|(_, v)| v.as_str())
         });
-        match preview(&s.body_start, s.body_bytes, content_type) {
+        let start = super::body_preview::redact(&s.body_start, &self.body_view.secrets);
+        let truncated = (s.body_start.len() as u64) < s.body_bytes;
+        match preview(&start, truncated, content_type) {
             Some(Preview::Text { lines, more }) => {
                 for line in &lines {
-                    let mut line = line.clone();
-                    for secret in &self.body_view.secrets {
-                        if line.contains(secret.as_str()) {
-                            line = line.replace(
-                                secret.as_str(),
-                                &format!("<redacted, {} bytes>", secret.len()),
-                            );
-                        }
-                    }
                     writeln!(self.out, "  │ {line}")?;
                 }
                 if more {

@@ -13,6 +13,7 @@ fn get(options: &RequestOptions, u: &str) -> RequestHead {
             method: &options.method(),
             body: options.body.as_ref().map(|(b, k)| (b.len(), *k)),
             auth: true,
+            purged: false,
             proxy: None,
         },
     )
@@ -165,6 +166,7 @@ fn requests_sends_no_content_type_for_plain_data_and_auth_can_be_withheld() {
             method: "PUT",
             body: Some((1, BodyKind::Data)),
             auth: false,
+            purged: false,
             proxy: None,
         },
     );
@@ -250,5 +252,51 @@ fn heads_match_what_curl_and_requests_sent() {
         "POST /p HTTP/1.1\r\nHost: 127.0.0.1:18080\r\nUser-Agent: python-requests/2.34.2\r\n\
          Accept-Encoding: gzip, deflate\r\nAccept: */*\r\nConnection: keep-alive\r\nX-A: 1\r\n\
          Content-Length: 8\r\nContent-Type: application/json\r\nAuthorization: Basic dTpw\r\n\r\n"
+    );
+}
+
+#[test]
+fn another_host_gets_no_credentials_and_a_purged_hop_no_body_headers() {
+    let o = RequestOptions {
+        headers: vec![
+            HeaderEdit::Set("Authorization".into(), "Bearer t".into()),
+            HeaderEdit::Set("Cookie".into(), "s=1".into()),
+            HeaderEdit::Set("Content-Type".into(), "text/plain".into()),
+            HeaderEdit::Set("X-Keep".into(), "1".into()),
+        ],
+        ..RequestOptions::default()
+    };
+    let u = url("https://other.test/");
+    let head = build_request(
+        &o,
+        Leg {
+            url: &u,
+            method: "PUT",
+            body: None,
+            auth: false,
+            purged: true,
+            proxy: None,
+        },
+    );
+    assert_eq!(head.header("authorization"), None);
+    assert_eq!(head.header("cookie"), None);
+    assert_eq!(head.header("content-type"), None);
+    assert_eq!(head.header("content-length"), None, "requests purges it");
+    assert_eq!(head.header("x-keep"), Some("1"));
+    let kept = build_request(
+        &o,
+        Leg {
+            url: &u,
+            method: "GET",
+            body: None,
+            auth: true,
+            purged: false,
+            proxy: None,
+        },
+    );
+    assert_eq!(kept.header("authorization"), Some("Bearer t"));
+    assert!(
+        !format!("{:?}", o.headers).contains("Bearer t"),
+        "Debug hides it"
     );
 }
