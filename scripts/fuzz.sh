@@ -7,7 +7,7 @@
 #   scripts/fuzz.sh build              build the instrumented targets only
 #   scripts/fuzz.sh list               the targets
 #
-# Targets (fuzz/src/lib.rs says what each checks): dissect, tls_records, dns_answer,
+# Targets (fuzz/src/lib.rs says what each checks): dissect, tls_records, dns_answer, capture,
 # http_response. The corpora grow in fuzz/corpus/TARGET (seeded from real captures of the
 # built-in lab the first time); a crash or broken invariant leaves its input in
 # fuzz/artifacts/TARGET and the script fails. Copy such an input to fuzz/regressions/TARGET/
@@ -26,7 +26,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FUZZ="$ROOT/fuzz"
-TARGETS=(dissect tls_records dns_answer http_response)
+TARGETS=(dissect tls_records dns_answer http_response capture)
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$ROOT/target/fuzz}"
 BIN="$CARGO_TARGET_DIR/$TRIPLE/release"
@@ -99,6 +99,9 @@ seeds() {
     done
     mkdir -p "$FUZZ/corpus"
     python3 "$ROOT/scripts/fuzz-seeds.py" "$FUZZ/corpus" "$tmp"/*.pcapng
+    # The capture reader starts from whole files (the first 64 KiB of each).
+    mkdir -p "$FUZZ/corpus/capture"
+    for f in "$tmp"/*.pcapng; do head -c 65536 "$f" > "$FUZZ/corpus/capture/$(basename "$f")"; done
 }
 
 run() {

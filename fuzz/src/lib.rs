@@ -517,3 +517,26 @@ pub fn http_response(data: &[u8]) {
         "the outcome depends on where the bytes were split"
     );
 }
+
+/// The capture reader: arbitrary bytes as a pcap or pcapng file. Checked: no panic; every
+/// packet is an IPv4 or IPv6 packet no longer than the file; reading ends (an error ends
+/// it too); the key log stays within its bound.
+pub fn capture(data: &[u8]) {
+    let Ok(mut reader) = fetchscope_wire::capture::CaptureReader::open(data) else {
+        return;
+    };
+    let mut n = 0usize;
+    while let Some(p) = reader.next_packet() {
+        let Ok(p) = p else {
+            break;
+        };
+        assert!(
+            matches!(p.ip.first().map(|b| b >> 4), Some(4 | 6)),
+            "a packet that is not IP"
+        );
+        assert!(p.ip.len() <= data.len(), "a packet longer than the file");
+        n += 1;
+        assert!(n <= data.len(), "more packets than bytes");
+    }
+    assert!(reader.key_log().len() <= fetchscope_wire::capture::MAX_KEY_LOG + 1);
+}

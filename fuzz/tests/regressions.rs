@@ -37,6 +37,11 @@ fn dns_answer_regressions() {
 }
 
 #[test]
+fn capture_regressions() {
+    replay("capture", fetchscope_fuzz::capture);
+}
+
+#[test]
 fn http_response_regressions() {
     replay("http_response", fetchscope_fuzz::http_response);
 }
@@ -78,4 +83,15 @@ fn formats_work_on_hand_written_inputs() {
     let mut input = vec![0];
     input.extend_from_slice(&answer);
     fetchscope_fuzz::dns_answer(&input);
+
+    // A pcapng file as fetchscope writes it, whole and cut short.
+    let mut spool = fetchscope_wire::pcapng::PcapngSpool::new().expect("spool");
+    let ip = [0x45, 0, 0, 20, 0, 1, 0, 0, 64, 6, 0, 0, 10, 88, 1, 2, 10, 88, 0, 1];
+    spool
+        .push(std::time::Duration::from_secs(1), fetchscope_wire::Direction::Tx, &ip)
+        .expect("push");
+    let mut file = Vec::new();
+    spool.finish("CLIENT_RANDOM 00 11\n", &mut file).expect("finish");
+    fetchscope_fuzz::capture(&file);
+    fetchscope_fuzz::capture(file.get(..file.len() / 2).unwrap_or_default());
 }

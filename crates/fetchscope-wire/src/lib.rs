@@ -25,6 +25,7 @@
 use serde::Serialize;
 
 mod app;
+pub mod capture;
 mod checksum;
 mod dissection;
 mod dissector;
