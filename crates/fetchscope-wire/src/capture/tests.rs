@@ -78,7 +78,7 @@ fn ethernet_vlan_cooked_and_non_ip_frames() {
         .expect("a valid packet");
         w.write_packet(&p).expect("write");
     }
-    drop(w);
+    let _ = w.into_inner();
     let (packets, error, _, skipped) = read_all(&file);
     assert!(error.is_none(), "{error:?}");
     assert_eq!(
@@ -142,7 +142,9 @@ fn damaged_and_foreign_files_are_errors() {
         ..PcapHeader::default()
     };
     let mut wifi = Vec::new();
-    drop(PcapWriter::with_header(&mut wifi, header).expect("writer"));
+    let _ = PcapWriter::with_header(&mut wifi, header)
+        .expect("writer")
+        .into_inner();
     let e = CaptureReader::open(&wifi[..]).expect_err("link type");
     assert!(matches!(e, CaptureError::LinkType(105)), "{e}");
 }
