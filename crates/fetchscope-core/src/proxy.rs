@@ -152,22 +152,8 @@ pub fn parse_proxy(value: &str, source: &str) -> Result<Proxy, String> {
         ));
     }
     let port = url.port_or_known_default().unwrap_or(80);
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| format!("{source}: the credentials are not UTF-8 once percent-decoded"))
-    };
-    let credentials = if url.username().is_empty() && url.password().is_none() {
-        None
-    } else {
-        Some(Credentials {
-            user: decode(url.username())?,
-            password: decode(url.password().unwrap_or_default())?,
-        })
-    };
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
+    let credentials = Credentials::take_from_url(&mut url)
+        .map_err(|_| format!("{source}: the credentials are not UTF-8 once percent-decoded"))?;
     Ok(Proxy {
         url,
         host,

@@ -90,6 +90,28 @@ impl BodyOutput {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The fetch is over: the body takes its name when it `completed`, else it is
+    /// abandoned (kept in FILE.part with `keep`); returns the note for stderr, if any. An
+    /// error is the rename's.
+    pub fn settle(self, completed: bool, keep: bool) -> io::Result<Option<String>> {
+        if completed {
+            return self.commit().map(|()| None);
+        }
+        let path = self.path.clone();
+        Ok(match self.abandon(keep) {
+            Abandoned::KeptPart(part, n) => Some(format!(
+                "the {n} body bytes received before the failure are in {} (--keep-partial); {} was not touched",
+                part.display(),
+                path.display()
+            )),
+            Abandoned::Removed(n) => Some(format!(
+                "the {n} body bytes received before the failure were removed (--keep-partial keeps them); {} was not touched",
+                path.display()
+            )),
+            Abandoned::Nothing | Abandoned::InPlace => None,
+        })
+    }
 }
 
 /// `dir/name` → `dir/name.part`.

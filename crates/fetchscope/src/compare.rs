@@ -325,18 +325,12 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
     }
     if let Some(out) = body_output {
         let path = out.path().to_path_buf();
-        if user_failure.is_none() {
-            out.commit()
-                .with_context(|| format!("could not rename the body to {}", path.display()))
-                .map_err(setup)?;
-        } else if let crate::body_output::Abandoned::KeptPart(part, n) =
-            out.abandon(common.keep_partial)
-        {
-            eprintln!(
-                "fetchscope: note: the {n} body bytes received before the failure are in {} (--keep-partial); {} was not touched",
-                part.display(),
-                path.display()
-            );
+        let note = out
+            .settle(user_failure.is_none(), common.keep_partial)
+            .with_context(|| format!("could not rename the body to {}", path.display()))
+            .map_err(setup)?;
+        if let Some(note) = note {
+            eprintln!("fetchscope: note: {note}");
         }
     }
     if let Some(e) = write_err

@@ -321,22 +321,8 @@ fn user(u: &str) -> Result<Credentials, String> {
 /// Credentials in the URL (`https://user:secret@host/`), percent-decoded as requests does,
 /// and removed from `url`.
 fn url_credentials(url: &mut Url) -> Result<Option<Credentials>, String> {
-    if url.username().is_empty() && url.password().is_none() {
-        return Ok(None);
-    }
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| "the credentials in the URL are not UTF-8 once percent-decoded".to_owned())
-    };
-    let creds = Credentials {
-        user: decode(url.username())?,
-        password: decode(url.password().unwrap_or_default())?,
-    };
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    Ok(Some(creds))
+    Credentials::take_from_url(url)
+        .map_err(|_| "the credentials in the URL are not UTF-8 once percent-decoded".to_owned())
 }
 
 #[cfg(test)]

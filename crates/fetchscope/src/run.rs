@@ -117,13 +117,13 @@ pub fn parse_url(typed: &str) -> Result<Url, SetupError> {
     if url.host().is_none() || url.host_str() == Some("") {
         return Err(usage(format!(
             "the URL {} has no host",
-            fetchscope_core::http::shown_url(&url, false)
+            fetchscope_core::http::text_without_password(url.as_str())
         )));
     }
     if url.port() == Some(0) {
         return Err(usage(format!(
             "the URL {} names port 0, which no server can listen on; leave the port out for {}'s default ({})",
-            fetchscope_core::http::shown_url(&url, false),
+            fetchscope_core::http::text_without_password(url.as_str()),
             url.scheme(),
             if url.scheme() == "https" { 443 } else { 80 }
         )));
@@ -763,24 +763,12 @@ impl Session {
         drop(self.fetch);
         if let Some(out) = self.body_output.take() {
             let path = out.path().to_path_buf();
-            if failure.is_none() {
-                out.commit()
-                    .with_context(|| format!("could not rename the body to {}", path.display()))
-                    .map_err(SetupError::setup)?;
-            } else {
-                match out.abandon(self.keep_partial) {
-                    crate::body_output::Abandoned::KeptPart(part, n) => eprintln!(
-                        "fetchscope: note: the {n} body bytes received before the failure are in {} (--keep-partial); {} was not touched",
-                        part.display(),
-                        path.display()
-                    ),
-                    crate::body_output::Abandoned::Removed(n) => eprintln!(
-                        "fetchscope: note: the {n} body bytes received before the failure were removed (--keep-partial keeps them); {} was not touched",
-                        path.display()
-                    ),
-                    crate::body_output::Abandoned::Nothing
-                    | crate::body_output::Abandoned::InPlace => {}
-                }
+            let note = out
+                .settle(failure.is_none(), self.keep_partial)
+                .with_context(|| format!("could not rename the body to {}", path.display()))
+                .map_err(SetupError::setup)?;
+            if let Some(note) = note {
+                eprintln!("fetchscope: note: {note}");
             }
         }
         if let Some(e) = write_err

@@ -59,6 +59,6 @@ pub use request::{
 pub use request_body::{BODY_CHUNK, BodyReadError, BodyReader, RequestBody};
 pub use response::{Feed, HttpProgress, Limits, ResponseReader};
 pub use secrets::{
-    SECRET_HEADERS, is_secret_header, redacted, shown_headers, shown_url, text_without_password,
+    SECRET_HEADERS, is_secret_header, redacted, shown_headers, text_without_password,
 };
 pub use sink::{BODY_START_LEN, BodySink, DigestSink, Discard, WriteSink};

@@ -108,11 +108,32 @@ impl std::fmt::Debug for Credentials {
 impl Credentials {
     /// `Basic base64(user:password)`.
     pub fn basic(&self) -> String {
-        let raw = format!("{}:{}", self.user, self.password);
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(raw)
-        )
+        format!("Basic {}", self.token())
+    }
+
+    /// The base64 token of [`Credentials::basic`]: `base64(user:password)`.
+    pub fn token(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", self.user, self.password))
+    }
+
+    /// The credentials in `url` (`https://user:secret@host/`), percent-decoded as requests
+    /// does, moved out of it; `Ok(None)` when it has none.
+    pub fn take_from_url(url: &mut url::Url) -> Result<Option<Credentials>, std::str::Utf8Error> {
+        if url.username().is_empty() && url.password().is_none() {
+            return Ok(None);
+        }
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .map(|c| c.into_owned())
+        };
+        let creds = Credentials {
+            user: decode(url.username())?,
+            password: decode(url.password().unwrap_or_default())?,
+        };
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        Ok(Some(creds))
     }
 }
 
@@ -159,23 +180,14 @@ impl RequestOptions {
     /// that show what a server sent back (an echo of the request) to redact.
     pub fn secret_values(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some(c) = &self.credentials {
-            out.push(c.password.clone());
-            let basic = c.basic();
-            if let Some(token) = basic.strip_prefix("Basic ") {
-                out.push(token.to_owned());
-            }
-        }
-        for proxy in [&self.proxies.https, &self.proxies.http]
+        let proxies = [&self.proxies.https, &self.proxies.http];
+        let proxy_credentials = proxies
             .into_iter()
             .flatten()
-        {
-            if let Some(c) = &proxy.credentials {
-                out.push(c.password.clone());
-                if let Some(token) = c.basic().strip_prefix("Basic ") {
-                    out.push(token.to_owned());
-                }
-            }
+            .filter_map(|p| p.credentials.as_ref());
+        for c in self.credentials.iter().chain(proxy_credentials) {
+            out.push(c.password.clone());
+            out.push(c.token());
         }
         for edit in &self.headers {
             if let HeaderEdit::Set(name, value) = edit

@@ -1408,21 +1408,9 @@ impl Session {
             self.begin_teardown(now, None);
             return Ok(());
         };
+        // A reused connection is the same origin's, which picks the same proxy (or none):
+        // `ProxySettings::for_url` depends on the scheme, host and port only.
         let target = Target::of_redirect(next.redirect.url.clone())?;
-        let mut next = next;
-        if next.reuse && self.request.proxies.for_url(&next.redirect.url) != self.via.as_ref() {
-            next.reuse = false;
-            next.event.reuse = false;
-            next.note = format!(
-                "{} goes {} a proxy: close this connection, then connect anew",
-                next.redirect.url,
-                if self.via.is_some() {
-                    "without"
-                } else {
-                    "through"
-                }
-            );
-        }
         let mut exchange = Exchange::new(
             next.redirect.url.clone(),
             now,
