@@ -27,6 +27,11 @@ pub(crate) struct AppOutput {
     pub http: Option<HttpLine>,
     /// What could not be decoded.
     pub problems: Vec<DecodeProblem>,
+    /// Whether the application bytes are collected into `app_data`.
+    pub keep_app_data: bool,
+    /// The application bytes delivered in order (cleartext HTTP, decrypted TLS
+    /// application data), when `keep_app_data` is set.
+    pub app_data: Vec<u8>,
 }
 
 /// The decoder of one connection.
@@ -76,7 +81,15 @@ impl App {
     /// Feeds in-order bytes sent by `side`.
     pub fn data(&mut self, side: usize, bytes: &[u8], secrets: &SecretStore, out: &mut AppOutput) {
         match self {
-            App::Tls(tls) => tls.feed(side, bytes, secrets, &mut out.tls, &mut out.problems),
+            App::Tls(tls) => {
+                if out.keep_app_data {
+                    tls.app_out = Some(std::mem::take(&mut out.app_data));
+                }
+                tls.feed(side, bytes, secrets, &mut out.tls, &mut out.problems);
+                if let Some(data) = tls.app_out.take() {
+                    out.app_data = data;
+                }
+            }
             App::Dns(halves) => {
                 let Some(half) = halves.get_mut(side) else {
                     return;
@@ -91,6 +104,9 @@ impl App {
                 }
             }
             App::Http(conn) => {
+                if out.keep_app_data {
+                    out.app_data.extend_from_slice(bytes);
+                }
                 let (lines, problems) = conn.feed(side, bytes);
                 if let Some(first) = lines.into_iter().next() {
                     out.http.get_or_insert(first);

@@ -40,6 +40,11 @@ pub struct Dissection {
     /// never a panic.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<DecodeProblem>,
+    /// The application bytes this packet delivered in stream order (cleartext HTTP,
+    /// decrypted TLS application data); collected only when the dissector was asked to
+    /// ([`Dissector::keep_app_data`](crate::Dissector::keep_app_data)). Not serialised.
+    #[serde(skip)]
+    pub app_data: Vec<u8>,
 }
 
 #[cfg(test)]

@@ -62,6 +62,8 @@ pub struct Dissector {
     conns: HashMap<ConnKey, Conn>,
     tick: u64,
     secrets: SecretStore,
+    /// Collect each packet's application bytes into [`Dissection::app_data`].
+    keep_app_data: bool,
 }
 
 impl Dissector {
@@ -77,11 +79,26 @@ impl Dissector {
         self.secrets.add(label, client_random, secret);
     }
 
+    /// Learns every line of NSS key log text (an `SSLKEYLOGFILE`, a pcapng Decryption
+    /// Secrets Block); returns how many lines were learned and how many were not
+    /// understood (malformed, or beyond the store's bound).
+    pub fn add_key_log_text(&mut self, text: &str) -> (usize, usize) {
+        self.secrets.add_text(text)
+    }
+
     /// Learns that the TLS client already decrypted a record: it is shown from what the
     /// client found, not decrypted a second time (when it is not known in time, the
     /// dissector decrypts it itself).
     pub fn add_decrypted_record(&mut self, record: crate::DecryptedRecord) {
         self.secrets.add_decrypted(record);
+    }
+
+    /// Collects, from now on, the application bytes each packet delivers in order
+    /// (cleartext HTTP, decrypted TLS application data) into [`Dissection::app_data`], for
+    /// a reader of the HTTP messages (replay). Off by default: a live fetch's client has
+    /// the bytes already.
+    pub fn keep_app_data(&mut self, on: bool) {
+        self.keep_app_data = on;
     }
 
     /// Every secret learned so far, as NSS key log text (for `--keylog` and the pcapng
@@ -176,6 +193,7 @@ impl Dissector {
         self.tick += 1;
         let tick = self.tick;
         let secrets = &self.secrets;
+        let keep_app_data = self.keep_app_data;
         let conn = conn_entry(&mut self.conns, key, tick);
         if intact && conn.track.is_new_connection(side, &h) {
             *conn = Conn {
@@ -193,7 +211,8 @@ impl Dissector {
             return;
         }
         learn_roles(conn, side, dir, &h);
-        let out = feed_stream(conn, side, &h, secrets);
+        let out = feed_stream(conn, side, &h, secrets, keep_app_data);
+        d.app_data = out.app_data;
         d.tls = out.tls;
         d.dns = out.dns;
         d.http = out.http;
@@ -301,8 +320,12 @@ fn feed_stream(
     side: usize,
     h: &TcpHeader<'_>,
     secrets: &SecretStore,
+    keep_app_data: bool,
 ) -> AppOutput {
-    let mut out = AppOutput::default();
+    let mut out = AppOutput {
+        keep_app_data,
+        ..AppOutput::default()
+    };
     if h.payload.is_empty() || h.flags.contains(TcpFlags::RST) {
         return out;
     }

@@ -112,6 +112,9 @@ pub(crate) struct TlsConn {
     suite: Option<u16>,
     /// Where records are decrypted (reused: a transfer's records need no new buffer).
     plain: Vec<u8>,
+    /// Where decrypted application data goes while a caller collects it (replay's HTTP
+    /// reading); `None`: not collected.
+    pub(crate) app_out: Option<Vec<u8>>,
 }
 
 impl TlsConn {
@@ -125,6 +128,7 @@ impl TlsConn {
             version: None,
             suite: None,
             plain: Vec::new(),
+            app_out: None,
         }
     }
 
@@ -423,6 +427,9 @@ impl TlsConn {
             APPLICATION_DATA => {
                 rec.app_len = Some(content.len());
                 rec.http = http::start_line(content);
+                if let Some(out) = &mut self.app_out {
+                    out.extend_from_slice(content);
+                }
             }
             _ => {}
         }

@@ -124,6 +124,42 @@ impl SecretStore {
             .push((label.to_string(), client_random.to_vec(), secret.to_vec()));
     }
 
+    /// Learns every well-formed line of NSS key log text (`LABEL <hex random> <hex
+    /// secret>`; `#` comments and blank lines skipped); returns how many lines were
+    /// learned and how many were not understood.
+    pub fn add_text(&mut self, text: &str) -> (usize, usize) {
+        let (mut learned, mut skipped) = (0, 0);
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut words = line.split_ascii_whitespace();
+            let parsed = match (words.next(), words.next(), words.next(), words.next()) {
+                (Some(label), Some(random), Some(secret), None) => {
+                    match (hex::decode(random), hex::decode(secret)) {
+                        (Ok(r), Ok(s)) if r.len() == 32 && !s.is_empty() => Some((label, r, s)),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            match parsed {
+                Some((label, r, s)) => {
+                    let before = self.entries.len();
+                    self.add(label, &r, &s);
+                    if self.entries.len() > before {
+                        learned += 1;
+                    } else {
+                        skipped += 1;
+                    }
+                }
+                None => skipped += 1,
+            }
+        }
+        (learned, skipped)
+    }
+
     /// The secrets known for a client random.
     pub fn get(&self, random: &ClientRandom) -> Option<&ConnSecrets> {
         self.by_random.get(random)

@@ -7,3 +7,5 @@ pub(crate) mod hello;
 pub(crate) mod keylog;
 pub(crate) mod names;
 pub(crate) mod record;
+pub(crate) mod ja4;
+pub(crate) mod tls12;

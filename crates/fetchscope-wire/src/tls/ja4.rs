@@ -1,0 +1,1 @@
+//! JA4 and JA4S fingerprints of ClientHello and ServerHello messages.
