@@ -5,8 +5,9 @@
 //! start line), a list of problems found on the way, and a one-line
 //! [`summary`](Dissection::summary) for people. It keeps the per-connection state a dissector
 //! needs: relative sequence numbers and TCP analysis, in-order stream reassembly (bounded),
-//! TLS record and handshake-message reassembly per direction, and TLS 1.3 decryption once
-//! the secrets are known through [`Dissector::add_tls_secret`].
+//! TLS record and handshake-message reassembly per direction, and TLS 1.3 decryption (and
+//! TLS 1.2's, for AEAD suites, from the CLIENT_RANDOM master secret) once the secrets are
+//! known through [`Dissector::add_tls_secret`].
 //!
 //! Nothing here performs I/O except [`pcapng::PcapngSpool`], which spools packets to an
 //! anonymous temporary file and writes a pcapng file with the TLS secrets embedded.

@@ -1,5 +1,6 @@
 //! One TLS connection over a TCP stream: record cutting per direction, handshake state,
-//! and TLS 1.3 record decryption with epochs and record sequence numbers.
+//! TLS 1.3 record decryption with epochs and record sequence numbers, and TLS 1.2 AEAD
+//! record decryption from the CLIENT_RANDOM master secret.
 
 use crate::error::DecodeError;
 use crate::http;
@@ -10,6 +11,7 @@ use crate::tls::hello::{self, Facts};
 use crate::tls::keylog::{ClientRandom, ConnSecrets, SecretStore};
 use crate::tls::names;
 use crate::tls::record::{HEADER_LEN, RecordHeader, TlsRecord};
+use crate::tls::tls12::{Tls12Key, Tls12Suite};
 
 /// TLS 1.3's version number.
 const TLS13: u16 = 0x0304;
@@ -41,12 +43,15 @@ struct TlsHalf {
     handshake_done: bool,
     /// Key epoch of the next protected record (1 handshake, 2 application, +1 per KeyUpdate).
     epoch: u8,
-    /// Record sequence number of the next protected record within `epoch`.
+    /// Record sequence number of the next protected record within `epoch` (TLS 1.2:
+    /// since this side's ChangeCipherSpec).
     seq: u64,
     /// Records this side sent so far (the next record's number in its stream).
     records: u64,
     /// Derived keys, at most the current and the next epoch's.
     keys: Vec<(u8, RecordKey)>,
+    /// TLS 1.2: this side's write key since its ChangeCipherSpec, once derived.
+    key12: Option<Tls12Key>,
 }
 
 impl TlsHalf {
@@ -106,6 +111,8 @@ pub(crate) struct TlsConn {
     client_side: Option<usize>,
     /// ClientHello.random, the key to the secrets.
     random: Option<ClientRandom>,
+    /// ServerHello.random (TLS 1.2's key block needs it).
+    server_random: Option<[u8; 32]>,
     /// The negotiated version, once a ServerHello was seen.
     version: Option<u16>,
     /// The negotiated cipher suite.
@@ -125,6 +132,7 @@ impl TlsConn {
             halves: Default::default(),
             client_side,
             random: None,
+            server_random: None,
             version: None,
             suite: None,
             plain: Vec::new(),
@@ -220,7 +228,7 @@ impl TlsConn {
             }
             self.protected13(side, raw, body, secrets, &mut rec, problems);
         } else if !self.tls13() && encrypted && header.kind != CHANGE_CIPHER_SPEC {
-            self.protected12(side, header.kind, &mut rec);
+            self.protected12(side, header, body, secrets, &mut rec, problems);
         } else {
             self.plaintext(side, header.kind, body, &mut rec, problems);
         }
@@ -240,11 +248,15 @@ impl TlsConn {
                 self.handshake(side, body, rec, problems);
             }
             CHANGE_CIPHER_SPEC => {
-                // TLS 1.2 and earlier: this side's records are protected from now on.
+                // TLS 1.2 and earlier: this side's records are protected from now on, with
+                // sequence numbers from 0 and keys from the current randoms.
                 if self.version.is_some_and(|v| v < TLS13)
                     && let Some(half) = self.halves.get_mut(side)
                 {
                     half.encrypted = true;
+                    half.seq = 0;
+                    half.key12 = None;
+                    half.hs.clear();
                 }
             }
             ALERT => alert(body, rec, problems),
@@ -291,6 +303,8 @@ impl TlsConn {
                         self.client_side = Some(1 - side.min(1));
                     }
                     if !retry {
+                        // ServerHello: type(1) length(3) legacy_version(2) random(32).
+                        self.server_random = msg.get(6..38).and_then(|r| r.try_into().ok());
                         self.server_hello(version, suite);
                     }
                 }
@@ -481,9 +495,109 @@ impl TlsConn {
         if tried { Opened::Failed } else { Opened::NoKey }
     }
 
-    /// A TLS 1.2 (or earlier) protected record: no decryption, labels from the state.
-    fn protected12(&mut self, side: usize, kind: u8, rec: &mut TlsRecord) {
+    /// A TLS 1.2 (or earlier) protected record: decrypted when the master secret is known
+    /// and the suite is an AEAD one ring has, else labelled from the handshake state.
+    fn protected12(
+        &mut self,
+        side: usize,
+        header: RecordHeader,
+        body: &[u8],
+        secrets: &SecretStore,
+        rec: &mut TlsRecord,
+        problems: &mut Vec<DecodeProblem>,
+    ) {
         rec.encrypted = true;
+        let mut plain = std::mem::take(&mut self.plain);
+        match self.open12(side, header, body, secrets, &mut plain) {
+            Opened::Plain => {
+                rec.decrypted = Some(true);
+                self.inner12(side, header.kind, &plain, rec, problems);
+            }
+            outcome => {
+                if matches!(outcome, Opened::Failed) {
+                    let done = self.halves.get(side).is_some_and(|h| h.handshake_done);
+                    let epoch = if header.kind == HANDSHAKE && !done {
+                        EPOCH_HANDSHAKE
+                    } else {
+                        EPOCH_APPLICATION
+                    };
+                    problems.push(DecodeProblem::NotDecrypted { epoch });
+                }
+                self.label12(side, header.kind, rec);
+            }
+        }
+        self.plain = plain;
+    }
+
+    /// Decrypts a TLS 1.2 record from `side` with its write key (derived when first
+    /// needed); counts the record's sequence number either way.
+    fn open12(
+        &mut self,
+        side: usize,
+        header: RecordHeader,
+        body: &[u8],
+        secrets: &SecretStore,
+        plain: &mut Vec<u8>,
+    ) -> Opened {
+        let client = self.client_side == Some(side);
+        let suite = self.suite.and_then(Tls12Suite::from_id);
+        let master = self
+            .random
+            .as_ref()
+            .and_then(|r| secrets.get(r))
+            .and_then(|s| s.master_secret.as_deref());
+        let randoms = self.random.zip(self.server_random);
+        let Some(half) = self.halves.get_mut(side) else {
+            return Opened::NoKey;
+        };
+        let seq = half.seq;
+        half.seq = half.seq.saturating_add(1);
+        if half.key12.is_none()
+            && let (Some(suite), Some(master), Some((cr, sr))) = (suite, master, randoms)
+        {
+            half.key12 = Tls12Key::derive(&suite, master, &cr, &sr, client);
+        }
+        match &half.key12 {
+            Some(key) if key.open_into(seq, header.kind, header.version, body, plain) => {
+                Opened::Plain
+            }
+            Some(_) => Opened::Failed,
+            None => Opened::NoKey,
+        }
+    }
+
+    /// The content of a decrypted TLS 1.2 record.
+    fn inner12(
+        &mut self,
+        side: usize,
+        kind: u8,
+        content: &[u8],
+        rec: &mut TlsRecord,
+        problems: &mut Vec<DecodeProblem>,
+    ) {
+        rec.inner = Some(names::content_type(kind));
+        match kind {
+            HANDSHAKE => {
+                // The Finished (and, on renegotiation, the next handshake's messages).
+                self.handshake(side, content, rec, problems);
+                if let Some(half) = self.halves.get_mut(side) {
+                    half.handshake_done = true;
+                }
+            }
+            ALERT => alert(content, rec, problems),
+            APPLICATION_DATA => {
+                rec.app_len = Some(content.len());
+                rec.http = http::start_line(content);
+                if let Some(out) = &mut self.app_out {
+                    out.extend_from_slice(content);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A TLS 1.2 protected record not decrypted: labels from the state.
+    fn label12(&mut self, side: usize, kind: u8, rec: &mut TlsRecord) {
         rec.decrypted = Some(false);
         let Some(half) = self.halves.get_mut(side) else {
             return;
@@ -613,5 +727,328 @@ mod tests {
         assert_eq!(records[1].inner, Some("handshake"));
         assert!(records[1].encrypted);
         assert_eq!(records[2].inner, Some("application_data"));
+    }
+
+    /// A TLS 1.2 exchange between a real rustls client and server in memory.
+    mod tls12 {
+        use std::io::{Read, Write};
+        use std::sync::{Arc, Mutex};
+
+        use rustls::crypto::ring::{cipher_suite, default_provider};
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+        use rustls::{
+            ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection,
+        };
+
+        use super::*;
+        use crate::tls::keylog::key_log_line;
+        use crate::tls::tls12::MASTER_SECRET_LEN;
+
+        const REQUEST: &[u8] = b"GET /tls12 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        const RESPONSE: &[u8] =
+            b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello there";
+
+        /// Captures rustls's key log lines.
+        #[derive(Debug, Default)]
+        struct Log(Mutex<String>);
+
+        impl rustls::KeyLog for Log {
+            fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+                if let Ok(mut text) = self.0.lock() {
+                    text.push_str(&key_log_line(label, client_random, secret));
+                }
+            }
+        }
+
+        /// What each side wrote, in order (side 0 client, 1 server), and the key log.
+        struct Exchange {
+            flights: Vec<(usize, Vec<u8>)>,
+            key_log: String,
+        }
+
+        fn pump<D>(
+            conn: &mut rustls::ConnectionCommon<D>,
+            out: &mut Vec<(usize, Vec<u8>)>,
+            side: usize,
+        ) {
+            let mut bytes = Vec::new();
+            while conn.wants_write() {
+                conn.write_tls(&mut bytes).expect("write_tls");
+            }
+            if !bytes.is_empty() {
+                out.push((side, bytes));
+            }
+        }
+
+        fn deliver<D>(conn: &mut rustls::ConnectionCommon<D>, mut bytes: &[u8], got: &mut Vec<u8>) {
+            while !bytes.is_empty() {
+                conn.read_tls(&mut bytes).expect("read_tls");
+                conn.process_new_packets().expect("process");
+            }
+            let mut buf = [0u8; 1024];
+            while let Ok(n @ 1..) = conn.reader().read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+
+        fn exchange(suite: rustls::SupportedCipherSuite) -> Exchange {
+            let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+                .expect("certificate");
+            let der: CertificateDer<'static> = cert.cert.der().clone();
+            let key =
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+            let mut roots = RootCertStore::empty();
+            roots.add(der.clone()).expect("root");
+            let mut provider = default_provider();
+            provider.cipher_suites = vec![suite];
+            let provider = Arc::new(provider);
+            let log = Arc::new(Log::default());
+            let mut client_config = ClientConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(&[&rustls::version::TLS12])
+                .expect("client versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            client_config.key_log = log.clone();
+            let server_config = ServerConfig::builder_with_provider(provider)
+                .with_protocol_versions(&[&rustls::version::TLS12])
+                .expect("server versions")
+                .with_no_client_auth()
+                .with_single_cert(vec![der], key)
+                .expect("server cert");
+            let name = ServerName::try_from("localhost").expect("name");
+            let mut client = ClientConnection::new(Arc::new(client_config), name).expect("client");
+            let mut server = ServerConnection::new(Arc::new(server_config)).expect("server");
+
+            client.writer().write_all(REQUEST).expect("request");
+            let mut flights = Vec::new();
+            let (mut got_request, mut got_response) = (Vec::new(), Vec::new());
+            let mut answered = false;
+            for _ in 0..10 {
+                pump(&mut client, &mut flights, 0);
+                if let Some((0, bytes)) = flights.last() {
+                    let bytes = bytes.clone();
+                    deliver(&mut server, &bytes, &mut got_request);
+                }
+                if !answered && got_request == REQUEST {
+                    server.writer().write_all(RESPONSE).expect("response");
+                    answered = true;
+                }
+                pump(&mut server, &mut flights, 1);
+                if let Some((1, bytes)) = flights.last() {
+                    let bytes = bytes.clone();
+                    deliver(&mut client, &bytes, &mut got_response);
+                }
+                if got_response == RESPONSE {
+                    break;
+                }
+            }
+            assert_eq!(got_response, RESPONSE, "exchange completed");
+            client.send_close_notify();
+            pump(&mut client, &mut flights, 0);
+            server.send_close_notify();
+            pump(&mut server, &mut flights, 1);
+            let key_log = log.0.lock().expect("log").clone();
+            Exchange { flights, key_log }
+        }
+
+        /// Feeds the exchange to a fresh connection; returns records, problems, app bytes.
+        fn dissect(
+            ex: &Exchange,
+            key_log: &str,
+        ) -> (TlsConn, Vec<TlsRecord>, Vec<DecodeProblem>, Vec<u8>) {
+            let mut secrets = SecretStore::default();
+            secrets.add_text(key_log);
+            let mut conn = TlsConn::new(Some(0));
+            conn.app_out = Some(Vec::new());
+            let (mut records, mut problems) = (Vec::new(), Vec::new());
+            for (side, bytes) in &ex.flights {
+                conn.feed(*side, bytes, &secrets, &mut records, &mut problems);
+            }
+            let app = conn.app_out.take().unwrap_or_default();
+            (conn, records, problems, app)
+        }
+
+        fn suites() -> [(rustls::SupportedCipherSuite, u16); 3] {
+            [
+                (
+                    cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                    0xc02b,
+                ),
+                (
+                    cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                    0xc02c,
+                ),
+                (
+                    cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+                    0xcca9,
+                ),
+            ]
+        }
+
+        #[test]
+        fn decrypts_each_aead_suite() {
+            for (suite, id) in suites() {
+                let ex = exchange(suite);
+                assert!(ex.key_log.starts_with("CLIENT_RANDOM "), "{}", ex.key_log);
+                let (conn, records, problems, app) = dissect(&ex, &ex.key_log);
+                assert!(problems.is_empty(), "{id:04x}: {problems:?}");
+                assert_eq!(conn.suite, Some(id));
+                assert_eq!(conn.version, Some(0x0303));
+                let protected: Vec<&TlsRecord> = records.iter().filter(|r| r.encrypted).collect();
+                assert!(
+                    protected.iter().all(|r| r.decrypted == Some(true)),
+                    "{id:04x}: {protected:?}"
+                );
+                let finished: Vec<&&TlsRecord> = protected
+                    .iter()
+                    .filter(|r| r.inner == Some("handshake"))
+                    .collect();
+                assert_eq!(finished.len(), 2, "{id:04x}");
+                for f in finished {
+                    assert_eq!(f.message.as_deref(), Some("Finished"));
+                    assert_eq!(f.messages, vec!["Finished"]);
+                }
+                let http: Vec<&str> = protected
+                    .iter()
+                    .filter(|r| r.inner == Some("application_data"))
+                    .filter_map(|r| r.http.as_deref())
+                    .collect();
+                assert_eq!(http, ["GET /tls12 HTTP/1.1", "HTTP/1.1 200 OK"]);
+                let app_len: usize = protected.iter().filter_map(|r| r.app_len).sum();
+                assert_eq!(app_len, REQUEST.len() + RESPONSE.len());
+                assert_eq!(app, [REQUEST, RESPONSE].concat());
+                let alerts: Vec<&str> = protected
+                    .iter()
+                    .filter_map(|r| r.alert.as_deref())
+                    .collect();
+                assert_eq!(alerts, ["close_notify", "close_notify"]);
+            }
+        }
+
+        #[test]
+        fn wrong_master_secret_is_not_decrypted() {
+            let ex = exchange(cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256);
+            let mut words = ex.key_log.split_ascii_whitespace();
+            let (label, random) = (words.next().expect("label"), words.next().expect("random"));
+            let wrong = format!("{label} {random} {}\n", "00".repeat(MASTER_SECRET_LEN));
+            let (_, records, problems, app) = dissect(&ex, &wrong);
+            let protected: Vec<&TlsRecord> = records.iter().filter(|r| r.encrypted).collect();
+            assert!(!protected.is_empty());
+            assert!(protected.iter().all(|r| r.decrypted == Some(false)));
+            assert_eq!(problems.len(), protected.len(), "{problems:?}");
+            assert_eq!(problems[0], DecodeProblem::NotDecrypted { epoch: 1 });
+            assert!(
+                problems
+                    .iter()
+                    .all(|p| matches!(p, DecodeProblem::NotDecrypted { .. }))
+            );
+            // Labelled as without keys.
+            let finished = protected
+                .iter()
+                .filter(|r| r.message.as_deref() == Some("Finished"))
+                .count();
+            assert_eq!(finished, 2);
+            assert!(app.is_empty());
+
+            // Without any key: labels only, no problems (as before decryption existed).
+            let (_, records, problems, app) = dissect(&ex, "");
+            assert!(problems.is_empty(), "{problems:?}");
+            assert!(
+                records
+                    .iter()
+                    .filter(|r| r.encrypted)
+                    .all(|r| r.decrypted == Some(false) && r.inner.is_some())
+            );
+            assert!(app.is_empty());
+        }
+
+        #[test]
+        fn tampered_record_fails_alone() {
+            let mut ex = exchange(cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256);
+            // The client's flight with its request: flip the last byte (the tag).
+            let (_, flight) = ex
+                .flights
+                .iter_mut()
+                .rfind(|(side, bytes)| *side == 0 && bytes.first() == Some(&APPLICATION_DATA))
+                .expect("request flight");
+            if let Some(last) = flight.last_mut() {
+                *last ^= 1;
+            }
+            let key_log = ex.key_log.clone();
+            let (_, records, problems, app) = dissect(&ex, &key_log);
+            assert_eq!(
+                problems,
+                [DecodeProblem::NotDecrypted {
+                    epoch: EPOCH_APPLICATION
+                }]
+            );
+            let failed: Vec<&TlsRecord> = records
+                .iter()
+                .filter(|r| r.decrypted == Some(false))
+                .collect();
+            assert_eq!(failed.len(), 1);
+            assert_eq!(failed[0].inner, Some("application_data"));
+            // Later records of the same side still decrypt (sequence numbers go on).
+            assert_eq!(app, RESPONSE);
+            assert_eq!(records.iter().filter_map(|r| r.alert.as_deref()).count(), 2);
+        }
+
+        #[test]
+        fn truncated_and_garbage_records() {
+            let ex = exchange(cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384);
+            // Every prefix of the exchange (cut anywhere, records split too): no panic,
+            // and what is decrypted is a prefix of the application bytes.
+            let total: usize = ex.flights.iter().map(|(_, b)| b.len()).sum();
+            let all = [REQUEST, RESPONSE].concat();
+            for cut in (0..total).step_by(7) {
+                let mut secrets = SecretStore::default();
+                secrets.add_text(&ex.key_log);
+                let mut conn = TlsConn::new(Some(0));
+                conn.app_out = Some(Vec::new());
+                let (mut records, mut problems) = (Vec::new(), Vec::new());
+                let mut left = cut;
+                for (side, bytes) in &ex.flights {
+                    let part = bytes.get(..left.min(bytes.len())).unwrap_or_default();
+                    left -= part.len();
+                    conn.feed(*side, part, &secrets, &mut records, &mut problems);
+                }
+                assert!(problems.is_empty(), "cut {cut}: {problems:?}");
+                let app = conn.app_out.take().unwrap_or_default();
+                assert!(all.starts_with(&app), "cut {cut}");
+            }
+
+            // Keys known, then protected records of every short length and some garbage.
+            let (mut conn, _, _, _) = dissect(&ex, &ex.key_log);
+            let mut secrets = SecretStore::default();
+            secrets.add_text(&ex.key_log);
+            conn.halves = Default::default();
+            for half in &mut conn.halves {
+                half.encrypted = true;
+                half.handshake_done = true;
+            }
+            let (mut records, mut problems) = (Vec::new(), Vec::new());
+            let mut stream = Vec::new();
+            for len in 0..40usize {
+                for kind in [HANDSHAKE, ALERT, APPLICATION_DATA, 24] {
+                    let body: Vec<u8> = (0..len).map(|i| (i * 37) as u8).collect();
+                    stream.extend(record(kind, 0x0303, &body));
+                }
+            }
+            conn.feed(1, &stream, &secrets, &mut records, &mut problems);
+            assert_eq!(records.len(), 160);
+            assert_eq!(problems.len(), 160);
+            assert!(records.iter().all(|r| r.decrypted == Some(false)));
+            // The same garbage without keys: labels only.
+            let mut conn = TlsConn::new(Some(0));
+            conn.version = Some(0x0303);
+            conn.suite = Some(0xc02c);
+            for half in &mut conn.halves {
+                half.encrypted = true;
+            }
+            let (mut records, mut problems) = (Vec::new(), Vec::new());
+            conn.feed(1, &stream, &secrets, &mut records, &mut problems);
+            assert_eq!(records.len(), 160);
+            assert!(problems.is_empty());
+        }
     }
 }

@@ -2,12 +2,15 @@
 
 use std::collections::HashMap;
 
+use crate::tls::tls12::MASTER_SECRET_LEN;
+
 /// A client random is 32 bytes.
 pub(crate) type ClientRandom = [u8; 32];
 
 /// At most this many key log entries are kept; later ones are ignored.
 const MAX_ENTRIES: usize = 4096;
-/// Secrets longer than this are ignored (TLS 1.3 secrets are 32 or 48 bytes).
+/// Secrets longer than this are ignored (TLS 1.3 secrets are 32 or 48 bytes, a TLS 1.2
+/// master secret 48).
 const MAX_SECRET: usize = 64;
 /// Labels longer than this are ignored.
 const MAX_LABEL: usize = 64;
@@ -22,7 +25,7 @@ pub fn key_log_line(label: &str, client_random: &[u8], secret: &[u8]) -> String 
     )
 }
 
-/// The TLS 1.3 traffic secrets of one connection.
+/// The TLS 1.3 traffic secrets, or the TLS 1.2 master secret, of one connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ConnSecrets {
     /// CLIENT_HANDSHAKE_TRAFFIC_SECRET.
@@ -33,6 +36,8 @@ pub(crate) struct ConnSecrets {
     pub client_traffic: Option<Vec<u8>>,
     /// SERVER_TRAFFIC_SECRET_0.
     pub server_traffic: Option<Vec<u8>>,
+    /// CLIENT_RANDOM: the TLS 1.2 master secret (48 bytes).
+    pub master_secret: Option<Vec<u8>>,
 }
 
 impl ConnSecrets {
@@ -115,6 +120,7 @@ impl SecretStore {
             "SERVER_HANDSHAKE_TRAFFIC_SECRET" => Some(&mut known.server_handshake),
             "CLIENT_TRAFFIC_SECRET_0" => Some(&mut known.client_traffic),
             "SERVER_TRAFFIC_SECRET_0" => Some(&mut known.server_traffic),
+            "CLIENT_RANDOM" if secret.len() == MASTER_SECRET_LEN => Some(&mut known.master_secret),
             _ => None,
         };
         if let Some(slot) = slot {
@@ -191,6 +197,7 @@ mod tests {
         assert_eq!(known.base(true, 1), Some(&[1u8; 32][..]));
         assert_eq!(known.base(false, 2), Some(&[2u8; 48][..]));
         assert_eq!(known.base(true, 2), None);
+        assert_eq!(known.master_secret, None);
         let text = store.key_log();
         assert_eq!(text.lines().count(), 3);
         assert!(text.starts_with(&format!(
@@ -198,5 +205,25 @@ mod tests {
             "07".repeat(32),
             "01".repeat(32)
         )));
+    }
+
+    #[test]
+    fn tls12_master_secret() {
+        let mut store = SecretStore::default();
+        let text = format!(
+            "# a comment\nCLIENT_RANDOM {} {}\nCLIENT_RANDOM {} {}\n",
+            "0a".repeat(32),
+            "5b".repeat(48),
+            "0b".repeat(32),
+            "5b".repeat(47),
+        );
+        assert_eq!(store.add_text(&text), (2, 0));
+        let known = store.get(&[0x0a; 32]).expect("known");
+        assert_eq!(known.master_secret.as_deref(), Some(&[0x5b; 48][..]));
+        assert_eq!(known.base(true, 2), None);
+        // A master secret of the wrong length is kept for the key log, not used.
+        let short = store.get(&[0x0b; 32]).expect("entry");
+        assert_eq!(short.master_secret, None);
+        assert_eq!(store.key_log(), text.replace("# a comment\n", ""));
     }
 }
