@@ -158,6 +158,10 @@ pub struct TcpStateChange {
     /// Why, in a few words (e.g. "connect() called", "SYN-ACK received").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// The change was inferred from a capture's packets (`fetchscope replay`), not read
+    /// from a socket.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inferred: bool,
 }
 
 impl TcpStateChange {
@@ -174,6 +178,7 @@ impl TcpStateChange {
             from,
             to,
             cause: cause.map(str::to_string),
+            inferred: false,
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod random;
 pub mod recovery;
 pub mod redirects;
+pub mod replay;
 pub mod session;
 pub mod spec;
 pub mod tcp_state;

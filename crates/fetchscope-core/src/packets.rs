@@ -45,6 +45,22 @@ impl PacketPipeline {
         }
     }
 
+    /// Learns NSS key log text (a key log file, a pcapng Decryption Secrets Block): the
+    /// records of its connections are decrypted from then on, and the key log holds it.
+    /// Returns the lines learned and the lines not understood.
+    pub fn learn_key_log_text(&mut self, text: &str) -> (usize, usize) {
+        let (learned, skipped) = self.dissector.add_key_log_text(text);
+        if learned > 0 {
+            self.key_log = self.dissector.key_log();
+        }
+        (learned, skipped)
+    }
+
+    /// Collects each packet's application bytes into `Dissection::app_data` (replay).
+    pub fn keep_app_data(&mut self, on: bool) {
+        self.dissector.keep_app_data(on);
+    }
+
     /// The secrets learned so far, as an NSS key log.
     pub fn key_log(&self) -> &str {
         &self.key_log

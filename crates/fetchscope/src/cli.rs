@@ -78,12 +78,35 @@ pub enum Command {
     /// and HTTP state at each pause (keys: Enter/n next, p packet, s state change, f phase,
     /// c continue, b ladder, q quit, ? help; one command per line when stdin is not a
     /// terminal).
-    Step(FetchArgs),
+    Step(StepArgs),
     /// Fetch a URL through fetchscope's stack (--tun) and through the kernel's, and show
     /// both side by side with their differences.
     // The built-in lab's options mean nothing here: compare always runs over --tun.
     #[command(mut_arg("ipv6", |a| a.hide(true)), mut_arg("lab_fault", |a| a.hide(true)))]
     Compare(crate::compare::CompareArgs),
+    /// Replay a capture (pcap or pcapng from tcpdump, Wireshark or --pcap): the fetch in
+    /// it shown as a live one is — phases, packets, inferred TCP states, TLS decrypted
+    /// with its key log, HTTP, timings — in every output (--json, --ladder, --har,
+    /// --report).
+    #[command(after_help = crate::replay::REPLAY_EXAMPLES)]
+    Replay(crate::replay::ReplayArgs),
+}
+
+/// Options of `fetchscope step`: a fetch's, or a capture to step through.
+#[derive(Debug, Args)]
+pub struct StepArgs {
+    /// The fetch.
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+
+    /// Step through this capture (pcap or pcapng) instead of fetching: the same pauses
+    /// and keys; --keylog FILE then gives its TLS secrets.
+    #[arg(long, value_name = "FILE", help_heading = "Replay")]
+    pub replay: Option<PathBuf>,
+
+    /// Which packets of the capture (with --replay).
+    #[command(flatten)]
+    pub select: crate::replay::ReplaySelect,
 }
 
 /// Options of `fetchscope fetch`.
@@ -358,7 +381,8 @@ impl FaultArgs {
 }
 
 /// Parses `--timeout SECS`: more than 0, at most a day.
-fn parse_write_out(s: &str) -> Result<crate::render::write_out::WriteOut, String> {
+/// Parses `-w FORMAT`.
+pub fn parse_write_out(s: &str) -> Result<crate::render::write_out::WriteOut, String> {
     crate::render::write_out::WriteOut::parse(s)
 }
 

@@ -9,6 +9,7 @@ pub mod keylog;
 pub mod pcap;
 pub mod privileges;
 pub mod render;
+pub mod replay;
 pub mod request_args;
 pub mod resolvconf;
 pub mod run;

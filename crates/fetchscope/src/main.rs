@@ -10,8 +10,9 @@ fn main() {
     };
     let result = match &cli.command {
         Command::Fetch(args) => fetchscope::run::fetch(&args.url, &args.common),
-        Command::Step(args) => fetchscope::step::step(&args.url, &args.common),
+        Command::Step(args) => fetchscope::step::step(args),
         Command::Compare(args) => fetchscope::compare::run(args),
+        Command::Replay(args) => fetchscope::replay::run(args),
     };
     let code = match result {
         Ok(code) => code,

@@ -42,14 +42,16 @@ pub struct SetupError {
 }
 
 impl SetupError {
-    fn usage(e: impl Into<anyhow::Error>) -> Self {
+    /// A usage error (exit status 2).
+    pub fn usage(e: impl Into<anyhow::Error>) -> Self {
         SetupError {
             code: EXIT_USAGE,
             error: e.into(),
         }
     }
 
-    fn setup(e: impl Into<anyhow::Error>) -> Self {
+    /// A set-up error (exit status 3).
+    pub fn setup(e: impl Into<anyhow::Error>) -> Self {
         SetupError {
             code: EXIT_SETUP,
             error: e.into(),
@@ -462,10 +464,118 @@ impl Stop {
 /// The longest the trace stays in the buffer while the fetch does not wait.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// Where a session's events come from: a fetch, or the replay of a capture.
+pub enum Source {
+    /// A live fetch through the lab or a TUN device.
+    Live(Box<Fetch<Box<dyn Link>>>),
+    /// A capture replayed (`fetchscope replay`, `step --replay`).
+    Replay(Box<crate::replay::ReplaySource>),
+}
+
+impl Source {
+    /// The next event, or that the source waits or is over.
+    pub fn poll_event(&mut self) -> Poll {
+        match self {
+            Source::Live(f) => f.poll_event(),
+            Source::Replay(r) => r.poll_event(),
+        }
+    }
+
+    /// The summary or the failure, once over.
+    pub fn result(&self) -> Option<&Result<fetchscope_core::Summary, FetchError>> {
+        match self {
+            Source::Live(f) => f.result(),
+            Source::Replay(r) => r.result(),
+        }
+    }
+
+    /// Every TLS secret known, as an NSS key log.
+    pub fn key_log(&self) -> &str {
+        match self {
+            Source::Live(f) => f.key_log(),
+            Source::Replay(r) => r.key_log(),
+        }
+    }
+
+    /// Ends the run early: a live fetch resets its connection, a replay stops reading.
+    pub fn abort(&mut self, why: &str) {
+        match self {
+            Source::Live(f) => f.abort(why),
+            Source::Replay(r) => r.abort(why),
+        }
+    }
+}
+
+/// The outputs a session writes, whatever makes its events.
+pub struct OutputChoices<'a> {
+    /// `--json`.
+    pub json: bool,
+    /// `-s`.
+    pub silent: bool,
+    /// `--color`.
+    pub color: ColorChoice,
+    /// `--no-body`.
+    pub no_body: bool,
+    /// `--har FILE`.
+    pub har: Option<&'a Path>,
+    /// `--report FILE`.
+    pub report: Option<&'a Path>,
+    /// `--ladder`.
+    pub ladder: bool,
+    /// `--pcap FILE`.
+    pub pcap: Option<&'a Path>,
+    /// `-w FORMAT`.
+    pub write_out: Option<crate::render::write_out::WriteOut>,
+    /// `--fail`.
+    pub fail: bool,
+    /// `--keep-partial`.
+    pub keep_partial: bool,
+    /// `--insecure` (said in every output).
+    pub insecure: bool,
+    /// `-o -`: the body goes to stdout, the trace to stderr.
+    pub body_to_stdout: bool,
+    /// Secret values the text output redacts.
+    pub secrets: Vec<String>,
+}
+
+impl<'a> OutputChoices<'a> {
+    /// The outputs `fetch` and `step` options ask for.
+    pub fn of(args: &'a CommonArgs, secrets: Vec<String>) -> Self {
+        OutputChoices {
+            json: args.json,
+            silent: args.silent,
+            color: args.color,
+            no_body: args.no_body,
+            har: args.har.as_deref(),
+            report: args.report.as_deref(),
+            ladder: args.ladder,
+            pcap: args.pcap.as_deref(),
+            write_out: args.write_out.clone(),
+            fail: args.fail,
+            keep_partial: args.keep_partial,
+            insecure: args.insecure,
+            body_to_stdout: args.output.as_deref() == Some(Path::new("-")),
+            secrets,
+        }
+    }
+}
+
+/// What a session's outputs say about where its events come from.
+pub struct Heading<'a> {
+    /// The method, or `replay`.
+    pub method: &'a str,
+    /// The URL fetched, or the capture file.
+    pub what: &'a str,
+    /// The world: the lab, a TUN device, a capture.
+    pub description: &'a str,
+    /// The time of t = 0.
+    pub epoch: SystemTime,
+}
+
 /// A prepared fetch with its renderer and output files: what `fetch` and `step` share.
 pub struct Session {
-    /// The fetch machine.
-    pub fetch: Fetch<Box<dyn Link>>,
+    /// The fetch machine, or the replay.
+    pub fetch: Source,
     renderer: Renderer<BufWriter<Box<dyn Write>>>,
     pcap: Option<crate::pcap::PcapOutput>,
     har: Option<(crate::render::har::HarRecorder, File)>,
@@ -487,8 +597,8 @@ pub struct Session {
     fail_on_http_error: bool,
     /// `-w FORMAT`, printed at the end.
     write_out: Option<crate::render::write_out::WriteOut>,
-    /// The URL asked for, for `-w` when the fetch failed.
-    url: Url,
+    /// The URL asked for (or the capture replayed), for `-w` when the run failed.
+    url: String,
     /// `--insecure`: the ladder says so too.
     insecure: bool,
 }
@@ -537,43 +647,71 @@ impl Session {
         if let Some(kl) = requested_key_log(args.keylog.as_deref()).map_err(SetupError::setup)? {
             cfg.spec.key_log = Some(Arc::new(kl));
         }
-        let pcap = match &args.pcap {
+        let epoch = cfg.epoch;
+        let fetch = Fetch::new(cfg, world.link).map_err(|e| SetupError {
+            code: e.exit_code(),
+            error: anyhow::anyhow!(e.message.clone()),
+        })?;
+        let heading = Heading {
+            method: &method,
+            what: url.as_str(),
+            description: &world.description,
+            epoch,
+        };
+        let mut session = Session::open(
+            Source::Live(Box::new(fetch)),
+            &OutputChoices::of(args, secrets),
+            &heading,
+        )?;
+        session.body_output = body_output;
+        // Only over TUN is the drop news: the built-in lab needs no privileges at all.
+        session.privilege_note = (args.tun.is_some() && dropped.dropped()).then_some(dropped);
+        Ok(session)
+    }
+
+    /// Creates every output `choices` asks for around `source`, and prints the header line
+    /// (text mode). Output files are created now, so a bad path fails before the run; they
+    /// are written at the end (also when the run failed).
+    pub fn open(
+        source: Source,
+        choices: &OutputChoices<'_>,
+        heading: &Heading<'_>,
+    ) -> Result<Session, SetupError> {
+        let insecure = insecure_words(choices.insecure);
+        let pcap = match choices.pcap {
             Some(path) => {
-                Some(crate::pcap::PcapOutput::new(path, cfg.epoch).map_err(SetupError::setup)?)
+                Some(crate::pcap::PcapOutput::new(path, heading.epoch).map_err(SetupError::setup)?)
             }
             None => None,
         };
-        // --har, --ladder, --report: recorders fed every event; files created now so a bad
-        // path fails before the fetch, written at the end (also when the fetch failed).
-        let har = match &args.har {
+        let har = match choices.har {
             Some(path) => Some((
                 crate::render::har::HarRecorder::new(
-                    cfg.epoch,
-                    format!("{}{}", world.description, insecure_words(args.insecure)),
+                    heading.epoch,
+                    format!("{}{insecure}", heading.description),
                 ),
                 create_file(path, "HAR")?,
             )),
             None => None,
         };
-        let report = match &args.report {
+        let report = match choices.report {
             Some(path) => Some((
                 crate::render::report::ReportRecorder::new(
-                    cfg.epoch,
-                    url.as_str(),
-                    &world.description,
+                    heading.epoch,
+                    heading.what,
+                    heading.description,
                 ),
                 create_file(path, "report")?,
             )),
             None => None,
         };
-        let ladder = args.ladder.then(crate::render::ladder::LadderRecorder::new);
-        let fetch = Fetch::new(cfg, world.link).map_err(|e| SetupError {
-            code: e.exit_code(),
-            error: anyhow::anyhow!(e.message.clone()),
-        })?;
+        let ladder = choices
+            .ladder
+            .then(crate::render::ladder::LadderRecorder::new);
         // The trace's stream: stdout, or stderr when the body goes to stdout, or nowhere
         // with -s.
-        let stream: Box<dyn Write> = if args.silent {
+        let body_to_stdout = choices.body_to_stdout;
+        let stream: Box<dyn Write> = if choices.silent {
             Box::new(io::sink())
         } else if body_to_stdout {
             Box::new(io::stderr())
@@ -581,35 +719,34 @@ impl Session {
             Box::new(io::stdout().lock())
         };
         let out = BufWriter::with_capacity(STDOUT_BUFFER, stream);
-        let renderer = if args.json {
+        let renderer = if choices.json {
             Renderer::Json(JsonRenderer::new(out))
         } else {
-            let color = use_color(args.color) && !body_to_stdout && !args.silent;
+            let color = use_color(choices.color) && !body_to_stdout && !choices.silent;
             let mut t = TextRenderer::new(out, color)
-                .show_body(!args.no_body && !body_to_stdout)
-                .redact(secrets);
-            t.header(&method, url.as_str(), &world.description)?;
+                .show_body(!choices.no_body && !body_to_stdout)
+                .redact(choices.secrets.clone());
+            t.header(heading.method, heading.what, heading.description)?;
             Renderer::Text(t)
         };
         Ok(Session {
-            fetch,
+            fetch: source,
             renderer,
             pcap,
             har,
             ladder,
             report,
-            json: args.json,
-            body_output,
+            json: choices.json,
+            body_output: None,
             write_err: None,
             flushed_at: std::time::Instant::now(),
-            // Only over TUN is the drop news: the built-in lab needs no privileges at all.
-            privilege_note: (args.tun.is_some() && dropped.dropped()).then_some(dropped),
+            privilege_note: None,
             trace_on_stderr: body_to_stdout,
-            keep_partial: args.keep_partial,
-            fail_on_http_error: args.fail,
-            write_out: args.write_out.clone(),
-            url,
-            insecure: args.insecure,
+            keep_partial: choices.keep_partial,
+            fail_on_http_error: choices.fail,
+            write_out: choices.write_out.clone(),
+            url: heading.what.to_string(),
+            insecure: choices.insecure,
         })
     }
 
@@ -659,13 +796,13 @@ impl Session {
     }
 
     /// In `--json` mode, writes the state at a pause as a `{"type":"snapshot",...}` line.
-    pub fn snapshot_line(&mut self, snap: &fetchscope_flow::fetch::Snapshot) {
+    pub fn snapshot_line<T: serde::Serialize>(&mut self, snap: &T) {
         #[derive(serde::Serialize)]
-        struct Line<'a> {
+        struct Line<'a, T> {
             #[serde(rename = "type")]
             kind: &'static str,
             #[serde(flatten)]
-            snap: &'a fetchscope_flow::fetch::Snapshot,
+            snap: &'a T,
         }
         let line = Line {
             kind: "snapshot",
@@ -796,7 +933,7 @@ impl Session {
             let text = w.render(&crate::render::write_out::Outcome {
                 summary: summary.as_ref(),
                 error: failure.as_ref(),
-                url: self.url.as_str(),
+                url: &self.url,
                 exit_code: code,
             });
             // On stdout after everything else (as curl); with --json on stderr, so

@@ -126,6 +126,7 @@ fn tcp(from: TcpState, to: TcpState) -> SessionInput {
         from,
         to,
         cause: None,
+        inferred: false,
     })
 }
 

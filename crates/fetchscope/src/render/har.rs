@@ -766,6 +766,7 @@ mod tests {
                     from: TcpState::SynSent,
                     to: TcpState::Established,
                     cause: None,
+                    inferred: false,
                 }),
             ),
             ev(

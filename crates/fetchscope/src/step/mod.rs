@@ -15,9 +15,9 @@ use std::io::{self, IsTerminal};
 use fetchscope_core::{Event, EventKind};
 use fetchscope_flow::fetch::Poll;
 
-use crate::cli::CommonArgs;
+use crate::cli::StepArgs;
 use crate::render::ladder::LadderRecorder;
-use crate::run::{Session, SetupError};
+use crate::run::{Heading, OutputChoices, Session, SetupError, Source};
 use input::{CommandInput, HELP, StepCommand, Waited};
 
 /// Where the next pause is.
@@ -144,9 +144,18 @@ impl Screen {
 }
 
 /// Runs `fetchscope step`; returns the exit status.
-pub fn step(url: &str, args: &CommonArgs) -> Result<i32, SetupError> {
-    let mut session = Session::start(url, args)?;
-    session.fetch.keep_snapshots(true);
+pub fn step(step_args: &StepArgs) -> Result<i32, SetupError> {
+    let args = &step_args.fetch.common;
+    let mut session = match &step_args.replay {
+        Some(file) => replay_session(file, step_args)?,
+        None => {
+            let mut s = Session::start(&step_args.fetch.url, args)?;
+            if let Source::Live(f) = &mut s.fetch {
+                f.keep_snapshots(true);
+            }
+            s
+        }
+    };
     // Single keys only for people at a terminal reading text; NDJSON readers send lines.
     let mut input = CommandInput::new(!args.json)?;
     let stdout_terminal = io::stdout().is_terminal();
@@ -168,7 +177,10 @@ pub fn step(url: &str, args: &CommonArgs) -> Result<i32, SetupError> {
             "stepping: the fetch pauses after each event ({how}; ? for help)\n"
         ));
     }
-    let link_fd = session.fetch.link().readiness_fd();
+    let link_fd = match &session.fetch {
+        Source::Live(f) => f.link().readiness_fd(),
+        Source::Replay(_) => None,
+    };
     let mut until = Until::Event;
     let mut history: Vec<Event> = Vec::new();
     loop {
@@ -200,6 +212,35 @@ pub fn step(url: &str, args: &CommonArgs) -> Result<i32, SetupError> {
     session.finish()
 }
 
+/// The session of `step --replay FILE`: the capture's events, the outputs asked for.
+fn replay_session(file: &std::path::Path, step_args: &StepArgs) -> Result<Session, SetupError> {
+    let args = &step_args.fetch.common;
+    if step_args.fetch.url != crate::cli::DEFAULT_URL {
+        return Err(SetupError::usage(anyhow::anyhow!(
+            "step --replay FILE steps through the capture; leave out the URL ({})",
+            step_args.fetch.url
+        )));
+    }
+    let run = crate::replay::ReplayRun {
+        file,
+        select: &step_args.select,
+        keylog: args.keylog.as_deref(),
+        show_secrets: args.show_secrets,
+    };
+    let (source, epoch, description) = run.source()?;
+    let what = file.display().to_string();
+    let heading = Heading {
+        method: "replay",
+        what: &what,
+        description: &description,
+        epoch,
+    };
+    let mut choices = OutputChoices::of(args, Vec::new());
+    // --keylog names the capture's secrets here, and -o has no body to write.
+    choices.body_to_stdout = false;
+    Session::open(Source::Replay(Box::new(source)), &choices, &heading)
+}
+
 /// One pause: show the state, take commands until one resumes the fetch.
 fn pause(
     session: &mut Session,
@@ -212,11 +253,25 @@ fn pause(
     // Whether the panel is shown (again) before the next command.
     let mut show = true;
     loop {
-        let snap = session.fetch.snapshot();
-        if show && json {
-            session.snapshot_line(&snap);
-        } else if show {
-            screen.draw(session, &panel::lines(&snap, screen.width));
+        if show {
+            match &mut session.fetch {
+                Source::Live(f) => {
+                    let snap = f.snapshot();
+                    if json {
+                        session.snapshot_line(&snap);
+                    } else {
+                        screen.draw(session, &panel::lines(&snap, screen.width));
+                    }
+                }
+                Source::Replay(r) => {
+                    let state = r.state();
+                    if json {
+                        session.snapshot_line(&state);
+                    } else {
+                        screen.draw(session, &panel::replay_lines(&state, screen.width));
+                    }
+                }
+            }
         }
         show = true;
         session.flush();
@@ -224,9 +279,14 @@ fn pause(
         match waited {
             Waited::Link => {
                 // Real time goes on: show what arrived while paused.
-                session.fetch.observe_while_paused();
                 screen.erase(session);
-                while let Some(e) = session.fetch.next_queued_event() {
+                if let Source::Live(f) = &mut session.fetch {
+                    f.observe_while_paused();
+                }
+                while let Some(e) = match &mut session.fetch {
+                    Source::Live(f) => f.next_queued_event(),
+                    Source::Replay(_) => None,
+                } {
                     session.handle(&e);
                     history.push(e);
                 }

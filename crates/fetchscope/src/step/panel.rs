@@ -1,5 +1,6 @@
 //! The state panel shown at each pause of `fetchscope step`.
 
+use fetchscope_core::replay::ReplayState;
 use fetchscope_flow::fetch::Snapshot;
 
 fn seq(v: Option<(u32, u32)>) -> String {
@@ -155,4 +156,58 @@ mod tests {
         assert_eq!(key_bar(79).len(), 2);
         assert_eq!(key_bar(120).len(), 1);
     }
+}
+
+/// The panel's lines at a pause of `step --replay`: what the capture's packets so far
+/// show (the TCP state is inferred from them).
+pub fn replay_lines(state: &ReplayState, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let title = format!(
+        "── paused at {:.3} ms · phase {} · replay: the capture waits ",
+        state.t_us as f64 / 1000.0,
+        state.phase
+    );
+    let fill = width.saturating_sub(title.chars().count());
+    out.push(format!("{title}{}", "─".repeat(fill)));
+    if let (Some(c), Some(s)) = (state.client, state.server) {
+        out.push(format!(
+            " TCP   {} (inferred from the packets)  {c} → {s}",
+            opt(state.tcp_state)
+        ));
+    }
+    if let Some(d) = &state.tcp {
+        let ours = |v: Option<u32>| seq(v.zip(d.iss).map(|(v, i)| (v.wrapping_sub(i), v)));
+        let peers = |v: Option<u32>| seq(v.zip(d.irs).map(|(v, i)| (v.wrapping_sub(i), v)));
+        out.push(format!(
+            "       from the packets: SND.UNA {}  SND.NXT {}  RCV.NXT {} · windows: peer {} B, ours {} B · retransmitted {}/{} (client/server)",
+            ours(d.snd_una),
+            ours(d.snd_nxt),
+            peers(d.rcv_nxt),
+            opt(d.snd_wnd),
+            opt(d.rcv_wnd),
+            d.retransmissions_tx,
+            d.retransmissions_rx,
+        ));
+    }
+    if let Some(stage) = &state.tls_stage {
+        let mut line = format!(" TLS   {stage}");
+        for v in [&state.tls_version, &state.tls_suite].into_iter().flatten() {
+            line.push_str(&format!(" · {v}"));
+        }
+        out.push(line);
+    }
+    if let Some(r) = &state.request {
+        out.push(format!(
+            " HTTP  {r} → {} · body {} B{}{}",
+            opt(state.status),
+            state.body_bytes,
+            if state.complete { " · complete" } else { "" },
+            if state.redirects > 0 {
+                format!(" · {} redirects", state.redirects)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    out
 }
