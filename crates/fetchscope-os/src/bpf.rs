@@ -22,6 +22,9 @@ pub struct FlowFilter {
     /// The servers' addresses and ports (one per connection the run makes; a redirect
     /// may lead to another), once known.
     pub tcp_servers: Vec<(IpAddr, u16)>,
+    /// TCP ports whose packets are all kept, whatever the addresses (a real client's
+    /// connections, whose servers are not known in advance: `compare --client`).
+    pub tcp_ports: Vec<u16>,
 }
 
 const LD_W_ABS: u16 = 0x20;
@@ -149,6 +152,7 @@ pub fn compile(f: &FlowFilter) -> Vec<libc::sock_filter> {
     udp_ports(&mut a, LD_H_IND, 0, &f.udp_ports);
 
     a.label("v4tcp");
+    any_port(&mut a, LD_H_IND, 0, &f.tcp_ports);
     for (i, (ip, port)) in f.tcp_servers.iter().enumerate() {
         let IpAddr::V4(ip) = ip else { continue };
         let (s, port) = (u32::from(*ip), u32::from(*port));
@@ -199,6 +203,7 @@ pub fn compile(f: &FlowFilter) -> Vec<libc::sock_filter> {
     udp_ports(&mut a, LD_H_ABS, 40, &f.udp_ports);
 
     a.label("v6tcp");
+    any_port(&mut a, LD_H_ABS, 40, &f.tcp_ports);
     for (i, (ip, port)) in f.tcp_servers.iter().enumerate() {
         let IpAddr::V6(ip) = ip else { continue };
         let port = u32::from(*port);
@@ -269,6 +274,20 @@ fn udp_ports(a: &mut Asm, load: u16, base: u32, ports: &[u16]) {
         }
     }
     a.jump(JEQ_K, 0, L("drop"), L("drop"));
+}
+
+/// Accept if the 16-bit source or destination port at `base` (+0, +2) is one of `ports`;
+/// else go on.
+fn any_port(a: &mut Asm, load: u16, base: u32, ports: &[u16]) {
+    if ports.is_empty() {
+        return;
+    }
+    for off in [0, 2] {
+        a.op(load, base + off);
+        for p in ports {
+            a.jump(JEQ_K, u32::from(*p), L("accept"), To::Next);
+        }
+    }
 }
 
 /// Accept a quoted TCP header at `base` whose destination port is a server's (we sent
@@ -379,6 +398,7 @@ mod tests {
         compile(&FlowFilter {
             udp_ports: vec![40000],
             tcp_servers: vec![(IpAddr::from(SRV), 443)],
+            tcp_ports: Vec::new(),
         })
     }
 
@@ -404,6 +424,7 @@ mod tests {
         let early = compile(&FlowFilter {
             udp_ports: vec![40000],
             tcp_servers: Vec::new(),
+            tcp_ports: Vec::new(),
         });
         assert_eq!(
             run(&early, 0x0800, &ipv4(6, ME, SRV, &ports(51000, 443))),
@@ -443,12 +464,26 @@ mod tests {
     }
 
     #[test]
+    fn tcp_ports_keep_any_address() {
+        let f = compile(&FlowFilter {
+            udp_ports: vec![53],
+            tcp_servers: Vec::new(),
+            tcp_ports: vec![443],
+        });
+        assert_ne!(run(&f, 0x0800, &ipv4(6, ME, [192, 0, 2, 9], &ports(51000, 443))), 0);
+        assert_ne!(run(&f, 0x0800, &ipv4(6, [192, 0, 2, 9], ME, &ports(443, 51000))), 0);
+        assert_eq!(run(&f, 0x0800, &ipv4(6, ME, [192, 0, 2, 9], &ports(51000, 22))), 0);
+        assert_ne!(run(&f, 0x0800, &ipv4(17, ME, SRV, &ports(40000, 53))), 0);
+    }
+
+    #[test]
     fn ipv6_flows() {
         let srv: std::net::Ipv6Addr = "fd00::1".parse().unwrap();
         let me: std::net::Ipv6Addr = "fd00::2".parse().unwrap();
         let f = compile(&FlowFilter {
             udp_ports: vec![40000],
             tcp_servers: vec![(IpAddr::V6(srv), 443)],
+            tcp_ports: Vec::new(),
         });
         let v6 = |nh: u8, s: std::net::Ipv6Addr, d: std::net::Ipv6Addr, pl: &[u8]| {
             let mut p = vec![0x60, 0, 0, 0];
@@ -472,6 +507,7 @@ mod tests {
         let f = compile(&FlowFilter {
             udp_ports: vec![40000],
             tcp_servers: vec![(IpAddr::from(SRV), 443), (IpAddr::from(other), 8443)],
+            tcp_ports: Vec::new(),
         });
         assert_ne!(run(&f, 0x0800, &ipv4(6, ME, SRV, &ports(51000, 443))), 0);
         assert_ne!(run(&f, 0x0800, &ipv4(6, other, ME, &ports(8443, 51001))), 0);

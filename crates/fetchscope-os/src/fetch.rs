@@ -253,6 +253,7 @@ impl OsFetch {
         let filter = FlowFilter {
             udp_ports: self.log.udp_ports.clone(),
             tcp_servers: self.servers.clone(),
+            tcp_ports: Vec::new(),
         };
         self.capture
             .set_filter(filter)

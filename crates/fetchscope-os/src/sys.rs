@@ -352,6 +352,7 @@ mod tests {
         let filter = FlowFilter {
             udp_ports: vec![port],
             tcp_servers: Vec::new(),
+            tcp_ports: Vec::new(),
         };
         attach_filter(fd.as_fd(), &bpf::drop_all()).unwrap();
         attach_filter(fd.as_fd(), &bpf::compile(&filter)).unwrap();

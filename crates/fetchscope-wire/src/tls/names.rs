@@ -1,4 +1,5 @@
-//! Readable names for TLS code points: versions, groups, cipher suites, messages, alerts.
+//! Readable names for TLS code points: versions, groups, cipher suites, extensions,
+//! signature schemes, messages, alerts.
 
 use tls_parser::TlsCipherSuiteID;
 
@@ -70,6 +71,123 @@ pub(crate) fn suite(s: u16) -> String {
             .map(|c| c.name.to_string())
             .unwrap_or_else(|| hex16(s)),
     }
+}
+
+/// Extension names per the IANA "TLS ExtensionType Values" registry, "GREASE", or
+/// "unknown (0x1234)".
+pub(crate) fn extension(t: u16) -> String {
+    let name = match t {
+        0 => "server_name",
+        1 => "max_fragment_length",
+        2 => "client_certificate_url",
+        3 => "trusted_ca_keys",
+        4 => "truncated_hmac",
+        5 => "status_request",
+        6 => "user_mapping",
+        7 => "client_authz",
+        8 => "server_authz",
+        9 => "cert_type",
+        10 => "supported_groups",
+        11 => "ec_point_formats",
+        12 => "srp",
+        13 => "signature_algorithms",
+        14 => "use_srtp",
+        15 => "heartbeat",
+        16 => "application_layer_protocol_negotiation",
+        17 => "status_request_v2",
+        18 => "signed_certificate_timestamp",
+        19 => "client_certificate_type",
+        20 => "server_certificate_type",
+        21 => "padding",
+        22 => "encrypt_then_mac",
+        23 => "extended_master_secret",
+        24 => "token_binding",
+        25 => "cached_info",
+        26 => "tls_lts",
+        27 => "compress_certificate",
+        28 => "record_size_limit",
+        29 => "pwd_protect",
+        30 => "pwd_clear",
+        31 => "password_salt",
+        32 => "ticket_pinning",
+        33 => "tls_cert_with_extern_psk",
+        34 => "delegated_credential",
+        35 => "session_ticket",
+        36 => "TLMSP",
+        37 => "TLMSP_proxying",
+        38 => "TLMSP_delegate",
+        39 => "supported_ekt_ciphers",
+        41 => "pre_shared_key",
+        42 => "early_data",
+        43 => "supported_versions",
+        44 => "cookie",
+        45 => "psk_key_exchange_modes",
+        47 => "certificate_authorities",
+        48 => "oid_filters",
+        49 => "post_handshake_auth",
+        50 => "signature_algorithms_cert",
+        51 => "key_share",
+        52 => "transparency_info",
+        53 => "connection_id_deprecated",
+        54 => "connection_id",
+        55 => "external_id_hash",
+        56 => "external_session_id",
+        57 => "quic_transport_parameters",
+        58 => "ticket_request",
+        59 => "dnssec_chain",
+        60 => "sequence_number_encryption_algorithms",
+        61 => "rrc",
+        0x3374 => "next_protocol_negotiation",
+        // ALPS: Chrome's first code point, then the one it moved to.
+        0x4469 => "application_settings",
+        0x44cd => "application_settings_new",
+        0x754f => "channel_id_old",
+        0x7550 => "channel_id",
+        0xfe0d => "encrypted_client_hello",
+        0xff01 => "renegotiation_info",
+        t if is_grease(t) => "GREASE",
+        t => return format!("unknown ({})", hex16(t)),
+    };
+    name.into()
+}
+
+/// Signature scheme names (RFC 8446 §4.2.3 and the IANA registry; TLS 1.2's
+/// hash/signature pairs in the same style), "GREASE", or "0x1234".
+pub(crate) fn signature_scheme(s: u16) -> String {
+    let name = match s {
+        0x0201 => "rsa_pkcs1_sha1",
+        0x0202 => "dsa_sha1",
+        0x0203 => "ecdsa_sha1",
+        0x0301 => "rsa_pkcs1_sha224",
+        0x0302 => "dsa_sha224",
+        0x0303 => "ecdsa_sha224",
+        0x0401 => "rsa_pkcs1_sha256",
+        0x0402 => "dsa_sha256",
+        0x0403 => "ecdsa_secp256r1_sha256",
+        0x0501 => "rsa_pkcs1_sha384",
+        0x0502 => "dsa_sha384",
+        0x0503 => "ecdsa_secp384r1_sha384",
+        0x0601 => "rsa_pkcs1_sha512",
+        0x0602 => "dsa_sha512",
+        0x0603 => "ecdsa_secp521r1_sha512",
+        0x0804 => "rsa_pss_rsae_sha256",
+        0x0805 => "rsa_pss_rsae_sha384",
+        0x0806 => "rsa_pss_rsae_sha512",
+        0x0807 => "ed25519",
+        0x0808 => "ed448",
+        0x0809 => "rsa_pss_pss_sha256",
+        0x080a => "rsa_pss_pss_sha384",
+        0x080b => "rsa_pss_pss_sha512",
+        0x081a => "ecdsa_brainpoolP256r1tls13_sha256",
+        0x081b => "ecdsa_brainpoolP384r1tls13_sha384",
+        0x081c => "ecdsa_brainpoolP512r1tls13_sha512",
+        0x0904 => "mldsa44",
+        0x0905 => "mldsa65",
+        0x0906 => "mldsa87",
+        s if is_grease(s) => "GREASE",
+        s => return hex16(s),
+    };
+    name.into()
 }
 
 /// Handshake message names by type byte.
@@ -212,5 +330,16 @@ mod tests {
         assert_eq!(content_type(23), "application_data");
         assert_eq!(printable(b"ab\x00c", 3), "ab?…");
         assert!(!is_grease(0x0a0b));
+        assert_eq!(extension(0), "server_name");
+        assert_eq!(extension(16), "application_layer_protocol_negotiation");
+        assert_eq!(extension(0xfe0d), "encrypted_client_hello");
+        assert_eq!(extension(0x4469), "application_settings");
+        assert_eq!(extension(0x2a2a), "GREASE");
+        assert_eq!(extension(0x1234), "unknown (0x1234)");
+        assert_eq!(signature_scheme(0x0403), "ecdsa_secp256r1_sha256");
+        assert_eq!(signature_scheme(0x0804), "rsa_pss_rsae_sha256");
+        assert_eq!(signature_scheme(0x0807), "ed25519");
+        assert_eq!(signature_scheme(0x7a7a), "GREASE");
+        assert_eq!(signature_scheme(0x0a0b), "0x0a0b");
     }
 }

@@ -44,6 +44,19 @@ pub struct TlsRecord {
     /// ClientHello: number of cipher suites offered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suites: Option<usize>,
+    /// ClientHello: the cipher suites offered, in order ("GREASE" for GREASE values).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cipher_suites: Vec<String>,
+    /// ClientHello/ServerHello: every extension in order, by name ("GREASE",
+    /// "unknown (0x1234)").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<String>,
+    /// ClientHello: signature_algorithms in order, e.g. "ecdsa_secp256r1_sha256".
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signature_algorithms: Vec<String>,
+    /// ClientHello: the JA4 fingerprint, e.g. "t13d1516h2_8daaf6152771_e5627efa2ab1".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<String>,
     /// ServerHello: the chosen cipher suite.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suite: Option<String>,
@@ -53,6 +66,9 @@ pub struct TlsRecord {
     /// ServerHello: the key-exchange group; HelloRetryRequest: the group asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// ServerHello: the JA4S fingerprint, e.g. "t120400_c030_4e8089b08790".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4s: Option<String>,
     /// Certificate: how many certificates the chain holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificates: Option<usize>,
