@@ -46,6 +46,7 @@ mod tls;
 mod tunnel;
 mod udp;
 
+pub use checksum::complete_checksum;
 pub use dissection::Dissection;
 pub use dissector::Dissector;
 pub use dns::{DnsAnswer, DnsFlags, DnsLayer};

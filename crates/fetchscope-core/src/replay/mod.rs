@@ -312,6 +312,8 @@ pub struct Replay {
     unrelated: u64,
     undecodable: u64,
     truncated: u64,
+    /// Packets of the client whose checksums were completed (offload).
+    offloaded: u64,
     outcome: Option<Result<Summary, FetchError>>,
     key_log_lines: usize,
 }
@@ -344,6 +346,7 @@ impl Replay {
             unrelated: 0,
             undecodable: 0,
             truncated: 0,
+            offloaded: 0,
             outcome: None,
             key_log_lines: 0,
         }
@@ -458,13 +461,27 @@ impl Replay {
             i64::try_from(time.saturating_sub(start).as_micros()).unwrap_or(i64::MAX),
         );
         self.now = self.now.max(t);
-        let mut d = self.pipeline.decode(dir, ip);
+        // A client's own packets, captured on its host before the network card filled in
+        // their checksums (checksum offload), are decoded as if complete.
+        let mut completed = None;
+        if dir == Direction::Tx {
+            let mut copy = ip.to_vec();
+            if fetchscope_wire::complete_checksum(&mut copy) && copy != ip {
+                completed = Some(copy);
+            }
+        }
+        let mut d = self
+            .pipeline
+            .decode(dir, completed.as_deref().unwrap_or(ip));
         if !self.keeps(&d, dir) {
             self.unrelated += 1;
             return Handled::Unrelated;
         }
         if truncated {
             self.truncated += 1;
+        }
+        if completed.is_some() {
+            self.offloaded += 1;
         }
         match dir {
             Direction::Tx => self.packets_tx += 1,
@@ -484,6 +501,9 @@ impl Replay {
             .pipeline
             .event(dir, ip.to_vec(), phase, d.clone(), None, Vec::new());
         self.emit(EventKind::Packet(event));
+        if completed.is_some() && self.offloaded == 1 {
+            self.note("the client's packets carry TCP/UDP checksums its host had not filled in yet (checksum offload: the capture saw them before the network card did); they are decoded as if complete, as Wireshark does by default".into());
+        }
         if truncated && self.truncated == 1 {
             self.note("the capture cut this packet short (its snap length): what it carried past the cut is not shown; capture with -s 0 to keep whole packets".into());
         }
