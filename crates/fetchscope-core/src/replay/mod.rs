@@ -79,7 +79,7 @@ impl FlowFilter {
     }
     fn keeps_name(&self, name: &str) -> bool {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        self.names.iter().any(|n| *n == name)
+        self.names.contains(&name)
     }
 }
 
@@ -141,10 +141,11 @@ impl HostFinder {
             .find_map(|r| r.sni.clone())
             .or_else(|| host_header(&d.app_data));
         let by_name = named.as_deref().is_some_and(|n| self.wanted(n));
-        if (syn && self.addrs.contains_key(&ipl.dst)) || by_name {
-            if !self.conns.contains(&(src, dst)) && self.conns.len() < MAX_EXCHANGES {
-                self.conns.push((src, dst));
-            }
+        if ((syn && self.addrs.contains_key(&ipl.dst)) || by_name)
+            && !self.conns.contains(&(src, dst))
+            && self.conns.len() < MAX_EXCHANGES
+        {
+            self.conns.push((src, dst));
         }
         // A redirect to another host: follow it.
         if self.conns.contains(&(dst, src)) {
@@ -461,14 +462,13 @@ impl Replay {
             i64::try_from(time.saturating_sub(start).as_micros()).unwrap_or(i64::MAX),
         );
         self.now = self.now.max(t);
-        // A client's own packets, captured on its host before the network card filled in
-        // their checksums (checksum offload), are decoded as if complete.
+        // Packets captured on a host before its network card (or a veth's peer) filled in
+        // their checksums (checksum offload) are decoded as if complete, as Wireshark
+        // does by default: a capture's checksums say little about what was on the wire.
         let mut completed = None;
-        if dir == Direction::Tx {
-            let mut copy = ip.to_vec();
-            if fetchscope_wire::complete_checksum(&mut copy) && copy != ip {
-                completed = Some(copy);
-            }
+        let mut copy = ip.to_vec();
+        if fetchscope_wire::complete_checksum(&mut copy) && copy != ip {
+            completed = Some(copy);
         }
         let mut d = self
             .pipeline
@@ -502,7 +502,7 @@ impl Replay {
             .event(dir, ip.to_vec(), phase, d.clone(), None, Vec::new());
         self.emit(EventKind::Packet(event));
         if completed.is_some() && self.offloaded == 1 {
-            self.note("the client's packets carry TCP/UDP checksums its host had not filled in yet (checksum offload: the capture saw them before the network card did); they are decoded as if complete, as Wireshark does by default".into());
+            self.note("this capture's packets carry TCP/UDP checksums not filled in yet (checksum offload: the capture saw them before a network card or a veth peer would have); they are decoded as if complete, as Wireshark does by default, and the end of the replay says how many".into());
         }
         if truncated && self.truncated == 1 {
             self.note("the capture cut this packet short (its snap length): what it carried past the cut is not shown; capture with -s 0 to keep whole packets".into());
@@ -573,6 +573,12 @@ impl Replay {
         if unrelated + undecodable > 0 {
             self.note(format!(
                 "{unrelated} packets of other clients, hosts or times and {undecodable} undecodable packets were left out of this replay"
+            ));
+        }
+        if self.offloaded > 0 {
+            self.note(format!(
+                "{} packets had their TCP/UDP checksums completed before decoding (checksum offload on the capture host)",
+                self.offloaded
             ));
         }
         if self.exchanges_dropped > 0 {

@@ -136,28 +136,6 @@ pub fn key_bar(width: usize) -> Vec<String> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_key_bar_fits_every_width_from_40_columns_on() {
-        for width in 40..=200 {
-            let bar = key_bar(width);
-            for l in &bar {
-                assert!(l.chars().count() <= width, "{width}: {l:?}");
-            }
-            let joined = bar.join(" ");
-            for k in KEYS {
-                assert!(joined.contains(k), "{width}: {k} missing from {bar:?}");
-            }
-        }
-        // 80 columns on a terminal leave 79 for a line: two lines, nothing cut.
-        assert_eq!(key_bar(79).len(), 2);
-        assert_eq!(key_bar(120).len(), 1);
-    }
-}
-
 /// The panel's lines at a pause of `step --replay`: what the capture's packets so far
 /// show (the TCP state is inferred from them).
 pub fn replay_lines(state: &ReplayState, width: usize) -> Vec<String> {
@@ -210,4 +188,53 @@ pub fn replay_lines(state: &ReplayState, width: usize) -> Vec<String> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_bar_fits_every_width_from_40_columns_on() {
+        for width in 40..=200 {
+            let bar = key_bar(width);
+            for l in &bar {
+                assert!(l.chars().count() <= width, "{width}: {l:?}");
+            }
+            let joined = bar.join(" ");
+            for k in KEYS {
+                assert!(joined.contains(k), "{width}: {k} missing from {bar:?}");
+            }
+        }
+        // 80 columns on a terminal leave 79 for a line: two lines, nothing cut.
+        assert_eq!(key_bar(79).len(), 2);
+        assert_eq!(key_bar(120).len(), 1);
+    }
+
+    #[test]
+    fn a_replay_pause_says_the_state_is_inferred() {
+        let state = ReplayState {
+            t_us: 1500,
+            phase: fetchscope_core::Phase::Tls,
+            client: "10.0.0.2:5000".parse().ok(),
+            server: "10.0.0.1:443".parse().ok(),
+            tcp_state: Some(fetchscope_core::TcpState::Established),
+            tcp: None,
+            tls_version: Some("TLSv1.3".into()),
+            tls_suite: None,
+            tls_stage: Some("ServerHello seen".into()),
+            request: None,
+            status: None,
+            body_bytes: 0,
+            complete: false,
+            redirects: 0,
+        };
+        let lines = replay_lines(&state, 80);
+        assert!(lines[0].contains("replay: the capture waits"), "{lines:?}");
+        assert!(
+            lines[1].contains("ESTABLISHED (inferred from the packets)"),
+            "{lines:?}"
+        );
+        assert!(lines[2].contains("ServerHello seen · TLSv1.3"), "{lines:?}");
+    }
 }
