@@ -558,7 +558,7 @@ impl Replay {
                     Some(c) => format!(
                         "the capture holds no packet to or from {c} (in the time range asked for); check --client, --host, --from and --until"
                     ),
-                    None => "the capture holds no fetch: no DNS query and no TCP SYN from any client; a capture that starts mid-connection needs --client ADDR".to_string(),
+                    None => "the capture holds no fetch: no DNS query and no TCP SYN from any client; a capture that starts mid-connection needs --client-addr ADDR".to_string(),
                 },
             );
             self.emit(EventKind::Error(crate::event::ErrorEvent {

@@ -71,7 +71,7 @@ fn an_empty_capture_is_a_clear_error() {
         panic!("no error")
     };
     assert_eq!(e.kind, "no_fetch");
-    assert!(e.message.contains("--client"), "{}", e.message);
+    assert!(e.message.contains("--client-addr"), "{}", e.message);
     let kinds: Vec<_> = std::iter::from_fn(|| r.poll_event())
         .map(|e| serde_json::to_value(&e).unwrap()["type"].clone())
         .collect();
