@@ -115,7 +115,13 @@ impl App {
                     .extend(problems.iter().map(|e| malformed(Layer::Http, e)));
             }
             App::Tunnel(t) => {
+                if out.keep_app_data {
+                    t.tls.app_out = Some(std::mem::take(&mut out.app_data));
+                }
                 let o = t.feed(side, bytes, secrets, &mut out.tls, &mut out.problems);
+                if let Some(data) = t.tls.app_out.take() {
+                    out.app_data = data;
+                }
                 if let Some(line) = o.http {
                     out.http.get_or_insert(line);
                 }

@@ -29,7 +29,7 @@ pub(crate) struct Tunnel {
     states: [HalfState; 2],
     /// The side that sent `CONNECT`.
     client: usize,
-    tls: TlsConn,
+    pub(crate) tls: TlsConn,
 }
 
 /// What one segment of the tunnel carried.

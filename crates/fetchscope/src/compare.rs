@@ -14,6 +14,7 @@
 //! `compare` needs `--tun`.
 
 pub mod analysis;
+pub mod client;
 pub mod differences;
 pub mod text;
 
@@ -42,7 +43,20 @@ use differences::Difference;
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// The URL to fetch through both stacks (http:// or https://).
-    pub url: String,
+    #[arg(required_unless_present = "replay")]
+    pub url: Option<String>,
+
+    /// Put a real client beside fetchscope's stack instead of fetchscope's kernel run:
+    /// `requests` (python3 -c 'requests.get(URL)'), `curl` (curl -L URL) or a command
+    /// with {url} in it. It runs through the kernel in this namespace with SSLKEYLOGFILE
+    /// set to a private file; its packets are captured and replayed.
+    #[arg(long = "client", value_name = "CLIENT", help_heading = "Compare")]
+    pub real_client: Option<client::ClientChoice>,
+
+    /// Compare two captures (pcap or pcapng) instead of fetching: each is replayed as
+    /// `fetchscope replay` does (--keylog FILE or SSLKEYLOGFILE give TLS secrets to both).
+    #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with = "real_client", help_heading = "Compare")]
+    pub replay: Vec<PathBuf>,
 
     /// Capture the kernel run's packets on this interface ("any" for all); by default on
     /// the interface of the route to each peer (DNS server, web server).
@@ -62,15 +76,28 @@ struct Tagged<'a> {
     event: &'a Event,
 }
 
-/// The final `--json` line.
-#[derive(Serialize)]
-struct CompareLine<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    url: &'a str,
-    userspace: &'a StackReport,
-    kernel: &'a StackReport,
-    differences: &'a [Difference],
+/// The final `--json` line: `userspace` and `kernel` (or `client`, or `a` and `b` for
+/// two captures), and the differences.
+fn compare_line(
+    url: &str,
+    sides: [(&str, &StackReport); 2],
+    differences: &[Difference],
+    extra: Option<(&str, serde_json::Value)>,
+) -> serde_json::Value {
+    let mut line = serde_json::Map::new();
+    line.insert("type".into(), "compare".into());
+    line.insert("url".into(), url.into());
+    for (key, report) in sides {
+        line.insert(key.into(), serde_json::to_value(report).unwrap_or_default());
+    }
+    line.insert(
+        "differences".into(),
+        serde_json::to_value(differences).unwrap_or_default(),
+    );
+    if let Some((k, v)) = extra {
+        line.insert(k.into(), v);
+    }
+    serde_json::Value::Object(line)
 }
 
 fn usage(msg: impl Into<String>) -> SetupError {
@@ -136,7 +163,11 @@ impl PcapBoth {
 /// Runs `fetchscope compare`; returns the exit status.
 pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
     let common = &args.common;
-    let (url, request) = parse_request(&args.url, common)?;
+    if let [a, b] = args.replay.as_slice() {
+        return replays(a, b, common);
+    }
+    let typed = args.url.as_deref().unwrap_or_default();
+    let (url, request) = parse_request(typed, common)?;
     if common.tun.is_none() {
         return Err(usage(
             "compare needs --tun NAME: the built-in lab's servers live inside fetchscope's own \
@@ -232,6 +263,106 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
         }
     };
 
+    // ---- a real client, instead of the kernel run.
+    if let Some(choice) = &args.real_client {
+        if !common.json {
+            eprintln!("fetchscope: 2/2 running the real client ({choice:?}) through the kernel");
+        }
+        let run = client::run(
+            choice,
+            &url,
+            common.cacert.as_deref(),
+            common.timeout,
+            args.capture_iface.as_deref(),
+        )
+        .map_err(setup)?;
+        let mut other = Analyzer::named("client", run.name.clone(), run.path.clone());
+        for event in &run.events {
+            other.observe(event);
+            if let Some((_, l)) = &mut ladders {
+                l.event(event);
+            }
+            if let Some(p) = &mut pcap
+                && let Err(e) = p.push(run.epoch, event)
+            {
+                write_err.get_or_insert(e);
+            }
+            if let Err(e) = sink.event("client", event) {
+                write_err.get_or_insert(e);
+            }
+        }
+        if let Some(p) = &mut pcap {
+            p.key_log.push_str(&run.key_log);
+        }
+        let other = other.finish();
+        let user = user.finish();
+        let replay_failure = run.events.iter().find_map(|e| match &e.kind {
+            EventKind::Error(err) => Some(FetchError::new(
+                fetchscope_core::FailureClass::Http,
+                err.phase,
+                err.kind.clone(),
+                err.message.clone(),
+            )),
+            _ => None,
+        });
+        let client_failure = run
+            .failure
+            .clone()
+            .map(|m| {
+                FetchError::new(
+                    fetchscope_core::FailureClass::Http,
+                    fetchscope_core::Phase::Done,
+                    "client_failed",
+                    m,
+                )
+            })
+            .or(replay_failure);
+        if let Some(r) = &run.reported
+            && (Some(r.status) != other.status
+                || Some(&r.body_sha256) != other.body_sha256.as_ref())
+        {
+            eprintln!(
+                "fetchscope: note: {} itself reported HTTP {} (sha256 {}…), its replayed packets show {} (sha256 {}…)",
+                run.name,
+                r.status,
+                r.body_sha256.get(..12).unwrap_or_default(),
+                other
+                    .status
+                    .map_or("no status".into(), |s| format!("HTTP {s}")),
+                other
+                    .body_sha256
+                    .as_deref()
+                    .and_then(|s| s.get(..12))
+                    .unwrap_or_default()
+            );
+        }
+        let ladder_titles = ("fetchscope's stack".to_string(), run.name.clone());
+        let reported = run.reported.as_ref().map(|r| {
+            (
+                "client_reported",
+                serde_json::to_value(r).unwrap_or_default(),
+            )
+        });
+        let shown = Shown {
+            url: url.as_str(),
+            left: (&user, "userspace"),
+            right: (&other, "client"),
+            extra: reported,
+            ladders: ladders.map(|(a, b)| (a, b, ladder_titles)),
+        };
+        present(shown, &mut sink, common, &mut write_err);
+        return settle(
+            pcap,
+            body_output,
+            write_err,
+            common,
+            [
+                ("fetchscope's stack", user_failure),
+                (&run.name, client_failure),
+            ],
+        );
+    }
+
     // ---- the kernel's stack.
     if !common.json {
         eprintln!("fetchscope: 2/2 fetching through the kernel's stack");
@@ -272,17 +403,57 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
     );
     kernel.tcp_info_after_connect = os.tcp_info_after_connect().cloned();
     kernel.tcp_info_at_end = os.tcp_info_at_end().cloned();
-    let diffs = differences::differences(&user, &kernel);
+    let shown = Shown {
+        url: url.as_str(),
+        left: (&user, "userspace"),
+        right: (&kernel, "kernel"),
+        extra: None,
+        ladders: ladders.map(|(a, b)| {
+            (
+                a,
+                b,
+                (
+                    "fetchscope's stack".to_string(),
+                    "the kernel's stack".to_string(),
+                ),
+            )
+        }),
+    };
+    present(shown, &mut sink, common, &mut write_err);
+    settle(
+        pcap,
+        body_output,
+        write_err,
+        common,
+        [
+            ("fetchscope's stack", user_failure),
+            ("the kernel", kernel_failure),
+        ],
+    )
+}
 
-    match &mut sink {
+/// What the comparison shows: the two reports, what the JSON line adds, the ladders.
+struct Shown<'a> {
+    url: &'a str,
+    left: (&'a StackReport, &'static str),
+    right: (&'a StackReport, &'static str),
+    extra: Option<(&'static str, serde_json::Value)>,
+    ladders: Option<(LadderRecorder, LadderRecorder, (String, String))>,
+}
+
+/// Prints the comparison (text or the `--json` line) and the ladders.
+fn present(
+    shown: Shown<'_>,
+    sink: &mut Sink,
+    common: &CommonArgs,
+    write_err: &mut Option<io::Error>,
+) {
+    let (u, uk) = shown.left;
+    let (k, kk) = shown.right;
+    let diffs = differences::differences(u, k);
+    match sink {
         Sink::Json(out) => {
-            let line = CompareLine {
-                kind: "compare",
-                url: url.as_str(),
-                userspace: &user,
-                kernel: &kernel,
-                differences: &diffs,
-            };
+            let line = compare_line(shown.url, [(uk, u), (kk, k)], &diffs, shown.extra);
             let r = serde_json::to_writer(&mut *out, &line)
                 .map_err(io::Error::other)
                 .and_then(|()| out.write_all(b"\n"))
@@ -295,16 +466,15 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
             let stdout = io::stdout();
             let mut t =
                 text::CompareText::new(BufWriter::new(stdout.lock()), use_color(common.color));
-            if let Err(e) = t.render(url.as_str(), &user, &kernel, &diffs) {
+            if let Err(e) = t.render(shown.url, u, k, &diffs) {
                 write_err.get_or_insert(e);
             }
         }
     }
-    drop(sink);
-    if let Some((lu, lk)) = ladders.take() {
+    if let Some((lu, lk, (tu, tk))) = shown.ladders {
         // After the comparison on stdout; with --json on stderr, so stdout stays NDJSON.
         let text = format!(
-            "\nLadder: fetchscope's stack\n{}\nLadder: the kernel's stack\n{}",
+            "\nLadder: {tu}\n{}\nLadder: {tk}\n{}",
             lu.finish().to_text(),
             lk.finish().to_text()
         );
@@ -318,7 +488,17 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
             write_err.get_or_insert(e);
         }
     }
-    if let Some(p) = pcap.take() {
+}
+
+/// Writes the pcap, settles the body file, reports failures; the exit status.
+fn settle(
+    pcap: Option<PcapBoth>,
+    body_output: Option<crate::body_output::BodyOutput>,
+    write_err: Option<io::Error>,
+    common: &CommonArgs,
+    runs: [(&str, Option<FetchError>); 2],
+) -> Result<i32, SetupError> {
+    if let Some(p) = pcap {
         p.finish()
             .context("could not write the pcapng file")
             .map_err(setup)?;
@@ -326,7 +506,7 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
     if let Some(out) = body_output {
         let path = out.path().to_path_buf();
         let note = out
-            .settle(user_failure.is_none(), common.keep_partial)
+            .settle(runs[0].1.is_none(), common.keep_partial)
             .with_context(|| format!("could not rename the body to {}", path.display()))
             .map_err(setup)?;
         if let Some(note) = note {
@@ -340,10 +520,7 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
             anyhow::Error::new(e).context("could not write the output"),
         ));
     }
-    for (who, f) in [
-        ("fetchscope's stack", &user_failure),
-        ("the kernel", &kernel_failure),
-    ] {
+    for (who, f) in &runs {
         if let Some(e) = f {
             eprintln!(
                 "fetchscope: the fetch through {who} failed in the {} phase: {}",
@@ -351,5 +528,77 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
             );
         }
     }
-    Ok(user_failure.or(kernel_failure).map_or(0, |e| e.exit_code()))
+    let [(_, a), (_, b)] = runs;
+    Ok(a.or(b).map_or(0, |e| e.exit_code()))
+}
+
+/// `compare --replay A B`: two captures replayed and compared.
+fn replays(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    common: &CommonArgs,
+) -> Result<i32, SetupError> {
+    let mut sink = if common.json {
+        Sink::Json(BufWriter::new(io::stdout().lock()))
+    } else {
+        Sink::Quiet
+    };
+    let mut write_err: Option<io::Error> = None;
+    let mut reports = Vec::new();
+    let mut ladders = Vec::new();
+    let mut failures = Vec::new();
+    for (key, path) in [("a", a), ("b", b)] {
+        let select = crate::replay::ReplaySelect::default();
+        let run = crate::replay::ReplayRun {
+            file: path,
+            select: &select,
+            keylog: common.keylog.as_deref(),
+            show_secrets: common.show_secrets,
+        };
+        let (mut source, _, description) = run.source()?;
+        let mut analyzer = Analyzer::named(
+            "capture",
+            format!("capture {}", path.display()),
+            description,
+        );
+        let mut ladder = LadderRecorder::new();
+        while let fetchscope_flow::fetch::Poll::Event(e) = source.poll_event() {
+            analyzer.observe(&e);
+            ladder.event(&e);
+            if let Err(err) = sink.event(key, &e) {
+                write_err.get_or_insert(err);
+            }
+        }
+        failures.push(match source.result() {
+            Some(Err(e)) => Some(e.clone()),
+            _ => None,
+        });
+        reports.push(analyzer.finish());
+        ladders.push(ladder);
+    }
+    let (Some(ra), Some(rb)) = (reports.first(), reports.get(1)) else {
+        return Ok(0);
+    };
+    let mut ls = ladders.into_iter();
+    let ladders = match (common.ladder, ls.next(), ls.next()) {
+        (true, Some(x), Some(y)) => Some((x, y, (ra.name.clone(), rb.name.clone()))),
+        _ => None,
+    };
+    let shown = Shown {
+        url: "",
+        left: (ra, "a"),
+        right: (rb, "b"),
+        extra: None,
+        ladders,
+    };
+    let what = format!("{} and {}", a.display(), b.display());
+    let shown = Shown {
+        url: &what,
+        ..shown
+    };
+    present(shown, &mut sink, common, &mut write_err);
+    let mut fs = failures.into_iter();
+    let (fa, fb) = (fs.next().flatten(), fs.next().flatten());
+    let (na, nb) = (ra.name.clone(), rb.name.clone());
+    settle(None, None, write_err, common, [(&na, fa), (&nb, fb)])
 }

@@ -232,6 +232,9 @@ struct Conn {
     requests: u64,
     /// Whether this connection carried an HTTP request (a fetch's connection).
     used: bool,
+    /// The `CONNECT` target, when this is a proxy tunnel.
+    tunnel: Option<String>,
+    tunnel_answered: bool,
     last_used: u64,
 }
 
@@ -509,6 +512,7 @@ impl Replay {
         }
         self.dns(&d, dir);
         if let Some(key) = key {
+            self.proxy(key, &d, dir);
             self.tcp(key, &d, dir);
             self.tls(key, &d.tls, dir);
             self.app_data(key, &d, dir, &app);
@@ -692,6 +696,8 @@ impl Replay {
             exchanges: VecDeque::new(),
             requests: 0,
             used: false,
+            tunnel: None,
+            tunnel_answered: false,
             last_used: tick,
         });
         conn.last_used = tick;
@@ -720,6 +726,10 @@ impl Replay {
         let f = t.flags;
         if tx && f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK) {
             return Some(Phase::Connect);
+        }
+        let line = d.http.as_ref().map(|h| h.line.as_str()).unwrap_or_default();
+        if tx && line.starts_with("CONNECT ") {
+            return Some(Phase::Proxy);
         }
         let records = &d.tls;
         if tx && records.iter().any(|r| is_message(r, "ClientHello")) {
@@ -817,6 +827,49 @@ impl Replay {
             addresses,
             cnames,
             reason: None,
+        }));
+    }
+
+    /// An HTTP proxy's `CONNECT` tunnel: the request and the proxy's answer.
+    fn proxy(&mut self, key: (SocketAddr, SocketAddr), d: &Dissection, dir: Direction) {
+        let Some(line) = d.http.as_ref().map(|h| h.line.clone()) else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
+        let (stage, status) = match dir {
+            Direction::Tx if line.starts_with("CONNECT ") => {
+                conn.tunnel = line.split_whitespace().nth(1).map(str::to_string);
+                ("connect_sent", None)
+            }
+            Direction::Rx if conn.tunnel.is_some() && !conn.tunnel_answered => {
+                conn.tunnel_answered = true;
+                let status: Option<u16> =
+                    line.split_whitespace().nth(1).and_then(|s| s.parse().ok());
+                let ok = status.is_some_and(|s| (200..300).contains(&s));
+                (if ok { "established" } else { "refused" }, status)
+            }
+            _ => return,
+        };
+        let target = conn.tunnel.clone().unwrap_or_default();
+        let proxy = format!("http://{}", key.1);
+        if stage == "refused" {
+            self.failure.get_or_insert(Seen {
+                class: FailureClass::Connect,
+                phase: Phase::Proxy,
+                kind: "proxy_refused",
+                message: format!("the proxy {proxy} refused the tunnel to {target}: {line}"),
+            });
+        }
+        self.emit(EventKind::Proxy(crate::event::ProxyEvent {
+            stage: stage.into(),
+            proxy,
+            source: "the capture".into(),
+            target,
+            line,
+            headers: Vec::new(),
+            status,
         }));
     }
 
@@ -1531,9 +1584,12 @@ fn conn_url(conn: &Conn, headers: Option<&[(String, String)]>, target: &str) -> 
             SocketAddr::V6(a) => format!("[{}]", a.ip()),
         });
     let default_port = if conn.is_tls { 443 } else { 80 };
-    // `host:port` and `[v6]:port` name their port; a bare name or `[v6]` does not.
+    // `Host` names the port when it is not the default (and through a proxy the
+    // connection's port is the proxy's); a server name or an address does not.
+    let from_header =
+        headers.is_some_and(|h| h.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")));
     let has_port = host.rsplit_once(':').is_some_and(|(_, p)| !p.contains(']'));
-    let port = if !has_port && conn.server.port() != default_port {
+    let port = if !from_header && !has_port && conn.server.port() != default_port {
         format!(":{}", conn.server.port())
     } else {
         String::new()

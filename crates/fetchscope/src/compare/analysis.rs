@@ -7,7 +7,7 @@ use fetchscope_core::event::PacketEvent;
 use fetchscope_core::timing::{CurlTimings, HarTimings};
 use fetchscope_core::{Event, EventKind, Phase};
 use fetchscope_os::TcpInfo;
-use fetchscope_wire::{Direction, TcpAnalysis, TcpFlags};
+use fetchscope_wire::{Direction, TcpAnalysis, TcpFlags, TlsRecord};
 use serde::Serialize;
 
 /// ACKs sent later than this after the data they acknowledge count as delayed.
@@ -197,6 +197,133 @@ pub struct Teardown {
     pub resets: Vec<(&'static str, u64)>,
     /// The client's TCP state at the end, as its stack reported it.
     pub final_state: Option<String>,
+    /// The first FIN or RST of the connection, whichever came first.
+    pub first_close: Option<CloseStart>,
+}
+
+/// The first segment that began closing a connection (a FIN or a RST).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CloseStart {
+    /// `client` or `server`.
+    pub by: &'static str,
+    /// `FIN` or `RST`.
+    pub how: &'static str,
+    /// Packet number.
+    pub number: u64,
+    /// µs since the run started.
+    pub t_us: u64,
+    /// µs since the last segment with data before it (either direction), if any.
+    pub after_data_us: Option<u64>,
+}
+
+/// What a ClientHello offered, from the record that carried it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HelloInfo {
+    /// Packet number.
+    pub number: u64,
+    /// The record-layer version, e.g. "TLSv1.0".
+    pub record_version: String,
+    /// supported_versions, in order ("GREASE" included).
+    pub versions: Vec<String>,
+    /// Cipher suites, in order ("GREASE" included).
+    pub cipher_suites: Vec<String>,
+    /// Extensions, in order ("GREASE" included).
+    pub extensions: Vec<String>,
+    /// supported_groups, in order.
+    pub groups: Vec<String>,
+    /// The groups of the key shares sent.
+    pub key_shares: Vec<String>,
+    /// ALPN protocols offered.
+    pub alpn: Vec<String>,
+    /// Server name indication.
+    pub sni: Option<String>,
+    /// signature_algorithms, in order.
+    pub signature_algorithms: Vec<String>,
+    /// The JA4 fingerprint.
+    pub ja4: Option<String>,
+}
+
+impl HelloInfo {
+    fn from_record(number: u64, r: &TlsRecord) -> Self {
+        HelloInfo {
+            number,
+            record_version: r.version.to_string(),
+            versions: r.versions.clone(),
+            cipher_suites: r.cipher_suites.clone(),
+            extensions: r.extensions.clone(),
+            groups: r.groups.clone(),
+            key_shares: r.key_shares.clone(),
+            alpn: r.alpn.clone(),
+            sni: r.sni.clone(),
+            signature_algorithms: r.signature_algorithms.clone(),
+            ja4: r.ja4.clone(),
+        }
+    }
+
+    /// True if any list holds a GREASE value (RFC 8701).
+    pub fn sends_grease(&self) -> bool {
+        [
+            &self.versions,
+            &self.cipher_suites,
+            &self.extensions,
+            &self.groups,
+            &self.key_shares,
+            &self.signature_algorithms,
+        ]
+        .into_iter()
+        .any(|v| v.iter().any(|x| is_grease(x)))
+    }
+}
+
+/// True for the name the dissector gives a GREASE value.
+pub fn is_grease(name: &str) -> bool {
+    name == "GREASE"
+}
+
+/// `v` without GREASE values.
+pub fn without_grease(v: &[String]) -> Vec<&str> {
+    v.iter()
+        .map(String::as_str)
+        .filter(|x| !is_grease(x))
+        .collect()
+}
+
+/// What the server chose in its ServerHello.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ServerHelloInfo {
+    /// Packet number.
+    pub number: u64,
+    /// The negotiated version.
+    pub version_selected: Option<String>,
+    /// The chosen cipher suite.
+    pub suite: Option<String>,
+    /// The key-exchange group.
+    pub group: Option<String>,
+    /// The chosen ALPN protocol (from the ServerHello, or a readable EncryptedExtensions).
+    pub alpn: Option<String>,
+    /// The JA4S fingerprint.
+    pub ja4s: Option<String>,
+}
+
+/// The first HTTP request head, as sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RequestInfo {
+    /// Method, e.g. `GET`.
+    pub method: String,
+    /// Request target, e.g. `/index.html`.
+    pub target: String,
+    /// Header fields in the order sent.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestInfo {
+    /// The value of the first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Retransmissions and other TCP analysis marks.
@@ -279,8 +406,10 @@ pub struct TraceTcp {
 /// Everything `compare` knows about one run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StackReport {
-    /// `userspace` or `kernel`.
+    /// `userspace`, `kernel`, `client` or `capture`.
     pub stack: &'static str,
+    /// How sentences name the run: "fetchscope's stack", "the kernel", "curl", ...
+    pub name: String,
     /// Where the run went through (one phrase).
     pub path: String,
     /// The run completed.
@@ -331,6 +460,15 @@ pub struct StackReport {
     pub ip: IpHabits,
     /// TCP as the trace shows it.
     pub tcp: TraceTcp,
+    /// The first ClientHello sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_hello: Option<HelloInfo>,
+    /// The first ServerHello received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_hello: Option<ServerHelloInfo>,
+    /// The first HTTP request head sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestInfo>,
     /// The kernel's `TCP_INFO` after the handshake.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_info_after_connect: Option<TcpInfo>,
@@ -371,6 +509,7 @@ struct Conn {
     server_fin_end: Option<u32>,
     handshake_ack_seen: bool,
     server_ts: bool,
+    last_data_t: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -479,12 +618,30 @@ pub fn compact(p: &PacketEvent) -> String {
     format!("{arrow} {}", p.summary)
 }
 
+/// The name sentences give a run of `stack` by default: "fetchscope's stack" for
+/// `userspace`, "the kernel" for `kernel`, else `stack` itself.
+pub fn default_name(stack: &str) -> String {
+    match stack {
+        "userspace" => "fetchscope's stack".to_string(),
+        "kernel" => "the kernel".to_string(),
+        other => other.to_string(),
+    }
+}
+
 impl Analyzer {
-    /// An analyzer for the run called `stack` that went through `path`.
+    /// An analyzer for the run of `stack` that went through `path`, named by
+    /// [`default_name`].
     pub fn new(stack: &'static str, path: impl Into<String>) -> Self {
+        Analyzer::named(stack, default_name(stack), path)
+    }
+
+    /// An analyzer for the run of `stack` that sentences call `name` ("requests",
+    /// "capture a.pcap"), which went through `path`.
+    pub fn named(stack: &'static str, name: impl Into<String>, path: impl Into<String>) -> Self {
         Analyzer {
             report: StackReport {
                 stack,
+                name: name.into(),
                 path: path.into(),
                 teardown: Teardown {
                     time_wait: "nobody",
@@ -501,6 +658,13 @@ impl Analyzer {
         match &e.kind {
             EventKind::Phase { phase } => self.report.phase_starts.push((*phase, e.t_us)),
             EventKind::Packet(p) => self.packet(e.t_us, p),
+            EventKind::HttpRequest(h) if self.report.request.is_none() => {
+                self.report.request = Some(RequestInfo {
+                    method: h.method.clone(),
+                    target: h.target.clone(),
+                    headers: h.headers.clone(),
+                });
+            }
             EventKind::Done(s) => {
                 let r = &mut self.report;
                 r.ok = true;
@@ -553,6 +717,9 @@ impl Analyzer {
         } else {
             lines.1 += 1;
         }
+        for rec in &p.layers.tls {
+            hellos(r, tx, p.number, rec);
+        }
         let Some(t) = &p.layers.tcp else { return };
         let port = if tx { t.src_port } else { t.dst_port };
         let i = match self.conns.iter().position(|c| c.port == port) {
@@ -582,6 +749,34 @@ impl Analyzer {
             conn.ip(ip);
         }
         conn.tcp(t_us, p);
+    }
+}
+
+/// Records the first ClientHello sent and the first ServerHello received (with the
+/// ALPN a readable EncryptedExtensions names).
+fn hellos(r: &mut StackReport, tx: bool, number: u64, rec: &TlsRecord) {
+    let has = |m: &str| rec.messages.iter().any(|x| x == m);
+    if tx {
+        if r.client_hello.is_none() && has("ClientHello") {
+            r.client_hello = Some(HelloInfo::from_record(number, rec));
+        }
+        return;
+    }
+    match &mut r.server_hello {
+        None if has("ServerHello") => {
+            r.server_hello = Some(ServerHelloInfo {
+                number,
+                version_selected: rec.version_selected.clone(),
+                suite: rec.suite.clone(),
+                group: rec.group.clone(),
+                alpn: rec.alpn.first().cloned(),
+                ja4s: rec.ja4s.clone(),
+            });
+        }
+        Some(sh) if sh.alpn.is_none() && has("EncryptedExtensions") => {
+            sh.alpn = rec.alpn.first().cloned();
+        }
+        _ => {}
     }
 }
 
@@ -761,6 +956,18 @@ impl Conn {
         }
 
         // Teardown.
+        if (rst || fin) && self.report.teardown.first_close.is_none() {
+            self.report.teardown.first_close = Some(CloseStart {
+                by: who,
+                how: if rst { "RST" } else { "FIN" },
+                number: p.number,
+                t_us,
+                after_data_us: self.last_data_t.map(|d| t_us.saturating_sub(d)),
+            });
+        }
+        if len > 0 && !rst && !fin {
+            self.last_data_t = Some(t_us);
+        }
         if rst {
             self.report.teardown.resets.push((who, p.number));
         }
@@ -883,9 +1090,459 @@ impl Analyzer {
     }
 }
 
+/// Synthetic event streams for the compare tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use fetchscope_core::event::HttpRequestEvent;
+    use fetchscope_wire::{Dissection, InlineText, TcpLayer, TcpOptions};
+
+    /// A TCP segment from the client's `port` (tx) or to it (rx).
+    pub fn seg(port: u16, tx: bool, flags: TcpFlags, seq: u32, ack: u32, len: usize) -> TcpLayer {
+        let (src_port, dst_port) = if tx { (port, 443) } else { (443, port) };
+        TcpLayer {
+            src_port,
+            dst_port,
+            flags,
+            seq,
+            ack,
+            seq_raw: seq,
+            ack_raw: ack,
+            win: 64240,
+            win_scaled: Some(64240),
+            payload_len: len,
+            options: None,
+            analysis: Vec::new(),
+        }
+    }
+
+    /// A packet event carrying `tcp` and `tls`.
+    pub fn packet(
+        number: u64,
+        t_us: u64,
+        phase: Phase,
+        tcp: TcpLayer,
+        tls: Vec<TlsRecord>,
+    ) -> Event {
+        let dir = if tcp.dst_port == 443 {
+            Direction::Tx
+        } else {
+            Direction::Rx
+        };
+        Event {
+            t_us,
+            kind: EventKind::Packet(PacketEvent {
+                dir,
+                len: 40 + tcp.payload_len,
+                phase,
+                summary: InlineText::new(),
+                number,
+                layers: Dissection {
+                    tcp: Some(tcp),
+                    tls,
+                    ..Dissection::default()
+                },
+                raw: bytes::Bytes::new(),
+                fault: None,
+                recovery: Vec::new(),
+            }),
+        }
+    }
+
+    /// A ClientHello record.
+    pub fn client_hello(suites: &[&str], extensions: &[&str], ja4: &str) -> TlsRecord {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        TlsRecord {
+            record: "handshake",
+            version: "TLSv1.0".into(),
+            message: Some("ClientHello".into()),
+            messages: v(&["ClientHello"]),
+            sni: Some("www.example.test".into()),
+            alpn: v(&["http/1.1"]),
+            versions: v(&["TLSv1.3", "TLSv1.2"]),
+            groups: v(&["x25519", "secp256r1", "secp384r1"]),
+            key_shares: v(&["x25519"]),
+            suites: Some(suites.len()),
+            cipher_suites: v(suites),
+            extensions: v(extensions),
+            signature_algorithms: v(&["ecdsa_secp256r1_sha256", "rsa_pss_rsae_sha256"]),
+            ja4: Some(ja4.into()),
+            ..TlsRecord::default()
+        }
+    }
+
+    /// A ServerHello record.
+    pub fn server_hello(suite: &str, group: &str) -> TlsRecord {
+        TlsRecord {
+            record: "handshake",
+            version: "TLSv1.2".into(),
+            message: Some("ServerHello".into()),
+            messages: vec!["ServerHello".into()],
+            suite: Some(suite.into()),
+            version_selected: Some("TLSv1.3".into()),
+            group: Some(group.into()),
+            ja4s: Some("t130200_1301_234ea6891581".into()),
+            ..TlsRecord::default()
+        }
+    }
+
+    /// How a scripted run ends.
+    #[derive(Clone, Copy)]
+    pub struct Close {
+        /// The client closes first (else the server).
+        pub by_client: bool,
+        /// With a RST (else a FIN).
+        pub rst: bool,
+        /// µs after the last data.
+        pub delay_us: u64,
+    }
+
+    /// One HTTPS fetch from client port `port`: handshake, `hello`, `server`, the request
+    /// with `headers`, one response segment, then the close.
+    pub fn fetch(
+        port: u16,
+        hello: TlsRecord,
+        server: TlsRecord,
+        headers: &[(&str, &str)],
+        close: Close,
+    ) -> Vec<Event> {
+        let f = |names: &[TcpFlags]| names.iter().fold(TcpFlags::empty(), |a, b| a | *b);
+        let (syn, ack, psh, fin, rst) = (
+            TcpFlags::SYN,
+            TcpFlags::ACK,
+            TcpFlags::PSH,
+            TcpFlags::FIN,
+            TcpFlags::RST,
+        );
+        let mut syn_seg = seg(port, true, syn, 0, 0, 0);
+        syn_seg.options = Some(TcpOptions {
+            mss: Some(1460),
+            ws: Some(7),
+            sack_permitted: true,
+            ..TcpOptions::default()
+        });
+        let mut v = vec![
+            Event {
+                t_us: 0,
+                kind: EventKind::Phase {
+                    phase: Phase::Connect,
+                },
+            },
+            packet(1, 0, Phase::Connect, syn_seg, vec![]),
+            packet(
+                2,
+                1000,
+                Phase::Connect,
+                seg(port, false, f(&[syn, ack]), 0, 1, 0),
+                vec![],
+            ),
+            packet(
+                3,
+                1100,
+                Phase::Connect,
+                seg(port, true, ack, 1, 1, 0),
+                vec![],
+            ),
+            packet(
+                4,
+                1200,
+                Phase::Tls,
+                seg(port, true, f(&[psh, ack]), 1, 1, 517),
+                vec![hello],
+            ),
+            packet(
+                5,
+                2500,
+                Phase::Tls,
+                seg(port, false, f(&[psh, ack]), 1, 518, 1400),
+                vec![server],
+            ),
+            packet(
+                6,
+                2600,
+                Phase::Tls,
+                seg(port, true, ack, 518, 1401, 0),
+                vec![],
+            ),
+            Event {
+                t_us: 3000,
+                kind: EventKind::HttpRequest(HttpRequestEvent {
+                    method: "GET".into(),
+                    target: "/".into(),
+                    url: url::Url::parse("https://www.example.test/").expect("url"),
+                    headers: headers
+                        .iter()
+                        .map(|(n, v)| (n.to_string(), v.to_string()))
+                        .collect(),
+                    body_bytes: None,
+                }),
+            },
+            packet(
+                7,
+                3000,
+                Phase::Request,
+                seg(port, true, f(&[psh, ack]), 518, 1401, 100),
+                vec![],
+            ),
+            packet(
+                8,
+                4000,
+                Phase::Response,
+                seg(port, false, f(&[psh, ack]), 1401, 618, 1000),
+                vec![],
+            ),
+            packet(
+                9,
+                4100,
+                Phase::Response,
+                seg(port, true, ack, 618, 2401, 0),
+                vec![],
+            ),
+        ];
+        let t = 4000 + close.delay_us;
+        let how = if close.rst {
+            f(&[rst, ack])
+        } else {
+            f(&[fin, ack])
+        };
+        if close.by_client {
+            v.push(packet(
+                10,
+                t,
+                Phase::Teardown,
+                seg(port, true, how, 618, 2401, 0),
+                vec![],
+            ));
+            if !close.rst {
+                v.push(packet(
+                    11,
+                    t + 500,
+                    Phase::Teardown,
+                    seg(port, false, f(&[fin, ack]), 2401, 619, 0),
+                    vec![],
+                ));
+                v.push(packet(
+                    12,
+                    t + 600,
+                    Phase::Teardown,
+                    seg(port, true, ack, 619, 2402, 0),
+                    vec![],
+                ));
+            }
+        } else {
+            v.push(packet(
+                10,
+                t,
+                Phase::Teardown,
+                seg(port, false, how, 2401, 618, 0),
+                vec![],
+            ));
+            if !close.rst {
+                v.push(packet(
+                    11,
+                    t + 500,
+                    Phase::Teardown,
+                    seg(port, true, f(&[fin, ack]), 618, 2402, 0),
+                    vec![],
+                ));
+                v.push(packet(
+                    12,
+                    t + 600,
+                    Phase::Teardown,
+                    seg(port, false, ack, 2402, 619, 0),
+                    vec![],
+                ));
+            }
+        }
+        v
+    }
+
+    /// The report of `events` through an analyzer named `name`.
+    pub fn report(stack: &'static str, name: &str, events: &[Event]) -> StackReport {
+        let mut a = Analyzer::named(stack, name, "a test path");
+        for e in events {
+            a.observe(e);
+        }
+        a.finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use super::fixtures::*;
+
+    const SUITES: [&str; 4] = [
+        "GREASE",
+        "TLS13_AES_128_GCM_SHA256",
+        "TLS13_AES_256_GCM_SHA384",
+        "TLS13_CHACHA20_POLY1305_SHA256",
+    ];
+    const EXTS: [&str; 4] = ["GREASE", "server_name", "supported_groups", "key_share"];
+    const JA4: &str = "t13d0303h1_55b375c5d22e_1234567890ab";
+
+    fn close() -> Close {
+        Close {
+            by_client: true,
+            rst: false,
+            delay_us: 300,
+        }
+    }
+
+    #[test]
+    fn names_default_by_stack_and_can_be_given() {
+        assert_eq!(
+            Analyzer::new("userspace", "p").finish().name,
+            "fetchscope's stack"
+        );
+        assert_eq!(Analyzer::new("kernel", "p").finish().name, "the kernel");
+        assert_eq!(Analyzer::new("client", "p").finish().name, "client");
+        let r = Analyzer::named("client", "requests", "p").finish();
+        assert_eq!(
+            (r.stack, r.name.as_str(), r.path.as_str()),
+            ("client", "requests", "p")
+        );
+    }
+
+    #[test]
+    fn hellos_and_request_are_recorded_from_the_events() {
+        let mut hello = client_hello(&SUITES, &EXTS, JA4);
+        hello.alpn = vec!["h2".into(), "http/1.1".into()];
+        let mut events = fetch(
+            40000,
+            hello,
+            server_hello("TLS13_AES_256_GCM_SHA384", "x25519"),
+            &[
+                ("Host", "www.example.test"),
+                ("User-Agent", "curl/8.5.0"),
+                ("Accept", "*/*"),
+            ],
+            close(),
+        );
+        // A second ClientHello (after a HelloRetryRequest, say) and a second request
+        // do not replace the first ones.
+        let mut again = events.clone();
+        for e in &mut again {
+            if let EventKind::Packet(p) = &mut e.kind {
+                for r in &mut p.layers.tls {
+                    r.ja4 = Some("t13d_second".into());
+                    r.suite = Some("second".into());
+                }
+            }
+            if let EventKind::HttpRequest(h) = &mut e.kind {
+                h.target = "/second".into();
+            }
+        }
+        events.extend(again);
+        let r = report("client", "curl", &events);
+        let h = r.client_hello.as_ref().expect("ClientHello recorded");
+        assert_eq!(h.number, 4);
+        assert_eq!(h.record_version, "TLSv1.0");
+        assert_eq!(h.cipher_suites, SUITES);
+        assert_eq!(h.extensions, EXTS);
+        assert_eq!(h.versions, ["TLSv1.3", "TLSv1.2"]);
+        assert_eq!(h.groups, ["x25519", "secp256r1", "secp384r1"]);
+        assert_eq!(h.key_shares, ["x25519"]);
+        assert_eq!(h.alpn, ["h2", "http/1.1"]);
+        assert_eq!(h.sni.as_deref(), Some("www.example.test"));
+        assert_eq!(h.signature_algorithms.len(), 2);
+        assert_eq!(h.ja4.as_deref(), Some(JA4));
+        assert!(h.sends_grease());
+        let s = r.server_hello.as_ref().expect("ServerHello recorded");
+        assert_eq!(s.number, 5);
+        assert_eq!(s.suite.as_deref(), Some("TLS13_AES_256_GCM_SHA384"));
+        assert_eq!(s.version_selected.as_deref(), Some("TLSv1.3"));
+        assert_eq!(s.group.as_deref(), Some("x25519"));
+        assert_eq!(s.ja4s.as_deref(), Some("t130200_1301_234ea6891581"));
+        assert_eq!(s.alpn, None);
+        let q = r.request.as_ref().expect("request recorded");
+        assert_eq!((q.method.as_str(), q.target.as_str()), ("GET", "/"));
+        assert_eq!(q.headers.len(), 3);
+        assert_eq!(q.header("user-agent"), Some("curl/8.5.0"));
+        assert_eq!(q.header("Accept-Encoding"), None);
+
+        // In the --json compare object.
+        let json = serde_json::to_value(&r).expect("serialises");
+        assert_eq!(json["name"], "curl");
+        assert_eq!(json["client_hello"]["ja4"], JA4);
+        assert_eq!(
+            json["client_hello"]["cipher_suites"][1],
+            "TLS13_AES_128_GCM_SHA256"
+        );
+        assert_eq!(json["server_hello"]["suite"], "TLS13_AES_256_GCM_SHA384");
+        assert_eq!(json["request"]["headers"][1][0], "User-Agent");
+        assert_eq!(json["teardown"]["first_close"]["how"], "FIN");
+    }
+
+    #[test]
+    fn the_server_alpn_comes_from_a_readable_encrypted_extensions() {
+        let mut ee = TlsRecord {
+            record: "application_data",
+            messages: vec!["EncryptedExtensions".into()],
+            alpn: vec!["h2".into()],
+            ..TlsRecord::default()
+        };
+        let mut events = fetch(
+            40000,
+            client_hello(&SUITES, &EXTS, JA4),
+            server_hello("TLS13_AES_128_GCM_SHA256", "x25519"),
+            &[],
+            close(),
+        );
+        events.push(packet(
+            20,
+            2550,
+            Phase::Tls,
+            seg(40000, false, TcpFlags::ACK, 1401, 518, 100),
+            vec![ee.clone()],
+        ));
+        ee.alpn = vec!["http/1.1".into()];
+        events.push(packet(
+            21,
+            2560,
+            Phase::Tls,
+            seg(40000, false, TcpFlags::ACK, 1501, 518, 100),
+            vec![ee],
+        ));
+        let r = report("client", "curl", &events);
+        assert_eq!(r.server_hello.and_then(|s| s.alpn).as_deref(), Some("h2"));
+    }
+
+    #[test]
+    fn the_first_close_and_its_delay_after_the_last_data() {
+        let run = |c: Close| {
+            report(
+                "client",
+                "curl",
+                &fetch(
+                    40000,
+                    client_hello(&SUITES, &EXTS, JA4),
+                    server_hello("TLS13_AES_128_GCM_SHA256", "x25519"),
+                    &[],
+                    c,
+                ),
+            )
+            .teardown
+        };
+        let t = run(close());
+        let c = t.first_close.expect("closed");
+        assert_eq!((c.by, c.how, c.number), ("client", "FIN", 10));
+        // The last data is the response segment at 4000 µs; the ACK after it has none.
+        assert_eq!(c.after_data_us, Some(300));
+        assert_eq!(t.time_wait, "client");
+        let t = run(Close {
+            by_client: false,
+            rst: true,
+            delay_us: 5000,
+        });
+        let c = t.first_close.expect("closed");
+        assert_eq!(
+            (c.by, c.how, c.after_data_us),
+            ("server", "RST", Some(5000))
+        );
+        assert_eq!(t.resets, [("server", 10)]);
+    }
 
     #[test]
     fn ack_pattern_phrases() {
