@@ -266,7 +266,7 @@ pub fn run(args: &CompareArgs) -> Result<i32, SetupError> {
     // ---- a real client, instead of the kernel run.
     if let Some(choice) = &args.real_client {
         if !common.json {
-            eprintln!("fetchscope: 2/2 running the real client ({choice:?}) through the kernel");
+            eprintln!("fetchscope: 2/2 running the real client ({choice}) through the kernel");
         }
         let run = client::run(
             choice,
@@ -554,6 +554,7 @@ fn replays(
             select: &select,
             keylog: common.keylog.as_deref(),
             show_secrets: common.show_secrets,
+            step: false,
         };
         let (mut source, _, description) = run.source()?;
         let mut analyzer = Analyzer::named(

@@ -298,6 +298,8 @@ pub struct ReplayRun<'a> {
     pub keylog: Option<&'a Path>,
     /// `--show-secrets`.
     pub show_secrets: bool,
+    /// Step mode: pauses show the state after the events shown so far.
+    pub step: bool,
 }
 
 impl ReplayRun<'_> {
@@ -324,6 +326,7 @@ impl ReplayRun<'_> {
             show_secrets: self.show_secrets,
         };
         let mut source = ReplaySource::open(self.file, options, &key_log)?;
+        source.replay.keep_states(self.step);
         let epoch = source.epoch();
         let keys = match key_source {
             Some(k) => format!("TLS secrets from {k}"),
@@ -382,6 +385,7 @@ fn start(args: &ReplayArgs) -> Result<Session, SetupError> {
         select: &args.select,
         keylog: args.keylog.as_deref(),
         show_secrets: args.show_secrets,
+        step: false,
     };
     let (source, epoch, description) = run.source()?;
     let choices = OutputChoices {

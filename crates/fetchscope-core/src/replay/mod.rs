@@ -292,7 +292,8 @@ pub enum Handled {
 pub struct Replay {
     options: ReplayOptions,
     pipeline: PacketPipeline,
-    events: VecDeque<Event>,
+    /// Events not handed out yet, each with the state after it (step mode only).
+    events: VecDeque<(Event, Option<ReplayState>)>,
     /// The capture's first packet's time (for `--from`/`--until`).
     capture_start: Option<Duration>,
     /// The first replayed packet's time: t = 0.
@@ -320,6 +321,13 @@ pub struct Replay {
     offloaded: u64,
     outcome: Option<Result<Summary, FetchError>>,
     key_log_lines: usize,
+    /// The capture's damage, when it came before the first packet of the fetch.
+    damage: Option<String>,
+    /// Step mode: keep the state after each queued event, so a pause shows what the
+    /// events shown so far say.
+    keep_states: bool,
+    /// The state after the last event handed out (step mode).
+    shown: Option<ReplayState>,
 }
 
 impl Replay {
@@ -353,6 +361,9 @@ impl Replay {
             offloaded: 0,
             outcome: None,
             key_log_lines: 0,
+            damage: None,
+            keep_states: false,
+            shown: None,
         }
     }
 
@@ -393,7 +404,18 @@ impl Replay {
 
     /// The next event, in the order they happened.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let (e, state) = self.events.pop_front()?;
+        if state.is_some() {
+            self.shown = state;
+        }
+        Some(e)
+    }
+
+    /// Step mode: from now on [`state`](Self::state) says what the events handed out so
+    /// far show (one packet's several events are paused between), not what the machine
+    /// has read ahead.
+    pub fn keep_states(&mut self, on: bool) {
+        self.keep_states = on;
     }
 
     /// The summary or the failure, once [`finish`](Self::finish) ran.
@@ -403,6 +425,14 @@ impl Replay {
 
     /// A state panel for step mode: what the packets so far show.
     pub fn state(&self) -> ReplayState {
+        match &self.shown {
+            Some(s) => s.clone(),
+            None => self.current_state(),
+        }
+    }
+
+    /// The state after everything read so far.
+    fn current_state(&self) -> ReplayState {
         let conn = self
             .conns
             .values()
@@ -414,7 +444,7 @@ impl Replay {
             phase: self.phase(),
             client: conn.map(|c| c.client),
             server: conn.map(|c| c.server),
-            tcp_state: conn.map(|c| c.tcp.state),
+            tcp_state: conn.filter(|c| c.tcp.changed).map(|c| c.tcp.state),
             tcp: conn.and_then(|c| self.pipeline.tcp_space(c.client, c.server)),
             tls_version: conn.and_then(|c| c.tls.version.clone()),
             tls_suite: conn.and_then(|c| c.tls.suite.clone()),
@@ -523,6 +553,11 @@ impl Replay {
     /// The capture is damaged from here on (`detail` says how): what came before is
     /// replayed, and a note says the rest is lost.
     pub fn note_damage(&mut self, detail: &str) {
+        if self.start.is_none() {
+            // Nothing shown yet: the error at the end says it.
+            self.damage = Some(detail.to_string());
+            return;
+        }
         self.note(format!("{detail}; the replay ends here"));
     }
 
@@ -558,11 +593,12 @@ impl Replay {
                 FailureClass::Setup,
                 Phase::Resolve,
                 "no_fetch",
-                match self.options.client {
-                    Some(c) => format!(
-                        "the capture holds no packet to or from {c} (in the time range asked for); check --client, --host, --from and --until"
+                match (&self.damage, self.options.client) {
+                    (Some(d), _) => format!("{d}, before any packet of a fetch"),
+                    (None, Some(c)) => format!(
+                        "the capture holds no packet to or from {c} (in the time range asked for); check --client-addr, --host, --from and --until"
                     ),
-                    None => "the capture holds no fetch: no DNS query and no TCP SYN from any client; a capture that starts mid-connection needs --client-addr ADDR".to_string(),
+                    (None, None) => "the capture holds no fetch: no DNS query and no TCP SYN from any client; a capture that starts mid-connection needs --client-addr ADDR".to_string(),
                 },
             );
             self.emit(EventKind::Error(crate::event::ErrorEvent {
@@ -607,10 +643,12 @@ impl Replay {
     // ------------------------------------------------------------ inside
 
     fn emit(&mut self, kind: EventKind) {
-        self.events.push_back(Event {
+        let state = self.keep_states.then(|| self.current_state());
+        let event = Event {
             t_us: self.now.micros_since(Instant::ZERO),
             kind,
-        });
+        };
+        self.events.push_back((event, state));
     }
 
     fn note(&mut self, text: String) {
@@ -779,7 +817,7 @@ impl Replay {
         let qtype = dns.qtype.clone().unwrap_or_default();
         if !dns.response {
             if dir == Direction::Tx {
-                self.announce_redirect(None);
+                self.announce_redirect(None, Next::Lookup(&name));
             }
             self.emit(EventKind::Dns(DnsEvent {
                 event: "query".into(),
@@ -900,9 +938,6 @@ impl Replay {
                     key.1
                 ),
             });
-        }
-        if syn && dir == Direction::Tx && !dns_conn {
-            self.announce_redirect(Some(key));
         }
         if dns_conn {
             return;
@@ -1169,7 +1204,7 @@ impl Replay {
                 return;
             };
             let url = conn_url(conn, Some(&req.headers), &req.target);
-            self.announce_redirect(Some(key));
+            self.announce_redirect(Some(key), Next::Request(&url));
             let shown = crate::http::shown_headers(&req.headers, self.options.show_secrets);
             self.emit(EventKind::HttpRequest(HttpRequestEvent {
                 method: req.method.clone(),
@@ -1321,12 +1356,33 @@ impl Replay {
         });
     }
 
-    /// A redirect was seen and the next exchange begins (a lookup, a connection, or a
-    /// request on `key`): the `redirect` event.
-    fn announce_redirect(&mut self, key: Option<(SocketAddr, SocketAddr)>) {
+    /// A redirect was seen and the next exchange may begin (a lookup, or a request on
+    /// `key`): the `redirect` event when it is the redirect's (a lookup of its host, a
+    /// request for its URL). A request for anything else is another fetch: the redirect
+    /// was not followed.
+    fn announce_redirect(&mut self, key: Option<(SocketAddr, SocketAddr)>, next: Next<'_>) {
         let Some(r) = self.redirect.take() else {
             return;
         };
+        let follows = match next {
+            Next::Lookup(name) => {
+                r.to.host_str()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(name.trim_end_matches('.')))
+            }
+            Next::Request(url) => {
+                let (mut a, mut b) = (url.clone(), r.to.clone());
+                a.set_fragment(None);
+                b.set_fragment(None);
+                if a != b {
+                    return; // another fetch: the redirect is dropped
+                }
+                true
+            }
+        };
+        if !follows {
+            self.redirect = Some(r);
+            return;
+        }
         self.redirects += 1;
         let downgrade = r.from.scheme() == "https" && r.to.scheme() == "http";
         self.emit(EventKind::Redirect(RedirectEvent {
@@ -1422,13 +1478,9 @@ impl Replay {
         let mut marks = last.marks;
         marks.total = Some(now);
         let conn = self.conn_of(last);
-        let first_url = self
-            .exchanges
-            .first()
-            .map(|e| e.url.to_string())
-            .unwrap_or_default();
         Ok(Summary {
-            url: first_url,
+            // The last URL fetched, as a live fetch's summary and curl's url_effective.
+            url: last.url.to_string(),
             status: last.head.as_ref().map_or(0, |h| h.status),
             body_bytes: last.body_bytes,
             wire_body_bytes: last.wire_body_bytes,
@@ -1497,6 +1549,13 @@ impl Replay {
         };
         FetchError::new(class, phase, "capture_ended", what)
     }
+}
+
+/// What begins after a redirect: a lookup of a name, or a request for a URL.
+#[derive(Debug, Clone, Copy)]
+enum Next<'a> {
+    Lookup(&'a str),
+    Request(&'a Url),
 }
 
 /// What step mode shows at a pause of a replay.

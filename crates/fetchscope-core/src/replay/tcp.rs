@@ -14,6 +14,8 @@ pub(crate) struct InferredTcp {
     pub state: TcpState,
     /// The raw sequence number just after the client's FIN, once sent.
     our_fin_end: Option<u32>,
+    /// A change was inferred (a connection that only exists, `CLOSED`, has none).
+    pub changed: bool,
 }
 
 impl Default for InferredTcp {
@@ -21,6 +23,7 @@ impl Default for InferredTcp {
         InferredTcp {
             state: TcpState::Closed,
             our_fin_end: None,
+            changed: false,
         }
     }
 }
@@ -98,6 +101,7 @@ impl InferredTcp {
         };
         (to != from).then(|| {
             self.state = to;
+            self.changed = true;
             (from, to, why)
         })
     }

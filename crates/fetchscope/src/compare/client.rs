@@ -33,6 +33,16 @@ pub enum ClientChoice {
     Command(String),
 }
 
+impl std::fmt::Display for ClientChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientChoice::Requests => f.write_str("requests"),
+            ClientChoice::Curl => f.write_str("curl"),
+            ClientChoice::Command(c) => write!(f, "`{c}`"),
+        }
+    }
+}
+
 impl std::str::FromStr for ClientChoice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -226,6 +226,7 @@ fn replay_session(file: &std::path::Path, step_args: &StepArgs) -> Result<Sessio
         select: &step_args.select,
         keylog: args.keylog.as_deref(),
         show_secrets: args.show_secrets,
+        step: true,
     };
     let (source, epoch, description) = run.source()?;
     let what = file.display().to_string();

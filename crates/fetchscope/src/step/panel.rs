@@ -187,6 +187,7 @@ pub fn replay_lines(state: &ReplayState, width: usize) -> Vec<String> {
             }
         ));
     }
+    out.extend(key_bar(width));
     out
 }
 
