@@ -8,8 +8,8 @@
 #   scripts/fuzz.sh list               the targets
 #
 # Targets (fuzz/src/lib.rs says what each checks): dissect, tls_records, dns_answer, capture,
-# http_response. The corpora grow in fuzz/corpus/TARGET (seeded from real captures of the
-# built-in lab the first time); a crash or broken invariant leaves its input in
+# replay, http_response. The corpora grow in fuzz/corpus/TARGET (seeded from real captures of
+# the built-in lab the first time); a crash or broken invariant leaves its input in
 # fuzz/artifacts/TARGET and the script fails. Copy such an input to fuzz/regressions/TARGET/
 # once fixed: `cargo test --manifest-path fuzz/Cargo.toml` replays them all.
 #
@@ -26,7 +26,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FUZZ="$ROOT/fuzz"
-TARGETS=(dissect tls_records dns_answer http_response capture)
+TARGETS=(dissect tls_records dns_answer http_response capture replay)
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$ROOT/target/fuzz}"
 BIN="$CARGO_TARGET_DIR/$TRIPLE/release"
@@ -80,6 +80,43 @@ CAPTURES=(
     "http://www.example.test/ --lab-fault corrupt-gzip"
 )
 
+# The replay starts from whole captures of a few fetches (small ones: libFuzzer cuts inputs
+# at 64 KiB); the cleartext one lets mutations reach the HTTP reading, which TLS's
+# authentication stops. Each line: arguments to `fetchscope fetch`.
+REPLAY_CAPTURES=(
+    "https://www.example.test/"
+    "https://www.example.test/bytes/30000"
+    "https://www.example.test/ --loss 10"
+    "https://www.example.test/redirect/2"
+    "http://www.example.test/gzip-chunked"
+)
+
+# Rewrites pcapng files in place with their Decryption Secrets Block cut to the key log
+# itself: fetchscope's --pcap reserves 64 KiB for it, padded with comment lines.
+compact_pcapng() {
+    python3 - "$@" <<'PY'
+import struct, sys
+for path in sys.argv[1:]:
+    data = open(path, "rb").read()
+    out, at = bytearray(), 0
+    while at + 12 <= len(data):
+        kind, length = struct.unpack_from("<II", data, at)
+        if length < 12 or at + length > len(data):
+            break
+        block = data[at:at + length]
+        if kind == 0x0A and length >= 16:
+            secrets_type, secrets_len = struct.unpack_from("<II", block, 8)
+            text = block[16:16 + secrets_len]
+            text = b"".join(l for l in text.splitlines(keepends=True) if not l.startswith(b"#"))
+            padded = text + b"\0" * (-len(text) % 4)
+            total = 16 + len(padded) + 4
+            block = struct.pack("<IIII", kind, total, secrets_type, len(text)) + padded + struct.pack("<I", total)
+        out += block
+        at += length
+    open(path, "wb").write(bytes(out))
+PY
+}
+
 seeds() {
     local bin="${FETCHSCOPE_BIN:-}"
     if [[ -z "$bin" || ! -x "$bin" ]]; then
@@ -99,9 +136,21 @@ seeds() {
     done
     mkdir -p "$FUZZ/corpus"
     python3 "$ROOT/scripts/fuzz-seeds.py" "$FUZZ/corpus" "$tmp"/*.pcapng
-    # The capture reader starts from whole files (the first 64 KiB of each).
+    # The capture reader starts from whole files (the first 64 KiB of each, once the
+    # secrets block's padding is gone, so the packets are in it).
+    compact_pcapng "$tmp"/*.pcapng
     mkdir -p "$FUZZ/corpus/capture"
     for f in "$tmp"/*.pcapng; do head -c 65536 "$f" > "$FUZZ/corpus/capture/$(basename "$f")"; done
+    # The replay starts from whole (compacted) captures.
+    mkdir -p "$FUZZ/corpus/replay" "$tmp/replay"
+    i=100
+    for args in "${REPLAY_CAPTURES[@]}"; do
+        i=$((i + 1))
+        # shellcheck disable=SC2086
+        "$bin" fetch $args --seed "$i" --json --pcap "$tmp/replay/$i.pcapng" >/dev/null 2>&1 || true
+    done
+    compact_pcapng "$tmp"/replay/*.pcapng
+    for f in "$tmp"/replay/*.pcapng; do head -c 65536 "$f" > "$FUZZ/corpus/replay/$(basename "$f")"; done
 }
 
 run() {

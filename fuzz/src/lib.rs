@@ -540,3 +540,122 @@ pub fn capture(data: &[u8]) {
     }
     assert!(reader.key_log().len() <= fetchscope_wire::capture::MAX_KEY_LOG + 1);
 }
+
+/// Drains `replay`'s events, checking each: it serialises to a JSON object with a type, and
+/// its time never goes back. Returns how many there were and how many were `packet` events.
+fn drain_replay(
+    replay: &mut fetchscope_core::replay::Replay,
+    last_t: &mut u64,
+    terminal: &mut Option<bool>,
+) -> (usize, usize) {
+    use fetchscope_core::EventKind;
+    let (mut n, mut packets) = (0, 0);
+    while let Some(e) = replay.poll_event() {
+        assert!(
+            terminal.is_none(),
+            "an event after the replay's done or error: {e:?}"
+        );
+        assert!(
+            e.t_us >= *last_t,
+            "an event's time goes back from {} to {} µs: {e:?}",
+            *last_t,
+            e.t_us
+        );
+        *last_t = e.t_us;
+        let json = serde_json::to_value(&e).expect("an event always serialises");
+        assert!(
+            json.get("type").and_then(|t| t.as_str()).is_some(),
+            "an event without a type: {json}"
+        );
+        match &e.kind {
+            EventKind::Packet(_) => packets += 1,
+            EventKind::Done(_) => *terminal = Some(true),
+            EventKind::Error(err) => {
+                assert!(!err.message.is_empty(), "an error without a message");
+                *terminal = Some(false);
+            }
+            EventKind::Note { text } => assert!(!text.is_empty(), "an empty note"),
+            _ => {}
+        }
+        n += 1;
+    }
+    (n, packets)
+}
+
+/// The whole replay of a capture file, as `fetchscope replay FILE` runs it: the capture
+/// reader (`CaptureReader`), its Decryption Secrets Blocks handed over as they come, every
+/// packet into a `fetchscope_core::replay::Replay` with the default options, and beside it
+/// the first pass of `--host` (`HostFinder`, for the lab's name).
+///
+/// Input: the bytes of a pcap or pcapng file. Checked: no panic; every event serialises to
+/// JSON and the events' times never go back; a packet the machine reports `Shown` gives
+/// exactly one `packet` event and any other none; the replay ends in exactly one `done` or
+/// `error` event, the last one, matching the outcome; the step-mode state serialises after
+/// every packet; the events stay proportional to the input (at most one per byte, plus a
+/// few), the key log within its bound.
+pub fn replay(data: &[u8]) {
+    use fetchscope_core::replay::{Handled, HostFinder, Replay, ReplayOptions};
+    let Ok(mut reader) = fetchscope_wire::capture::CaptureReader::open(std::io::Cursor::new(data))
+    else {
+        return;
+    };
+    let mut replay = Replay::new(ReplayOptions::default());
+    let mut finder = HostFinder::new("www.example.test");
+    let mut key_log_seen = 0;
+    let mut last_t = 0;
+    let mut terminal = None;
+    let mut events = 0;
+    let mut learn = |reader: &fetchscope_wire::capture::CaptureReader<_>,
+                     replay: &mut Replay,
+                     finder: &mut HostFinder| {
+        let text = reader.key_log();
+        if text.len() > key_log_seen {
+            let new = text.get(key_log_seen..).unwrap_or_default();
+            key_log_seen = text.len();
+            replay.learn_key_log(new);
+            finder.learn_key_log(new);
+        }
+    };
+    learn(&reader, &mut replay, &mut finder);
+    while let Some(p) = reader.next_packet() {
+        let p = match p {
+            Ok(p) => p,
+            Err(e) => {
+                replay.note_damage(&e.to_string());
+                break;
+            }
+        };
+        learn(&reader, &mut replay, &mut finder);
+        finder.packet(&p.ip);
+        let handled = replay.handle_packet(p.time, &p.ip, p.truncated);
+        let (n, packets) = drain_replay(&mut replay, &mut last_t, &mut terminal);
+        events += n;
+        let expected = usize::from(handled == Handled::Shown);
+        assert_eq!(
+            packets, expected,
+            "{handled:?} gave {packets} packet events"
+        );
+        let state = replay.state();
+        serde_json::to_string(&state).expect("the replay's state always serialises");
+    }
+    if reader.skipped() > 0 {
+        replay.note_skipped_blocks(reader.skipped());
+    }
+    assert!(reader.key_log().len() <= fetchscope_wire::capture::MAX_KEY_LOG + 1);
+    replay.finish();
+    let (n, _) = drain_replay(&mut replay, &mut last_t, &mut terminal);
+    events += n;
+    let ok = terminal.expect("the replay ends in a done or an error event");
+    assert_eq!(
+        ok,
+        matches!(replay.outcome(), Some(Ok(_))),
+        "the last event and the outcome disagree"
+    );
+    assert!(
+        events <= data.len() + 64,
+        "{events} events from a capture of {} bytes",
+        data.len()
+    );
+    let _ = finder.finish();
+    let _ = replay.key_log();
+}

@@ -42,6 +42,11 @@ fn capture_regressions() {
 }
 
 #[test]
+fn replay_regressions() {
+    replay("replay", fetchscope_fuzz::replay);
+}
+
+#[test]
 fn http_response_regressions() {
     replay("http_response", fetchscope_fuzz::http_response);
 }
@@ -94,4 +99,6 @@ fn formats_work_on_hand_written_inputs() {
     spool.finish("CLIENT_RANDOM 00 11\n", &mut file).expect("finish");
     fetchscope_fuzz::capture(&file);
     fetchscope_fuzz::capture(file.get(..file.len() / 2).unwrap_or_default());
+    fetchscope_fuzz::replay(&file);
+    fetchscope_fuzz::replay(file.get(..file.len() / 2).unwrap_or_default());
 }
