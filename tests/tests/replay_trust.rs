@@ -341,7 +341,11 @@ fn sane(f: &mut Findings, r: &Run) {
     });
     let code = r.code();
     if code == 0 {
-        f.check(err.trim().is_empty(), || {
+        // A success says nothing on stderr but notes (`fetchscope: note: ...`).
+        let unexpected = err
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.starts_with("fetchscope: note: "));
+        f.check(!unexpected, || {
             format!("{}: exit 0 but stderr says: {err}", r.what)
         });
         return;

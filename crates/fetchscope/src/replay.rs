@@ -277,14 +277,23 @@ fn key_log_text(explicit: Option<&Path>) -> Result<(String, Option<String>), Set
             None => return Ok((String::new(), None)),
         },
     };
-    let mut text = String::new();
+    let max = fetchscope_wire::capture::MAX_KEY_LOG;
+    let mut bytes = Vec::new();
     File::open(&path)
-        .and_then(|f| {
-            f.take(fetchscope_wire::capture::MAX_KEY_LOG as u64)
-                .read_to_string(&mut text)
-        })
+        .and_then(|f| f.take(max as u64 + 1).read_to_end(&mut bytes))
         .with_context(|| format!("cannot read the key log {} ({from})", path.display()))
         .map_err(SetupError::setup)?;
+    if bytes.len() > max {
+        bytes.truncate(max);
+        eprintln!(
+            "fetchscope: note: the key log {} is larger than {} MiB; only its first {} MiB are read",
+            path.display(),
+            max >> 20,
+            max >> 20
+        );
+    }
+    // Lines that are not text are not key log lines; the rest still count.
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     Ok((text, Some(format!("{from} {}", path.display()))))
 }
 
