@@ -620,10 +620,9 @@ fn broken_and_short_captures_exit_as_documented() {
 fn without_pauses(text: &str) -> String {
     text.lines()
         .filter(|l| {
-            !l.starts_with("── paused at")
-                && !l.starts_with("stepping: ")
-                // The key bar under each panel (one or two lines, wrapped between keys).
-                && !(l.starts_with(" [") && l.contains("] "))
+            // The key bar under each panel (one or two lines, wrapped between keys).
+            let key_bar = l.starts_with(" [") && l.contains("] ");
+            !l.starts_with("── paused at") && !l.starts_with("stepping: ") && !key_bar
         })
         .map(|l| format!("{l}\n"))
         .collect()

@@ -66,9 +66,19 @@ impl PacketPipeline {
         &self.key_log
     }
 
-    /// Decodes a packet that crossed the device going `dir`, learning from it.
+    /// Decodes a packet that crossed the device going `dir`, learning from it; its time
+    /// not known (the TCP analysis then goes by the holes it saw, see
+    /// [`PacketPipeline::decode_at`]).
     pub fn decode(&mut self, dir: Direction, packet: &[u8]) -> Dissection {
         self.dissector.dissect(dir, packet)
+    }
+
+    /// Decodes a packet that crossed the device going `dir` at `t_us` microseconds (any
+    /// clock the run's packets share), learning from it: the TCP analysis follows
+    /// Wireshark's, timing rules included (out of order or sent again, fast
+    /// retransmission).
+    pub fn decode_at(&mut self, dir: Direction, packet: &[u8], t_us: u64) -> Dissection {
+        self.dissector.dissect_at(dir, packet, t_us)
     }
 
     /// Decodes a received packet that never reached the stack, learning nothing.

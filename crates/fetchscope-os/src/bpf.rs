@@ -470,9 +470,18 @@ mod tests {
             tcp_servers: Vec::new(),
             tcp_ports: vec![443],
         });
-        assert_ne!(run(&f, 0x0800, &ipv4(6, ME, [192, 0, 2, 9], &ports(51000, 443))), 0);
-        assert_ne!(run(&f, 0x0800, &ipv4(6, [192, 0, 2, 9], ME, &ports(443, 51000))), 0);
-        assert_eq!(run(&f, 0x0800, &ipv4(6, ME, [192, 0, 2, 9], &ports(51000, 22))), 0);
+        assert_ne!(
+            run(&f, 0x0800, &ipv4(6, ME, [192, 0, 2, 9], &ports(51000, 443))),
+            0
+        );
+        assert_ne!(
+            run(&f, 0x0800, &ipv4(6, [192, 0, 2, 9], ME, &ports(443, 51000))),
+            0
+        );
+        assert_eq!(
+            run(&f, 0x0800, &ipv4(6, ME, [192, 0, 2, 9], &ports(51000, 22))),
+            0
+        );
         assert_ne!(run(&f, 0x0800, &ipv4(17, ME, SRV, &ports(40000, 53))), 0);
     }
 

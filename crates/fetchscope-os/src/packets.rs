@@ -49,7 +49,8 @@ impl PacketLog {
     /// The `packet` event for `p`, seen in `phase`; `None` when it is not the run's.
     pub fn event(&mut self, p: CapturedPacket, phase: Phase) -> Option<PacketEvent> {
         let dir = self.direction(&p)?;
-        let layers = self.pipeline.decode(dir, &p.data);
+        let t_us = u64::try_from(p.stamp.as_micros()).unwrap_or(u64::MAX);
+        let layers = self.pipeline.decode_at(dir, &p.data, t_us);
         match dir {
             Direction::Tx => self.tx += 1,
             Direction::Rx => self.rx += 1,

@@ -131,8 +131,24 @@ impl Dissector {
     }
 
     /// Decodes one IP packet (IPv4 or IPv6, no link header) that crossed the client's
-    /// device in direction `dir`.
+    /// device in direction `dir`, its time not known: the TCP analysis then tells a
+    /// segment out of order from one sent again by whether it fills a hole it saw (see
+    /// [`Dissector::dissect_at`]).
     pub fn dissect(&mut self, dir: Direction, packet: &[u8]) -> Dissection {
+        self.dissect_timed(dir, packet, None)
+    }
+
+    /// As [`Dissector::dissect`], for a packet seen at `t_us` microseconds (on any clock
+    /// that the run's packets share; only differences count). The TCP analysis then
+    /// follows Wireshark's timing rules: a segment below the highest sequence number seen
+    /// is out of order when it arrives within the connection's initial round trip (3 ms
+    /// when the handshake was not seen) of the segment that carried that number, else a
+    /// retransmission; a fast retransmission only within 20 ms of the duplicate ACKs.
+    pub fn dissect_at(&mut self, dir: Direction, packet: &[u8], t_us: u64) -> Dissection {
+        self.dissect_timed(dir, packet, Some(t_us))
+    }
+
+    fn dissect_timed(&mut self, dir: Direction, packet: &[u8], at: Option<u64>) -> Dissection {
         let mut d = Dissection::default();
         let Some(ip) = ip_layer(packet, &mut d) else {
             return d;
@@ -141,7 +157,7 @@ impl Dissector {
         match (ip.protocol, ip.layer.version) {
             (PROTO_ICMP, 4) | (PROTO_ICMPV6, 6) => icmp_layer(&ip, &mut d),
             (PROTO_UDP, _) => udp_layer(&ip, &mut d),
-            (PROTO_TCP, _) => self.tcp_layer(dir, &ip, intact, &mut d),
+            (PROTO_TCP, _) => self.tcp_layer(dir, &ip, intact, at, &mut d),
             _ => {}
         }
         d
@@ -181,6 +197,7 @@ impl Dissector {
         dir: Direction,
         ip: &IpPacket<'_>,
         ip_intact: bool,
+        at: Option<u64>,
         d: &mut Dissection,
     ) {
         let problems_before = d.problems.len();
@@ -202,7 +219,7 @@ impl Dissector {
             };
         }
         let tracked = if intact {
-            conn.track.track(side, &h)
+            conn.track.track(side, &h, at)
         } else {
             conn.track.peek(side, &h)
         };

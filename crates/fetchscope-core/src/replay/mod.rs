@@ -503,13 +503,23 @@ impl Replay {
         if fetchscope_wire::complete_checksum(&mut copy) && copy != ip {
             completed = Some(copy);
         }
-        let mut d = self
-            .pipeline
-            .decode(dir, completed.as_deref().unwrap_or(ip));
-        if !self.keeps(&d, dir) {
-            self.unrelated += 1;
-            return Handled::Unrelated;
+        // Packets of other flows are left out before the dissector learns from them: a
+        // capture with thousands of them would push the fetch's connection (and its TLS
+        // state) out of the dissector's bounded table.
+        if self.options.flows.is_some() {
+            let seen = self
+                .pipeline
+                .decode_unreceived(completed.as_deref().unwrap_or(ip));
+            if !self.keeps(&seen, dir) {
+                self.unrelated += 1;
+                return Handled::Unrelated;
+            }
         }
+        let mut d = self.pipeline.decode_at(
+            dir,
+            completed.as_deref().unwrap_or(ip),
+            t.micros_since(Instant::ZERO),
+        );
         if truncated {
             self.truncated += 1;
         }
@@ -553,12 +563,11 @@ impl Replay {
     /// The capture is damaged from here on (`detail` says how): what came before is
     /// replayed, and a note says the rest is lost.
     pub fn note_damage(&mut self, detail: &str) {
-        if self.start.is_none() {
-            // Nothing shown yet: the error at the end says it.
-            self.damage = Some(detail.to_string());
-            return;
+        // The error at the end (if the fetch is not complete) says it too.
+        self.damage = Some(detail.to_string());
+        if self.start.is_some() {
+            self.note(format!("{detail}; the replay ends here"));
         }
-        self.note(format!("{detail}; the replay ends here"));
     }
 
     /// The capture held `n` blocks or packets that are not IP packets (another link
@@ -595,6 +604,11 @@ impl Replay {
                 "no_fetch",
                 match (&self.damage, self.options.client) {
                     (Some(d), _) => format!("{d}, before any packet of a fetch"),
+                    (None, _) if self.options.from.is_some() || self.options.until.is_some() => format!(
+                        "no packet of a fetch falls in the time range asked for (--from {} --until {}, seconds after the capture's first packet); widen it or leave it out",
+                        self.options.from.map_or("0".to_string(), |f| format!("{}", f.as_secs_f64())),
+                        self.options.until.map_or("the end".to_string(), |u| format!("{}", u.as_secs_f64())),
+                    ),
                     (None, Some(c)) => format!(
                         "the capture holds no packet to or from {c} (in the time range asked for); check --client-addr, --host, --from and --until"
                     ),
@@ -628,7 +642,11 @@ impl Replay {
             ));
         }
         self.enter(Phase::Done);
-        let outcome = self.summary();
+        let mut outcome = self.summary();
+        if let (Err(e), Some(d)) = (&mut outcome, &self.damage) {
+            // What the capture lacks is the file's fault, not the fetch's.
+            e.message = format!("{d}, so the replay ends early: {}", e.message);
+        }
         match &outcome {
             Ok(s) => self.emit(EventKind::Done(Box::new(s.clone()))),
             Err(e) => self.emit(EventKind::Error(crate::event::ErrorEvent {

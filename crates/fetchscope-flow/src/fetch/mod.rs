@@ -570,7 +570,7 @@ impl<L: Link> Fetch<L> {
                     let layers = if unreceived {
                         self.packets.decode_unreceived(&f.data)
                     } else {
-                        self.packets.decode(f.dir, &f.data)
+                        self.packets.decode_at(f.dir, &f.data, self.t_us(f.t))
                     };
                     let recovery = self
                         .recovery

@@ -4,26 +4,44 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
-/// One thing the dissector noticed about a TCP segment. Serialised (and shown by
+/// One thing the dissector noticed about a TCP segment, by Wireshark's rules (its TCP
+/// analysis flags of the same names). Serialised (and shown by
 /// [`Display`](fmt::Display)) as its name in the event stream, e.g. `duplicate-ack`.
+///
+/// "The next expected sequence number" is just past the highest sequence number the
+/// segment's sender has sent (payload, plus one for SYN or FIN); "the last
+/// acknowledgement number" and "the last window" are those of the sender's previous
+/// segment. Segments that carry data (or SYN, or FIN) and begin below the next expected
+/// sequence number are one of the first three, unless they are a keep-alive (one byte or
+/// none, one byte before the next expected sequence number), which is none of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TcpAnalysis {
-    /// Data sent again (`retransmission`).
+    /// Data sent again (`retransmission`): below the next expected sequence number and
+    /// neither a fast retransmission nor out of order; also data that the other side
+    /// acknowledged already (Wireshark's spurious retransmission, which it counts as a
+    /// retransmission too).
     Retransmission,
-    /// Data sent again that the other side asked for in two or more duplicate ACKs
-    /// (`fast-retransmission`).
+    /// Data sent again that the other side asked for (`fast-retransmission`): it begins at
+    /// the acknowledgement number of the other side's two or more duplicate ACKs, within
+    /// 20 ms of the other side's last segment. Wireshark counts it as a retransmission too.
     FastRetransmission,
-    /// Data that fills a hole left earlier: it arrived late, not again (`out-of-order`).
+    /// Data that arrived late, not again (`out-of-order`): below the next expected
+    /// sequence number, not ending at it, and within the connection's initial round trip
+    /// (SYN to the ACK completing the handshake; 3 ms when the handshake was not seen) of
+    /// the segment that carried the highest sequence number. When packet times are not
+    /// known, a segment that fills a hole the dissector saw.
     OutOfOrder,
-    /// Data after a hole: the segment before it was not seen
-    /// (`previous-segment-not-captured`).
+    /// Data after a hole: the segment begins beyond the next expected sequence number, the
+    /// one before it was not seen (`previous-segment-not-captured`).
     PreviousSegmentNotCaptured,
-    /// The same acknowledgment and window again while data is outstanding
-    /// (`duplicate-ack`).
+    /// A segment without data, SYN, FIN or RST that repeats the sender's last
+    /// acknowledgement number and non-zero window at the next expected sequence number
+    /// (`duplicate-ack`), whether data is outstanding or not; not the answer to a
+    /// keep-alive.
     DuplicateAck,
-    /// The receive window is zero (`zero-window`).
+    /// The receive window is zero, and none of SYN, FIN and RST is set (`zero-window`).
     ZeroWindow,
-    /// Only the window changed (`window-update`).
+    /// As a duplicate ACK, but the non-zero window changed (`window-update`).
     WindowUpdate,
 }
 

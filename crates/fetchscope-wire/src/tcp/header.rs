@@ -35,12 +35,12 @@ pub(crate) struct TcpHeader<'a> {
 }
 
 impl TcpHeader<'_> {
-    /// Sequence space this segment occupies: payload plus one for SYN and one for FIN.
+    /// Sequence space this segment occupies as Wireshark's analysis counts it: the
+    /// payload, plus one for a SYN or a FIN (once, should both be set).
     pub fn seg_len(&self) -> u32 {
         let len = u32::try_from(self.payload.len()).unwrap_or(u32::MAX);
-        let syn = self.flags.contains(TcpFlags::SYN);
-        let fin = self.flags.contains(TcpFlags::FIN);
-        len.saturating_add(u32::from(syn) + u32::from(fin))
+        let control = self.flags.intersects(TcpFlags::SYN | TcpFlags::FIN);
+        len.saturating_add(u32::from(control))
     }
 }
 
