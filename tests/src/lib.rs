@@ -3,6 +3,7 @@
 //! under `CI=true` and skips with a reason otherwise).
 
 pub mod netns;
+pub mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

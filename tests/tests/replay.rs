@@ -11,6 +11,7 @@
 //! requests and nft. tmux is needed for the terminal test. A missing prerequisite skips a
 //! test with the reason, or fails it under `CI=true`.
 
+use fetchscope_tests::tmux::Tmux;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -773,96 +774,6 @@ fn step_replay_snapshots_do_not_run_ahead_of_the_events() {
     );
 }
 
-/// tmux: a real terminal, single keys, the panel redrawn in place.
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(cmd: &str) -> Tmux {
-        let session = format!("fsc-replay-{}", std::process::id());
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &session])
-            .stderr(Stdio::null())
-            .status();
-        let ok = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-x",
-                "160",
-                "-y",
-                "60",
-                "-s",
-                &session,
-                cmd,
-            ])
-            .status()
-            .expect("tmux new-session")
-            .success();
-        assert!(ok, "tmux new-session failed");
-        Tmux { session }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let ok = Command::new("tmux")
-            .args(["send-keys", "-t", &self.session])
-            .args(keys)
-            .status()
-            .expect("tmux send-keys")
-            .success();
-        assert!(ok, "tmux send-keys");
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits (at most 60 s) until the screen contains `needle`.
-    fn wait_for(&self, needle: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if s.contains(needle) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the screen never showed {needle:?}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Presses `key` until the screen shows `needle` (at most `max` presses).
-    fn press_until(&self, key: &str, needle: &str, max: usize) -> String {
-        for _ in 0..max {
-            let before = self.screen();
-            if before.contains(needle) {
-                return before;
-            }
-            self.keys(&[key]);
-            let start = Instant::now();
-            while self.screen() == before && start.elapsed() < Duration::from_secs(20) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        self.wait_for(needle)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
-    }
-}
-
 /// `step --replay` in tmux: the replay's panel, single keys through the TCP handshake,
 /// the panel redrawn in place, `c` to the end.
 #[test]
@@ -876,11 +787,15 @@ fn step_replay_in_tmux_pauses_steps_and_continues() {
     let dir = Scratch::new("replay-step-tmux");
     let pcap = dir.join("home.pcapng");
     live_fetch_with_pcap("https://www.example.test/", &pcap, &["--seed", "1"]);
-    let t = Tmux::start(&format!(
-        "NO_COLOR=1 {} step --replay {}; echo EXIT=$?; sleep 30",
-        fetchscope_bin().display(),
-        pcap.display()
-    ));
+    let t = Tmux::start(
+        "replay",
+        &format!(
+            "NO_COLOR=1 {} step --replay {}; echo EXIT=$?; sleep 30",
+            fetchscope_bin().display(),
+            pcap.display()
+        ),
+        160,
+    );
     let s = t.wait_for("replay: the capture waits");
     assert!(s.contains("── paused at 0.000 ms · phase resolve"), "{s}");
     let s = t.press_until("n", "CLOSED → SYN-SENT", 20);

@@ -1,9 +1,10 @@
 //! `fetchscope step` in the built-in lab: driven key by key in tmux (a real terminal),
 //! line by line through a pipe, slowly, and quit part-way.
 
+use fetchscope_tests::tmux::Tmux;
 use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use fetchscope_tests::{code, events, fetchscope, fetchscope_bin, have, of_type, require, run};
 use serde_json::Value;
@@ -358,94 +359,6 @@ fn help_and_ladder_commands_answer_at_a_pause() {
     );
 }
 
-/// tmux: a real terminal, single keys, the panel redrawn in place.
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(cmd: &str, columns: u16) -> Tmux {
-        let session = format!("fsc-step-{}-{columns}", std::process::id());
-        let columns = columns.to_string();
-        let ok = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-x",
-                &columns,
-                "-y",
-                "60",
-                "-s",
-                &session,
-                cmd,
-            ])
-            .status()
-            .expect("tmux new-session")
-            .success();
-        assert!(ok, "tmux new-session failed");
-        Tmux { session }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let ok = Command::new("tmux")
-            .args(["send-keys", "-t", &self.session])
-            .args(keys)
-            .status()
-            .expect("tmux send-keys")
-            .success();
-        assert!(ok);
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits (bounded) until the screen contains `needle`.
-    fn wait_for(&self, needle: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if s.contains(needle) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the screen never showed {needle:?}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Presses `key` until the panel shows `needle` (at most `max` presses).
-    fn press_until(&self, key: &str, needle: &str, max: usize) -> String {
-        for _ in 0..max {
-            let before = self.screen();
-            if before.contains(needle) {
-                return before;
-            }
-            self.keys(&[key]);
-            // wait for the screen to change
-            let start = Instant::now();
-            while self.screen() == before && start.elapsed() < Duration::from_secs(20) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        self.wait_for(needle)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .status();
-    }
-}
-
 #[test]
 fn tmux_steps_key_by_key_through_syn_sent_established_tls_and_fin_wait() {
     if !require(
@@ -457,6 +370,7 @@ fn tmux_steps_key_by_key_through_syn_sent_established_tls_and_fin_wait() {
     let bin = fetchscope_bin();
     // Keep the pane after exit so the last screen can be read.
     let t = Tmux::start(
+        "step",
         &format!(
             "NO_COLOR=1 {} step --seed 7; echo EXIT=$?; sleep 30",
             bin.display()
@@ -497,6 +411,7 @@ fn tmux_at_80_columns_the_key_bar_fits_and_an_unknown_key_is_answered() {
     }
     let bin = fetchscope_bin();
     let t = Tmux::start(
+        "step",
         &format!(
             "NO_COLOR=1 {} step --seed 7; echo EXIT=$?; sleep 30",
             bin.display()
