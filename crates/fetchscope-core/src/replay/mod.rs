@@ -498,32 +498,28 @@ impl Replay {
         // Packets captured on a host before its network card (or a veth's peer) filled in
         // their checksums (checksum offload) are decoded as if complete, as Wireshark
         // does by default: a capture's checksums say little about what was on the wire.
-        let mut completed = None;
+        // One copy of the packet: it becomes the event's bytes unless its checksums were
+        // completed, when the event keeps the bytes as captured.
         let mut copy = ip.to_vec();
-        if fetchscope_wire::complete_checksum(&mut copy) && copy != ip {
-            completed = Some(copy);
-        }
+        let offloaded = fetchscope_wire::complete_checksum(&mut copy) && copy != ip;
+        let decoded: &[u8] = if offloaded { &copy } else { ip };
         // Packets of other flows are left out before the dissector learns from them: a
         // capture with thousands of them would push the fetch's connection (and its TLS
         // state) out of the dissector's bounded table.
         if self.options.flows.is_some() {
-            let seen = self
-                .pipeline
-                .decode_unreceived(completed.as_deref().unwrap_or(ip));
+            let seen = self.pipeline.decode_unreceived(decoded);
             if !self.keeps(&seen, dir) {
                 self.unrelated += 1;
                 return Handled::Unrelated;
             }
         }
-        let mut d = self.pipeline.decode_at(
-            dir,
-            completed.as_deref().unwrap_or(ip),
-            t.micros_since(Instant::ZERO),
-        );
+        let mut d = self
+            .pipeline
+            .decode_at(dir, decoded, t.micros_since(Instant::ZERO));
         if truncated {
             self.truncated += 1;
         }
-        if completed.is_some() {
+        if offloaded {
             self.offloaded += 1;
         }
         match dir {
@@ -531,7 +527,7 @@ impl Replay {
             Direction::Rx => self.packets_rx += 1,
         }
         let app = std::mem::take(&mut d.app_data);
-        let key = self.conn_key(&d, dir);
+        let key = self.endpoints(&d, dir);
         if let Some(key) = key {
             self.touch_conn(key, &d);
         }
@@ -540,11 +536,12 @@ impl Replay {
             self.enter(p);
         }
         let phase = self.phase();
+        let raw = if offloaded { ip.to_vec() } else { copy };
         let event = self
             .pipeline
-            .event(dir, ip.to_vec(), phase, d.clone(), None, Vec::new());
+            .event(dir, raw, phase, d.clone(), None, Vec::new());
         self.emit(EventKind::Packet(event));
-        if completed.is_some() && self.offloaded == 1 {
+        if offloaded && self.offloaded == 1 {
             self.note("this capture's packets carry TCP/UDP checksums not filled in yet (checksum offload: the capture saw them before a network card or a veth peer would have); they are decoded as if complete, as Wireshark does by default, and the end of the replay says how many".into());
         }
         if truncated && self.truncated == 1 {
@@ -707,10 +704,6 @@ impl Replay {
             Direction::Tx => (src, dst),
             Direction::Rx => (dst, src),
         })
-    }
-
-    fn conn_key(&self, d: &Dissection, dir: Direction) -> Option<(SocketAddr, SocketAddr)> {
-        self.endpoints(d, dir)
     }
 
     fn touch_conn(&mut self, key: (SocketAddr, SocketAddr), d: &Dissection) {
@@ -1677,16 +1670,8 @@ fn conn_url(conn: &Conn, headers: Option<&[(String, String)]>, target: &str) -> 
 }
 
 fn fallback_url(server: SocketAddr) -> Url {
-    let text = match server {
-        SocketAddr::V4(a) => format!("https://{}:{}/", a.ip(), a.port()),
-        SocketAddr::V6(a) => format!("https://[{}]:{}/", a.ip(), a.port()),
-    };
-    // An address always makes a valid URL; the loopback one stands in if it did not.
-    Url::parse(&text).unwrap_or_else(|_| {
-        let mut u = Url::from_directory_path("/").unwrap_or_else(|()| unreachable!());
-        let _ = u.set_scheme("https");
-        u
-    })
+    // `SocketAddr` prints `a.b.c.d:port` or `[v6]:port`: always a valid authority.
+    Url::parse(&format!("https://{server}/")).expect("a socket address makes a valid URL")
 }
 
 /// The source and destination addresses of an IPv4 or IPv6 packet.
