@@ -154,3 +154,37 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&d).expect("create scratch dir");
     d
 }
+
+/// The number of complete packet records in the pcap file at `path`, which may still be
+/// being written: `Some(0)` while it is missing or has no magic yet, `None` when it does
+/// not start like a pcap file. Read independently of fetchscope's own capture reader.
+pub fn pcap_records(path: &Path) -> Option<usize> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Some(0);
+    };
+    let Some(magic) = bytes.get(..4) else {
+        return Some(0);
+    };
+    let big_endian = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => false,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => true,
+        _ => return None,
+    };
+    let mut at = 24;
+    let mut count = 0;
+    // A record: 16 bytes of header (its third word is the captured length), then data.
+    while let Some(len) = bytes.get(at + 8..at + 12) {
+        let len: [u8; 4] = len.try_into().expect("4 bytes");
+        let len = if big_endian {
+            u32::from_be_bytes(len)
+        } else {
+            u32::from_le_bytes(len)
+        } as usize;
+        if bytes.len() < at + 16 + len {
+            break;
+        }
+        at += 16 + len;
+        count += 1;
+    }
+    Some(count)
+}

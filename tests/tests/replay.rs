@@ -856,28 +856,7 @@ fn tun_fetch_capture_replays_to_the_same_packets() {
 
 /// The number of complete records in a pcap file being written (0 before its header).
 fn pcap_records(path: &Path) -> usize {
-    let Ok(bytes) = fs::read(path) else { return 0 };
-    let big_endian = match bytes.get(..4) {
-        Some([0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1]) => false,
-        Some([0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d]) => true,
-        _ => return 0,
-    };
-    let mut at = 24;
-    let mut count = 0;
-    while let Some(len) = bytes.get(at + 8..at + 12) {
-        let len: [u8; 4] = len.try_into().expect("4 bytes");
-        let len = if big_endian {
-            u32::from_be_bytes(len)
-        } else {
-            u32::from_le_bytes(len)
-        } as usize;
-        if bytes.len() < at + 16 + len {
-            break;
-        }
-        at += 16 + len;
-        count += 1;
-    }
-    count
+    fetchscope_tests::pcap_records(path).unwrap_or(0)
 }
 
 /// tcpdump in the client namespace, on its veth, writing ports 53 and 443 to a file.

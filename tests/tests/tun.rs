@@ -255,32 +255,8 @@ fn seen_by_fetchscope(ev: &[Value]) -> Vec<Seen> {
 /// The number of complete packet records in a pcap file being written (0 while it has
 /// no header yet).
 fn pcap_records(path: &Path) -> usize {
-    let Ok(bytes) = fs::read(path) else { return 0 };
-    let Some(magic) = bytes.get(..4) else {
-        return 0;
-    };
-    let big_endian = match magic {
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => false,
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => true,
-        _ => panic!("{} is not a pcap file", path.display()),
-    };
-    let mut at = 24;
-    let mut count = 0;
-    // A record: 16 bytes of header (its third word is the captured length), then data.
-    while let Some(len) = bytes.get(at + 8..at + 12) {
-        let len: [u8; 4] = len.try_into().expect("4 bytes");
-        let len = if big_endian {
-            u32::from_be_bytes(len)
-        } else {
-            u32::from_le_bytes(len)
-        } as usize;
-        if bytes.len() < at + 16 + len {
-            break;
-        }
-        at += 16 + len;
-        count += 1;
-    }
-    count
+    fetchscope_tests::pcap_records(path)
+        .unwrap_or_else(|| panic!("{} is not a pcap file", path.display()))
 }
 
 /// The first of a tshark field's comma-separated values (an ICMP error quotes headers).
