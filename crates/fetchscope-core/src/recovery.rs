@@ -4,12 +4,17 @@
 //!
 //! Everything here is **derived**: from the packets (including those fault injection
 //! dropped, which the tracker sees too) and from what smoltcp 0.14 is known to do with
-//! them (see the notes on smoltcp, §9): it keeps at most 4 out-of-order ranges and drops a
-//! segment that would need a fifth, sends an ACK at once for an out-of-order segment,
+//! them (see the notes on smoltcp, §9): it keeps at most as many out-of-order ranges as
+//! its assembler is built with (`ASSEMBLER_MAX_SEGMENT_COUNT`, given to
+//! [`RecoveryTracker::new`]) and drops a segment that would need one more, sends an ACK at
+//! once for an out-of-order segment,
 //! ignores data it already has and ACKs again, drops a packet with a bad checksum
 //! silently, fast-retransmits one segment on the third duplicate ACK, and after a
 //! retransmission timeout sends everything again from the first unacknowledged byte
-//! (go-back-N; no SACK). The link's [`LinkFault`] records are facts; these are inferences.
+//! (go-back-N; no SACK). Its retransmission timer is modelled as smoltcp's `RttEstimator`
+//! computes it (RFC 6298 with a 1 s floor, doubled on each timeout, reset only by a new RTT
+//! sample, which a retransmission cancels), from the packets as this link sees them. The
+//! link's [`LinkFault`] records are facts; these are inferences.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -27,12 +32,18 @@ const MAX_CONNS: usize = 16;
 /// At most this many sent ranges are remembered per direction (for the time since a
 /// segment was last sent).
 const MAX_SENT: usize = 1024;
-/// smoltcp's out-of-order ranges (`ASSEMBLER_MAX_SEGMENT_COUNT`).
-const SMOLTCP_OOO_RANGES: usize = 4;
 /// smoltcp fast-retransmits on this duplicate ACK.
 const FAST_RETRANSMIT_DUPS: u32 = 3;
 /// smoltcp's shortest retransmission timeout (`RTTE_MIN_RTO`), in microseconds.
 const SMOLTCP_MIN_RTO_US: u64 = 1_000_000;
+/// smoltcp's first retransmission timeout (`RTTE_INITIAL_RTO`), in milliseconds.
+const SMOLTCP_INITIAL_RTO_MS: u32 = 1_000;
+/// smoltcp's shortest retransmission timeout (`RTTE_MIN_RTO`), in milliseconds.
+const SMOLTCP_MIN_RTO_MS: u32 = 1_000;
+/// smoltcp's longest retransmission timeout (`RTTE_MAX_RTO`), in milliseconds.
+const SMOLTCP_MAX_RTO_MS: u32 = 60_000;
+/// smoltcp's least margin over the smoothed RTT (`RTTE_MIN_MARGIN`), in milliseconds.
+const SMOLTCP_MIN_MARGIN_MS: u32 = 5;
 
 /// One piece of recovery a packet shows, derived from the packets and the stack's rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,12 +54,140 @@ pub struct Recovery {
     pub kind: &'static str,
     /// One sentence for people.
     pub text: String,
+    /// For a retransmission after a timeout by a smoltcp sender: the timeout that expired,
+    /// in milliseconds, as smoltcp's timer had it (1000 × 2^backoff, normally).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rto_ms: Option<u32>,
 }
 
 impl Recovery {
     fn new(kind: &'static str, text: String) -> Self {
-        Recovery { kind, text }
+        Recovery {
+            kind,
+            text,
+            rto_ms: None,
+        }
     }
+}
+
+/// smoltcp's retransmission timer (`RttEstimator` in its `socket/tcp.rs`), run on one
+/// sender's packets as the link sees them: RFC 6298's smoothed RTT with a 1 s floor,
+/// doubled on every timeout and reset only by a new RTT sample; a sample is taken on one
+/// segment of new data at a time and cancelled by any retransmission (Karn's rule).
+#[derive(Debug, Clone)]
+struct RtoModel {
+    have_measurement: bool,
+    srtt_ms: u32,
+    rttvar_ms: u32,
+    rto_ms: u32,
+    /// The segment being timed: when it was sent and the sequence number just past it.
+    sample: Option<(Instant, u32)>,
+    max_sent: Option<u32>,
+    /// Timeouts since the timer was last computed from a sample.
+    backoffs: u32,
+    rto_count: u8,
+}
+
+impl Default for RtoModel {
+    fn default() -> Self {
+        RtoModel {
+            have_measurement: false,
+            srtt_ms: 0,
+            rttvar_ms: 0,
+            rto_ms: SMOLTCP_INITIAL_RTO_MS,
+            sample: None,
+            max_sent: None,
+            backoffs: 0,
+            rto_count: 0,
+        }
+    }
+}
+
+impl RtoModel {
+    fn on_send(&mut self, t: Instant, end: u32) {
+        if self.max_sent.is_none_or(|m| after(end, m)) {
+            self.max_sent = Some(end);
+            if self.sample.is_none() {
+                self.sample = Some((t, end));
+            }
+        }
+    }
+
+    fn on_ack(&mut self, t: Instant, ack: u32) {
+        if let Some((sent, end)) = self.sample
+            && at_or_after(ack, end)
+        {
+            let rtt = u32::try_from(t.micros_since(sent) / 1000).unwrap_or(u32::MAX);
+            if self.have_measurement {
+                let diff = self.srtt_ms.abs_diff(rtt);
+                self.rttvar_ms =
+                    (self.rttvar_ms.saturating_mul(3).saturating_add(diff)).div_ceil(4);
+                self.srtt_ms = (self.srtt_ms.saturating_mul(7).saturating_add(rtt)).div_ceil(8);
+            } else {
+                self.have_measurement = true;
+                self.srtt_ms = rtt;
+                self.rttvar_ms = rtt / 2;
+            }
+            let margin = SMOLTCP_MIN_MARGIN_MS.max(self.rttvar_ms.saturating_mul(4));
+            self.rto_ms = self
+                .srtt_ms
+                .saturating_add(margin)
+                .clamp(SMOLTCP_MIN_RTO_MS, SMOLTCP_MAX_RTO_MS);
+            self.rto_count = 0;
+            self.backoffs = 0;
+            self.sample = None;
+        }
+    }
+
+    /// A timeout: the timer that expired, and the next one (doubled).
+    fn on_timeout(&mut self) -> (u32, u32, u32) {
+        let expired = self.rto_ms;
+        let backoffs = self.backoffs;
+        self.rto_ms = self.rto_ms.saturating_mul(2).min(SMOLTCP_MAX_RTO_MS);
+        self.backoffs += 1;
+        self.rto_count += 1;
+        if self.rto_count >= 3 {
+            self.rto_count = 0;
+            self.have_measurement = false;
+        }
+        self.sample = None;
+        (expired, backoffs, self.rto_ms)
+    }
+
+    fn on_retransmit(&mut self) {
+        self.sample = None;
+    }
+}
+
+/// `1 s`, `2 s`, `1.25 s`.
+fn secs(ms: u32) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.2} s", f64::from(ms) / 1000.0)
+    }
+}
+
+/// How a timer got to `expired`: `1 s`, `2 s (1 s doubled once: no RTT sample since the
+/// last timeout)`.
+fn rto_story(expired: u32, backoffs: u32, next: u32) -> String {
+    let base = expired >> backoffs.min(31);
+    let how = match backoffs {
+        0 => String::new(),
+        1 => format!(
+            " ({} doubled once: no new RTT sample since the last timeout)",
+            secs(base)
+        ),
+        n => format!(
+            " ({} doubled {n} times: no new RTT sample since the timeouts began)",
+            secs(base)
+        ),
+    };
+    format!(
+        "RTO {}{how}; the next one would be {}",
+        secs(expired),
+        secs(next)
+    )
 }
 
 /// The ACKs one side sent that reached the other side, as the other side counts them.
@@ -77,6 +216,10 @@ struct Sender {
     gbn_next: Option<u32>,
     /// ACKs this side sent that reached the other side.
     acks: AckSeen,
+    /// Its retransmission timer, as smoltcp computes it.
+    rto: RtoModel,
+    /// When it last retransmitted after a timeout (smoltcp's timer starts again then).
+    last_timeout_t: Option<Instant>,
 }
 
 impl Sender {
@@ -121,6 +264,8 @@ struct Receiver {
     ranges: Vec<(u32, u32)>,
     /// The right edge of the window the stack last advertised.
     window_end: Option<u32>,
+    /// The most out-of-order ranges kept (smoltcp's `ASSEMBLER_MAX_SEGMENT_COUNT`).
+    max_ranges: usize,
 }
 
 enum Arrival {
@@ -133,6 +278,10 @@ enum Arrival {
 }
 
 impl Receiver {
+    fn max_ranges(&self) -> usize {
+        self.max_ranges.max(1)
+    }
+
     /// Moves `rcv_nxt` to `ack` (the stack's own ACK tells where it is).
     fn sync(&mut self, ack: u32) {
         if self.rcv_nxt.is_none_or(|n| after(ack, n)) {
@@ -196,7 +345,7 @@ impl Receiver {
                 keep.push((s, e));
             }
         }
-        if keep.len() + 1 > SMOLTCP_OOO_RANGES {
+        if keep.len() + 1 > self.max_ranges() {
             return Some(Arrival::NoRoom);
         }
         keep.push((start, stop));
@@ -231,16 +380,21 @@ pub struct RecoveryTracker {
     tick: u64,
     /// The peer is a smoltcp stack too (the built-in lab), so its rules are known.
     peer_is_smoltcp: bool,
+    /// The out-of-order ranges the stack's assembler keeps.
+    assembler_ranges: usize,
 }
 
 impl RecoveryTracker {
     /// A tracker; `peer_is_smoltcp` when the peer is the built-in lab (whose TCP is
-    /// smoltcp too), so the peer's retransmissions can be named by smoltcp's rules.
-    pub fn new(peer_is_smoltcp: bool) -> Self {
+    /// smoltcp too), so the peer's retransmissions can be named by smoltcp's rules;
+    /// `assembler_ranges`: how many out-of-order ranges the stack's smoltcp keeps
+    /// (`smoltcp::config::ASSEMBLER_MAX_SEGMENT_COUNT` of the build).
+    pub fn new(peer_is_smoltcp: bool, assembler_ranges: usize) -> Self {
         RecoveryTracker {
             conns: Vec::new(),
             tick: 0,
             peer_is_smoltcp,
+            assembler_ranges,
         }
     }
 
@@ -335,6 +489,7 @@ impl RecoveryTracker {
                     sender.gbn_next = None;
                     // The common case, in-order new data, needs no search.
                     sender.note_new(seq, end, t);
+                    sender.rto.on_send(t, end);
                 }
             }
         }
@@ -365,6 +520,7 @@ impl RecoveryTracker {
                 if acks.last_ack.is_none_or(|a| after(tcp.ack_raw, a)) {
                     acks.last_new_t = Some(t);
                 }
+                receiver.rto.on_ack(t, tcp.ack_raw);
                 if acks.last_ack != Some(tcp.ack_raw) {
                     acks.fast_done = false;
                 }
@@ -424,7 +580,10 @@ impl RecoveryTracker {
             remote,
             ours: Sender::default(),
             theirs: Sender::default(),
-            rcv: Receiver::default(),
+            rcv: Receiver {
+                max_ranges: self.assembler_ranges,
+                ..Receiver::default()
+            },
             last_used: self.tick,
         };
         let i = match pos {
@@ -490,7 +649,9 @@ fn name_retransmission(
     let since = sender.last_sent(seq).map(|prev| span(t.micros_since(prev)));
     let known_rules = dir == Direction::Tx || peer_smoltcp;
     if syn {
-        return Recovery::new(
+        let (expired, backoffs, next) = sender.rto.on_timeout();
+        sender.last_timeout_t = Some(t);
+        let mut r = Recovery::new(
             "rto-retransmission",
             format!(
                 "{} sends its {} again: no answer{}{}",
@@ -504,18 +665,26 @@ fn name_retransmission(
                     .map(|s| format!(" {s} after the last one"))
                     .unwrap_or_default(),
                 if known_rules {
-                    " (smoltcp's retransmission timer: 1 s, doubling up to 60 s)"
+                    format!(
+                        " (smoltcp's retransmission timer: {})",
+                        rto_story(expired, backoffs, next)
+                    )
                 } else {
-                    ""
+                    String::new()
                 }
             ),
         );
+        if known_rules {
+            r.rto_ms = Some(expired);
+        }
+        return r;
     }
     // Fast retransmission: the first unacknowledged segment, right after the third
     // duplicate ACK reached the sender.
     if acks_received.last_ack == Some(seq) && acks_received.dups >= FAST_RETRANSMIT_DUPS {
         let first = !acks_received.fast_done;
         sender.gbn_next = None;
+        sender.rto.on_retransmit();
         if first {
             acks_received.fast_done = true;
             let asker = match dir {
@@ -545,6 +714,7 @@ fn name_retransmission(
         );
     }
     sender.gbn_next = sender.max_end.filter(|m| after(*m, end)).map(|_| end);
+    sender.rto.on_retransmit();
     if since.is_none() && dir == Direction::Rx {
         return Recovery::new(
             "retransmission",
@@ -574,13 +744,31 @@ fn name_retransmission(
         );
     }
     if known_rules {
-        Recovery::new(
+        let (expired, backoffs, next) = sender.rto.on_timeout();
+        // The timer last started on an ACK of new data, or on the previous timeout's
+        // retransmission, whichever came later.
+        let since_timeout = sender.last_timeout_t.map(|p| t.micros_since(p));
+        let waited = match (since_ack, since_timeout) {
+            (_, Some(st)) if since_ack.is_none_or(|sa| st < sa) => {
+                format!(
+                    " ({} after the previous timeout's retransmission)",
+                    span(st)
+                )
+            }
+            (Some(sa), _) => format!(" ({} after the last ACK of new data)", span(sa)),
+            _ => String::new(),
+        };
+        sender.last_timeout_t = Some(t);
+        let mut r = Recovery::new(
             "rto-retransmission",
             format!(
-                "retransmission after timeout (RTO): {who} had no ACK for seq {}{since}; smoltcp's timer starts at 1 s, doubles on each timeout, and then resends from the first unacknowledged byte",
-                rel(seq, base)
+                "retransmission after timeout: {who} had no ACK for seq {}{since}; its timer expired{waited}: {}. smoltcp then resends everything from the first unacknowledged byte, as fast as the window allows (smoltcp is built here without a congestion window: measured, it recovers slower with one; see docs/faults.md)",
+                rel(seq, base),
+                rto_story(expired, backoffs, next)
             ),
-        )
+        );
+        r.rto_ms = Some(expired);
+        r
     } else {
         Recovery::new(
             "retransmission",
@@ -613,7 +801,10 @@ fn name_dup_ack(
             } else {
                 ""
             };
-            format!("{count}: the stack still waits for seq {ack}{then}")
+            format!(
+                "{count}: the stack still waits for seq {ack}{}{then}",
+                sack_story(tcp, peer_smoltcp, n <= 1)
+            )
         }
         Direction::Rx => {
             let count = if delivered {
@@ -632,6 +823,36 @@ fn name_dup_ack(
     Recovery::new("duplicate-ack", text)
 }
 
+/// What the SACK blocks of one of the stack's ACKs say (explained in full on the first
+/// duplicate ACK of a run, `explain`), or nothing.
+fn sack_story(tcp: &TcpLayer, peer_smoltcp: bool, explain: bool) -> String {
+    let Some(blocks) = tcp
+        .options
+        .as_ref()
+        .map(|o| &o.sack)
+        .filter(|b| !b.is_empty())
+    else {
+        return String::new();
+    };
+    let ranges: Vec<String> = blocks
+        .iter()
+        .map(|[l, r]| format!("{l}–{r} ({} bytes)", r.wrapping_sub(*l)))
+        .collect();
+    if !explain {
+        return format!("; SACK {}", ranges.join(", "));
+    }
+    format!(
+        "; its SACK block{} says it holds {} beyond the hole (smoltcp sends one block, the range the last segment joined{})",
+        if blocks.len() == 1 { "" } else { "s" },
+        ranges.join(", "),
+        if peer_smoltcp {
+            "; the lab's smoltcp ignores SACK and resends by the first unacknowledged byte only"
+        } else {
+            ""
+        }
+    )
+}
+
 fn name_arrival(
     rcv: &mut Receiver,
     seq: u32,
@@ -640,6 +861,7 @@ fn name_arrival(
     base: Option<u32>,
 ) -> Option<Recovery> {
     let copy = fault.is_some_and(|f| f.copy);
+    let max = rcv.max_ranges();
     let r = match rcv.arrive(seq, end)? {
         Arrival::Duplicate => Recovery::new(
             "duplicate-ignored",
@@ -675,7 +897,7 @@ fn name_arrival(
         Arrival::Queued { hole, ranges } => Recovery::new(
             "out-of-order-queued",
             format!(
-                "out of order: the stack still waits for seq {}, {} bytes before this one; smoltcp keeps it ({ranges} of at most {SMOLTCP_OOO_RANGES} out-of-order ranges now held) and ACKs seq {} at once",
+                "out of order: the stack still waits for seq {}, {} bytes before this one; smoltcp keeps it ({ranges} of at most {max} out-of-order ranges now held) and ACKs seq {} at once",
                 rel(hole, base),
                 seq.wrapping_sub(hole),
                 rel(hole, base)
@@ -684,7 +906,7 @@ fn name_arrival(
         Arrival::NoRoom => Recovery::new(
             "out-of-order-dropped",
             format!(
-                "out of order, and smoltcp already keeps {SMOLTCP_OOO_RANGES} out-of-order ranges: dropped without an ACK; the server has to send it again"
+                "out of order, and smoltcp already keeps {max} out-of-order ranges: dropped without an ACK; the server has to send it again"
             ),
         ),
         Arrival::BeyondWindow => Recovery::new(
@@ -703,6 +925,7 @@ mod tests {
     fn receiver_model_follows_smoltcp_assembler() {
         let mut r = Receiver {
             rcv_nxt: Some(1000),
+            max_ranges: 4,
             ..Receiver::default()
         };
         assert!(matches!(

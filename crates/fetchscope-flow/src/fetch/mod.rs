@@ -214,7 +214,10 @@ impl<L: Link> Fetch<L> {
             dns: None,
             conn: None,
             pending_error: None,
-            recovery: RecoveryTracker::new(peer_is_smoltcp),
+            recovery: RecoveryTracker::new(
+                peer_is_smoltcp,
+                smoltcp::config::ASSEMBLER_MAX_SEGMENT_COUNT,
+            ),
             paused_while_open: false,
             step_snapshots: false,
             as_of: snapshot::AsOf::start(),

@@ -53,6 +53,12 @@ impl Palette {
     }
 }
 
+/// `1 s`, `1.5 s`: a timer in milliseconds.
+fn seconds(ms: u32) -> String {
+    let s = format!("{:.3}", f64::from(ms) / 1000.0);
+    format!("{} s", s.trim_end_matches('0').trim_end_matches('.'))
+}
+
 /// The fates fault injection counts, in the order of [`FaultTally`].
 const FAULT_FATES: [&str; 5] = ["dropped", "corrupted", "duplicated", "reordered", "delayed"];
 
@@ -61,6 +67,14 @@ const FAULT_FATES: [&str; 5] = ["dropped", "corrupted", "duplicated", "reordered
 struct FaultTally {
     fates: [[u64; 2]; 5],
     retransmissions: [u64; 2],
+    /// The retransmission timeouts named, each with the timer that expired (ms): [sent,
+    /// received].
+    timeouts: [Vec<u32>; 2],
+    /// Fast retransmissions, out-of-order segments kept and dropped, holes filled.
+    fast: u64,
+    kept: u64,
+    dropped: u64,
+    filled: u64,
 }
 
 /// Writes a fetch as text for people.
@@ -329,6 +343,17 @@ impl<W: Write> TextRenderer<W> {
         {
             self.faults.retransmissions[usize::from(pk.dir == Direction::Rx)] += 1;
         }
+        for r in &pk.recovery {
+            match r.kind {
+                "rto-retransmission" => self.faults.timeouts[usize::from(pk.dir == Direction::Rx)]
+                    .push(r.rto_ms.unwrap_or(0)),
+                "fast-retransmission" => self.faults.fast += 1,
+                "out-of-order-queued" => self.faults.kept += 1,
+                "out-of-order-dropped" => self.faults.dropped += 1,
+                "hole-filled" => self.faults.filled += 1,
+                _ => {}
+            }
+        }
         if let Some(f) = &pk.fault {
             let hits = [
                 f.dropped,
@@ -579,6 +604,50 @@ impl<W: Write> TextRenderer<W> {
                 self.out,
                 "Retransmissions: {tx} sent, {rx} received (TCP segments carrying bytes sent before)"
             )?;
+        }
+        let f = &self.faults;
+        let timed_out = f.timeouts.iter().any(|t| !t.is_empty());
+        if timed_out || f.fast + f.kept + f.dropped > 0 {
+            let mut parts = Vec::new();
+            if timed_out {
+                let sides: Vec<String> = f
+                    .timeouts
+                    .iter()
+                    .zip(["sent", "received"])
+                    .filter(|(t, _)| !t.is_empty())
+                    .map(|(t, side)| {
+                        let timers: Vec<String> = t
+                            .iter()
+                            .filter(|ms| **ms > 0)
+                            .map(|ms| seconds(*ms))
+                            .collect();
+                        if timers.is_empty() {
+                            format!("{} {side}", t.len())
+                        } else {
+                            format!("{} {side} (RTO {})", t.len(), timers.join(", "))
+                        }
+                    })
+                    .collect();
+                parts.push(format!("retransmission timeouts {}", sides.join(", ")));
+            }
+            if f.fast > 0 {
+                parts.push(format!(
+                    "{} fast retransmission{}",
+                    f.fast,
+                    if f.fast == 1 { "" } else { "s" }
+                ));
+            }
+            if f.kept + f.dropped > 0 {
+                parts.push(format!(
+                    "{} out-of-order segment{} kept and {} dropped, {} hole{} filled",
+                    f.kept,
+                    if f.kept == 1 { "" } else { "s" },
+                    f.dropped,
+                    f.filled,
+                    if f.filled == 1 { "" } else { "s" }
+                ));
+            }
+            writeln!(self.out, "Recovery: {} (see the ↳ lines)", parts.join(", "))?;
         }
         let parts: Vec<String> = FAULT_FATES
             .iter()
