@@ -11,8 +11,13 @@
 #
 # The short version runs in CI: tests/tests/loss_matrix.rs.
 #
+# The Linux reference columns (curl through the kernel, and fetchscope over TUN, against
+# nginx in the namespace lab with the same nftables-injected loss; needs root):
+# `scripts/loss-matrix.sh --linux [its options]` runs scripts/loss-linux.sh (see its --help).
+#
 # Usage: scripts/loss-matrix.sh [--seeds N] [--seeds-one-way N] [--rates "1 5 10 20"]
 #                               [--jobs J] [--no-build | --bin PATH] [--no-write]
+#        scripts/loss-matrix.sh --linux [--bin PATH] [--runs N] [--sizes "1 16"] ...
 #
 #   --seeds N          seeds per rate with loss in both directions (default 250)
 #   --seeds-one-way N  seeds per rate with loss only rx, and only tx (default 50 each)
@@ -45,7 +50,8 @@ while (($#)); do
         --no-build) build=0; shift ;;
         --bin) bin=${2:?}; build=0; shift 2 ;;
         --no-write) write=0; shift ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        --linux) shift; exec "$(dirname "${BASH_SOURCE[0]}")/loss-linux.sh" "$@" ;;
         *) echo "loss-matrix.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
 done

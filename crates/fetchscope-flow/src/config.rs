@@ -25,7 +25,10 @@ pub struct FetchConfig {
     pub conditions: fetchscope_core::advice::Conditions,
     /// A sentence added to DNS "no such name" errors (e.g. the built-in lab's hint).
     pub nxdomain_hint: Option<String>,
-    /// TCP receive buffer size (sets the window scale).
+    /// TCP receive buffer size (sets the window scale). 1 MiB by default: smoltcp has no
+    /// SACK-based recovery, so a sender stalled at the window's edge behind a hole waits for
+    /// its retransmission timer; a window that holds a whole 1 MiB body lets duplicate ACKs
+    /// keep coming (docs/faults.md has the loss matrix for each size tried).
     pub tcp_rx_buffer: usize,
     /// TCP send buffer size.
     pub tcp_tx_buffer: usize,
@@ -43,7 +46,7 @@ impl FetchConfig {
             epoch: SystemTime::now(),
             conditions: fetchscope_core::advice::Conditions::default(),
             nxdomain_hint: None,
-            tcp_rx_buffer: 256 * 1024,
+            tcp_rx_buffer: 1024 * 1024,
             tcp_tx_buffer: 64 * 1024,
             mtu: None,
         }

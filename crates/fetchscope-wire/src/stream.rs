@@ -3,10 +3,12 @@
 
 use crate::seq::diff;
 
-/// Bytes held ahead of a hole, per direction, before the hole is declared a gap.
-pub(crate) const MAX_HELD_BYTES: usize = 256 * 1024;
+/// Bytes held ahead of a hole, per direction, before the hole is declared a gap: a little
+/// more than fetchscope's own receive window (1 MiB), so a trace of its fetches decodes
+/// every record however the loss falls.
+pub(crate) const MAX_HELD_BYTES: usize = 1024 * 1024 + 64 * 1024;
 /// Segments held ahead of a hole, per direction.
-const MAX_HELD_SEGMENTS: usize = 512;
+const MAX_HELD_SEGMENTS: usize = 2048;
 
 /// What the stream hands to the application decoder, in stream order.
 #[derive(Debug, PartialEq, Eq)]
@@ -181,7 +183,7 @@ mod tests {
         let seg = vec![7u8; 1000];
         let mut gaps = 0;
         let mut delivered = 0;
-        for i in 0..400u32 {
+        for i in 0..1200u32 {
             let (d, g) = run(&mut r, 1000 + i * 1000, &seg);
             delivered += d.len();
             gaps += g;

@@ -21,8 +21,11 @@ pub(crate) const HTTPS_PORT: u16 = 443;
 pub(crate) const HTTP_PORT: u16 = 80;
 /// Receive buffer of each TCP socket (64 KiB: window scale 1).
 const RX_BUFFER: usize = 64 * 1024;
-/// Send buffer of each TCP socket.
-const TX_BUFFER: usize = 128 * 1024;
+/// Send buffer of each TCP socket: 2 MiB, so that the server's flight is bounded by the
+/// client's window, not by what it may queue (with 128 KiB a lossy 1 MiB fetch stalled at
+/// the buffer's edge behind each hole until the retransmission timer fired; the loss
+/// matrix in docs/faults.md has the numbers).
+const TX_BUFFER: usize = 2 * 1024 * 1024;
 /// The most TCP sockets on one port at once (connections, including TIME-WAIT, plus the
 /// listener); further SYNs get RST until one closes.
 const MAX_SOCKETS: usize = 32;
