@@ -85,6 +85,8 @@ struct RtoModel {
     max_sent: Option<u32>,
     /// Timeouts since the timer was last computed from a sample.
     backoffs: u32,
+    /// The timer as last computed (from a sample, or the initial 1 s), before doubling.
+    base_ms: u32,
     rto_count: u8,
 }
 
@@ -98,6 +100,7 @@ impl Default for RtoModel {
             sample: None,
             max_sent: None,
             backoffs: 0,
+            base_ms: SMOLTCP_INITIAL_RTO_MS,
             rto_count: 0,
         }
     }
@@ -135,14 +138,16 @@ impl RtoModel {
                 .clamp(SMOLTCP_MIN_RTO_MS, SMOLTCP_MAX_RTO_MS);
             self.rto_count = 0;
             self.backoffs = 0;
+            self.base_ms = self.rto_ms;
             self.sample = None;
         }
     }
 
-    /// A timeout: the timer that expired, and the next one (doubled).
-    fn on_timeout(&mut self) -> (u32, u32, u32) {
+    /// A timeout: the timer that expired, as it came about, and the next one (doubled).
+    fn on_timeout(&mut self) -> Timeout {
         let expired = self.rto_ms;
         let backoffs = self.backoffs;
+        let base = self.base_ms;
         self.rto_ms = self.rto_ms.saturating_mul(2).min(SMOLTCP_MAX_RTO_MS);
         self.backoffs += 1;
         self.rto_count += 1;
@@ -151,7 +156,12 @@ impl RtoModel {
             self.have_measurement = false;
         }
         self.sample = None;
-        (expired, backoffs, self.rto_ms)
+        Timeout {
+            expired,
+            base,
+            backoffs,
+            next: self.rto_ms,
+        }
     }
 
     fn on_retransmit(&mut self) {
@@ -168,25 +178,41 @@ fn secs(ms: u32) -> String {
     }
 }
 
-/// How a timer got to `expired`: `1 s`, `2 s (1 s doubled once: no RTT sample since the
-/// last timeout)`.
-fn rto_story(expired: u32, backoffs: u32, next: u32) -> String {
-    let base = expired >> backoffs.min(31);
-    let how = match backoffs {
+/// A timeout of a smoltcp sender's timer, in milliseconds.
+struct Timeout {
+    /// The timer that expired.
+    expired: u32,
+    /// What it was before the doublings (from the last RTT sample, or the initial 1 s).
+    base: u32,
+    /// Timeouts before this one since the last sample.
+    backoffs: u32,
+    /// The timer after this timeout (doubled, at most 60 s).
+    next: u32,
+}
+
+/// How a timer came to expire: `RTO 1 s; the next one would be 2 s`, `RTO 4 s (1 s doubled 2
+/// times: …)`.
+fn rto_story(t: &Timeout) -> String {
+    let capped = if t.expired == SMOLTCP_MAX_RTO_MS && t.backoffs > 0 {
+        ", at most 60 s"
+    } else {
+        ""
+    };
+    let how = match t.backoffs {
         0 => String::new(),
         1 => format!(
-            " ({} doubled once: no new RTT sample since the last timeout)",
-            secs(base)
+            " ({} doubled once{capped}: no new RTT sample since the last timeout)",
+            secs(t.base)
         ),
         n => format!(
-            " ({} doubled {n} times: no new RTT sample since the timeouts began)",
-            secs(base)
+            " ({} doubled {n} times{capped}: no new RTT sample since the timeouts began)",
+            secs(t.base)
         ),
     };
     format!(
         "RTO {}{how}; the next one would be {}",
-        secs(expired),
-        secs(next)
+        secs(t.expired),
+        secs(t.next)
     )
 }
 
@@ -649,7 +675,7 @@ fn name_retransmission(
     let since = sender.last_sent(seq).map(|prev| span(t.micros_since(prev)));
     let known_rules = dir == Direction::Tx || peer_smoltcp;
     if syn {
-        let (expired, backoffs, next) = sender.rto.on_timeout();
+        let timeout = sender.rto.on_timeout();
         sender.last_timeout_t = Some(t);
         let mut r = Recovery::new(
             "rto-retransmission",
@@ -665,17 +691,14 @@ fn name_retransmission(
                     .map(|s| format!(" {s} after the last one"))
                     .unwrap_or_default(),
                 if known_rules {
-                    format!(
-                        " (smoltcp's retransmission timer: {})",
-                        rto_story(expired, backoffs, next)
-                    )
+                    format!(" (smoltcp's retransmission timer: {})", rto_story(&timeout))
                 } else {
                     String::new()
                 }
             ),
         );
         if known_rules {
-            r.rto_ms = Some(expired);
+            r.rto_ms = Some(timeout.expired);
         }
         return r;
     }
@@ -744,7 +767,7 @@ fn name_retransmission(
         );
     }
     if known_rules {
-        let (expired, backoffs, next) = sender.rto.on_timeout();
+        let timeout = sender.rto.on_timeout();
         // The timer last started on an ACK of new data, or on the previous timeout's
         // retransmission, whichever came later.
         let since_timeout = sender.last_timeout_t.map(|p| t.micros_since(p));
@@ -764,10 +787,10 @@ fn name_retransmission(
             format!(
                 "retransmission after timeout: {who} had no ACK for seq {}{since}; its timer expired{waited}: {}. smoltcp then resends everything from the first unacknowledged byte, as fast as the window allows (smoltcp is built here without a congestion window: measured, it recovers slower with one; see docs/faults.md)",
                 rel(seq, base),
-                rto_story(expired, backoffs, next)
+                rto_story(&timeout)
             ),
         );
-        r.rto_ms = Some(expired);
+        r.rto_ms = Some(timeout.expired);
         r
     } else {
         Recovery::new(
@@ -962,6 +985,38 @@ mod tests {
         assert_eq!(r.ranges, vec![(1800, 2000)]);
         r.window_end = Some(5000);
         assert!(matches!(r.arrive(5000, 5100), Some(Arrival::BeyondWindow)));
+    }
+
+    #[test]
+    fn the_timer_model_doubles_until_a_sample_and_caps_at_60_s() {
+        let t0 = Instant::from_micros(0);
+        let mut m = RtoModel::default();
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            let t = m.on_timeout();
+            seen.push((t.expired, t.base, t.backoffs));
+        }
+        assert_eq!(seen[0], (1000, 1000, 0));
+        assert_eq!(seen[3], (8000, 1000, 3));
+        assert_eq!(seen[7].0, 60_000);
+        let story = rto_story(&Timeout {
+            expired: 60_000,
+            base: 1000,
+            backoffs: 7,
+            next: 60_000,
+        });
+        assert!(
+            story.starts_with("RTO 60 s (1 s doubled 7 times, at most 60 s:"),
+            "{story}"
+        );
+        // A sample on new data resets it; a retransmission before the ACK cancels it.
+        m.on_send(t0, 100);
+        m.on_retransmit();
+        m.on_ack(Instant::from_micros(20_000), 100);
+        assert_eq!(m.rto_ms, 60_000);
+        m.on_send(Instant::from_micros(30_000), 200);
+        m.on_ack(Instant::from_micros(50_000), 200);
+        assert_eq!((m.rto_ms, m.backoffs, m.base_ms), (1000, 0, 1000));
     }
 
     #[test]
