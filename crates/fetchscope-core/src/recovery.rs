@@ -34,12 +34,12 @@ const MAX_CONNS: usize = 16;
 const MAX_SENT: usize = 1024;
 /// smoltcp fast-retransmits on this duplicate ACK.
 const FAST_RETRANSMIT_DUPS: u32 = 3;
-/// smoltcp's shortest retransmission timeout (`RTTE_MIN_RTO`), in microseconds.
-const SMOLTCP_MIN_RTO_US: u64 = 1_000_000;
 /// smoltcp's first retransmission timeout (`RTTE_INITIAL_RTO`), in milliseconds.
 const SMOLTCP_INITIAL_RTO_MS: u32 = 1_000;
 /// smoltcp's shortest retransmission timeout (`RTTE_MIN_RTO`), in milliseconds.
 const SMOLTCP_MIN_RTO_MS: u32 = 1_000;
+/// The same, in microseconds.
+const SMOLTCP_MIN_RTO_US: u64 = SMOLTCP_MIN_RTO_MS as u64 * 1000;
 /// smoltcp's longest retransmission timeout (`RTTE_MAX_RTO`), in milliseconds.
 const SMOLTCP_MAX_RTO_MS: u32 = 60_000;
 /// smoltcp's least margin over the smoothed RTT (`RTTE_MIN_MARGIN`), in milliseconds.
@@ -169,13 +169,11 @@ impl RtoModel {
     }
 }
 
-/// `1 s`, `2 s`, `1.25 s`.
-fn secs(ms: u32) -> String {
-    if ms.is_multiple_of(1000) {
-        format!("{} s", ms / 1000)
-    } else {
-        format!("{:.2} s", f64::from(ms) / 1000.0)
-    }
+/// A retransmission timer in milliseconds for people: `1 s`, `1.5 s`, `1.25 s` (the trace's
+/// recovery lines and the text summary's `Recovery:` line).
+pub fn timer_text(ms: u32) -> String {
+    let s = format!("{:.3}", f64::from(ms) / 1000.0);
+    format!("{} s", s.trim_end_matches('0').trim_end_matches('.'))
 }
 
 /// A timeout of a smoltcp sender's timer, in milliseconds.
@@ -202,17 +200,17 @@ fn rto_story(t: &Timeout) -> String {
         0 => String::new(),
         1 => format!(
             " ({} doubled once{capped}: no new RTT sample since the last timeout)",
-            secs(t.base)
+            timer_text(t.base)
         ),
         n => format!(
             " ({} doubled {n} times{capped}: no new RTT sample since the timeouts began)",
-            secs(t.base)
+            timer_text(t.base)
         ),
     };
     format!(
         "RTO {}{how}; the next one would be {}",
-        secs(t.expired),
-        secs(t.next)
+        timer_text(t.expired),
+        timer_text(t.next)
     )
 }
 
@@ -400,7 +398,7 @@ struct Conn {
 
 /// Follows the stack's TCP connections packet by packet and names the recovery each
 /// packet shows. Feed it every packet in order, with what fault injection did to it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RecoveryTracker {
     conns: Vec<Conn>,
     tick: u64,

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
 use fetchscope_core::event::{DnsEvent, PacketEvent, TlsEvent};
+use fetchscope_core::recovery::timer_text;
 use fetchscope_core::{Event, EventKind, FetchError, Phase, Summary};
 use fetchscope_wire::Direction;
 
@@ -53,12 +54,6 @@ impl Palette {
     }
 }
 
-/// `1 s`, `1.5 s`: a timer in milliseconds.
-fn seconds(ms: u32) -> String {
-    let s = format!("{:.3}", f64::from(ms) / 1000.0);
-    format!("{} s", s.trim_end_matches('0').trim_end_matches('.'))
-}
-
 /// The fates fault injection counts, in the order of [`FaultTally`].
 const FAULT_FATES: [&str; 5] = ["dropped", "corrupted", "duplicated", "reordered", "delayed"];
 
@@ -67,9 +62,9 @@ const FAULT_FATES: [&str; 5] = ["dropped", "corrupted", "duplicated", "reordered
 struct FaultTally {
     fates: [[u64; 2]; 5],
     retransmissions: [u64; 2],
-    /// The retransmission timeouts named, each with the timer that expired (ms): [sent,
-    /// received].
-    timeouts: [Vec<u32>; 2],
+    /// The retransmission timeouts named, each with the timer that expired (ms) when the
+    /// sender's rules are known: [sent, received].
+    timeouts: [Vec<Option<u32>>; 2],
     /// Fast retransmissions, out-of-order segments kept and dropped, holes filled.
     fast: u64,
     kept: u64,
@@ -345,8 +340,9 @@ impl<W: Write> TextRenderer<W> {
         }
         for r in &pk.recovery {
             match r.kind {
-                "rto-retransmission" => self.faults.timeouts[usize::from(pk.dir == Direction::Rx)]
-                    .push(r.rto_ms.unwrap_or(0)),
+                "rto-retransmission" => {
+                    self.faults.timeouts[usize::from(pk.dir == Direction::Rx)].push(r.rto_ms)
+                }
                 "fast-retransmission" => self.faults.fast += 1,
                 "out-of-order-queued" => self.faults.kept += 1,
                 "out-of-order-dropped" => self.faults.dropped += 1,
@@ -616,11 +612,8 @@ impl<W: Write> TextRenderer<W> {
                     .zip(["sent", "received"])
                     .filter(|(t, _)| !t.is_empty())
                     .map(|(t, side)| {
-                        let timers: Vec<String> = t
-                            .iter()
-                            .filter(|ms| **ms > 0)
-                            .map(|ms| seconds(*ms))
-                            .collect();
+                        let timers: Vec<String> =
+                            t.iter().flatten().map(|ms| timer_text(*ms)).collect();
                         if timers.is_empty() {
                             format!("{} {side}", t.len())
                         } else {
